@@ -1,0 +1,77 @@
+//! Opaque random tokens (refresh, API, setup, recovery codes) and their stored hashes.
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// The prefix that marks a personal API token.
+pub const API_TOKEN_PREFIX: &str = "stw_";
+
+/// `bytes` random bytes, URL-safe base64.
+pub fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The stored form of a high-entropy token: hex SHA-256. (Tokens are random, so a fast hash
+/// is enough; lookups go by hash, so no comparison of secrets happens in application code.)
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new personal API token.
+pub fn new_api_token() -> String {
+    format!("{API_TOKEN_PREFIX}{}", random_token(32))
+}
+
+/// A recovery code: ten characters from an unambiguous alphabet, shown as `xxxxx-xxxxx`.
+pub fn new_recovery_code() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut b = [0u8; 10];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    let chars: String = b
+        .iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// Normalizes a typed recovery code (case, spaces, dashes) before hashing.
+pub fn normalize_recovery_code(input: &str) -> String {
+    let clean: String = input
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .take(10)
+        .collect();
+    if clean.len() == 10 {
+        format!("{}-{}", &clean[..5], &clean[5..])
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_normalize() {
+        let code = new_recovery_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(
+            normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
+            code
+        );
+    }
+
+    #[test]
+    fn tokens_are_unique_and_hash_stably() {
+        let a = new_api_token();
+        assert!(a.starts_with(API_TOKEN_PREFIX));
+        assert_ne!(a, new_api_token());
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_eq!(hash_token(&a).len(), 64);
+    }
+}

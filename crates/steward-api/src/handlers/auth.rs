@@ -1,0 +1,447 @@
+//! Login, refresh, logout and the caller's own account.
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use steward_core::validate::Email;
+use steward_core::{DEFAULT_ORG_ID, password, throttle};
+use steward_db::users::UserRow;
+use steward_db::{sessions, throttle as counters, users};
+use steward_proto::{
+    ChangePasswordRequest, ErrorBody, LoginRequest, Me, RefreshRequest, TokenResponse,
+    UpdateProfileRequest,
+};
+
+use super::tags;
+use crate::audit::{Event, Outcome};
+use crate::auth::{PendingPrincipal, cookies, password as pw, tokens};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ClientInfo};
+use crate::state::AppState;
+
+/// UI languages Steward ships.
+pub const LOCALES: &[&str] = &["en", "de", "fr", "es", "pt-BR", "ru", "zh-CN", "ja"];
+
+fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
+    let user: String = username.trim().to_lowercase().chars().take(64).collect();
+    [
+        (format!("user:{user}"), throttle::ACCOUNT_FREE_FAILURES),
+        (
+            format!("ip:{}", client.ip_string()),
+            throttle::ADDRESS_FREE_FAILURES,
+        ),
+    ]
+}
+
+/// Seconds still to wait before another attempt with these keys.
+async fn throttle_wait(st: &AppState, keys: &[(String, i64)], now: i64) -> ApiResult<i64> {
+    let mut wait = 0;
+    for (key, free) in keys {
+        if let Some(row) = counters::get(&st.db.pool, key).await? {
+            if now - row.last_failure_at > throttle::FORGET_AFTER_SECS * 1000 {
+                continue;
+            }
+            let until = row.last_failure_at + throttle::delay_secs(row.failures, *free) * 1000;
+            wait = wait.max((until - now + 999) / 1000);
+        }
+    }
+    Ok(wait)
+}
+
+async fn record_failure(st: &AppState, keys: &[(String, i64)], now: i64) -> ApiResult<()> {
+    for (key, _) in keys {
+        counters::record_failure(
+            &st.db.pool,
+            key,
+            now,
+            now - throttle::FORGET_AFTER_SECS * 1000,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts a session for `user` and returns the tokens, with cookies for browsers.
+pub(crate) async fn start_session(
+    st: &AppState,
+    user: &UserRow,
+    client: &ClientInfo,
+) -> ApiResult<Response> {
+    let now = st.now_ms();
+    let session = sessions::SessionRow {
+        id: steward_db::new_id(),
+        org_id: user.org_id.clone(),
+        user_id: user.id.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + st.config.session_max_secs * 1000,
+        revoked_at: None,
+        revoke_reason: None,
+        source_ip: client.ip.map(|i| i.to_string()),
+        user_agent: client.user_agent.clone(),
+    };
+    sessions::insert(&st.db.pool, &session).await?;
+    issue_tokens(st, user, &session, StatusCode::OK).await
+}
+
+async fn issue_tokens(
+    st: &AppState,
+    user: &UserRow,
+    session: &sessions::SessionRow,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let now = st.now_ms();
+    let refresh = tokens::random_token(32);
+    let refresh_expires = (now + st.config.refresh_ttl_secs * 1000).min(session.expires_at);
+    sessions::insert_refresh(
+        &st.db.pool,
+        &session.id,
+        &tokens::hash_token(&refresh),
+        now,
+        refresh_expires,
+    )
+    .await?;
+    let access_ttl = st.config.access_ttl_secs;
+    let access = st
+        .jwt
+        .issue(&user.id, &session.id, &user.org_id, now / 1000, access_ttl)
+        .map_err(ApiError::internal)?;
+    let mut headers = HeaderMap::new();
+    cookies::set(
+        &mut headers,
+        &access,
+        access_ttl,
+        &refresh,
+        (refresh_expires - now) / 1000,
+        st.config.secure_cookies,
+    );
+    let body = TokenResponse {
+        access_token: access,
+        token_type: "Bearer".into(),
+        expires_in: access_ttl,
+        refresh_token: refresh,
+    };
+    Ok((status, headers, Json(body)).into_response())
+}
+
+/// Logs in with username and password (and a TOTP or recovery code when 2FA is on).
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = tags::AUTH, request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse),
+        (status = 401, body = ErrorBody, description = "`invalid_credentials`; after a correct password: `totp_required`, `invalid_totp`, `invalid_recovery_code`"),
+        (status = 403, body = ErrorBody, description = "`account_disabled`"),
+        (status = 429, body = ErrorBody, description = "too many failures; see Retry-After")))]
+pub async fn login(
+    State(st): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let now = st.now_ms();
+    let keys = throttle_keys(&req.username, &client);
+    let attempted: String = req.username.trim().chars().take(64).collect();
+    let audit = |outcome: Outcome, reason: &str| {
+        Event::new("auth.login", &client, now)
+            .actor(None, &attempted)
+            .outcome(outcome)
+            .details(json!({ "reason": reason }))
+    };
+
+    let wait = throttle_wait(&st, &keys, now).await?;
+    if wait > 0 {
+        audit(Outcome::Denied, "throttled")
+            .write(&st.db.pool)
+            .await?;
+        return Err(ApiError::too_many_attempts(wait));
+    }
+
+    let user = users::get_by_username(
+        &st.db.pool,
+        DEFAULT_ORG_ID,
+        &req.username.trim().to_lowercase(),
+    )
+    .await?;
+    let hash = user.as_ref().map_or_else(
+        || st.dummy_password_hash.clone(),
+        |u| u.password_hash.clone(),
+    );
+    let password_ok = pw::verify_async(req.password.clone(), hash).await? && user.is_some();
+    let Some(user) = user.filter(|_| password_ok) else {
+        record_failure(&st, &keys, now).await?;
+        audit(Outcome::Failure, "bad credentials")
+            .write(&st.db.pool)
+            .await?;
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "wrong username or password",
+        ));
+    };
+    let audit = |outcome: Outcome, reason: &str| {
+        audit(outcome, reason).actor(Some(&user.id), &user.username)
+    };
+    if user.disabled_at.is_some() {
+        audit(Outcome::Denied, "account disabled")
+            .write(&st.db.pool)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_disabled",
+            "this account is disabled",
+        ));
+    }
+
+    let mut method = "password";
+    if user.totp_enabled_at.is_some() {
+        if let Some(code) = req
+            .recovery_code
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
+        {
+            let hash = tokens::hash_token(&tokens::normalize_recovery_code(code));
+            if !users::use_recovery_code(&st.db.pool, &user.id, &hash, now).await? {
+                record_failure(&st, &keys, now).await?;
+                audit(Outcome::Failure, "bad recovery code")
+                    .write(&st.db.pool)
+                    .await?;
+                return Err(ApiError::unauthorized(
+                    "invalid_recovery_code",
+                    "the recovery code is not valid or was used",
+                ));
+            }
+            method = "recovery_code";
+        } else {
+            let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty()) else {
+                return Err(ApiError::unauthorized(
+                    "totp_required",
+                    "enter the code from your authenticator app",
+                ));
+            };
+            if !super::totp::check_code(&st, &user, code, now).await? {
+                record_failure(&st, &keys, now).await?;
+                audit(Outcome::Failure, "bad totp code")
+                    .write(&st.db.pool)
+                    .await?;
+                return Err(ApiError::unauthorized(
+                    "invalid_totp",
+                    "the authentication code is not valid",
+                ));
+            }
+            method = "totp";
+        }
+    }
+
+    counters::clear(&st.db.pool, &keys[0].0).await?;
+    users::touch_login(&st.db.pool, &user.id, now).await?;
+    let response = start_session(&st, &user, &client).await?;
+    audit(Outcome::Success, "ok")
+        .details(json!({ "method": method }))
+        .write(&st.db.pool)
+        .await?;
+    Ok(response)
+}
+
+/// Exchanges a refresh token (body or cookie) for a new pair. A token presented twice ends its
+/// whole session: one of the two presenters stole it.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = tags::AUTH, request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
+    responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody, description = "`invalid_refresh_token`, `refresh_token_reused`, `session_ended`")))]
+pub async fn refresh(
+    State(st): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let now = st.now_ms();
+    // The body is optional: browsers send only the cookie.
+    let body: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request("malformed_json", format!("invalid request body: {e}"))
+        })?
+    };
+    let token = body
+        .refresh_token
+        .or_else(|| cookies::get(&headers, cookies::REFRESH))
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
+        })?;
+    let invalid =
+        || ApiError::unauthorized("invalid_refresh_token", "the refresh token is not valid");
+    let row = sessions::get_refresh(&st.db.pool, &tokens::hash_token(&token))
+        .await?
+        .ok_or_else(invalid)?;
+    let session = sessions::get(&st.db.pool, &row.session_id)
+        .await?
+        .ok_or_else(invalid)?;
+    let user = users::get(&st.db.pool, &session.org_id, &session.user_id)
+        .await?
+        .ok_or_else(invalid)?;
+
+    if row.used_at.is_some() || !sessions::spend_refresh(&st.db.pool, &row.id, now).await? {
+        let was_live =
+            sessions::revoke(&st.db.pool, &session.id, "refresh token reuse", now).await?;
+        Event::new("auth.refresh_reuse", &client, now)
+            .actor(Some(&user.id), &user.username)
+            .target("session", &session.id, &user.username)
+            .outcome(Outcome::Denied)
+            .details(json!({ "session_revoked": was_live }))
+            .write(&st.db.pool)
+            .await?;
+        tracing::warn!(user = %user.username, session = %session.id, "refresh token reused; session revoked");
+        return Err(ApiError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was already used; the session has been ended",
+        ));
+    }
+    if session.revoked_at.is_some() || session.expires_at <= now || row.expires_at <= now {
+        return Err(ApiError::unauthorized(
+            "session_ended",
+            "the session has ended; log in again",
+        ));
+    }
+    if user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized(
+            "account_disabled",
+            "this account is disabled",
+        ));
+    }
+    sessions::touch(&st.db.pool, &session.id, now).await?;
+    issue_tokens(&st, &user, &session, StatusCode::OK).await
+}
+
+/// Ends the current session and clears the cookies.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = tags::AUTH, responses((status = 204)))]
+pub async fn logout(
+    State(st): State<AppState>,
+    principal: PendingPrincipal,
+) -> ApiResult<Response> {
+    let p = principal.0;
+    let now = st.now_ms();
+    if let Some(sid) = p.session_id() {
+        sessions::revoke(&st.db.pool, sid, "logout", now).await?;
+    }
+    Event::by(&p, "auth.logout", now).write(&st.db.pool).await?;
+    let mut headers = HeaderMap::new();
+    cookies::clear(&mut headers, st.config.secure_cookies);
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+/// The caller's account and permissions.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = tags::AUTH, responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(State(st): State<AppState>, principal: PendingPrincipal) -> ApiResult<Json<Me>> {
+    me_view(&st, &principal.0).await.map(Json)
+}
+
+async fn me_view(st: &AppState, p: &crate::auth::Principal) -> ApiResult<Me> {
+    Ok(Me {
+        id: p.user.id.clone(),
+        username: p.user.username.clone(),
+        email: p.user.email.clone(),
+        locale: p.user.locale.clone(),
+        roles: p.roles.iter().map(|r| r.name.clone()).collect(),
+        permissions: p.authz.permissions().into_iter().collect(),
+        totp_enabled: p.user.totp_enabled_at.is_some(),
+        totp_required: p.totp_required,
+        totp_setup_required: p.totp_setup_required(),
+        password_change_required: p.password_change_required(),
+        recovery_codes_left: users::count_recovery_codes(&st.db.pool, &p.user.id).await?,
+        auth_method: match p.method {
+            crate::auth::AuthMethod::Session { .. } => "session".into(),
+            crate::auth::AuthMethod::ApiToken { .. } => "api_token".into(),
+        },
+    })
+}
+
+/// Updates the caller's e-mail address and language.
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = tags::AUTH, request_body = UpdateProfileRequest,
+    responses((status = 200, body = Me), (status = 422, body = ErrorBody)))]
+pub async fn update_me(
+    State(st): State<AppState>,
+    principal: PendingPrincipal,
+    ApiJson(req): ApiJson<UpdateProfileRequest>,
+) -> ApiResult<Json<Me>> {
+    let p = principal.0;
+    let now = st.now_ms();
+    let email = match req.email.as_deref().map(str::trim) {
+        None => p.user.email.clone(),
+        Some("") => None,
+        Some(e) => Some(Email::parse(e)?.into_inner()),
+    };
+    let locale = match req.locale.as_deref() {
+        None => p.user.locale.clone(),
+        Some(l) if LOCALES.contains(&l) => Some(l.to_string()),
+        Some(_) => {
+            return Err(steward_core::ValidationError::new(
+                "locale",
+                format!("must be one of {}", LOCALES.join(", ")),
+            )
+            .into());
+        }
+    };
+    users::update_profile(
+        &st.db.pool,
+        &p.user.id,
+        email.as_deref(),
+        locale.as_deref(),
+        now,
+    )
+    .await?;
+    Event::by(&p, "user.update_profile", now)
+        .target("user", &p.user.id, &p.user.username)
+        .details(json!({ "email_changed": email != p.user.email, "locale": locale }))
+        .write(&st.db.pool)
+        .await?;
+    let mut p = p;
+    p.user = users::get(&st.db.pool, &p.user.org_id, &p.user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    me_view(&st, &p).await.map(Json)
+}
+
+/// Changes the caller's password; every other session of the account ends.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = tags::AUTH, request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong current password"), (status = 422, body = ErrorBody)))]
+pub async fn change_password(
+    State(st): State<AppState>,
+    principal: PendingPrincipal,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let p = principal.0;
+    let now = st.now_ms();
+    if p.session_id().is_none() {
+        return Err(ApiError::forbidden("API tokens cannot change passwords"));
+    }
+    if !pw::verify_async(req.current_password, p.user.password_hash.clone()).await? {
+        Event::by(&p, "user.change_password", now)
+            .outcome(Outcome::Failure)
+            .details(json!({ "reason": "wrong current password" }))
+            .write(&st.db.pool)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_password",
+            "the current password is wrong",
+        ));
+    }
+    password::check_policy(
+        "new_password",
+        &req.new_password,
+        &[&p.user.username, p.user.email.as_deref().unwrap_or("")],
+    )?;
+    let hash = pw::hash_async(req.new_password).await?;
+    let mut tx = st.db.begin().await?;
+    users::set_password(&mut *tx, &p.user.id, &hash, false, now).await?;
+    sessions::revoke_all_for_user(
+        &mut *tx,
+        &p.user.id,
+        p.session_id(),
+        "password changed",
+        now,
+    )
+    .await?;
+    Event::by(&p, "user.change_password", now)
+        .target("user", &p.user.id, &p.user.username)
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

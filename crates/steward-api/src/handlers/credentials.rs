@@ -1,0 +1,238 @@
+//! A server's SSH credential: uploaded key, password, or a generated key pair. Secrets go
+//! straight into the vault and never come back out through the API.
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::json;
+use steward_core::{Permission, ValidationError};
+use steward_db::credentials::{self, CredentialRow};
+use steward_db::secrets;
+use steward_proto::{CredentialInfo, CredentialInput, CredentialKind, ErrorBody};
+use steward_ssh::keys;
+
+use super::{servers::visible, tags, time};
+use crate::audit::Event;
+use crate::auth::Principal;
+use crate::bootstrap::store_secret;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+/// The longest SSH password accepted.
+const MAX_PASSWORD_LEN: usize = 4096;
+
+fn view(c: &CredentialRow) -> CredentialInfo {
+    CredentialInfo {
+        kind: CredentialKind::parse(&c.kind).unwrap_or(CredentialKind::Password),
+        key_type: c.key_type.clone(),
+        public_key: c.public_key.clone(),
+        fingerprint: c.fingerprint.clone(),
+        has_passphrase: c.passphrase_secret_id.is_some(),
+        updated_at: time(c.updated_at),
+    }
+}
+
+/// The credential's public facts (never its secret).
+#[utoipa::path(get, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, body = CredentialInfo), (status = 404, body = ErrorBody, description = "no such server, or no credential")))]
+pub async fn get(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CredentialInfo>> {
+    let server = visible(&st, &p, &id).await?;
+    let c = credentials::get(&st.db.pool, &server.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential"))?;
+    Ok(Json(view(&c)))
+}
+
+/// Sets the credential, replacing any previous one. For `generate`, the answer carries the
+/// public key to paste into the server's `authorized_keys`.
+#[utoipa::path(put, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)), request_body = CredentialInput,
+    responses((status = 200, body = CredentialInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "unreadable key, missing or wrong passphrase")))]
+pub async fn put(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CredentialInput>,
+) -> ApiResult<Json<CredentialInfo>> {
+    let now = st.now_ms();
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::CredentialsWrite, &server.tags)?;
+    let comment = format!(
+        "steward@{}",
+        server
+            .name
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .collect::<String>()
+    );
+    let previous = credentials::get(&st.db.pool, &server.id).await?;
+
+    let mut tx = st.db.begin().await?;
+    let row = match &req {
+        CredentialInput::PrivateKey {
+            private_key,
+            passphrase,
+        } => {
+            let info = keys::inspect_private_key(private_key, passphrase.as_deref(), &comment)
+                .map_err(|e| {
+                    ValidationError::new(
+                        if matches!(
+                            e,
+                            keys::KeyError::PassphraseRequired | keys::KeyError::WrongPassphrase
+                        ) {
+                            "passphrase"
+                        } else {
+                            "private_key"
+                        },
+                        e.to_string(),
+                    )
+                })?;
+            let secret_id = store_secret(
+                &mut *tx,
+                &st.vault,
+                "ssh_private_key",
+                private_key.as_bytes(),
+                now,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            let passphrase_secret_id = match passphrase.as_deref().filter(|p| !p.is_empty()) {
+                Some(pp) => Some(
+                    store_secret(
+                        &mut *tx,
+                        &st.vault,
+                        "ssh_key_passphrase",
+                        pp.as_bytes(),
+                        now,
+                    )
+                    .await
+                    .map_err(ApiError::internal)?,
+                ),
+                None => None,
+            };
+            CredentialRow {
+                server_id: server.id.clone(),
+                org_id: server.org_id.clone(),
+                kind: CredentialKind::PrivateKey.as_str().into(),
+                secret_id,
+                passphrase_secret_id,
+                key_type: Some(info.key_type),
+                public_key: Some(info.public_key),
+                fingerprint: Some(info.fingerprint),
+                updated_by: Some(p.user.id.clone()),
+                created_at: now,
+                updated_at: now,
+            }
+        }
+        CredentialInput::Password { password } => {
+            if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+                return Err(ValidationError::new(
+                    "password",
+                    format!("must be 1 to {MAX_PASSWORD_LEN} bytes"),
+                )
+                .into());
+            }
+            let secret_id = store_secret(
+                &mut *tx,
+                &st.vault,
+                "ssh_password",
+                password.as_bytes(),
+                now,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            CredentialRow {
+                server_id: server.id.clone(),
+                org_id: server.org_id.clone(),
+                kind: CredentialKind::Password.as_str().into(),
+                secret_id,
+                passphrase_secret_id: None,
+                key_type: None,
+                public_key: None,
+                fingerprint: None,
+                updated_by: Some(p.user.id.clone()),
+                created_at: now,
+                updated_at: now,
+            }
+        }
+        CredentialInput::Generate => {
+            let generated = keys::generate_ed25519(&comment).map_err(ApiError::internal)?;
+            let secret_id = store_secret(
+                &mut *tx,
+                &st.vault,
+                "ssh_private_key",
+                generated.private_openssh.as_bytes(),
+                now,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            CredentialRow {
+                server_id: server.id.clone(),
+                org_id: server.org_id.clone(),
+                kind: CredentialKind::GeneratedKey.as_str().into(),
+                secret_id,
+                passphrase_secret_id: None,
+                key_type: Some(generated.info.key_type),
+                public_key: Some(generated.info.public_key),
+                fingerprint: Some(generated.info.fingerprint),
+                updated_by: Some(p.user.id.clone()),
+                created_at: now,
+                updated_at: now,
+            }
+        }
+    };
+    let row = CredentialRow {
+        created_at: previous.as_ref().map_or(now, |c| c.created_at),
+        ..row
+    };
+    credentials::upsert(&mut *tx, &row).await?;
+    if let Some(old) = &previous {
+        secrets::delete(&mut *tx, &old.secret_id).await?;
+        if let Some(pp) = &old.passphrase_secret_id {
+            secrets::delete(&mut *tx, pp).await?;
+        }
+    }
+    let action = if matches!(req, CredentialInput::Generate) {
+        "credential.generate"
+    } else {
+        "credential.set"
+    };
+    Event::by(&p, action, now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "kind": row.kind, "fingerprint": row.fingerprint, "replaced": previous.is_some() }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(view(&row)))
+}
+
+/// Removes the credential and its secrets.
+#[utoipa::path(delete, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    let now = st.now_ms();
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::CredentialsWrite, &server.tags)?;
+    let c = credentials::get(&st.db.pool, &server.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential"))?;
+    let mut tx = st.db.begin().await?;
+    credentials::delete(&mut *tx, &server.id).await?;
+    secrets::delete(&mut *tx, &c.secret_id).await?;
+    if let Some(pp) = &c.passphrase_secret_id {
+        secrets::delete(&mut *tx, pp).await?;
+    }
+    Event::by(&p, "credential.delete", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "kind": c.kind }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,37 @@
+//! Request handlers, one module per resource.
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod credentials;
+pub mod health;
+pub mod roles;
+pub mod servers;
+pub mod settings;
+pub mod setup;
+pub mod totp;
+pub mod users;
+
+use chrono::{DateTime, Utc};
+
+/// Stored milliseconds to an API time.
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+    steward_core::clock::from_ms(ms)
+}
+
+/// Optional stored milliseconds to an optional API time.
+pub(crate) fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+    ms.map(time)
+}
+
+/// The tag used by every route of a resource in the OpenAPI document.
+pub(crate) mod tags {
+    pub const SETUP: &str = "setup";
+    pub const AUTH: &str = "auth";
+    pub const USERS: &str = "users";
+    pub const ROLES: &str = "roles";
+    pub const SERVERS: &str = "servers";
+    pub const AUDIT: &str = "audit";
+    pub const TOKENS: &str = "api-tokens";
+    pub const SETTINGS: &str = "settings";
+    pub const HEALTH: &str = "health";
+}

@@ -1,0 +1,289 @@
+//! The server inventory. A server the caller may not read answers 404, exactly like one that
+//! does not exist.
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::json;
+use steward_core::Permission;
+use steward_core::validate::{Host, Name, Notes, SshUser, Tag, parse_port};
+use steward_db::servers::{self, ServerFilter, ServerRow, SortKey};
+use steward_db::{credentials, secrets};
+use steward_proto::{
+    AuthMethod, CredentialKind, ErrorBody, Server, ServerInput, ServerPage, ServerQuery, TagCount,
+};
+
+use super::{tags, time};
+use crate::audit::Event;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+pub(crate) fn view(r: ServerRow) -> Server {
+    Server {
+        port: u16::try_from(r.port).unwrap_or(22),
+        auth_method: AuthMethod::parse(&r.auth_method).unwrap_or(AuthMethod::Key),
+        credential_kind: r.credential_kind.as_deref().and_then(CredentialKind::parse),
+        created_at: time(r.created_at),
+        updated_at: time(r.updated_at),
+        id: r.id,
+        name: r.name,
+        host: r.host,
+        ssh_user: r.ssh_user,
+        tags: r.tags,
+        notes: r.notes,
+    }
+}
+
+/// Validates a server definition into a row (id and times filled by the caller).
+fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
+    Ok(ServerRow {
+        id: String::new(),
+        org_id: org_id.to_string(),
+        name: Name::parse(&req.name)?.into_inner(),
+        host: Host::parse(&req.host)?.into_inner(),
+        port: i64::from(parse_port("port", req.port.unwrap_or(22))?),
+        ssh_user: SshUser::parse(&req.ssh_user)?.into_inner(),
+        auth_method: req
+            .auth_method
+            .unwrap_or(AuthMethod::Key)
+            .as_str()
+            .to_string(),
+        notes: Notes::parse(&req.notes)?.into_inner(),
+        created_by: None,
+        created_at: 0,
+        updated_at: 0,
+        credential_kind: None,
+        tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
+    })
+}
+
+/// Loads a server the caller may see, or 404.
+pub(crate) async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult<ServerRow> {
+    match servers::get(&st.db.pool, &p.user.org_id, id).await? {
+        Some(s) if p.can_see_server(&s.tags) => Ok(s),
+        _ => Err(ApiError::not_found("server")),
+    }
+}
+
+/// Servers the caller may see, filtered, sorted and paged.
+#[utoipa::path(get, path = "/api/v1/servers", tag = tags::SERVERS, params(ServerQuery),
+    responses((status = 200, body = ServerPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<ServerQuery>,
+) -> ApiResult<Json<ServerPage>> {
+    p.require(Permission::ServersRead)?;
+    let sort = match q.sort.as_deref().unwrap_or("name") {
+        "name" => SortKey::Name,
+        "host" => SortKey::Host,
+        "created_at" => SortKey::CreatedAt,
+        "updated_at" => SortKey::UpdatedAt,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "sort must be name, host, created_at or updated_at",
+            ));
+        }
+    };
+    let descending = match q.order.as_deref().unwrap_or("asc") {
+        "asc" => false,
+        "desc" => true,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "order must be asc or desc",
+            ));
+        }
+    };
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "offset must not be negative",
+        ));
+    }
+    let tag_filter: Vec<String> = match q.tag.as_deref() {
+        Some(t) if !t.trim().is_empty() => {
+            let list: Vec<String> = t.split(',').map(str::to_string).collect();
+            Tag::parse_set("tag", &list)
+                .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?
+                .into_iter()
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let query =
+        q.q.as_deref()
+            .map(|s| s.chars().take(200).collect::<String>());
+    let visible = p.visible_tags();
+    let (rows, total) = servers::list(
+        &st.db.pool,
+        &ServerFilter {
+            org_id: &p.user.org_id,
+            query: query.as_deref(),
+            tags: &tag_filter,
+            visible_tags: visible.as_ref(),
+            sort,
+            descending,
+            limit,
+            offset,
+        },
+    )
+    .await?;
+    Ok(Json(ServerPage {
+        items: rows.into_iter().map(view).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// Tags on the servers the caller may see, with counts.
+#[utoipa::path(get, path = "/api/v1/tags", tag = tags::SERVERS, responses((status = 200, body = [TagCount])))]
+pub async fn tag_list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<TagCount>>> {
+    p.require(Permission::ServersRead)?;
+    let visible = p.visible_tags();
+    let counts = servers::tag_counts(&st.db.pool, &p.user.org_id, visible.as_ref()).await?;
+    Ok(Json(
+        counts
+            .into_iter()
+            .map(|(tag, count)| TagCount { tag, count })
+            .collect(),
+    ))
+}
+
+/// One server.
+#[utoipa::path(get, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, body = Server), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Server>> {
+    Ok(Json(view(visible(&st, &p, &id).await?)))
+}
+
+/// Registers a server. A caller limited to some tags must tag it with one of them.
+#[utoipa::path(post, path = "/api/v1/servers", tag = tags::SERVERS, request_body = ServerInput,
+    responses((status = 201, body = Server), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    p: Principal,
+    ApiJson(req): ApiJson<ServerInput>,
+) -> ApiResult<(StatusCode, Json<Server>)> {
+    p.require(Permission::ServersWrite)?;
+    let now = st.now_ms();
+    let mut row = parse_input(&req, &p.user.org_id)?;
+    if !p.authz.can_on_server(Permission::ServersWrite, &row.tags) {
+        return Err(ApiError::forbidden(
+            "you may only add servers carrying one of the tags your role covers",
+        )
+        .with_details(json!({ "field": "tags" })));
+    }
+    row.id = steward_db::new_id();
+    row.created_by = Some(p.user.id.clone());
+    row.created_at = now;
+    row.updated_at = now;
+    let mut tx = st.db.begin().await?;
+    servers::insert(&mut tx, &row).await?;
+    Event::by(&p, "server.create", now)
+        .target("server", &row.id, &row.name)
+        .details(json!({ "host": row.host, "port": row.port, "ssh_user": row.ssh_user, "tags": row.tags }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, Json(view(row))))
+}
+
+/// Replaces a server's definition.
+#[utoipa::path(put, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)), request_body = ServerInput,
+    responses((status = 200, body = Server), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ServerInput>,
+) -> ApiResult<Json<Server>> {
+    let now = st.now_ms();
+    let old = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &old.tags)?;
+    let mut row = parse_input(&req, &p.user.org_id)?;
+    if !p.authz.can_on_server(Permission::ServersWrite, &row.tags) {
+        return Err(ApiError::forbidden(
+            "the new tags would move the server outside what your role covers",
+        )
+        .with_details(json!({ "field": "tags" })));
+    }
+    row.id = old.id.clone();
+    row.created_by = old.created_by.clone();
+    row.created_at = old.created_at;
+    row.updated_at = now;
+    row.credential_kind = old.credential_kind.clone();
+    let mut tx = st.db.begin().await?;
+    servers::update(&mut tx, &row).await?;
+    let mut changed = serde_json::Map::new();
+    for (field, before, after) in [
+        ("name", json!(old.name), json!(row.name)),
+        ("host", json!(old.host), json!(row.host)),
+        ("port", json!(old.port), json!(row.port)),
+        ("ssh_user", json!(old.ssh_user), json!(row.ssh_user)),
+        (
+            "auth_method",
+            json!(old.auth_method),
+            json!(row.auth_method),
+        ),
+        ("tags", json!(old.tags), json!(row.tags)),
+    ] {
+        if before != after {
+            changed.insert(field.into(), json!({ "from": before, "to": after }));
+        }
+    }
+    if old.notes != row.notes {
+        changed.insert("notes".into(), json!("changed"));
+    }
+    Event::by(&p, "server.update", now)
+        .target("server", &row.id, &row.name)
+        .details(json!({ "changes": changed }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(view(row)))
+}
+
+/// Deletes a server and its credential.
+#[utoipa::path(delete, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(st): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let now = st.now_ms();
+    let old = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &old.tags)?;
+    let credential = credentials::get(&st.db.pool, &old.id).await?;
+    let mut tx = st.db.begin().await?;
+    servers::delete(&mut *tx, &old.id).await?;
+    if let Some(c) = credential {
+        secrets::delete(&mut *tx, &c.secret_id).await?;
+        if let Some(pp) = &c.passphrase_secret_id {
+            secrets::delete(&mut *tx, pp).await?;
+        }
+    }
+    Event::by(&p, "server.delete", now)
+        .target("server", &old.id, &old.name)
+        .details(json!({ "host": old.host }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,124 @@
+//! First-run setup: the holder of the one-time setup token creates the first administrator.
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use steward_core::rbac::builtin;
+use steward_core::validate::{Email, Username};
+use steward_core::{DEFAULT_ORG_ID, password};
+use steward_db::{roles, state as instance, users};
+use steward_proto::{ErrorBody, RoleRef, SetupRequest, SetupStatus, User};
+use subtle::ConstantTimeEq;
+
+use super::tags;
+use crate::audit::{Event, Outcome};
+use crate::auth::{password as pw, tokens};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ClientInfo};
+use crate::state::AppState;
+
+/// Whether setup is still open.
+#[utoipa::path(get, path = "/api/v1/setup", tag = tags::SETUP, responses((status = 200, body = SetupStatus)))]
+pub async fn status(State(st): State<AppState>) -> ApiResult<Json<SetupStatus>> {
+    Ok(Json(SetupStatus {
+        setup_required: users::count_all(&st.db.pool).await? == 0,
+    }))
+}
+
+/// Creates the first administrator with the one-time setup token.
+#[utoipa::path(post, path = "/api/v1/setup", tag = tags::SETUP, request_body = SetupRequest,
+    responses((status = 201, body = User), (status = 403, body = ErrorBody, description = "wrong token"),
+        (status = 409, body = ErrorBody, description = "already set up"), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(st): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<SetupRequest>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    let now = st.now_ms();
+    let closed = || {
+        ApiError::conflict(
+            "already_set_up",
+            "Steward is already set up; log in instead",
+        )
+    };
+    if users::count_all(&st.db.pool).await? > 0 {
+        return Err(closed());
+    }
+    let expected = instance::get(&st.db.pool, instance::SETUP_TOKEN_HASH)
+        .await?
+        .ok_or_else(closed)?;
+    let given = tokens::hash_token(req.token.trim());
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        Event::new("setup.complete", &client, now)
+            .outcome(Outcome::Denied)
+            .details(serde_json::json!({ "reason": "wrong setup token" }))
+            .write(&st.db.pool)
+            .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_setup_token",
+            "the setup token is not valid",
+        ));
+    }
+    let username = Username::parse(&req.username)?;
+    let email = req
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .map(Email::parse)
+        .transpose()?;
+    password::check_policy("password", &req.password, &[username.as_str()])?;
+    let hash = pw::hash_async(req.password).await?;
+
+    let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)
+        .await?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("built-in admin role is missing")))?;
+    let id = steward_db::new_id();
+    let mut tx = st.db.begin().await?;
+    // Deleting the token hash is the lock: of two concurrent setups only one deletes it.
+    if !instance::delete(&mut *tx, instance::SETUP_TOKEN_HASH).await? {
+        return Err(closed());
+    }
+    users::insert(
+        &mut *tx,
+        &users::NewUser {
+            id: &id,
+            org_id: DEFAULT_ORG_ID,
+            username: username.as_str(),
+            email: email.as_ref().map(Email::as_str),
+            password_hash: &hash,
+            must_change_password: false,
+        },
+        now,
+    )
+    .await?;
+    roles::set_for_user(&mut tx, &id, std::slice::from_ref(&admin.id)).await?;
+    Event::new("setup.complete", &client, now)
+        .actor(Some(&id), username.as_str())
+        .target("user", &id, username.as_str())
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+
+    if let Some(dir) = &st.config.data_dir {
+        let path = dir.join(crate::bootstrap::SETUP_TOKEN_FILE);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove the used setup token file");
+        }
+    }
+    tracing::info!(username = %username, "first administrator created; setup is closed");
+    let row = users::get(&st.db.pool, DEFAULT_ORG_ID, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(super::users::view(
+            row,
+            vec![RoleRef {
+                id: admin.id,
+                name: admin.name,
+            }],
+        )),
+    ))
+}

@@ -1,0 +1,18 @@
+//! Steward's HTTP API: the axum router, its handlers, authentication and authorization, the
+//! OpenAPI document, and `serve()`, which runs it on a listener until shutdown.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod openapi;
+mod router;
+mod security;
+mod state;
+
+pub use error::ApiError;
+pub use router::{router, serve};
+pub use state::{ApiConfig, AppState};

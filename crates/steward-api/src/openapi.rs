@@ -1,0 +1,105 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. Routes are registered
+//! together with their documentation (utoipa-axum), so an undocumented API route cannot exist.
+use std::sync::OnceLock;
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::handlers::{
+    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, totp, users,
+};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Steward API", description = "Run a fleet of Linux servers: inventory, access, audit.", license(name = "AGPL-3.0-only")),
+    modifiers(&Security),
+    security(("bearer" = []), ("cookie" = [])),
+    tags(
+        (name = "setup", description = "First-run setup"),
+        (name = "auth", description = "Login, sessions, two-factor authentication"),
+        (name = "users", description = "User management"),
+        (name = "roles", description = "Roles and permissions"),
+        (name = "servers", description = "Server inventory and credentials"),
+        (name = "audit", description = "Audit log"),
+        (name = "api-tokens", description = "Personal API tokens"),
+        (name = "settings", description = "Organization settings"),
+        (name = "health", description = "Probes"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or stw_ API token")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::cookies::ACCESS,
+            ))),
+        );
+    }
+}
+
+/// Every documented route, with its documentation.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(document))
+        .routes(routes!(setup::status, setup::create))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me, auth::update_me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(totp::enroll))
+        .routes(routes!(totp::confirm))
+        .routes(routes!(totp::disable))
+        .routes(routes!(totp::regenerate_codes))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(users::reset_totp))
+        .routes(routes!(roles::list, roles::create))
+        .routes(routes!(roles::get, roles::update, roles::delete))
+        .routes(routes!(roles::permissions))
+        .routes(routes!(servers::list, servers::create))
+        .routes(routes!(servers::get, servers::update, servers::delete))
+        .routes(routes!(servers::tag_list))
+        .routes(routes!(
+            credentials::get,
+            credentials::put,
+            credentials::delete
+        ))
+        .routes(routes!(audit::list))
+        .routes(routes!(api_tokens::list, api_tokens::create))
+        .routes(routes!(api_tokens::revoke))
+        .routes(routes!(settings::get, settings::put))
+}
+
+/// The OpenAPI document (built once).
+pub fn openapi() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| api_routes().into_openapi())
+}
+
+/// This API's OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "the OpenAPI document")))]
+pub async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(openapi())
+}

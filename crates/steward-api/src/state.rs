@@ -1,0 +1,94 @@
+//! Shared application state, passed to handlers through axum's `State`.
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use steward_core::Clock;
+use steward_db::Db;
+use steward_vault::Vault;
+
+use crate::auth::jwt::JwtKeys;
+
+/// Settings the API needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Access-token lifetime in seconds (default 900).
+    pub access_ttl_secs: i64,
+    /// Refresh-token lifetime in seconds; each refresh starts it again (default 14 days).
+    pub refresh_ttl_secs: i64,
+    /// Longest a session may last however often it is refreshed (default 30 days).
+    pub session_max_secs: i64,
+    /// Mark cookies `Secure` (when Steward is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// The URL users reach Steward at, for links (setup URL, otpauth issuer).
+    pub public_url: String,
+    /// The data directory (where the setup token file lives), if any.
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 14 * 24 * 3600,
+            session_max_secs: 30 * 24 * 3600,
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            public_url: "http://127.0.0.1:8080".into(),
+            data_dir: None,
+        }
+    }
+}
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The contents of [`AppState`].
+pub struct Inner {
+    pub db: Db,
+    pub vault: Arc<Vault>,
+    pub clock: Arc<dyn Clock>,
+    pub config: ApiConfig,
+    pub jwt: JwtKeys,
+    /// A hash verified against when a login names no account, so timing does not tell.
+    pub dummy_password_hash: String,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`].
+    pub fn new(
+        db: Db,
+        vault: Arc<Vault>,
+        clock: Arc<dyn Clock>,
+        config: ApiConfig,
+        jwt: JwtKeys,
+    ) -> Self {
+        let dummy_password_hash =
+            crate::auth::password::hash(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
+        Self(Arc::new(Inner {
+            db,
+            vault,
+            clock,
+            config,
+            jwt,
+            dummy_password_hash,
+        }))
+    }
+
+    /// Now, in stored form (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

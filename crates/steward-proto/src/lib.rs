@@ -1,0 +1,20 @@
+//! The wire types of Steward's HTTP API (`/api/v1`), shared by the server, the CLI and the
+//! OpenAPI document the UI's client is generated from. Request types refuse unknown fields,
+//! so a misspelt field is an error rather than silently ignored.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod roles;
+pub mod servers;
+pub mod users;
+
+pub use audit::*;
+pub use auth::*;
+pub use error::*;
+pub use roles::*;
+pub use servers::*;
+pub use users::*;
+
+pub use steward_core::Permission;

@@ -1,0 +1,119 @@
+//! `steward admin …`: account repairs from the console, audited as the CLI.
+use serde_json::json;
+use steward_api::audit::Event;
+use steward_api::auth::password;
+use steward_api::extract::ClientInfo;
+use steward_core::validate::{Email, Username};
+use steward_core::{Clock, DEFAULT_ORG_ID, SystemClock};
+use steward_db::{roles, sessions, users};
+
+use crate::config::{AdminCommand, Resolved};
+
+const ACTOR: &str = "cli";
+
+/// Runs an admin command.
+pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
+    let db = super::connect_migrated(r).await?;
+    let vault = super::open_vault(r, true)?;
+    let clock = SystemClock;
+    steward_api::bootstrap::prepare(&db, &vault, &clock).await?;
+    let now = clock.now_ms();
+    let client = ClientInfo::default();
+    match cmd {
+        AdminCommand::CreateUser {
+            username,
+            email,
+            roles: role_names,
+        } => {
+            let username = Username::parse(&username)?;
+            let email = email.as_deref().map(Email::parse).transpose()?;
+            let mut role_ids = Vec::new();
+            for name in &role_names {
+                let role = roles::get_by_name(&db.pool, DEFAULT_ORG_ID, name)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no role named {name}"))?;
+                role_ids.push(role.id);
+            }
+            let pw = super::read_secret_line("Password")?;
+            steward_core::password::check_policy("password", &pw, &[username.as_str()])?;
+            let hash = password::hash(&pw).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            let id = steward_db::new_id();
+            let mut tx = db.begin().await?;
+            users::insert(
+                &mut *tx,
+                &users::NewUser {
+                    id: &id,
+                    org_id: DEFAULT_ORG_ID,
+                    username: username.as_str(),
+                    email: email.as_ref().map(Email::as_str),
+                    password_hash: &hash,
+                    must_change_password: false,
+                },
+                now,
+            )
+            .await?;
+            roles::set_for_user(&mut tx, &id, &role_ids).await?;
+            Event::new("user.create", &client, now)
+                .actor(None, ACTOR)
+                .target("user", &id, username.as_str())
+                .details(json!({ "roles": role_names }))
+                .write(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            tx.commit().await?;
+            // Creating a user closes first-run setup, so the setup token must go.
+            steward_api::bootstrap::setup_token(&db, &clock, &r.data_dir).await?;
+            println!(
+                "created user {username} with roles {}",
+                role_names.join(", ")
+            );
+        }
+        AdminCommand::ResetPassword { username } => {
+            let user = find(&db, &username).await?;
+            let pw = super::read_secret_line("New password")?;
+            steward_core::password::check_policy("password", &pw, &[&user.username])?;
+            let hash = password::hash(&pw).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+            let mut tx = db.begin().await?;
+            users::set_password(&mut *tx, &user.id, &hash, false, now).await?;
+            let ended =
+                sessions::revoke_all_for_user(&mut *tx, &user.id, None, "password reset", now)
+                    .await?;
+            Event::new("user.password_reset", &client, now)
+                .actor(None, ACTOR)
+                .target("user", &user.id, &user.username)
+                .write(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            tx.commit().await?;
+            println!(
+                "password of {} changed; {ended} session(s) ended",
+                user.username
+            );
+        }
+        AdminCommand::Disable2fa { username } => {
+            let user = find(&db, &username).await?;
+            let mut tx = db.begin().await?;
+            users::clear_totp(&mut *tx, &user.id, now).await?;
+            users::delete_recovery_codes(&mut *tx, &user.id).await?;
+            if let Some(secret) = &user.totp_secret_id {
+                steward_db::secrets::delete(&mut *tx, secret).await?;
+            }
+            Event::new("user.totp_reset", &client, now)
+                .actor(None, ACTOR)
+                .target("user", &user.id, &user.username)
+                .write(&mut *tx)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+            tx.commit().await?;
+            println!("two-factor authentication of {} is off", user.username);
+        }
+    }
+    Ok(())
+}
+
+async fn find(db: &steward_db::Db, username: &str) -> anyhow::Result<users::UserRow> {
+    let name = Username::parse(username)?;
+    users::get_by_username(&db.pool, DEFAULT_ORG_ID, name.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user named {name}"))
+}

@@ -1,0 +1,62 @@
+//! `steward serve`.
+use std::sync::Arc;
+
+use anyhow::Context;
+use steward_api::AppState;
+use steward_core::{Clock, SystemClock};
+
+use crate::config::{FileConfig, Resolved, ServeOpts, api_config};
+
+/// Prepares everything and serves until SIGTERM or Ctrl-C.
+pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<()> {
+    let (listen, config) = api_config(opts, file, &r.data_dir)?;
+    super::ensure_data_dir(&r.data_dir)?;
+    let vault = super::open_vault(r, true)?;
+    let db = super::connect(r).await?;
+    let status = db.migrate().await?;
+    tracing::info!(
+        backend = db.backend().name(),
+        schema_version = status.applied,
+        "database ready"
+    );
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref()).await?;
+    if let Some(token) =
+        steward_api::bootstrap::setup_token(&db, clock.as_ref(), &r.data_dir).await?
+    {
+        tracing::warn!(
+            setup_url = %format!("{}/setup?token={token}", config.public_url.trim_end_matches('/')),
+            token_file = %r.data_dir.join(steward_api::bootstrap::SETUP_TOKEN_FILE).display(),
+            "Steward is not set up yet: open the setup URL to create the first administrator"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
+    let state = AppState::new(db.clone(), vault, clock, config, jwt);
+    steward_api::serve(listener, state, shutdown_signal()).await?;
+    db.close().await;
+    tracing::info!("steward stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

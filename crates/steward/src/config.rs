@@ -1,0 +1,280 @@
+//! Configuration: command-line flags, `STEWARD_*` environment variables, and an optional TOML
+//! file, in that order of precedence, over built-in defaults. Every option is listed in the
+//! README's configuration table.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Run a fleet of Linux servers from one place.
+#[derive(Debug, Parser)]
+#[command(name = "steward", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "STEWARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite database, the master keyring and the setup token.
+    #[arg(long, global = true, env = "STEWARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite://…` or `postgres://…` (default: SQLite in the data directory).
+    #[arg(
+        long,
+        global = true,
+        env = "STEWARD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Master keyring file (default: `<data-dir>/master.key`). `STEWARD_MASTER_KEY` overrides it.
+    #[arg(long, global = true, env = "STEWARD_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, env = "STEWARD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`).
+    #[arg(long, global = true, env = "STEWARD_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeOpts),
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Administrative tasks at the console (for when nobody can log in).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Master keyring tasks.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// `steward serve` options.
+#[derive(Debug, Args, Default)]
+pub struct ServeOpts {
+    /// Address to listen on.
+    #[arg(long, env = "STEWARD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// URL users reach Steward at (links, cookie security).
+    #[arg(long, env = "STEWARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "STEWARD_ACCESS_TOKEN_TTL")]
+    pub access_token_ttl: Option<i64>,
+    /// Refresh-token lifetime in seconds.
+    #[arg(long, env = "STEWARD_REFRESH_TOKEN_TTL")]
+    pub refresh_token_ttl: Option<i64>,
+    /// Longest session, in seconds, however often refreshed.
+    #[arg(long, env = "STEWARD_SESSION_MAX_AGE")]
+    pub session_max_age: Option<i64>,
+    /// Proxy address or network whose X-Forwarded-For is trusted (repeatable, comma-separated in env).
+    #[arg(
+        long = "trusted-proxy",
+        env = "STEWARD_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// Largest request body in bytes.
+    #[arg(long, env = "STEWARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// `steward admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a user; the password is read from standard input.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// Role names (repeatable).
+        #[arg(long = "role", default_value = "admin")]
+        roles: Vec<String>,
+    },
+    /// Set a user's password (read from standard input) and end their sessions.
+    ResetPassword {
+        #[arg(long)]
+        username: String,
+    },
+    /// Turn off a user's two-factor authentication (a lost device).
+    Disable2fa {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// `steward vault …`.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Add a new master key, re-encrypt every secret under it; `--retire-old` then removes the
+    /// old keys from the keyring.
+    RotateKey {
+        #[arg(long)]
+        retire_old: bool,
+    },
+    /// Re-encrypt every secret under the current primary key (after changing STEWARD_MASTER_KEY).
+    Reencrypt,
+    /// Show the keyring's key ids and how many secrets each one seals.
+    Status,
+}
+
+/// The TOML file's shape (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub public_url: Option<String>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    pub session_max_age: Option<i64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub max_body_bytes: Option<usize>,
+}
+
+/// Resolved settings shared by every command.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub master_key_file: PathBuf,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Reads the TOML file, if one is named.
+pub fn load_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+impl Resolved {
+    /// Flags and environment over the file over defaults.
+    pub fn new(g: &GlobalOpts, file: &FileConfig) -> Self {
+        let data_dir = g
+            .data_dir
+            .clone()
+            .or_else(|| file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("./steward-data"));
+        let database_url = g
+            .database_url
+            .clone()
+            .or_else(|| file.database_url.clone())
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("steward.db").display()));
+        let master_key_file = g
+            .master_key_file
+            .clone()
+            .or_else(|| file.master_key_file.clone())
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        Self {
+            data_dir,
+            database_url,
+            master_key_file,
+            log_format: g.log_format.or(file.log_format).unwrap_or_default(),
+            log_level: g
+                .log_level
+                .clone()
+                .or_else(|| file.log_level.clone())
+                .unwrap_or_else(|| "info".into()),
+        }
+    }
+}
+
+/// Resolved `serve` settings.
+pub fn api_config(
+    s: &ServeOpts,
+    file: &FileConfig,
+    data_dir: &Path,
+) -> anyhow::Result<(SocketAddr, steward_api::ApiConfig)> {
+    let defaults = steward_api::ApiConfig::default();
+    let listen = s
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let public_url = s
+        .public_url
+        .clone()
+        .or_else(|| file.public_url.clone())
+        .unwrap_or_else(|| format!("http://{listen}"));
+    let proxies_raw = if s.trusted_proxies.is_empty() {
+        file.trusted_proxies.clone().unwrap_or_default()
+    } else {
+        s.trusted_proxies.clone()
+    };
+    let trusted_proxies = proxies_raw
+        .iter()
+        .map(|p| {
+            let p = p.trim();
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| format!("trusted proxy `{p}` is not an address or network"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let positive = |name: &str, v: Option<i64>, d: i64| -> anyhow::Result<i64> {
+        match v {
+            Some(x) if x <= 0 => anyhow::bail!("{name} must be a positive number of seconds"),
+            Some(x) => Ok(x),
+            None => Ok(d),
+        }
+    };
+    Ok((
+        listen,
+        steward_api::ApiConfig {
+            access_ttl_secs: positive(
+                "access-token-ttl",
+                s.access_token_ttl.or(file.access_token_ttl),
+                defaults.access_ttl_secs,
+            )?,
+            refresh_ttl_secs: positive(
+                "refresh-token-ttl",
+                s.refresh_token_ttl.or(file.refresh_token_ttl),
+                defaults.refresh_ttl_secs,
+            )?,
+            session_max_secs: positive(
+                "session-max-age",
+                s.session_max_age.or(file.session_max_age),
+                defaults.session_max_secs,
+            )?,
+            secure_cookies: public_url.starts_with("https://"),
+            trusted_proxies,
+            max_body_bytes: s
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            public_url,
+            data_dir: Some(data_dir.to_path_buf()),
+        },
+    ))
+}
