@@ -1,6 +1,7 @@
 //! Steward's HTTP API: the axum router, its handlers, authentication and authorization, the
 //! OpenAPI document, and `serve()`, which runs it on a listener until shutdown.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod audit;
 pub mod auth;

@@ -1,6 +1,7 @@
 //! Steward's domain core: validated value types, permissions and RBAC decisions, password
 //! policy and login-throttle maths. Pure logic only: no I/O, no web or database types.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod clock;
 pub mod password;

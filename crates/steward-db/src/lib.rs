@@ -3,6 +3,7 @@
 //! (both backends accept them); each backend owns its migration set under `migrations/`.
 //! One function per query, grouped by table.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod api_tokens;
 pub mod audit;

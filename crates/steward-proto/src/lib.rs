@@ -2,6 +2,7 @@
 //! OpenAPI document the UI's client is generated from. Request types refuse unknown fields,
 //! so a misspelt field is an error rather than silently ignored.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 pub mod audit;
 pub mod auth;

@@ -6,6 +6,7 @@
 //! for new encryptions and any number of older keys kept for decryption until every ciphertext
 //! has been re-encrypted (`steward vault rotate-key`).
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 mod keyring;
 

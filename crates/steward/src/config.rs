@@ -121,6 +121,7 @@ pub enum AdminCommand {
         username: String,
     },
     /// Turn off a user's two-factor authentication (a lost device).
+    #[command(name = "disable-2fa")]
     Disable2fa {
         #[arg(long)]
         username: String,

@@ -1,6 +1,7 @@
 //! `steward`: one binary that serves the API (and, later, the UI), migrates the database and
 //! offers administrative commands for the operator at the console.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
 
 mod commands;
 mod config;

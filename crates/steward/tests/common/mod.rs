@@ -2,6 +2,7 @@
 //! fresh database — an SQLite file, or (with `STEWARD_TEST_DB=postgres`) a new database on the
 //! PostgreSQL at `STEWARD_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
 //! dropped when the test ends — and speaks HTTP to it.
+// Each test binary uses a different subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -23,7 +24,8 @@ pub struct TestDb {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("STEWARD_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("STEWARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn backend() -> String {
@@ -33,20 +35,29 @@ pub fn backend() -> String {
 impl TestDb {
     pub async fn new(dir: &std::path::Path) -> Self {
         match backend().as_str() {
-            "sqlite" => Self { url: format!("sqlite://{}", dir.join("steward.db").display()), pg_name: None },
+            "sqlite" => Self {
+                url: format!("sqlite://{}", dir.join("steward.db").display()),
+                pg_name: None,
+            },
             "postgres" => {
                 let admin = postgres_admin_url();
                 let name = format!("steward_test_{}", uuid::Uuid::new_v4().simple());
                 let conn = Db::connect(&admin)
                     .await
                     .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin} ({e}); start it or set STEWARD_TEST_POSTGRES_URL"));
-                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&conn.pool).await.expect("create test database");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&conn.pool)
+                    .await
+                    .expect("create test database");
                 conn.close().await;
                 let url = match admin.rsplit_once('/') {
                     Some((base, _)) => format!("{base}/{name}"),
                     None => panic!("bad postgres url"),
                 };
-                Self { url, pg_name: Some((admin, name)) }
+                Self {
+                    url,
+                    pg_name: Some((admin, name)),
+                }
             }
             other => panic!("STEWARD_TEST_DB must be sqlite or postgres, not {other}"),
         }
@@ -58,10 +69,16 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_name.take() {
             // Drop runs outside async context: use a private runtime on a plain thread.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 rt.block_on(async {
                     if let Ok(conn) = Db::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&conn.pool).await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&conn.pool)
+                                .await;
                         conn.close().await;
                     }
                 });
@@ -95,18 +112,26 @@ impl TestApp {
         let test_db = TestDb::new(dir.path()).await;
         let db = Db::connect(&test_db.url).await.expect("connect");
         db.migrate().await.expect("migrate");
-        let (vault, _) = steward_vault::Vault::open_or_create(&dir.path().join("master.key")).expect("vault");
+        let (vault, _) =
+            steward_vault::Vault::open_or_create(&dir.path().join("master.key")).expect("vault");
         let vault = Arc::new(vault);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref()).await.expect("prepare");
+        let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref())
+            .await
+            .expect("prepare");
         let setup_token = steward_api::bootstrap::setup_token(&db, clock.as_ref(), dir.path())
             .await
             .expect("setup token")
             .expect("fresh instance has a setup token");
-        let mut config = steward_api::ApiConfig { data_dir: Some(dir.path().to_path_buf()), ..Default::default() };
+        let mut config = steward_api::ApiConfig {
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
         configure(&mut config);
         let state = steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -138,14 +163,23 @@ impl TestApp {
     }
 
     /// A request without credentials.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         send(&self.client, method, &self.url(path), None, body).await
     }
 
     /// Completes first-run setup as `admin` and logs in.
     pub async fn admin(&self) -> Session {
         let (status, body) = self
-            .call(Method::POST, "/api/v1/setup", Some(json!({ "token": self.setup_token, "username": ADMIN, "password": PASSWORD })))
+            .call(
+                Method::POST,
+                "/api/v1/setup",
+                Some(json!({ "token": self.setup_token, "username": ADMIN, "password": PASSWORD })),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "setup failed: {body}");
         self.login(ADMIN, PASSWORD).await
@@ -153,7 +187,11 @@ impl TestApp {
 
     pub async fn login(&self, username: &str, password: &str) -> Session {
         let (status, body) = self
-            .call(Method::POST, "/api/v1/auth/login", Some(json!({ "username": username, "password": password })))
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                Some(json!({ "username": username, "password": password })),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "login of {username} failed: {body}");
         self.session(&body)
@@ -163,13 +201,24 @@ impl TestApp {
         Session {
             base: self.base.clone(),
             client: self.client.clone(),
-            token: tokens["access_token"].as_str().expect("access_token").to_string(),
-            refresh: tokens["refresh_token"].as_str().unwrap_or_default().to_string(),
+            token: tokens["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string(),
+            refresh: tokens["refresh_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         }
     }
 
     /// Creates a user with `roles` (names) through the API and logs them in.
-    pub async fn user_with_roles(&self, admin: &Session, username: &str, roles: &[&str]) -> Session {
+    pub async fn user_with_roles(
+        &self,
+        admin: &Session,
+        username: &str,
+        roles: &[&str],
+    ) -> Session {
         let (status, body) = admin
             .post(
                 "/api/v1/users",
@@ -182,10 +231,12 @@ impl TestApp {
 
     /// Every audit event (newest first), read straight from the database.
     pub async fn audit_actions(&self) -> Vec<(String, String)> {
-        sqlx::query_as::<_, (String, String)>("SELECT action, outcome FROM audit_events ORDER BY at DESC, id DESC")
-            .fetch_all(&self.db.pool)
-            .await
-            .expect("audit")
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT action, outcome FROM audit_events ORDER BY at DESC, id DESC",
+        )
+        .fetch_all(&self.db.pool)
+        .await
+        .expect("audit")
     }
 }
 
@@ -210,8 +261,20 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        send(&self.client, method, &format!("{}{}", self.base, path), Some(&self.token), body).await
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        send(
+            &self.client,
+            method,
+            &format!("{}{}", self.base, path),
+            Some(&self.token),
+            body,
+        )
+        .await
     }
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::GET, path, None).await
@@ -232,14 +295,23 @@ impl Session {
     /// Creates a server and returns its id.
     pub async fn server(&self, name: &str, tags: &[&str]) -> String {
         let (status, body) = self
-            .post("/api/v1/servers", json!({ "name": name, "host": "127.0.0.2", "ssh_user": "steward", "tags": tags }))
+            .post(
+                "/api/v1/servers",
+                json!({ "name": name, "host": "127.0.0.2", "ssh_user": "steward", "tags": tags }),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "create server failed: {body}");
         body["id"].as_str().expect("id").to_string()
     }
 }
 
-pub async fn send(client: &reqwest::Client, method: Method, url: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+pub async fn send(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let mut req = client.request(method, url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -250,7 +322,11 @@ pub async fn send(client: &reqwest::Client, method: Method, url: &str, token: Op
     let res = req.send().await.expect("request");
     let status = res.status();
     let text = res.text().await.expect("body");
-    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
     (status, value)
 }
 
@@ -261,8 +337,14 @@ pub fn code(body: &Value) -> &str {
 
 /// The TOTP code for a base32 secret at `now + offset_steps * 30 s`.
 pub fn totp_code(secret_b32: &str, offset_steps: i64) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret_b32.to_string()).to_bytes().expect("base32");
-    let t = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "x".into()).expect("totp");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_secs() as i64;
+    let bytes = totp_rs::Secret::Encoded(secret_b32.to_string())
+        .to_bytes()
+        .expect("base32");
+    let t = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "x".into())
+        .expect("totp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
     t.generate((now + offset_steps * 30) as u64)
 }

@@ -1,0 +1,713 @@
+//! The authorization matrix: every route of the API, called by every kind of principal, must
+//! answer exactly as the table says. The table must list every route of the OpenAPI document —
+//! adding a route without deciding who may call it fails this test.
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// What a principal should get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum E {
+    /// 2xx.
+    A,
+    /// Authorized, but the request itself is refused (4xx other than 401/403/404).
+    N,
+    /// 401.
+    U,
+    /// 403.
+    F,
+    /// 404: the object is invisible to this principal.
+    H,
+}
+use E::*;
+
+/// Principals, in column order.
+const WHO: [&str; 6] = [
+    "anonymous",
+    "nobody",
+    "viewer",
+    "scoped",
+    "operator",
+    "admin",
+];
+
+struct Route {
+    method: Method,
+    /// As in the OpenAPI document.
+    path: &'static str,
+    /// With placeholders: {web} {db} {user} {role} {token} {n} {p}.
+    concrete: &'static str,
+    body: Option<Value>,
+    expect: [E; 6],
+}
+
+fn r(
+    method: Method,
+    path: &'static str,
+    concrete: &'static str,
+    body: Option<Value>,
+    expect: [E; 6],
+) -> Route {
+    Route {
+        method,
+        path,
+        concrete,
+        body,
+        expect,
+    }
+}
+
+fn matrix() -> Vec<Route> {
+    use Method as M;
+    let srv = |name: &str| json!({ "name": name, "host": "10.0.0.1", "ssh_user": "root", "tags": ["web"] });
+    vec![
+        r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A]),
+        r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A]),
+        r(
+            M::GET,
+            "/api/v1/openapi.json",
+            "/api/v1/openapi.json",
+            None,
+            [A, A, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/setup",
+            "/api/v1/setup",
+            None,
+            [A, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/setup",
+            "/api/v1/setup",
+            Some(json!({ "token": "x", "username": "x", "password": PASSWORD })),
+            [N, N, N, N, N, N],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/login",
+            "/api/v1/auth/login",
+            Some(json!({ "username": ADMIN, "password": PASSWORD })),
+            [A, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/refresh",
+            "/api/v1/auth/refresh",
+            Some(json!({ "refresh_token": "{refresh}" })),
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/auth/me",
+            "/api/v1/auth/me",
+            None,
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::PATCH,
+            "/api/v1/auth/me",
+            "/api/v1/auth/me",
+            Some(json!({ "locale": "de" })),
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/password",
+            "/api/v1/auth/password",
+            Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/totp/enroll",
+            "/api/v1/auth/totp/enroll",
+            None,
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/totp/confirm",
+            "/api/v1/auth/totp/confirm",
+            Some(json!({ "code": "000000" })),
+            [U, N, N, N, N, N],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/totp/recovery-codes",
+            "/api/v1/auth/totp/recovery-codes",
+            Some(json!({ "password": PASSWORD })),
+            [U, N, N, N, N, N],
+        ),
+        r(
+            M::GET,
+            "/api/v1/users",
+            "/api/v1/users",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/users",
+            "/api/v1/users",
+            Some(json!({ "username": "u-{p}-{n}", "password": PASSWORD, "roles": ["viewer"] })),
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/users/{id}",
+            "/api/v1/users/{user}",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::PATCH,
+            "/api/v1/users/{id}",
+            "/api/v1/users/{user}",
+            Some(json!({ "email": "t@example.com" })),
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/users/{id}/password",
+            "/api/v1/users/{user}/password",
+            Some(json!({ "new_password": "another-long-passphrase-5" })),
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/users/{id}/totp",
+            "/api/v1/users/{user}/totp",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/roles",
+            "/api/v1/roles",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/roles",
+            "/api/v1/roles",
+            Some(json!({ "name": "r-{p}-{n}", "permissions": ["servers.read"] })),
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/roles/{id}",
+            "/api/v1/roles/{role}",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/roles/{id}",
+            "/api/v1/roles/{role}",
+            Some(json!({ "name": "role-{p}", "permissions": ["servers.read", "servers.write"] })),
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/permissions",
+            "/api/v1/permissions",
+            None,
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers",
+            "/api/v1/servers",
+            None,
+            [U, F, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/servers",
+            "/api/v1/servers",
+            Some(srv("new-{p}-{n}")),
+            [U, F, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}",
+            "/api/v1/servers/{web}",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/servers/{id}",
+            "/api/v1/servers/{web}",
+            Some(srv("web-{p}")),
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/tags",
+            "/api/v1/tags",
+            None,
+            [U, F, A, A, A, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/servers/{id}/credential",
+            "/api/v1/servers/{web}/credential",
+            Some(json!({ "kind": "generate" })),
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/credential",
+            "/api/v1/servers/{web}/credential",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/audit",
+            "/api/v1/audit",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/api-tokens",
+            "/api/v1/api-tokens",
+            None,
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/api-tokens",
+            "/api/v1/api-tokens",
+            Some(json!({ "name": "t-{n}", "permissions": ["servers.read"] })),
+            [U, F, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/settings",
+            "/api/v1/settings",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/settings",
+            "/api/v1/settings",
+            Some(json!({ "require_totp": false })),
+            [U, F, F, F, F, A],
+        ),
+        // Destructive routes last.
+        r(
+            M::DELETE,
+            "/api/v1/servers/{id}/credential",
+            "/api/v1/servers/{web}/credential",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/servers/{id}",
+            "/api/v1/servers/{web}",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/users/{id}",
+            "/api/v1/users/{user}",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/roles/{id}",
+            "/api/v1/roles/{role}",
+            None,
+            [U, F, F, F, F, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/api-tokens/{id}",
+            "/api/v1/api-tokens/{token}",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/auth/totp",
+            "/api/v1/auth/totp",
+            Some(json!({ "password": PASSWORD })),
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/logout",
+            "/api/v1/auth/logout",
+            None,
+            [U, A, A, A, A, A],
+        ),
+    ]
+}
+
+fn classify(status: StatusCode) -> Option<E> {
+    match status.as_u16() {
+        200..=299 => Some(A),
+        401 => Some(U),
+        403 => Some(F),
+        404 => Some(H),
+        400..=499 => Some(N),
+        _ => None,
+    }
+}
+
+fn fill(template: &str, vars: &[(&str, String)]) -> String {
+    vars.iter().fold(template.to_string(), |s, (k, v)| {
+        s.replace(&format!("{{{k}}}"), v)
+    })
+}
+
+fn fill_json(v: &Value, vars: &[(&str, String)]) -> Value {
+    match v {
+        Value::String(s) => Value::String(fill(s, vars)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| fill_json(x, vars)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), fill_json(x, vars)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn every_route_for_every_role() {
+    let app = TestApp::spawn().await;
+    let admin_setup = app.admin().await;
+
+    // The matrix covers exactly the documented routes.
+    let (_, doc) = app.call(Method::GET, "/api/v1/openapi.json", None).await;
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let table: BTreeSet<(String, String)> = matrix()
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    let missing: Vec<_> = documented.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an RBAC matrix entry (add them to tests/rbac.rs): {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "matrix entries for routes that no longer exist: {stale:?}"
+    );
+
+    // A custom role limited to servers tagged `web`.
+    let (s, b) = admin_setup
+        .post("/api/v1/roles", json!({ "name": "web-operators", "permissions": ["servers.read", "servers.write", "credentials.write"], "server_tags": ["web"] }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+
+    let mut n = 0;
+    for (col, who) in WHO.iter().enumerate() {
+        let session = match *who {
+            "anonymous" => None,
+            "nobody" => Some(app.user_with_roles(&admin_setup, "nobody", &[]).await),
+            "viewer" => Some(
+                app.user_with_roles(&admin_setup, "viewer1", &["viewer"])
+                    .await,
+            ),
+            "scoped" => Some(
+                app.user_with_roles(&admin_setup, "scoped1", &["web-operators"])
+                    .await,
+            ),
+            "operator" => Some(
+                app.user_with_roles(&admin_setup, "operator1", &["operator"])
+                    .await,
+            ),
+            _ => Some(app.login(ADMIN, PASSWORD).await),
+        };
+        // Fresh objects for each principal, so destructive calls do not disturb the next one.
+        let web = admin_setup.server(&format!("web-{who}"), &["web"]).await;
+        let db = admin_setup.server(&format!("db-{who}"), &["db"]).await;
+        for id in [&web, &db] {
+            let (st, _) = admin_setup
+                .put(
+                    &format!("/api/v1/servers/{id}/credential"),
+                    json!({ "kind": "generate" }),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK);
+        }
+        let (_, user) = admin_setup
+            .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"] }))
+            .await;
+        let (_, role) = admin_setup
+            .post(
+                "/api/v1/roles",
+                json!({ "name": format!("role-{who}"), "permissions": ["servers.read"] }),
+            )
+            .await;
+        let own_token = match &session {
+            Some(s) => {
+                let (st, t) = s
+                    .post(
+                        "/api/v1/api-tokens",
+                        json!({ "name": "mine", "permissions": ["servers.read"] }),
+                    )
+                    .await;
+                if st == StatusCode::CREATED {
+                    t["api_token"]["id"].as_str().unwrap().to_string()
+                } else {
+                    uuid::Uuid::new_v4().to_string()
+                }
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+
+        let mut failures = Vec::new();
+        for route in matrix() {
+            n += 1;
+            let vars = [
+                ("web", web.clone()),
+                ("db", db.clone()),
+                ("user", user["id"].as_str().unwrap_or_default().to_string()),
+                ("role", role["id"].as_str().unwrap_or_default().to_string()),
+                ("token", own_token.clone()),
+                (
+                    "refresh",
+                    session
+                        .as_ref()
+                        .map(|s| s.refresh.clone())
+                        .unwrap_or_default(),
+                ),
+                ("n", n.to_string()),
+                ("p", who.to_string()),
+            ];
+            let path = fill(route.concrete, &vars);
+            let body = route.body.as_ref().map(|b| fill_json(b, &vars));
+            let (status, resp) = match &session {
+                Some(s) => s.call(route.method.clone(), &path, body.clone()).await,
+                None => app.call(route.method.clone(), &path, body.clone()).await,
+            };
+            let want = route.expect[col];
+            if classify(status) != Some(want) {
+                failures.push(format!(
+                    "{who}: {} {} -> {status} (want {want:?}): {resp}",
+                    route.method, route.path
+                ));
+            }
+            // The scoped role must not even learn that servers outside its tag exist.
+            if *who == "scoped" && route.concrete.contains("{web}") {
+                let other = fill(&route.concrete.replace("{web}", "{db}"), &vars);
+                let (status, resp) = session
+                    .as_ref()
+                    .unwrap()
+                    .call(route.method.clone(), &other, body)
+                    .await;
+                if status != StatusCode::NOT_FOUND {
+                    failures.push(format!(
+                        "scoped: {} {} on an untagged server -> {status} (want 404): {resp}",
+                        route.method, route.path
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "authorization matrix violations:\n{}",
+            failures.join("\n")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_scoped_role_sees_only_its_group_everywhere() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    admin
+        .post("/api/v1/roles", json!({ "name": "web-viewers", "permissions": ["servers.read"], "server_tags": ["web"] }))
+        .await;
+    for i in 0..3 {
+        admin.server(&format!("web-{i}"), &["web", "eu"]).await;
+        admin.server(&format!("db-{i}"), &["db", "eu"]).await;
+    }
+    let web_viewer = app.user_with_roles(&admin, "wv", &["web-viewers"]).await;
+    let (_, page) = web_viewer.get("/api/v1/servers?limit=500").await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-0", "web-1", "web-2"]);
+    assert_eq!(page["total"], 3);
+    // Filtering or searching for the hidden group reveals nothing.
+    let (_, page) = web_viewer.get("/api/v1/servers?tag=db").await;
+    assert_eq!(page["total"], 0);
+    let (_, page) = web_viewer.get("/api/v1/servers?q=db").await;
+    assert_eq!(page["total"], 0);
+    // Tag counts only count visible servers, and never list the hidden group's tag.
+    let (_, tags) = web_viewer.get("/api/v1/tags").await;
+    assert_eq!(
+        tags,
+        json!([{ "tag": "eu", "count": 3 }, { "tag": "web", "count": 3 }])
+    );
+
+    // Scoped writers may only create servers inside their scope.
+    admin
+        .post("/api/v1/roles", json!({ "name": "web-writers", "permissions": ["servers.read", "servers.write"], "server_tags": ["web"] }))
+        .await;
+    let writer = app.user_with_roles(&admin, "ww", &["web-writers"]).await;
+    let (s, _) = writer
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "sneaky", "host": "10.1.1.1", "ssh_user": "root", "tags": ["db"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let id = writer.server("web-new", &["web"]).await;
+    // …and cannot move one out of it.
+    let (s, _) = writer
+        .put(
+            &format!("/api/v1/servers/{id}"),
+            json!({ "name": "web-new", "host": "10.1.1.1", "ssh_user": "root", "tags": ["db"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // Global permissions cannot be limited to tags.
+    let (s, b) = admin
+        .post(
+            "/api/v1/roles",
+            json!({ "name": "odd", "permissions": ["users.manage"], "server_tags": ["web"] }),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("permissions"))
+    );
+}
+
+#[tokio::test]
+async fn nobody_can_hand_out_more_than_they_hold() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    // A user manager who is not an admin.
+    admin
+        .post(
+            "/api/v1/roles",
+            json!({ "name": "people", "permissions": ["users.manage", "servers.read"] }),
+        )
+        .await;
+    let hr = app.user_with_roles(&admin, "hr", &["people"]).await;
+    let (s, b) = hr
+        .post(
+            "/api/v1/users",
+            json!({ "username": "evil", "password": PASSWORD, "roles": ["admin"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = hr
+        .post(
+            "/api/v1/users",
+            json!({ "username": "fine", "password": PASSWORD, "roles": ["viewer"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (_, me) = hr.get("/api/v1/auth/me").await;
+    let (s, _) = hr
+        .patch(
+            &format!("/api/v1/users/{}", me["id"].as_str().unwrap()),
+            json!({ "roles": ["people", "admin"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "cannot promote oneself");
+    // Nor take over an admin by resetting their password.
+    let (_, users) = hr.get("/api/v1/users").await;
+    let admin_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == ADMIN)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = hr
+        .post(
+            &format!("/api/v1/users/{admin_id}/password"),
+            json!({ "new_password": "taken-over-passphrase-1" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    app.login(ADMIN, PASSWORD).await;
+
+    // Built-in roles are fixed.
+    let (_, roles) = admin.get("/api/v1/roles").await;
+    let admin_role = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "admin")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/roles/{admin_role}"),
+            json!({ "name": "admin", "permissions": ["servers.read"] }),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "builtin_role"));
+    let (s, _) = admin.delete(&format!("/api/v1/roles/{admin_role}")).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn role_changes_take_effect_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = admin.server("db-1", &["db"]).await;
+    let bob = app.user_with_roles(&admin, "bob", &["viewer"]).await;
+    assert_eq!(
+        bob.get(&format!("/api/v1/servers/{id}")).await.0,
+        StatusCode::OK
+    );
+    let (_, users) = admin.get("/api/v1/users").await;
+    let bob_id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "bob")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = admin
+        .patch(&format!("/api/v1/users/{bob_id}"), json!({ "roles": [] }))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        bob.get(&format!("/api/v1/servers/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(bob.get("/api/v1/servers").await.0, StatusCode::FORBIDDEN);
+}
