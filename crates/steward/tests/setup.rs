@@ -11,24 +11,47 @@ use serde_json::json;
 async fn setup_requires_the_token_and_closes_for_good() {
     let app = TestApp::spawn().await;
     let token_file = app.data_dir().join("setup-token");
-    let mode = std::fs::metadata(&token_file).expect("token file exists").permissions().mode();
+    let mode = std::fs::metadata(&token_file)
+        .expect("token file exists")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "setup token file must be private");
-    assert_eq!(std::fs::read_to_string(&token_file).unwrap().trim(), app.setup_token);
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap().trim(),
+        app.setup_token
+    );
 
     let (s, b) = app.call(Method::GET, "/api/v1/setup", None).await;
-    assert_eq!((s, b["setup_required"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(
+        (s, b["setup_required"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
 
     // Someone who merely reaches the port cannot claim the instance.
     let body = |token: &str| json!({ "token": token, "username": "mallory", "password": PASSWORD });
-    let (s, b) = app.call(Method::POST, "/api/v1/setup", Some(body("not-the-token"))).await;
+    let (s, b) = app
+        .call(Method::POST, "/api/v1/setup", Some(body("not-the-token")))
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     assert_eq!(code(&b), "invalid_setup_token");
-    let (s, _) = app.call(Method::POST, "/api/v1/auth/login", Some(json!({ "username": "mallory", "password": PASSWORD }))).await;
+    let (s, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            Some(json!({ "username": "mallory", "password": PASSWORD })),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     // Weak passwords are refused even at setup.
     let (s, b) = app
-        .call(Method::POST, "/api/v1/setup", Some(json!({ "token": app.setup_token, "username": "admin", "password": "password123" })))
+        .call(
+            Method::POST,
+            "/api/v1/setup",
+            Some(
+                json!({ "token": app.setup_token, "username": "admin", "password": "password123" }),
+            ),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(b["error"]["details"]["field"], "password");
@@ -39,10 +62,15 @@ async fn setup_requires_the_token_and_closes_for_good() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["username"], "admin");
     assert_eq!(b["roles"][0]["name"], "admin");
-    assert!(!token_file.exists(), "the used setup token file must be removed");
+    assert!(
+        !token_file.exists(),
+        "the used setup token file must be removed"
+    );
 
     // Replaying the same token, or any token, is refused now.
-    let (s, b) = app.call(Method::POST, "/api/v1/setup", Some(body(&app.setup_token))).await;
+    let (s, b) = app
+        .call(Method::POST, "/api/v1/setup", Some(body(&app.setup_token)))
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{b}");
     assert_eq!(code(&b), "already_set_up");
     let (_, b) = app.call(Method::GET, "/api/v1/setup", None).await;
@@ -55,18 +83,28 @@ async fn setup_requires_the_token_and_closes_for_good() {
     assert!(me["permissions"].as_array().unwrap().len() >= 12);
 
     let actions = app.audit_actions().await;
-    assert!(actions.contains(&("setup.complete".into(), "denied".into())), "{actions:?}");
-    assert!(actions.contains(&("setup.complete".into(), "success".into())), "{actions:?}");
+    assert!(
+        actions.contains(&("setup.complete".into(), "denied".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("setup.complete".into(), "success".into())),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_restart_before_setup_keeps_the_same_token_and_a_restart_after_setup_offers_none() {
     let app = TestApp::spawn().await;
     let clock = steward_core::SystemClock;
-    let again = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir()).await.unwrap();
+    let again = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
+        .await
+        .unwrap();
     assert_eq!(again.as_deref(), Some(app.setup_token.as_str()));
     app.admin().await;
-    let after = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir()).await.unwrap();
+    let after = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
+        .await
+        .unwrap();
     assert_eq!(after, None);
 }
 
@@ -85,8 +123,14 @@ async fn every_response_carries_security_headers_and_unknown_routes_are_json() {
     for path in ["/healthz", "/api/v1/setup", "/api/v1/nope", "/somewhere"] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         let h = res.headers();
-        let csp = h.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"), "{path}: {csp}");
+        let csp = h
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{path}: {csp}"
+        );
         assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
         assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer");
         assert!(h.get("x-request-id").is_some(), "{path} has no request id");
@@ -94,7 +138,10 @@ async fn every_response_carries_security_headers_and_unknown_routes_are_json() {
     let (s, b) = app.call(Method::GET, "/api/v1/nope", None).await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
     let (s, b) = app.call(Method::DELETE, "/api/v1/setup", None).await;
-    assert_eq!((s, code(&b)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    );
 }
 
 #[tokio::test]
@@ -103,8 +150,17 @@ async fn openapi_document_is_served_and_describes_the_api() {
     let (s, doc) = app.call(Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/api/v1/setup", "/api/v1/auth/login", "/api/v1/servers/{id}/credential", "/api/v1/audit", "/api/v1/api-tokens"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    for path in [
+        "/api/v1/setup",
+        "/api/v1/auth/login",
+        "/api/v1/servers/{id}/credential",
+        "/api/v1/audit",
+        "/api/v1/api-tokens",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
     }
     assert!(doc["components"]["schemas"].get("ServerInput").is_some());
 }
