@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use steward_core::Permission;
 use utoipa::ToSchema;
 
+use crate::Sensitive;
+
 /// Whether the instance still needs its first administrator.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SetupStatus {
@@ -15,9 +17,11 @@ pub struct SetupStatus {
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token from `<data-dir>/setup-token` (also printed in the log).
-    pub token: String,
+    #[schema(value_type = String, format = Password)]
+    pub token: Sensitive,
     pub username: String,
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Sensitive,
     #[serde(default)]
     pub email: Option<String>,
 }
@@ -27,26 +31,31 @@ pub struct SetupRequest {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Sensitive,
     /// The 6-digit code from the authenticator app, when 2FA is on.
     #[serde(default)]
-    pub totp_code: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub totp_code: Option<Sensitive>,
     /// A one-time recovery code, instead of `totp_code`.
     #[serde(default)]
-    pub recovery_code: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub recovery_code: Option<Sensitive>,
 }
 
 /// Tokens after login or refresh. Browsers also get them as HttpOnly cookies.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TokenResponse {
     /// Short-lived JWT for the `Authorization: Bearer` header.
-    pub access_token: String,
+    #[schema(value_type = String)]
+    pub access_token: Sensitive,
     /// Always `Bearer`.
     pub token_type: String,
     /// Seconds until `access_token` expires.
     pub expires_in: i64,
     /// Opaque, single-use token for `/auth/refresh`.
-    pub refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: Sensitive,
 }
 
 /// Exchanges a refresh token (from the body or the cookie) for new tokens.
@@ -54,7 +63,8 @@ pub struct TokenResponse {
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
-    pub refresh_token: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub refresh_token: Option<Sensitive>,
 }
 
 /// The logged-in account, with what it may do.
@@ -84,8 +94,10 @@ pub struct Me {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
-    pub current_password: String,
-    pub new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub current_password: Sensitive,
+    #[schema(value_type = String, format = Password)]
+    pub new_password: Sensitive,
 }
 
 /// Updates the caller's profile.
@@ -103,29 +115,34 @@ pub struct UpdateProfileRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TotpEnrollResponse {
     /// Base32 secret, for manual entry.
-    pub secret: String,
+    #[schema(value_type = String)]
+    pub secret: Sensitive,
     /// `otpauth://` URL, for a QR code.
-    pub otpauth_url: String,
+    #[schema(value_type = String)]
+    pub otpauth_url: Sensitive,
 }
 
 /// Confirms enrollment with a code from the app.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpConfirmRequest {
-    pub code: String,
+    #[schema(value_type = String, format = Password)]
+    pub code: Sensitive,
 }
 
 /// One-time recovery codes, shown once.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RecoveryCodes {
-    pub recovery_codes: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub recovery_codes: Vec<Sensitive>,
 }
 
 /// Re-authentication for a sensitive change of one's own account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordConfirmation {
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Sensitive,
 }
 
 /// A personal API token (never its secret after creation).
@@ -159,7 +176,8 @@ pub struct CreateApiTokenRequest {
 /// A created token: `token` is shown this once and never again.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApiToken {
-    pub token: String,
+    #[schema(value_type = String, format = Password)]
+    pub token: Sensitive,
     pub api_token: ApiToken,
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod roles;
+pub mod sensitive;
 pub mod servers;
 pub mod users;
 
@@ -15,6 +16,7 @@ pub use audit::*;
 pub use auth::*;
 pub use error::*;
 pub use roles::*;
+pub use sensitive::Sensitive;
 pub use servers::*;
 pub use users::*;
 

@@ -3,6 +3,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::Sensitive;
+
 /// How Steward authenticates to a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -136,12 +138,17 @@ impl CredentialKind {
 pub enum CredentialInput {
     /// Upload a private key (OpenSSH, PEM or PuTTY), optionally encrypted.
     PrivateKey {
-        private_key: String,
+        #[schema(value_type = String, format = Password)]
+        private_key: Sensitive,
         #[serde(default)]
-        passphrase: Option<String>,
+        #[schema(value_type = Option<String>, format = Password)]
+        passphrase: Option<Sensitive>,
     },
     /// A password for the SSH user.
-    Password { password: String },
+    Password {
+        #[schema(value_type = String, format = Password)]
+        password: Sensitive,
+    },
     /// Have Steward generate an ed25519 key pair; paste the public key into authorized_keys.
     Generate,
 }

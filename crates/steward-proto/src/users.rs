@@ -3,6 +3,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::Sensitive;
+
 /// A role, by id and name.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoleRef {
@@ -31,7 +33,8 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     pub username: String,
-    pub password: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: Sensitive,
     #[serde(default)]
     pub email: Option<String>,
     /// Role ids or names.
@@ -63,7 +66,8 @@ pub struct UpdateUserRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPasswordRequest {
-    pub new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub new_password: Sensitive,
     /// Make the user choose another at next login (default true).
     #[serde(default)]
     pub password_change_required: Option<bool>,

@@ -4,6 +4,8 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
+use steward_proto::Sensitive;
+
 use crate::error::ApiError;
 
 fn argon2() -> Argon2<'static> {
@@ -30,16 +32,16 @@ pub fn verify(password: &str, phc: &str) -> bool {
 }
 
 /// [`hash`] on the blocking pool.
-pub async fn hash_async(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash(&password))
+pub async fn hash_async(password: Sensitive) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash(password.expose()))
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("password hashing failed: {e}")))
 }
 
 /// [`verify`] on the blocking pool.
-pub async fn verify_async(password: String, phc: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
+pub async fn verify_async(password: Sensitive, phc: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify(password.expose(), &phc))
         .await
         .map_err(ApiError::internal)
 }

@@ -111,7 +111,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiToken {
-            token,
+            token: token.into(),
             api_token: view(row),
         }),
     ))

@@ -117,10 +117,10 @@ async fn issue_tokens(
         st.config.secure_cookies,
     );
     let body = TokenResponse {
-        access_token: access,
+        access_token: access.into(),
         token_type: "Bearer".into(),
         expires_in: access_ttl,
-        refresh_token: refresh,
+        refresh_token: refresh.into(),
     };
     Ok((status, headers, Json(body)).into_response())
 }
@@ -193,8 +193,9 @@ pub async fn login(
     if user.totp_enabled_at.is_some() {
         if let Some(code) = req
             .recovery_code
-            .as_deref()
-            .filter(|c| !c.trim().is_empty())
+            .as_ref()
+            .filter(|c| !c.is_blank())
+            .map(|c| c.expose())
         {
             let hash = tokens::hash_token(&tokens::normalize_recovery_code(code));
             if !users::use_recovery_code(&st.db.pool, &user.id, &hash, now).await? {
@@ -209,7 +210,12 @@ pub async fn login(
             }
             method = "recovery_code";
         } else {
-            let Some(code) = req.totp_code.as_deref().filter(|c| !c.trim().is_empty()) else {
+            let Some(code) = req
+                .totp_code
+                .as_ref()
+                .filter(|c| !c.is_blank())
+                .map(|c| c.expose())
+            else {
                 return Err(ApiError::unauthorized(
                     "totp_required",
                     "enter the code from your authenticator app",
@@ -260,6 +266,7 @@ pub async fn refresh(
     };
     let token = body
         .refresh_token
+        .map(|t| t.expose().to_string())
         .or_else(|| cookies::get(&headers, cookies::REFRESH))
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
@@ -424,7 +431,7 @@ pub async fn change_password(
     }
     password::check_policy(
         "new_password",
-        &req.new_password,
+        req.new_password.expose(),
         &[&p.user.username, p.user.email.as_deref().unwrap_or("")],
     )?;
     let hash = pw::hash_async(req.new_password).await?;

@@ -75,30 +75,38 @@ pub async fn put(
             private_key,
             passphrase,
         } => {
-            let info = keys::inspect_private_key(private_key, passphrase.as_deref(), &comment)
-                .map_err(|e| {
-                    ValidationError::new(
-                        if matches!(
-                            e,
-                            keys::KeyError::PassphraseRequired | keys::KeyError::WrongPassphrase
-                        ) {
-                            "passphrase"
-                        } else {
-                            "private_key"
-                        },
-                        e.to_string(),
-                    )
-                })?;
+            let info = keys::inspect_private_key(
+                private_key.expose(),
+                passphrase.as_ref().map(|p| p.expose()),
+                &comment,
+            )
+            .map_err(|e| {
+                ValidationError::new(
+                    if matches!(
+                        e,
+                        keys::KeyError::PassphraseRequired | keys::KeyError::WrongPassphrase
+                    ) {
+                        "passphrase"
+                    } else {
+                        "private_key"
+                    },
+                    e.to_string(),
+                )
+            })?;
             let secret_id = store_secret(
                 &mut *tx,
                 &st.vault,
                 "ssh_private_key",
-                private_key.as_bytes(),
+                private_key.expose().as_bytes(),
                 now,
             )
             .await
             .map_err(ApiError::internal)?;
-            let passphrase_secret_id = match passphrase.as_deref().filter(|p| !p.is_empty()) {
+            let passphrase_secret_id = match passphrase
+                .as_ref()
+                .map(|p| p.expose())
+                .filter(|p| !p.is_empty())
+            {
                 Some(pp) => Some(
                     store_secret(
                         &mut *tx,
@@ -127,7 +135,7 @@ pub async fn put(
             }
         }
         CredentialInput::Password { password } => {
-            if password.is_empty() || password.len() > MAX_PASSWORD_LEN {
+            if password.expose().is_empty() || password.expose().len() > MAX_PASSWORD_LEN {
                 return Err(ValidationError::new(
                     "password",
                     format!("must be 1 to {MAX_PASSWORD_LEN} bytes"),
@@ -138,7 +146,7 @@ pub async fn put(
                 &mut *tx,
                 &st.vault,
                 "ssh_password",
-                password.as_bytes(),
+                password.expose().as_bytes(),
                 now,
             )
             .await

@@ -46,7 +46,7 @@ pub async fn create(
     let expected = instance::get(&st.db.pool, instance::SETUP_TOKEN_HASH)
         .await?
         .ok_or_else(closed)?;
-    let given = tokens::hash_token(req.token.trim());
+    let given = tokens::hash_token(req.token.expose().trim());
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         Event::new("setup.complete", &client, now)
             .outcome(Outcome::Denied)
@@ -66,7 +66,7 @@ pub async fn create(
         .filter(|e| !e.trim().is_empty())
         .map(Email::parse)
         .transpose()?;
-    password::check_policy("password", &req.password, &[username.as_str()])?;
+    password::check_policy("password", req.password.expose(), &[username.as_str()])?;
     let hash = pw::hash_async(req.password).await?;
 
     let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)

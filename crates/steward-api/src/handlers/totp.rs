@@ -87,8 +87,8 @@ pub async fn enroll(
         .await?;
     tx.commit().await?;
     Ok(Json(TotpEnrollResponse {
-        secret: totp::base32(&secret),
-        otpauth_url: totp::otpauth_url(&secret, &p.user.username, ISSUER),
+        secret: totp::base32(&secret).into(),
+        otpauth_url: totp::otpauth_url(&secret, &p.user.username, ISSUER).into(),
     }))
 }
 
@@ -114,7 +114,7 @@ pub async fn confirm(
     let secret = load_secret(&st.db, &st.vault, &secret_id)
         .await
         .map_err(ApiError::internal)?;
-    let Some(step) = totp::verify(&secret, &req.code, now / 1000) else {
+    let Some(step) = totp::verify(&secret, req.code.expose(), now / 1000) else {
         Event::by(&p, "auth.totp_enable", now)
             .outcome(Outcome::Failure)
             .details(json!({ "reason": "bad code" }))
@@ -134,7 +134,7 @@ pub async fn confirm(
         .await?;
     tx.commit().await?;
     Ok(Json(RecoveryCodes {
-        recovery_codes: codes,
+        recovery_codes: codes.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -235,6 +235,6 @@ pub async fn regenerate_codes(
         .await?;
     tx.commit().await?;
     Ok(Json(RecoveryCodes {
-        recovery_codes: codes,
+        recovery_codes: codes.into_iter().map(Into::into).collect(),
     }))
 }

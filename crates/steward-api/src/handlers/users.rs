@@ -175,7 +175,7 @@ pub async fn create(
         .filter(|e| !e.is_empty())
         .map(Email::parse)
         .transpose()?;
-    password::check_policy("password", &req.password, &[username.as_str()])?;
+    password::check_policy("password", req.password.expose(), &[username.as_str()])?;
     let assigned = resolve_roles(&st, &p, &req.roles, &[]).await?;
     let hash = pw::hash_async(req.password).await?;
     let id = steward_db::new_id();
@@ -315,7 +315,7 @@ pub async fn reset_password(
             )));
         }
     }
-    password::check_policy("new_password", &req.new_password, &[&user.username])?;
+    password::check_policy("new_password", req.new_password.expose(), &[&user.username])?;
     let hash = pw::hash_async(req.new_password).await?;
     let must_change = req.password_change_required.unwrap_or(true);
     let mut tx = st.db.begin().await?;
