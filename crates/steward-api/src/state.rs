@@ -23,7 +23,7 @@ pub struct ApiConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
-    /// The URL users reach Steward at, for links (setup URL, otpauth issuer).
+    /// The URL users reach Steward at (the logged setup URL; `https://` makes cookies `Secure`).
     pub public_url: String,
     /// The data directory (where the setup token file lives), if any.
     pub data_dir: Option<std::path::PathBuf>,

@@ -102,3 +102,19 @@ pub async fn touch<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64
         .await?;
     Ok(())
 }
+
+/// Revokes every live token of an account (after an administrator reset its password).
+pub async fn revoke_all_for_user<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    now: i64,
+) -> DbResult<u64> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .bind(now)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected())
+}

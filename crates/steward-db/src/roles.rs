@@ -199,3 +199,23 @@ pub async fn count_active_holders<'e>(
     .fetch_one(ex)
     .await?)
 }
+
+/// Every tag some role is scoped to: the tags that decide who may access a server.
+pub async fn scope_tags<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    org_id: &str,
+) -> DbResult<std::collections::BTreeSet<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT server_tags FROM roles WHERE org_id = $1 AND server_tags IS NOT NULL",
+    )
+    .bind(org_id)
+    .fetch_all(ex)
+    .await?;
+    let mut out = std::collections::BTreeSet::new();
+    for json in rows {
+        let tags: Vec<String> = serde_json::from_str(&json)
+            .map_err(|_| crate::DbError::Corrupt("roles.server_tags"))?;
+        out.extend(tags);
+    }
+    Ok(out)
+}

@@ -3,8 +3,8 @@ use sqlx::{Any, Executor};
 
 use crate::{DbResult, conflict_on};
 
-/// A stored account.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A stored account. Its `Debug` leaves out the password hash.
+#[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub id: String,
     pub org_id: String,
@@ -25,6 +25,18 @@ pub struct UserRow {
     pub last_login_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("password_hash", &"<redacted>")
+            .field("disabled_at", &self.disabled_at)
+            .field("totp_enabled_at", &self.totp_enabled_at)
+            .finish_non_exhaustive()
+    }
 }
 
 const COLUMNS: &str = "id, org_id, username, email, password_hash, locale, disabled_at, require_totp, \

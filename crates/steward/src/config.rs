@@ -279,3 +279,72 @@ pub fn api_config(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("steward").chain(args.iter().copied())).expect("parse")
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            data_dir = "/var/lib/steward"
+            log_format = "json"
+            listen = "0.0.0.0:9000"
+            public_url = "https://steward.example.com"
+            trusted_proxies = ["10.0.0.0/8", "192.168.1.1"]
+            access_token_ttl = 300
+            "#,
+        )
+        .expect("toml");
+        let cli = parse(&["--data-dir", "/srv/s", "serve", "--access-token-ttl", "600"]);
+        let r = Resolved::new(&cli.global, &file);
+        assert_eq!(r.data_dir, PathBuf::from("/srv/s"));
+        assert_eq!(r.database_url, "sqlite:///srv/s/steward.db");
+        assert_eq!(r.master_key_file, PathBuf::from("/srv/s/master.key"));
+        assert_eq!(r.log_format, LogFormat::Json);
+        let Command::Serve(serve) = cli.command else {
+            panic!("serve")
+        };
+        let (listen, api) = api_config(&serve, &file, &r.data_dir).expect("config");
+        assert_eq!(listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(api.access_ttl_secs, 600);
+        assert!(api.secure_cookies, "https public URL means Secure cookies");
+        assert_eq!(api.trusted_proxies.len(), 2);
+        assert_eq!(api.refresh_ttl_secs, 14 * 24 * 3600);
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let cli = parse(&["serve"]);
+        let r = Resolved::new(&cli.global, &FileConfig::default());
+        assert_eq!(r.data_dir, PathBuf::from("./steward-data"));
+        assert_eq!(r.log_format, LogFormat::Text);
+        let Command::Serve(serve) = cli.command else {
+            panic!("serve")
+        };
+        let (listen, api) =
+            api_config(&serve, &FileConfig::default(), &r.data_dir).expect("config");
+        assert_eq!(listen.to_string(), "127.0.0.1:8080");
+        assert!(!api.secure_cookies);
+
+        let bad = parse(&["serve", "--trusted-proxy", "not-an-ip"]);
+        let Command::Serve(serve) = bad.command else {
+            panic!("serve")
+        };
+        assert!(api_config(&serve, &FileConfig::default(), &r.data_dir).is_err());
+        let bad = parse(&["serve", "--access-token-ttl", "0"]);
+        let Command::Serve(serve) = bad.command else {
+            panic!("serve")
+        };
+        assert!(api_config(&serve, &FileConfig::default(), &r.data_dir).is_err());
+        assert!(
+            toml::from_str::<FileConfig>("no_such_option = 1").is_err(),
+            "unknown keys are errors"
+        );
+    }
+}

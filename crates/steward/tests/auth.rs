@@ -454,6 +454,18 @@ async fn disabling_a_user_ends_their_sessions_and_password_resets_force_a_change
             json!({ "disabled": false }),
         )
         .await;
+    let bob = app.login("bob", PASSWORD).await;
+    let (_, token) = bob
+        .post(
+            "/api/v1/api-tokens",
+            json!({ "name": "cron", "permissions": ["servers.read"] }),
+        )
+        .await;
+    let robot = Session {
+        token: token["token"].as_str().unwrap().to_string(),
+        ..bob.clone()
+    };
+    assert_eq!(robot.get("/api/v1/servers").await.0, StatusCode::OK);
     let (s, _) = admin
         .post(
             &format!("/api/v1/users/{bob_id}/password"),
@@ -461,6 +473,11 @@ async fn disabling_a_user_ends_their_sessions_and_password_resets_force_a_change
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        robot.get("/api/v1/servers").await.0,
+        StatusCode::UNAUTHORIZED,
+        "an administrator's reset revokes API tokens"
+    );
     let bob = app.login("bob", "temporary-Passw0rd-7").await;
     let (s, b) = bob.get("/api/v1/servers").await;
     assert_eq!(
@@ -570,5 +587,61 @@ async fn api_tokens_are_shown_once_scoped_and_revocable() {
     assert_eq!(
         viewer.delete(&format!("/api/v1/api-tokens/{id}")).await.0,
         StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn housekeeping_forgets_expired_sessions_tokens_and_counters_but_not_live_ones() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let _ = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            Some(json!({ "username": "x", "password": "wrong-password-1" })),
+        )
+        .await;
+    let count = |table: &'static str| {
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (sessions, tokens, counters) = (
+        count("sessions").await,
+        count("refresh_tokens").await,
+        count("login_throttle").await,
+    );
+    assert_eq!((sessions, counters), (1, 2));
+
+    // Nothing is due yet.
+    let now = chrono::Utc::now().timestamp_millis();
+    let p = steward_db::maintenance::prune(&app.db, now, now - 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(p, steward_db::maintenance::Pruned::default());
+    assert_eq!(admin.get("/api/v1/auth/me").await.0, StatusCode::OK);
+
+    // Far in the future everything has expired.
+    let later = now + 60 * 24 * 3_600_000;
+    let p = steward_db::maintenance::prune(&app.db, later, later - 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!((p.sessions, p.throttle_counters), (1, 2));
+    assert_eq!(
+        (
+            count("sessions").await,
+            count("refresh_tokens").await,
+            count("login_throttle").await
+        ),
+        (0, 0, 0)
+    );
+    assert!(tokens >= 1);
+    assert_eq!(
+        admin.get("/api/v1/auth/me").await.0,
+        StatusCode::UNAUTHORIZED
     );
 }

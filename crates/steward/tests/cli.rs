@@ -92,16 +92,13 @@ async fn serve_prints_the_setup_url_keeps_secrets_private_and_stops_gracefully()
             .unwrap()
             .ends_with(&format!("/setup?token={token}"))
     );
-    for (file, mode) in [("setup-token", 0o600), ("master.key", 0o600)] {
-        assert_eq!(
-            std::fs::metadata(data.join(file))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            mode,
-            "{file}"
-        );
+    let mut private = vec![data.join("setup-token"), data.join("master.key")];
+    if backend() == "sqlite" {
+        private.push(dir.path().join("steward.db"));
+    }
+    for file in private {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
     }
     assert_eq!(
         std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
@@ -367,4 +364,41 @@ fn openapi_and_version() {
         None,
     );
     assert!(!ok && err.contains("invalid value"), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_keyring_is_not_silently_replaced_once_secrets_exist() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    std::fs::rename(
+        app.data_dir().join("master.key"),
+        app.data_dir().join("master.key.bak"),
+    )
+    .unwrap();
+    let (ok, _, err) = run(
+        steward(&app.data_dir(), &app.test_db.url).args(["serve", "--listen", "127.0.0.1:0"]),
+        None,
+    );
+    assert!(
+        !ok,
+        "serve must refuse to start without the keyring that sealed the secrets"
+    );
+    assert!(
+        err.contains("master keyring") && err.contains("not found"),
+        "{err}"
+    );
+    assert!(
+        !app.data_dir().join("master.key").exists(),
+        "no stray keyring is created"
+    );
+    let (ok, _, err) = run(
+        steward(&app.data_dir(), &app.test_db.url).args([
+            "admin",
+            "disable-2fa",
+            "--username",
+            "admin",
+        ]),
+        None,
+    );
+    assert!(!ok && err.contains("master keyring"), "{err}");
 }

@@ -583,6 +583,27 @@ async fn a_scoped_role_sees_only_its_group_everywhere() {
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let id = writer.server("web-new", &["web"]).await;
+    // Tags other roles are scoped to are access decisions: a web writer cannot hand a server to
+    // the db group, but free-form tags are fine.
+    admin
+        .post(
+            "/api/v1/roles",
+            json!({ "name": "db-viewers", "permissions": ["servers.read"], "server_tags": ["db"] }),
+        )
+        .await;
+    let (s, b) = writer.post("/api/v1/servers", json!({ "name": "both", "host": "10.1.1.2", "ssh_user": "root", "tags": ["web", "db"] })).await;
+    assert_eq!(
+        (s, b["error"]["details"]["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("tags")),
+        "{b}"
+    );
+    let (s, _) = writer.put(&format!("/api/v1/servers/{id}"), json!({ "name": "web-new", "host": "10.1.1.1", "ssh_user": "root", "tags": ["web", "db"] })).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = writer.put(&format!("/api/v1/servers/{id}"), json!({ "name": "web-new", "host": "10.1.1.1", "ssh_user": "root", "tags": ["web", "eu"] })).await;
+    assert_eq!(
+        (s, b["tags"].clone()),
+        (StatusCode::OK, json!(["eu", "web"]))
+    );
     // …and cannot move one out of it.
     let (s, _) = writer
         .put(
@@ -656,6 +677,23 @@ async fn nobody_can_hand_out_more_than_they_hold() {
             json!({ "new_password": "taken-over-passphrase-1" }),
         )
         .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Nor disable, demote or otherwise edit them.
+    let (s, _) = hr
+        .patch(
+            &format!("/api/v1/users/{admin_id}"),
+            json!({ "disabled": true }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = hr
+        .patch(
+            &format!("/api/v1/users/{admin_id}"),
+            json!({ "email": "hijack@example.com" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = hr.delete(&format!("/api/v1/users/{admin_id}/totp")).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     app.login(ADMIN, PASSWORD).await;
 

@@ -163,4 +163,13 @@ async fn openapi_document_is_served_and_describes_the_api() {
         );
     }
     assert!(doc["components"]["schemas"].get("ServerInput").is_some());
+    // Public routes say so; everything else requires a bearer token or the session cookie.
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/login"]["post"]["security"],
+        serde_json::json!([{}])
+    );
+    assert_eq!(
+        doc["security"],
+        serde_json::json!([{ "bearer": [] }, { "cookie": [] }])
+    );
 }

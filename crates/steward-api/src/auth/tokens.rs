@@ -25,16 +25,36 @@ pub fn new_api_token() -> String {
     format!("{API_TOKEN_PREFIX}{}", random_token(32))
 }
 
-/// A recovery code: ten characters from an unambiguous alphabet, shown as `xxxxx-xxxxx`.
+/// Characters of a recovery code: no look-alikes (0/o, 1/l/i).
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+/// Characters in a recovery code: 16 × log2(31) ≈ 79 bits, beyond offline guessing even from
+/// a stolen database (where they are stored as plain SHA-256).
+const RECOVERY_LEN: usize = 16;
+
+/// A recovery code, shown as `xxxx-xxxx-xxxx-xxxx`.
 pub fn new_recovery_code() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
-    let mut b = [0u8; 10];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    let chars: String = b
-        .iter()
-        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
-        .collect();
-    format!("{}-{}", &chars[..5], &chars[5..])
+    // Rejection sampling keeps every character equally likely.
+    let limit = 256 - (256 % RECOVERY_ALPHABET.len());
+    let mut chars = String::with_capacity(RECOVERY_LEN);
+    while chars.len() < RECOVERY_LEN {
+        let mut b = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut b);
+        for x in b.iter().map(|x| usize::from(*x)).filter(|x| *x < limit) {
+            if chars.len() < RECOVERY_LEN {
+                chars.push(char::from(RECOVERY_ALPHABET[x % RECOVERY_ALPHABET.len()]));
+            }
+        }
+    }
+    group(&chars)
+}
+
+fn group(chars: &str) -> String {
+    chars
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Normalizes a typed recovery code (case, spaces, dashes) before hashing.
@@ -43,10 +63,10 @@ pub fn normalize_recovery_code(input: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
-        .take(10)
+        .take(RECOVERY_LEN + 1)
         .collect();
-    if clean.len() == 10 {
-        format!("{}-{}", &clean[..5], &clean[5..])
+    if clean.len() == RECOVERY_LEN {
+        group(&clean)
     } else {
         clean
     }
@@ -59,7 +79,8 @@ mod tests {
     #[test]
     fn recovery_codes_normalize() {
         let code = new_recovery_code();
-        assert_eq!(code.len(), 11);
+        assert_eq!(code.len(), 19);
+        assert_eq!(code.matches('-').count(), 3);
         assert_eq!(
             normalize_recovery_code(&code.to_uppercase().replace('-', " ")),
             code

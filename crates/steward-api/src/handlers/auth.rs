@@ -126,7 +126,7 @@ async fn issue_tokens(
 }
 
 /// Logs in with username and password (and a TOTP or recovery code when 2FA is on).
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = tags::AUTH, request_body = LoginRequest,
+#[utoipa::path(post, path = "/api/v1/auth/login", security(()), tag = tags::AUTH, request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "`invalid_credentials`; after a correct password: `totp_required`, `invalid_totp`, `invalid_recovery_code`"),
         (status = 403, body = ErrorBody, description = "`account_disabled`"),
@@ -247,7 +247,7 @@ pub async fn login(
 
 /// Exchanges a refresh token (body or cookie) for a new pair. A token presented twice ends its
 /// whole session: one of the two presenters stole it.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = tags::AUTH, request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
+#[utoipa::path(post, path = "/api/v1/auth/refresh", security(()), tag = tags::AUTH, request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody, description = "`invalid_refresh_token`, `refresh_token_reused`, `session_ended`")))]
 pub async fn refresh(
     State(st): State<AppState>,

@@ -4,8 +4,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
-use steward_core::Permission;
+use std::collections::BTreeSet;
+
 use steward_core::validate::{Host, Name, Notes, SshUser, Tag, parse_port};
+use steward_core::{Permission, Scope};
 use steward_db::servers::{self, ServerFilter, ServerRow, SortKey};
 use steward_db::{credentials, secrets};
 use steward_proto::{
@@ -56,6 +58,36 @@ fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
         credential_kind: None,
         tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
     })
+}
+
+/// Tags some role is scoped to decide who may reach a server. A caller whose write access is
+/// itself limited to tags may put such tags on a server, or take them off, only within their
+/// own scope — otherwise they could hand a server to (or take it from) another group.
+async fn check_scope_tags(
+    st: &AppState,
+    p: &Principal,
+    changed: &BTreeSet<String>,
+) -> ApiResult<()> {
+    let Some(Scope::Tags(mine)) = p.authz.scope_of(Permission::ServersWrite) else {
+        return Ok(());
+    };
+    let scoped = steward_db::roles::scope_tags(&st.db.pool, &p.user.org_id).await?;
+    let outside: Vec<&String> = changed
+        .iter()
+        .filter(|t| scoped.contains(*t) && !mine.contains(*t))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "the tags {} decide which roles can reach a server, and your role does not cover them",
+        outside
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .with_details(json!({ "field": "tags" })))
 }
 
 /// Loads a server the caller may see, or 404.
@@ -189,6 +221,7 @@ pub async fn create(
         )
         .with_details(json!({ "field": "tags" })));
     }
+    check_scope_tags(&st, &p, &row.tags.iter().cloned().collect()).await?;
     row.id = steward_db::new_id();
     row.created_by = Some(p.user.id.clone());
     row.created_at = now;
@@ -223,6 +256,14 @@ pub async fn update(
         )
         .with_details(json!({ "field": "tags" })));
     }
+    let before: BTreeSet<String> = old.tags.iter().cloned().collect();
+    let after: BTreeSet<String> = row.tags.iter().cloned().collect();
+    check_scope_tags(
+        &st,
+        &p,
+        &before.symmetric_difference(&after).cloned().collect(),
+    )
+    .await?;
     row.id = old.id.clone();
     row.created_by = old.created_by.clone();
     row.created_at = old.created_at;

@@ -90,6 +90,20 @@ async fn resolve_roles(
     Ok(out)
 }
 
+/// Managing an account (editing, resetting its password or 2FA, deleting it) is as good as
+/// taking it over: allowed only for accounts that hold no more than the caller.
+fn require_covers(p: &Principal, user: &UserRow, roles: &[RoleRow]) -> ApiResult<()> {
+    for role in roles {
+        if !p.authz.covers(&grant_of(role)?) {
+            return Err(ApiError::forbidden(format!(
+                "{} holds the role {}, which grants more than you hold",
+                user.username, role.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a change that would leave no active administrator.
 async fn keep_an_admin(
     st: &AppState,
@@ -221,6 +235,7 @@ pub async fn update(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, current) = load(&st, &p, &id).await?;
+    require_covers(&p, &user, &current)?;
     let is_self = user.id == p.user.id;
     let email = match req.email.as_deref().map(str::trim) {
         None => user.email.clone(),
@@ -306,24 +321,19 @@ pub async fn reset_password(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, roles) = load(&st, &p, &id).await?;
-    // Resetting an account's password is taking it over: only for accounts that hold no more than the caller.
-    for role in &roles {
-        if !p.authz.covers(&grant_of(role)?) {
-            return Err(ApiError::forbidden(format!(
-                "{} holds the role {}, which grants more than you hold",
-                user.username, role.name
-            )));
-        }
-    }
+    require_covers(&p, &user, &roles)?;
     password::check_policy("new_password", req.new_password.expose(), &[&user.username])?;
     let hash = pw::hash_async(req.new_password).await?;
     let must_change = req.password_change_required.unwrap_or(true);
     let mut tx = st.db.begin().await?;
     users::set_password(&mut *tx, &user.id, &hash, must_change, now).await?;
     sessions::revoke_all_for_user(&mut *tx, &user.id, None, "password reset", now).await?;
+    // A reset usually means the account was lost or taken: its automation tokens go too.
+    let tokens_revoked =
+        steward_db::api_tokens::revoke_all_for_user(&mut *tx, &user.id, now).await?;
     Event::by(&p, "user.password_reset", now)
         .target("user", &user.id, &user.username)
-        .details(json!({ "password_change_required": must_change }))
+        .details(json!({ "password_change_required": must_change, "api_tokens_revoked": tokens_revoked }))
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -341,14 +351,7 @@ pub async fn reset_totp(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, roles) = load(&st, &p, &id).await?;
-    for role in &roles {
-        if !p.authz.covers(&grant_of(role)?) {
-            return Err(ApiError::forbidden(format!(
-                "{} holds the role {}, which grants more than you hold",
-                user.username, role.name
-            )));
-        }
-    }
+    require_covers(&p, &user, &roles)?;
     let event = Event::by(&p, "user.totp_reset", now).target("user", &user.id, &user.username);
     super::totp::remove_totp(&st, &user, now, event).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -371,14 +374,7 @@ pub async fn delete(
             "you cannot delete your own account",
         ));
     }
-    for role in &current {
-        if !p.authz.covers(&grant_of(role)?) {
-            return Err(ApiError::forbidden(format!(
-                "{} holds the role {}, which grants more than you hold",
-                user.username, role.name
-            )));
-        }
-    }
+    require_covers(&p, &user, &current)?;
     keep_an_admin(&st, &p.user.org_id, &user, &current, &[], false).await?;
     let mut tx = st.db.begin().await?;
     users::delete(&mut *tx, &user.id).await?;

@@ -14,7 +14,7 @@ const ACTOR: &str = "cli";
 /// Runs an admin command.
 pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
     let db = super::connect_migrated(r).await?;
-    let vault = super::open_vault(r, true)?;
+    let vault = super::open_vault_for(r, &db).await?;
     let clock = SystemClock;
     steward_api::bootstrap::prepare(&db, &vault, &clock).await?;
     let now = clock.now_ms();
@@ -78,6 +78,8 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
             let ended =
                 sessions::revoke_all_for_user(&mut *tx, &user.id, None, "password reset", now)
                     .await?;
+            let tokens =
+                steward_db::api_tokens::revoke_all_for_user(&mut *tx, &user.id, now).await?;
             Event::new("user.password_reset", &client, now)
                 .actor(None, ACTOR)
                 .target("user", &user.id, &user.username)
@@ -86,7 +88,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             tx.commit().await?;
             println!(
-                "password of {} changed; {ended} session(s) ended",
+                "password of {} changed; {ended} session(s) ended, {tokens} API token(s) revoked",
                 user.username
             );
         }

@@ -33,11 +33,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin(cmd) => admin::run(&resolved, cmd).await,
         Command::Vault(cmd) => vault::run(&resolved, cmd).await,
         Command::Openapi => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(steward_api::openapi::openapi())?
-            );
-            Ok(())
+            use std::io::Write;
+            let doc = serde_json::to_string_pretty(steward_api::openapi::openapi())?;
+            // A closed pipe (`steward openapi | head`) is not an error worth a panic.
+            match writeln!(std::io::stdout().lock(), "{doc}") {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
         }
     }
 }
@@ -59,9 +61,29 @@ pub async fn connect(r: &Resolved) -> anyhow::Result<Db> {
     if r.database_url.starts_with("sqlite:") {
         ensure_data_dir(&r.data_dir)?;
     }
-    Db::connect(&r.database_url)
+    let db = Db::connect(&r.database_url)
         .await
-        .context("cannot connect to the database")
+        .context("cannot connect to the database")?;
+    if let Some(rest) = r.database_url.strip_prefix("sqlite://") {
+        restrict_sqlite_files(Path::new(rest.split('?').next().unwrap_or(rest)));
+    }
+    Ok(db)
+}
+
+/// Makes the SQLite database and its journal files readable by the owner only (they hold
+/// password hashes and sealed secrets), whatever the umask was when they were created.
+fn restrict_sqlite_files(db: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let path = Path::new(&name);
+        if path.exists()
+            && let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the database file private");
+        }
+    }
 }
 
 /// Connects and refuses to go on unless the schema is current.
@@ -69,6 +91,16 @@ pub async fn connect_migrated(r: &Resolved) -> anyhow::Result<Db> {
     let db = connect(r).await?;
     db.migrate().await?;
     Ok(db)
+}
+
+/// Opens the master keyring for a database: `STEWARD_MASTER_KEY` if set, else the keyring
+/// file. A missing file is created only for a database that holds no secrets yet (a fresh
+/// install); otherwise the operator pointed at the wrong place, and a new key would not help.
+pub async fn open_vault_for(r: &Resolved, db: &Db) -> anyhow::Result<Arc<Vault>> {
+    let fresh = steward_db::secrets::count_by_key(&db.pool)
+        .await?
+        .is_empty();
+    open_vault(r, fresh)
 }
 
 /// Opens the master keyring: `STEWARD_MASTER_KEY` if set, else the keyring file (created when
@@ -81,7 +113,8 @@ pub fn open_vault(r: &Resolved, create: bool) -> anyhow::Result<Arc<Vault>> {
     }
     if !create && !r.master_key_file.exists() {
         anyhow::bail!(
-            "master keyring {} not found (set --data-dir or --master-key-file, or STEWARD_MASTER_KEY)",
+            "master keyring {} not found, but the database holds sealed secrets: point --data-dir or \
+             --master-key-file at the keyring, or set STEWARD_MASTER_KEY",
             r.master_key_file.display()
         );
     }
@@ -98,19 +131,19 @@ pub fn open_vault(r: &Resolved, create: bool) -> anyhow::Result<Arc<Vault>> {
     Ok(Arc::new(vault))
 }
 
-/// Reads one line (a password) from standard input.
+/// Reads a password: typed without echo at a terminal, or one line of piped standard input.
 pub fn read_secret_line(prompt: &str) -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal, Write};
-    if std::io::stdin().is_terminal() {
-        eprint!("{prompt}: ");
-        std::io::stderr().flush()?;
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading standard input")?;
-    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    use std::io::{BufRead, IsTerminal};
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("{prompt}: ")).context("reading the password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
     if line.is_empty() {
         anyhow::bail!("no password given on standard input");
     }

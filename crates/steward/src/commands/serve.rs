@@ -11,7 +11,6 @@ use crate::config::{FileConfig, Resolved, ServeOpts, api_config};
 pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<()> {
     let (listen, config) = api_config(opts, file, &r.data_dir)?;
     super::ensure_data_dir(&r.data_dir)?;
-    let vault = super::open_vault(r, true)?;
     let db = super::connect(r).await?;
     let status = db.migrate().await?;
     tracing::info!(
@@ -19,6 +18,7 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         schema_version = status.applied,
         "database ready"
     );
+    let vault = super::open_vault_for(r, &db).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref()).await?;
     if let Some(token) =
@@ -35,11 +35,32 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
+    let housekeeping = tokio::spawn(housekeeping(db.clone(), clock.clone()));
     let state = AppState::new(db.clone(), vault, clock, config, jwt);
     steward_api::serve(listener, state, shutdown_signal()).await?;
+    housekeeping.abort();
     db.close().await;
     tracing::info!("steward stopped");
     Ok(())
+}
+
+/// Prunes expired sessions, refresh tokens and throttle counters now and then every hour.
+async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let now = clock.now_ms();
+        let forget = now - steward_core::throttle::FORGET_AFTER_SECS * 1000;
+        match steward_db::maintenance::prune(&db, now, forget).await {
+            Ok(p) => tracing::debug!(
+                sessions = p.sessions,
+                refresh_tokens = p.refresh_tokens,
+                throttle = p.throttle_counters,
+                "pruned"
+            ),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry in an hour"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
