@@ -57,21 +57,29 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(q) => Ok(Self(q.0)),
+impl<T: DeserializeOwned> ApiQuery<T> {
+    /// Parses the query string of `uri`. Handlers that must check permissions before looking at
+    /// the parameters take the `Uri` and call this afterwards.
+    pub fn from_uri(uri: &axum::http::Uri) -> Result<T, ApiError> {
+        match axum::extract::Query::<T>::try_from_uri(uri) {
+            Ok(q) => Ok(q.0),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
                 "invalid_query",
                 format!("invalid query parameters: {}", e.body_text()),
             )),
             Err(e) => Err(ApiError::bad_request("invalid_query", e.body_text())),
         }
+    }
+}
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Self::from_uri(&parts.uri).map(Self)
     }
 }
 

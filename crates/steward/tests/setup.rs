@@ -173,3 +173,35 @@ async fn openapi_document_is_served_and_describes_the_api() {
         serde_json::json!([{ "bearer": [] }, { "cookie": [] }])
     );
 }
+
+#[tokio::test]
+async fn https_deployments_get_hsts_and_secure_cookies() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_url = "https://steward.example.com".into();
+        c.secure_cookies = true;
+    })
+    .await;
+    app.admin().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "username": ADMIN, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    for c in res.headers().get_all("set-cookie") {
+        assert!(c.to_str().unwrap().contains("; Secure"), "{c:?}");
+    }
+    let plain = TestApp::spawn().await;
+    let res = plain
+        .client
+        .get(plain.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("strict-transport-security").is_none());
+}

@@ -69,9 +69,10 @@ fn csv_cell(s: &str) -> String {
 pub async fn list(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(q): ApiQuery<AuditQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Response> {
     p.require(Permission::AuditRead)?;
+    let q: AuditQuery = ApiQuery::from_uri(&uri)?;
     let format = q.format.as_deref().map(str::to_ascii_lowercase);
     let limit = match (&format, q.limit) {
         (Some(_), None) => EXPORT_LIMIT,

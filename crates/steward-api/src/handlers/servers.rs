@@ -104,9 +104,10 @@ pub(crate) async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult
 pub async fn list(
     State(st): State<AppState>,
     p: Principal,
-    ApiQuery(q): ApiQuery<ServerQuery>,
+    uri: axum::http::Uri,
 ) -> ApiResult<Json<ServerPage>> {
     p.require(Permission::ServersRead)?;
+    let q: ServerQuery = ApiQuery::from_uri(&uri)?;
     let sort = match q.sort.as_deref().unwrap_or("name") {
         "name" => SortKey::Name,
         "host" => SortKey::Host,
