@@ -2,7 +2,7 @@
 //! parameters, and facts about the client (address, user agent, request id).
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// A JSON body whose rejections are [`ApiError`]s.
+/// A JSON object body whose rejections are [`ApiError`]s: 415 without a JSON content type,
+/// 413 past the body limit, 400 for text that is not JSON, 422 for JSON of the wrong shape
+/// (including a top-level array, which serde would otherwise map onto struct fields in order).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -19,37 +21,127 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !has_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "expected a body with Content-Type: application/json",
+            ));
         }
+        let bytes = body_bytes(req, state).await?;
+        parse_object(&bytes).map(Self)
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::JsonDataError(e) => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("invalid request body: {}", e.body_text()),
-        ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            "malformed_json",
-            format!("malformed JSON: {}", e.body_text()),
-        ),
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "expected a body with Content-Type: application/json",
-        ),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+/// An optional JSON object body: absent (empty) is `None`; present, it is checked like
+/// [`ApiJson`] except that the content type is not required.
+#[derive(Debug, Clone, Default)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(None));
+        }
+        parse_object(&bytes).map(|v| Self(Some(v)))
+    }
+}
+
+fn has_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> Result<bytes::Bytes, ApiError> {
+    bytes::Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "request body is too large",
             )
+        } else {
+            ApiError::bad_request("bad_request", e.body_text())
         }
-        other => ApiError::bad_request("bad_request", other.body_text()),
+    })
+}
+
+fn invalid_body(message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        format!("invalid request body: {message}"),
+    )
+}
+
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Well-formed JSON first (strings and escapes included), so "not JSON" (400) and "JSON of
+    // the wrong shape" (422) are told apart even where serde_json would call a shape error a
+    // syntax error (an enum given a number); and only an object, so a top-level array cannot
+    // fill a struct's fields by position.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", format!("malformed JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(invalid_body("expected a JSON object"));
+    }
+    // Then the typed parse from the text itself, which also refuses duplicated keys (a parsed
+    // value would have kept only the last).
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path.is_empty() || path == "." {
+            invalid_body(e.into_inner())
+        } else {
+            invalid_body(format!("{path}: {}", e.into_inner()))
+        }
+    })
+}
+
+/// A `{id}` path segment. Every id Steward hands out is a UUID, so anything else — including
+/// text that is not UTF-8 — is simply not found, before any database lookup.
+#[derive(Debug, Clone)]
+pub struct IdPath(pub String);
+
+impl FromRequestParts<AppState> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("object"))?;
+        uuid::Uuid::parse_str(&raw)
+            .map(|u| Self(u.to_string()))
+            .map_err(|_| ApiError::not_found("object"))
+    }
+}
+
+/// Refuses control characters in free text from a query string (search terms, filters).
+pub fn clean_query_text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
+    match value.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) if s.chars().any(char::is_control) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{field} must not contain control characters"),
+        )),
+        Some(s) => Ok(Some(s.chars().take(200).collect())),
     }
 }
 

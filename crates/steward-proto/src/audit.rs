@@ -33,6 +33,7 @@ pub struct AuditPage {
 /// Filters for the audit log.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Actor id or username.
     pub actor: Option<String>,

@@ -81,6 +81,7 @@ pub struct ServerPage {
 /// Filters and paging for the server list.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct ServerQuery {
     /// Case-insensitive text in name, host or notes.
     pub q: Option<String>,
@@ -150,7 +151,8 @@ pub enum CredentialInput {
         password: Sensitive,
     },
     /// Have Steward generate an ed25519 key pair; paste the public key into authorized_keys.
-    Generate,
+    /// (A struct variant, so stray fields such as a private key are refused, not ignored.)
+    Generate {},
 }
 
 /// A credential's public facts.

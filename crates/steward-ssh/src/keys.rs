@@ -18,6 +18,9 @@ pub enum KeyError {
     /// Encrypted, and no passphrase was given.
     #[error("is encrypted: a passphrase is required")]
     PassphraseRequired,
+    /// Not encrypted, yet a passphrase was given (probably the wrong key was pasted).
+    #[error("is not encrypted: leave the passphrase empty, or upload the encrypted key")]
+    UnexpectedPassphrase,
     /// Encrypted, and the passphrase did not open it.
     #[error("could not be decrypted with the given passphrase")]
     WrongPassphrase,
@@ -85,6 +88,10 @@ pub fn inspect_private_key(
     if key.is_encrypted() {
         return Err(KeyError::WrongPassphrase);
     }
+    // Checked once the text is known to be a key, so garbage is reported as garbage.
+    if !encrypted && passphrase.is_some() {
+        return Err(KeyError::UnexpectedPassphrase);
+    }
     Ok(info(&key, comment))
 }
 
@@ -133,6 +140,14 @@ mod tests {
         let info =
             inspect_private_key(&generated.private_openssh, None, "steward@test").expect("inspect");
         assert_eq!(info, generated.info);
+        assert_eq!(
+            inspect_private_key(
+                &generated.private_openssh,
+                Some("pointless"),
+                "steward@test"
+            ),
+            Err(KeyError::UnexpectedPassphrase)
+        );
         assert!(!format!("{generated:?}").contains("PRIVATE KEY"));
     }
 

@@ -1,7 +1,7 @@
 //! Personal API tokens for scripts: shown once, stored hashed, limited to a subset of the
 //! owner's permissions (and always to what the owner currently holds).
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use steward_core::validate::Name;
@@ -13,7 +13,7 @@ use super::{opt_time, tags, time};
 use crate::audit::Event;
 use crate::auth::{Principal, tokens};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 
 fn view(r: ApiTokenRow) -> ApiToken {
@@ -123,7 +123,7 @@ pub async fn create(
 pub async fn revoke(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let now = st.now_ms();
     let row = api_tokens::get_for_user(&st.db.pool, &p.user.id, &id)

@@ -11,7 +11,7 @@ use steward_proto::{AuditEvent, AuditPage, AuditQuery, ErrorBody};
 use super::{tags, time};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiQuery;
+use crate::extract::{ApiQuery, clean_query_text};
 use crate::state::AppState;
 
 /// The most events one export carries.
@@ -45,13 +45,6 @@ fn parse_time(field: &str, v: &Option<String>) -> ApiResult<Option<i64>> {
                 )
             }),
     }
-}
-
-fn clean(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.chars().take(200).collect())
 }
 
 /// A CSV cell that spreadsheets will not run as a formula.
@@ -109,10 +102,10 @@ pub async fn list(
     }
     let filter = AuditFilter {
         org_id: p.user.org_id.clone(),
-        actor: clean(&q.actor),
-        action: clean(&q.action),
-        target: clean(&q.target),
-        outcome: clean(&q.outcome),
+        actor: clean_query_text("actor", q.actor.as_deref())?,
+        action: clean_query_text("action", q.action.as_deref())?,
+        target: clean_query_text("target", q.target.as_deref())?,
+        outcome: clean_query_text("outcome", q.outcome.as_deref())?,
         from: parse_time("from", &q.from)?,
         to: parse_time("to", &q.to)?,
         before,

@@ -17,14 +17,20 @@ use super::tags;
 use crate::audit::{Event, Outcome};
 use crate::auth::{PendingPrincipal, cookies, password as pw, tokens};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ClientInfo, OptionalJson};
 use crate::state::AppState;
 
 /// UI languages Steward ships.
 pub const LOCALES: &[&str] = &["en", "de", "fr", "es", "pt-BR", "ru", "zh-CN", "ja"];
 
 fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
-    let user: String = username.trim().to_lowercase().chars().take(64).collect();
+    let user: String = username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
     [
         (format!("user:{user}"), throttle::ACCOUNT_FREE_FAILURES),
         (
@@ -138,7 +144,14 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let now = st.now_ms();
     let keys = throttle_keys(&req.username, &client);
-    let attempted: String = req.username.trim().chars().take(64).collect();
+    // What the audit log records of the attempted name: printable, bounded.
+    let attempted: String = req
+        .username
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
     let audit = |outcome: Outcome, reason: &str| {
         Event::new("auth.login", &client, now)
             .actor(None, &attempted)
@@ -154,12 +167,13 @@ pub async fn login(
         return Err(ApiError::too_many_attempts(wait));
     }
 
-    let user = users::get_by_username(
-        &st.db.pool,
-        DEFAULT_ORG_ID,
-        &req.username.trim().to_lowercase(),
-    )
-    .await?;
+    // A name that cannot be valid is not looked up (and cannot break the query), but is
+    // still checked against the dummy hash so the answer takes as long as any other.
+    let user = match steward_core::validate::Username::parse(&req.username) {
+        Ok(name) => users::get_by_username(&st.db.pool, DEFAULT_ORG_ID, name.as_str()).await?,
+        Err(_) => None,
+    };
+
     let hash = user.as_ref().map_or_else(
         || st.dummy_password_hash.clone(),
         |u| u.password_hash.clone(),
@@ -253,18 +267,12 @@ pub async fn refresh(
     State(st): State<AppState>,
     client: ClientInfo,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> ApiResult<Response> {
     let now = st.now_ms();
     // The body is optional: browsers send only the cookie.
-    let body: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request("malformed_json", format!("invalid request body: {e}"))
-        })?
-    };
     let token = body
+        .unwrap_or_default()
         .refresh_token
         .map(|t| t.expose().to_string())
         .or_else(|| cookies::get(&headers, cookies::REFRESH))

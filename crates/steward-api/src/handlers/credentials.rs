@@ -1,7 +1,7 @@
 //! A server's SSH credential: uploaded key, password, or a generated key pair. Secrets go
 //! straight into the vault and never come back out through the API.
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::json;
 use steward_core::{Permission, ValidationError};
 use steward_db::credentials::{self, CredentialRow};
@@ -14,7 +14,7 @@ use crate::audit::Event;
 use crate::auth::Principal;
 use crate::bootstrap::store_secret;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 
 /// The longest SSH password accepted.
@@ -37,7 +37,7 @@ fn view(c: &CredentialRow) -> CredentialInfo {
 pub async fn get(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<CredentialInfo>> {
     let server = visible(&st, &p, &id).await?;
     let c = credentials::get(&st.db.pool, &server.id)
@@ -53,7 +53,7 @@ pub async fn get(
 pub async fn put(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<CredentialInput>,
 ) -> ApiResult<Json<CredentialInfo>> {
     let now = st.now_ms();
@@ -84,7 +84,9 @@ pub async fn put(
                 ValidationError::new(
                     if matches!(
                         e,
-                        keys::KeyError::PassphraseRequired | keys::KeyError::WrongPassphrase
+                        keys::KeyError::PassphraseRequired
+                            | keys::KeyError::WrongPassphrase
+                            | keys::KeyError::UnexpectedPassphrase
                     ) {
                         "passphrase"
                     } else {
@@ -142,6 +144,14 @@ pub async fn put(
                 )
                 .into());
             }
+            // No SSH server accepts them (PAM passwords are C strings), so they are typos.
+            if password.expose().chars().any(char::is_control) {
+                return Err(ValidationError::new(
+                    "password",
+                    "must not contain control characters",
+                )
+                .into());
+            }
             let secret_id = store_secret(
                 &mut *tx,
                 &st.vault,
@@ -165,7 +175,7 @@ pub async fn put(
                 updated_at: now,
             }
         }
-        CredentialInput::Generate => {
+        CredentialInput::Generate {} => {
             let generated = keys::generate_ed25519(&comment).map_err(ApiError::internal)?;
             let secret_id = store_secret(
                 &mut *tx,
@@ -202,7 +212,7 @@ pub async fn put(
             secrets::delete(&mut *tx, pp).await?;
         }
     }
-    let action = if matches!(req, CredentialInput::Generate) {
+    let action = if matches!(req, CredentialInput::Generate {}) {
         "credential.generate"
     } else {
         "credential.set"
@@ -222,7 +232,7 @@ pub async fn put(
 pub async fn delete(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<axum::http::StatusCode> {
     let now = st.now_ms();
     let server = visible(&st, &p, &id).await?;

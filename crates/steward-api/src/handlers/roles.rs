@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use steward_core::validate::{Name, Notes, Tag};
@@ -16,7 +16,7 @@ use crate::audit::Event;
 use crate::auth::Principal;
 use crate::auth::principal::grant_of;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 
 fn view(r: RoleRow, user_count: i64) -> ApiResult<Role> {
@@ -139,7 +139,7 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
 pub async fn get(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<Role>> {
     require_read(&p)?;
     let row = roles::get(&st.db.pool, &p.user.org_id, &id)
@@ -195,7 +195,7 @@ pub async fn create(
 pub async fn update(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<RoleInput>,
 ) -> ApiResult<Json<Role>> {
     p.require(Permission::RolesManage)?;
@@ -250,7 +250,7 @@ pub async fn update(
 pub async fn delete(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     p.require(Permission::RolesManage)?;
     let now = st.now_ms();

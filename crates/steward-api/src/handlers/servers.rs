@@ -1,7 +1,7 @@
 //! The server inventory. A server the caller may not read answers 404, exactly like one that
 //! does not exist.
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -18,7 +18,7 @@ use super::{tags, time};
 use crate::audit::Event;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
 
 pub(crate) fn view(r: ServerRow) -> Server {
@@ -154,9 +154,7 @@ pub async fn list(
         }
         _ => Vec::new(),
     };
-    let query =
-        q.q.as_deref()
-            .map(|s| s.chars().take(200).collect::<String>());
+    let query = clean_query_text("q", q.q.as_deref())?;
     let visible = p.visible_tags();
     let (rows, total) = servers::list(
         &st.db.pool,
@@ -200,7 +198,7 @@ pub async fn tag_list(State(st): State<AppState>, p: Principal) -> ApiResult<Jso
 pub async fn get(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<Server>> {
     Ok(Json(view(visible(&st, &p, &id).await?)))
 }
@@ -244,7 +242,7 @@ pub async fn create(
 pub async fn update(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<ServerInput>,
 ) -> ApiResult<Json<Server>> {
     let now = st.now_ms();
@@ -307,7 +305,7 @@ pub async fn update(
 pub async fn delete(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let now = st.now_ms();
     let old = visible(&st, &p, &id).await?;

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use steward_core::rbac::builtin;
@@ -21,7 +21,7 @@ use crate::audit::Event;
 use crate::auth::principal::grant_of;
 use crate::auth::{Principal, password as pw};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 
 /// The API view of an account.
@@ -164,7 +164,7 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
 pub async fn get(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<User>> {
     p.require(Permission::UsersManage)?;
     let (user, roles) = load(&st, &p, &id).await?;
@@ -229,7 +229,7 @@ pub async fn create(
 pub async fn update(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<User>> {
     p.require(Permission::UsersManage)?;
@@ -315,7 +315,7 @@ pub async fn update(
 pub async fn reset_password(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
     p.require(Permission::UsersManage)?;
@@ -346,7 +346,7 @@ pub async fn reset_password(
 pub async fn reset_totp(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
@@ -363,7 +363,7 @@ pub async fn reset_totp(
 pub async fn delete(
     State(st): State<AppState>,
     p: Principal,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
