@@ -62,6 +62,13 @@ impl Principal {
         }
     }
 
+    /// Fails with 403 for an API token: `what` (e.g. "change passwords") is only for someone
+    /// who logged in. Returns the session id.
+    pub fn require_session(&self, what: &str) -> ApiResult<&str> {
+        self.session_id()
+            .ok_or_else(|| ApiError::forbidden(format!("API tokens cannot {what}; log in")))
+    }
+
     /// Fails with 403 unless the permission is held (anywhere, for server-scoped ones).
     pub fn require(&self, permission: Permission) -> ApiResult<()> {
         if self.authz.has(permission) {

@@ -54,11 +54,7 @@ pub async fn create(
     p: Principal,
     ApiJson(req): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
-    if p.session_id().is_none() {
-        return Err(ApiError::forbidden(
-            "API tokens cannot create API tokens; log in",
-        ));
-    }
+    p.require_session("create API tokens")?;
     let now = st.now_ms();
     let name = Name::parse(&req.name)?.into_inner();
     if req.permissions.is_empty() {

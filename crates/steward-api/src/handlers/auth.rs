@@ -422,21 +422,8 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    if p.session_id().is_none() {
-        return Err(ApiError::forbidden("API tokens cannot change passwords"));
-    }
-    if !pw::verify_async(req.current_password, p.user.password_hash.clone()).await? {
-        Event::by(&p, "user.change_password", now)
-            .outcome(Outcome::Failure)
-            .details(json!({ "reason": "wrong current password" }))
-            .write(&st.db.pool)
-            .await?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_password",
-            "the current password is wrong",
-        ));
-    }
+    p.require_session("change passwords")?;
+    confirm_password(&st, &p, req.current_password, "user.change_password").await?;
     password::check_policy(
         "new_password",
         req.new_password.expose(),
@@ -459,4 +446,27 @@ pub async fn change_password(
         .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Asks for the caller's own password again before a sensitive change of their account. A
+/// wrong one is audited as a failed `action` and answered 403 `invalid_password`.
+pub(crate) async fn confirm_password(
+    st: &AppState,
+    p: &crate::auth::Principal,
+    password: steward_proto::Sensitive,
+    action: &str,
+) -> ApiResult<()> {
+    if pw::verify_async(password, p.user.password_hash.clone()).await? {
+        return Ok(());
+    }
+    Event::by(p, action, st.now_ms())
+        .outcome(Outcome::Failure)
+        .details(json!({ "reason": "wrong password" }))
+        .write(&st.db.pool)
+        .await?;
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "invalid_password",
+        "the password is wrong",
+    ))
 }

@@ -70,7 +70,7 @@ pub async fn put(
     let previous = credentials::get(&st.db.pool, &server.id).await?;
 
     let mut tx = st.db.begin().await?;
-    let row = match &req {
+    let (kind, secret_id, passphrase_secret_id, key) = match &req {
         CredentialInput::PrivateKey {
             private_key,
             passphrase,
@@ -122,19 +122,12 @@ pub async fn put(
                 ),
                 None => None,
             };
-            CredentialRow {
-                server_id: server.id.clone(),
-                org_id: server.org_id.clone(),
-                kind: CredentialKind::PrivateKey.as_str().into(),
+            (
+                CredentialKind::PrivateKey,
                 secret_id,
                 passphrase_secret_id,
-                key_type: Some(info.key_type),
-                public_key: Some(info.public_key),
-                fingerprint: Some(info.fingerprint),
-                updated_by: Some(p.user.id.clone()),
-                created_at: now,
-                updated_at: now,
-            }
+                Some(info),
+            )
         }
         CredentialInput::Password { password } => {
             if password.expose().is_empty() || password.expose().len() > MAX_PASSWORD_LEN {
@@ -161,19 +154,7 @@ pub async fn put(
             )
             .await
             .map_err(ApiError::internal)?;
-            CredentialRow {
-                server_id: server.id.clone(),
-                org_id: server.org_id.clone(),
-                kind: CredentialKind::Password.as_str().into(),
-                secret_id,
-                passphrase_secret_id: None,
-                key_type: None,
-                public_key: None,
-                fingerprint: None,
-                updated_by: Some(p.user.id.clone()),
-                created_at: now,
-                updated_at: now,
-            }
+            (CredentialKind::Password, secret_id, None, None)
         }
         CredentialInput::Generate {} => {
             let generated = keys::generate_ed25519(&comment).map_err(ApiError::internal)?;
@@ -186,24 +167,26 @@ pub async fn put(
             )
             .await
             .map_err(ApiError::internal)?;
-            CredentialRow {
-                server_id: server.id.clone(),
-                org_id: server.org_id.clone(),
-                kind: CredentialKind::GeneratedKey.as_str().into(),
+            (
+                CredentialKind::GeneratedKey,
                 secret_id,
-                passphrase_secret_id: None,
-                key_type: Some(generated.info.key_type),
-                public_key: Some(generated.info.public_key),
-                fingerprint: Some(generated.info.fingerprint),
-                updated_by: Some(p.user.id.clone()),
-                created_at: now,
-                updated_at: now,
-            }
+                None,
+                Some(generated.info),
+            )
         }
     };
     let row = CredentialRow {
+        server_id: server.id.clone(),
+        org_id: server.org_id.clone(),
+        kind: kind.as_str().into(),
+        secret_id,
+        passphrase_secret_id,
+        key_type: key.as_ref().map(|k| k.key_type.clone()),
+        public_key: key.as_ref().map(|k| k.public_key.clone()),
+        fingerprint: key.map(|k| k.fingerprint),
+        updated_by: Some(p.user.id.clone()),
         created_at: previous.as_ref().map_or(now, |c| c.created_at),
-        ..row
+        updated_at: now,
     };
     credentials::upsert(&mut *tx, &row).await?;
     if let Some(old) = &previous {

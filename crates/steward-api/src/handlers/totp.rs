@@ -9,9 +9,10 @@ use steward_proto::{
     ErrorBody, PasswordConfirmation, RecoveryCodes, TotpConfirmRequest, TotpEnrollResponse,
 };
 
+use super::auth::confirm_password;
 use super::tags;
 use crate::audit::{Event, Outcome};
-use crate::auth::{PendingPrincipal, password as pw, tokens, totp};
+use crate::auth::{PendingPrincipal, tokens, totp};
 use crate::bootstrap::{load_secret, store_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -61,11 +62,7 @@ pub async fn enroll(
 ) -> ApiResult<Json<TotpEnrollResponse>> {
     let p = principal.0;
     let now = st.now_ms();
-    if p.session_id().is_none() {
-        return Err(ApiError::forbidden(
-            "API tokens cannot change two-factor authentication",
-        ));
-    }
+    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_some() {
         return Err(ApiError::conflict(
             "totp_already_enabled",
@@ -148,23 +145,8 @@ pub async fn disable(
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    if p.session_id().is_none() {
-        return Err(ApiError::forbidden(
-            "API tokens cannot change two-factor authentication",
-        ));
-    }
-    if !pw::verify_async(req.password, p.user.password_hash.clone()).await? {
-        Event::by(&p, "auth.totp_disable", now)
-            .outcome(Outcome::Failure)
-            .details(json!({ "reason": "wrong password" }))
-            .write(&st.db.pool)
-            .await?;
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_password",
-            "the password is wrong",
-        ));
-    }
+    p.require_session("change two-factor authentication")?;
+    confirm_password(&st, &p, req.password, "auth.totp_disable").await?;
     if p.totp_required {
         return Err(ApiError::conflict(
             "totp_required_by_policy",
@@ -209,24 +191,14 @@ pub async fn regenerate_codes(
 ) -> ApiResult<Json<RecoveryCodes>> {
     let p = principal.0;
     let now = st.now_ms();
-    if p.session_id().is_none() {
-        return Err(ApiError::forbidden(
-            "API tokens cannot change two-factor authentication",
-        ));
-    }
+    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_none() {
         return Err(ApiError::conflict(
             "totp_not_enabled",
             "two-factor authentication is off",
         ));
     }
-    if !pw::verify_async(req.password, p.user.password_hash.clone()).await? {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "invalid_password",
-            "the password is wrong",
-        ));
-    }
+    confirm_password(&st, &p, req.password, "auth.recovery_codes_regenerate").await?;
     let mut tx = st.db.begin().await?;
     let codes = new_recovery_codes(&p.user.id, now, &mut tx).await?;
     Event::by(&p, "auth.recovery_codes_regenerate", now)
