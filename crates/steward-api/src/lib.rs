@@ -13,6 +13,7 @@ pub mod openapi;
 mod router;
 mod security;
 mod state;
+mod web;
 
 pub use error::ApiError;
 pub use router::{router, serve};

@@ -99,7 +99,7 @@ pub fn openapi() -> &'static utoipa::openapi::OpenApi {
 }
 
 /// This API's OpenAPI 3.1 document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "the OpenAPI document")))]
+#[utoipa::path(operation_id = "document", get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "the OpenAPI document")))]
 pub async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(openapi())
 }

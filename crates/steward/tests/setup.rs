@@ -163,6 +163,16 @@ async fn openapi_document_is_served_and_describes_the_api() {
         );
     }
     assert!(doc["components"]["schemas"].get("ServerInput").is_some());
+    // Generated clients key operations by id: every one must be unique.
+    let mut ids = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            if let Some(id) = op.get("operationId").and_then(|v| v.as_str()) {
+                assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
+            }
+        }
+    }
+    assert!(ids.len() >= 40, "{ids:?}");
     // Public routes say so; everything else requires a bearer token or the session cookie.
     assert_eq!(
         doc["paths"]["/api/v1/auth/login"]["post"]["security"],

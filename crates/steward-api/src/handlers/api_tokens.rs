@@ -35,7 +35,7 @@ fn view(r: ApiTokenRow) -> ApiToken {
 }
 
 /// The caller's tokens.
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = tags::TOKENS, responses((status = 200, body = [ApiToken])))]
+#[utoipa::path(operation_id = "api_tokens_list", get, path = "/api/v1/api-tokens", tag = tags::TOKENS, responses((status = 200, body = [ApiToken])))]
 pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<ApiToken>>> {
     Ok(Json(
         api_tokens::list_for_user(&st.db.pool, &p.user.id)
@@ -47,7 +47,7 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
 }
 
 /// Creates a token; the secret is in this answer only.
-#[utoipa::path(post, path = "/api/v1/api-tokens", tag = tags::TOKENS, request_body = CreateApiTokenRequest,
+#[utoipa::path(operation_id = "api_tokens_create", post, path = "/api/v1/api-tokens", tag = tags::TOKENS, request_body = CreateApiTokenRequest,
     responses((status = 201, body = CreatedApiToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -114,7 +114,7 @@ pub async fn create(
 }
 
 /// Revokes one of the caller's tokens.
-#[utoipa::path(delete, path = "/api/v1/api-tokens/{id}", tag = tags::TOKENS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "api_tokens_revoke", delete, path = "/api/v1/api-tokens/{id}", tag = tags::TOKENS, params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,

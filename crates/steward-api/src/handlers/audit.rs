@@ -57,7 +57,7 @@ fn csv_cell(s: &str) -> String {
 }
 
 /// Events, newest first, with filters; `format=csv|json` downloads every match as a file.
-#[utoipa::path(get, path = "/api/v1/audit", tag = tags::AUDIT, params(AuditQuery),
+#[utoipa::path(operation_id = "audit_list", get, path = "/api/v1/audit", tag = tags::AUDIT, params(AuditQuery),
     responses((status = 200, body = AuditPage, description = "a page; with `format`, a CSV or JSON file"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,

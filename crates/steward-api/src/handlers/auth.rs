@@ -132,7 +132,7 @@ async fn issue_tokens(
 }
 
 /// Logs in with username and password (and a TOTP or recovery code when 2FA is on).
-#[utoipa::path(post, path = "/api/v1/auth/login", security(()), tag = tags::AUTH, request_body = LoginRequest,
+#[utoipa::path(operation_id = "auth_login", post, path = "/api/v1/auth/login", security(()), tag = tags::AUTH, request_body = LoginRequest,
     responses((status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "`invalid_credentials`; after a correct password: `totp_required`, `invalid_totp`, `invalid_recovery_code`"),
         (status = 403, body = ErrorBody, description = "`account_disabled`"),
@@ -261,7 +261,7 @@ pub async fn login(
 
 /// Exchanges a refresh token (body or cookie) for a new pair. A token presented twice ends its
 /// whole session: one of the two presenters stole it.
-#[utoipa::path(post, path = "/api/v1/auth/refresh", security(()), tag = tags::AUTH, request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
+#[utoipa::path(operation_id = "auth_refresh", post, path = "/api/v1/auth/refresh", security(()), tag = tags::AUTH, request_body(content = RefreshRequest, description = "optional when the cookie is sent"),
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody, description = "`invalid_refresh_token`, `refresh_token_reused`, `session_ended`")))]
 pub async fn refresh(
     State(st): State<AppState>,
@@ -324,7 +324,7 @@ pub async fn refresh(
 }
 
 /// Ends the current session and clears the cookies.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = tags::AUTH, responses((status = 204)))]
+#[utoipa::path(operation_id = "auth_logout", post, path = "/api/v1/auth/logout", tag = tags::AUTH, responses((status = 204)))]
 pub async fn logout(
     State(st): State<AppState>,
     principal: PendingPrincipal,
@@ -341,7 +341,7 @@ pub async fn logout(
 }
 
 /// The caller's account and permissions.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = tags::AUTH, responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+#[utoipa::path(operation_id = "auth_me", get, path = "/api/v1/auth/me", tag = tags::AUTH, responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(State(st): State<AppState>, principal: PendingPrincipal) -> ApiResult<Json<Me>> {
     me_view(&st, &principal.0).await.map(Json)
 }
@@ -367,7 +367,7 @@ async fn me_view(st: &AppState, p: &crate::auth::Principal) -> ApiResult<Me> {
 }
 
 /// Updates the caller's e-mail address and language.
-#[utoipa::path(patch, path = "/api/v1/auth/me", tag = tags::AUTH, request_body = UpdateProfileRequest,
+#[utoipa::path(operation_id = "auth_update_me", patch, path = "/api/v1/auth/me", tag = tags::AUTH, request_body = UpdateProfileRequest,
     responses((status = 200, body = Me), (status = 422, body = ErrorBody)))]
 pub async fn update_me(
     State(st): State<AppState>,
@@ -413,7 +413,7 @@ pub async fn update_me(
 }
 
 /// Changes the caller's password; every other session of the account ends.
-#[utoipa::path(post, path = "/api/v1/auth/password", tag = tags::AUTH, request_body = ChangePasswordRequest,
+#[utoipa::path(operation_id = "auth_change_password", post, path = "/api/v1/auth/password", tag = tags::AUTH, request_body = ChangePasswordRequest,
     responses((status = 204), (status = 403, body = ErrorBody, description = "wrong current password"), (status = 422, body = ErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,

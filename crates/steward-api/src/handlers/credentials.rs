@@ -32,7 +32,7 @@ fn view(c: &CredentialRow) -> CredentialInfo {
 }
 
 /// The credential's public facts (never its secret).
-#[utoipa::path(get, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "credentials_get", get, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 200, body = CredentialInfo), (status = 404, body = ErrorBody, description = "no such server, or no credential")))]
 pub async fn get(
     State(st): State<AppState>,
@@ -48,7 +48,7 @@ pub async fn get(
 
 /// Sets the credential, replacing any previous one. For `generate`, the answer carries the
 /// public key to paste into the server's `authorized_keys`.
-#[utoipa::path(put, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)), request_body = CredentialInput,
+#[utoipa::path(operation_id = "credentials_put", put, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)), request_body = CredentialInput,
     responses((status = 200, body = CredentialInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "unreadable key, missing or wrong passphrase")))]
 pub async fn put(
     State(st): State<AppState>,
@@ -210,7 +210,7 @@ pub async fn put(
 }
 
 /// Removes the credential and its secrets.
-#[utoipa::path(delete, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "credentials_delete", delete, path = "/api/v1/servers/{id}/credential", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,

@@ -8,7 +8,7 @@ use super::tags;
 use crate::state::AppState;
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", security(()), tag = tags::HEALTH, responses((status = 200, body = StatusBody)))]
+#[utoipa::path(operation_id = "health_healthz", get, path = "/healthz", security(()), tag = tags::HEALTH, responses((status = 200, body = StatusBody)))]
 pub async fn healthz() -> Json<StatusBody> {
     Json(StatusBody {
         status: "ok".into(),
@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<StatusBody> {
 }
 
 /// The database answers and every migration is applied.
-#[utoipa::path(get, path = "/readyz", security(()), tag = tags::HEALTH, responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
+#[utoipa::path(operation_id = "health_readyz", get, path = "/readyz", security(()), tag = tags::HEALTH, responses((status = 200, body = StatusBody), (status = 503, body = StatusBody)))]
 pub async fn readyz(State(st): State<AppState>) -> (StatusCode, Json<StatusBody>) {
     match st.db.ready().await {
         Ok(true) => (

@@ -116,7 +116,7 @@ fn require_read(p: &Principal) -> ApiResult<()> {
 }
 
 /// Every role.
-#[utoipa::path(get, path = "/api/v1/roles", tag = tags::ROLES, responses((status = 200, body = [Role]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(operation_id = "roles_list", get, path = "/api/v1/roles", tag = tags::ROLES, responses((status = 200, body = [Role]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Role>>> {
     require_read(&p)?;
     let assignments = user_counts(&st, &p.user.org_id).await?;
@@ -134,7 +134,7 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
 }
 
 /// One role.
-#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "roles_get", get, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)),
     responses((status = 200, body = Role), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -154,7 +154,7 @@ pub async fn get(
 }
 
 /// Creates a custom role. It may not grant more than the caller holds.
-#[utoipa::path(post, path = "/api/v1/roles", tag = tags::ROLES, request_body = RoleInput,
+#[utoipa::path(operation_id = "roles_create", post, path = "/api/v1/roles", tag = tags::ROLES, request_body = RoleInput,
     responses((status = 201, body = Role), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -190,7 +190,7 @@ pub async fn create(
 }
 
 /// Replaces a custom role's definition; built-in roles cannot change.
-#[utoipa::path(put, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)), request_body = RoleInput,
+#[utoipa::path(operation_id = "roles_update", put, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)), request_body = RoleInput,
     responses((status = 200, body = Role), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`builtin_role` or name taken"), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -245,7 +245,7 @@ pub async fn update(
 }
 
 /// Deletes a custom role; its holders lose it.
-#[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "roles_delete", delete, path = "/api/v1/roles/{id}", tag = tags::ROLES, params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,
@@ -279,7 +279,7 @@ pub async fn delete(
 }
 
 /// Every permission, for building roles.
-#[utoipa::path(get, path = "/api/v1/permissions", tag = tags::ROLES, responses((status = 200, body = [PermissionInfo])))]
+#[utoipa::path(operation_id = "roles_permissions", get, path = "/api/v1/permissions", tag = tags::ROLES, responses((status = 200, body = [PermissionInfo])))]
 pub async fn permissions(_p: Principal) -> Json<Vec<PermissionInfo>> {
     Json(
         Permission::ALL

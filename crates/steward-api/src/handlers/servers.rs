@@ -99,7 +99,7 @@ pub(crate) async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult
 }
 
 /// Servers the caller may see, filtered, sorted and paged.
-#[utoipa::path(get, path = "/api/v1/servers", tag = tags::SERVERS, params(ServerQuery),
+#[utoipa::path(operation_id = "servers_list", get, path = "/api/v1/servers", tag = tags::SERVERS, params(ServerQuery),
     responses((status = 200, body = ServerPage), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(
     State(st): State<AppState>,
@@ -179,7 +179,7 @@ pub async fn list(
 }
 
 /// Tags on the servers the caller may see, with counts.
-#[utoipa::path(get, path = "/api/v1/tags", tag = tags::SERVERS, responses((status = 200, body = [TagCount])))]
+#[utoipa::path(operation_id = "servers_tag_list", get, path = "/api/v1/tags", tag = tags::SERVERS, responses((status = 200, body = [TagCount])))]
 pub async fn tag_list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<TagCount>>> {
     p.require(Permission::ServersRead)?;
     let visible = p.visible_tags();
@@ -193,7 +193,7 @@ pub async fn tag_list(State(st): State<AppState>, p: Principal) -> ApiResult<Jso
 }
 
 /// One server.
-#[utoipa::path(get, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "servers_get", get, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 200, body = Server), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -204,7 +204,7 @@ pub async fn get(
 }
 
 /// Registers a server. A caller limited to some tags must tag it with one of them.
-#[utoipa::path(post, path = "/api/v1/servers", tag = tags::SERVERS, request_body = ServerInput,
+#[utoipa::path(operation_id = "servers_create", post, path = "/api/v1/servers", tag = tags::SERVERS, request_body = ServerInput,
     responses((status = 201, body = Server), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -237,7 +237,7 @@ pub async fn create(
 }
 
 /// Replaces a server's definition.
-#[utoipa::path(put, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)), request_body = ServerInput,
+#[utoipa::path(operation_id = "servers_update", put, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)), request_body = ServerInput,
     responses((status = 200, body = Server), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update(
     State(st): State<AppState>,
@@ -300,7 +300,7 @@ pub async fn update(
 }
 
 /// Deletes a server and its credential.
-#[utoipa::path(delete, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "servers_delete", delete, path = "/api/v1/servers/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,

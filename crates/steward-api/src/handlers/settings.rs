@@ -15,7 +15,7 @@ use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// Current settings.
-#[utoipa::path(get, path = "/api/v1/settings", tag = tags::SETTINGS, responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
+#[utoipa::path(operation_id = "settings_get", get, path = "/api/v1/settings", tag = tags::SETTINGS, responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
 pub async fn get(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Settings>> {
     p.require(Permission::SettingsManage)?;
     Ok(Json(Settings {
@@ -24,7 +24,7 @@ pub async fn get(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Set
 }
 
 /// Changes settings. Requiring 2FA sends every user without it to set-up at their next request.
-#[utoipa::path(put, path = "/api/v1/settings", tag = tags::SETTINGS, request_body = Settings,
+#[utoipa::path(operation_id = "settings_put", put, path = "/api/v1/settings", tag = tags::SETTINGS, request_body = Settings,
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put(
     State(st): State<AppState>,

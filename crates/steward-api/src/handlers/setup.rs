@@ -17,7 +17,7 @@ use crate::extract::{ApiJson, ClientInfo};
 use crate::state::AppState;
 
 /// Whether setup is still open.
-#[utoipa::path(get, path = "/api/v1/setup", security(()), tag = tags::SETUP, responses((status = 200, body = SetupStatus)))]
+#[utoipa::path(operation_id = "setup_status", get, path = "/api/v1/setup", security(()), tag = tags::SETUP, responses((status = 200, body = SetupStatus)))]
 pub async fn status(State(st): State<AppState>) -> ApiResult<Json<SetupStatus>> {
     Ok(Json(SetupStatus {
         setup_required: users::count_all(&st.db.pool).await? == 0,
@@ -25,7 +25,7 @@ pub async fn status(State(st): State<AppState>) -> ApiResult<Json<SetupStatus>> 
 }
 
 /// Creates the first administrator with the one-time setup token.
-#[utoipa::path(post, path = "/api/v1/setup", security(()), tag = tags::SETUP, request_body = SetupRequest,
+#[utoipa::path(operation_id = "setup_create", post, path = "/api/v1/setup", security(()), tag = tags::SETUP, request_body = SetupRequest,
     responses((status = 201, body = User), (status = 403, body = ErrorBody, description = "wrong token"),
         (status = 409, body = ErrorBody, description = "already set up"), (status = 422, body = ErrorBody)))]
 pub async fn create(

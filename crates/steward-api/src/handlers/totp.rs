@@ -54,7 +54,7 @@ async fn new_recovery_codes(
 }
 
 /// Starts 2FA set-up: a new secret to scan. Replaces any unconfirmed one.
-#[utoipa::path(post, path = "/api/v1/auth/totp/enroll", tag = tags::AUTH,
+#[utoipa::path(operation_id = "totp_enroll", post, path = "/api/v1/auth/totp/enroll", tag = tags::AUTH,
     responses((status = 200, body = TotpEnrollResponse), (status = 409, body = ErrorBody, description = "2FA is already on")))]
 pub async fn enroll(
     State(st): State<AppState>,
@@ -90,7 +90,7 @@ pub async fn enroll(
 }
 
 /// Confirms set-up with a code from the app; turns 2FA on and returns recovery codes (once).
-#[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = tags::AUTH, request_body = TotpConfirmRequest,
+#[utoipa::path(operation_id = "totp_confirm", post, path = "/api/v1/auth/totp/confirm", tag = tags::AUTH, request_body = TotpConfirmRequest,
     responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress")))]
 pub async fn confirm(
     State(st): State<AppState>,
@@ -136,7 +136,7 @@ pub async fn confirm(
 }
 
 /// Turns 2FA off (the password is asked again). Refused while policy requires 2FA.
-#[utoipa::path(delete, path = "/api/v1/auth/totp", tag = tags::AUTH, request_body = PasswordConfirmation,
+#[utoipa::path(operation_id = "totp_disable", delete, path = "/api/v1/auth/totp", tag = tags::AUTH, request_body = PasswordConfirmation,
     responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy")))]
 pub async fn disable(
     State(st): State<AppState>,
@@ -182,7 +182,7 @@ pub(crate) async fn remove_totp(
 }
 
 /// Replaces the recovery codes (the password is asked again).
-#[utoipa::path(post, path = "/api/v1/auth/totp/recovery-codes", tag = tags::AUTH, request_body = PasswordConfirmation,
+#[utoipa::path(operation_id = "totp_regenerate_codes", post, path = "/api/v1/auth/totp/recovery-codes", tag = tags::AUTH, request_body = PasswordConfirmation,
     responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off")))]
 pub async fn regenerate_codes(
     State(st): State<AppState>,

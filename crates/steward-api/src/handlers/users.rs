@@ -134,7 +134,7 @@ async fn keep_an_admin(
 }
 
 /// Every account.
-#[utoipa::path(get, path = "/api/v1/users", tag = tags::USERS, responses((status = 200, body = [User]), (status = 403, body = ErrorBody)))]
+#[utoipa::path(operation_id = "users_list", get, path = "/api/v1/users", tag = tags::USERS, responses((status = 200, body = [User]), (status = 403, body = ErrorBody)))]
 pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<User>>> {
     p.require(Permission::UsersManage)?;
     let rows = users::list(&st.db.pool, &p.user.org_id).await?;
@@ -159,7 +159,7 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
 }
 
 /// One account.
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "users_get", get, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
 pub async fn get(
     State(st): State<AppState>,
@@ -172,7 +172,7 @@ pub async fn get(
 }
 
 /// Creates an account. By default the user must choose a new password at first login.
-#[utoipa::path(post, path = "/api/v1/users", tag = tags::USERS, request_body = CreateUserRequest,
+#[utoipa::path(operation_id = "users_create", post, path = "/api/v1/users", tag = tags::USERS, request_body = CreateUserRequest,
     responses((status = 201, body = User), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
@@ -224,7 +224,7 @@ pub async fn create(
 
 /// Changes e-mail, roles, disabled state or the 2FA requirement. Disabling ends the user's
 /// sessions at once.
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)), request_body = UpdateUserRequest,
+#[utoipa::path(operation_id = "users_update", patch, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`last_admin` or `self_lockout`")))]
 pub async fn update(
     State(st): State<AppState>,
@@ -310,7 +310,7 @@ pub async fn update(
 }
 
 /// Sets a new password for a user and ends their sessions.
-#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = tags::USERS, params(("id" = String, Path)), request_body = ResetPasswordRequest,
+#[utoipa::path(operation_id = "users_reset_password", post, path = "/api/v1/users/{id}/password", tag = tags::USERS, params(("id" = String, Path)), request_body = ResetPasswordRequest,
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(
     State(st): State<AppState>,
@@ -341,7 +341,7 @@ pub async fn reset_password(
 }
 
 /// Turns off a user's 2FA (a lost phone); they set it up again at next login if required.
-#[utoipa::path(delete, path = "/api/v1/users/{id}/totp", tag = tags::USERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "users_reset_totp", delete, path = "/api/v1/users/{id}/totp", tag = tags::USERS, params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn reset_totp(
     State(st): State<AppState>,
@@ -358,7 +358,7 @@ pub async fn reset_totp(
 }
 
 /// Deletes an account. Its audit records stay.
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)),
+#[utoipa::path(operation_id = "users_delete", delete, path = "/api/v1/users/{id}", tag = tags::USERS, params(("id" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(st): State<AppState>,

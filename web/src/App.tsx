@@ -1,0 +1,113 @@
+// Routes. Signed-in pages sit behind RequireAuth, which also holds users to what their account
+// still needs (2FA set-up, a new password) before anything else.
+import { useEffect } from 'react';
+import { useTranslation } from 'react-i18next';
+import { BrowserRouter, Link, Navigate, Outlet, Route, Routes, useLocation, useNavigate } from 'react-router';
+import { SESSION_ENDED } from './api/client';
+import { AuthProvider, useAuth } from './auth/AuthContext';
+import { Layout, PageHeader } from './components/Layout';
+import { Loading } from './components/ui';
+import { AuditPage } from './pages/AuditPage';
+import { DashboardPage } from './pages/DashboardPage';
+import { LoginPage } from './pages/LoginPage';
+import { ProfilePage, SecurityPage, TokensPage } from './pages/ProfilePages';
+import { RolesPage } from './pages/RolesPage';
+import { ServerDetailPage } from './pages/ServerDetailPage';
+import { ServersPage } from './pages/ServersPage';
+import { SettingsPage } from './pages/SettingsPage';
+import { SetupPage } from './pages/SetupPage';
+import { UsersPage } from './pages/UsersPage';
+
+function RequireAuth() {
+  const { me, loading, setupRequired } = useAuth();
+  const location = useLocation();
+  if (loading) return <Loading />;
+  if (setupRequired) return <Navigate to="/setup" replace />;
+  const here = location.pathname + location.search;
+  if (!me) return <Navigate to={`/login?next=${encodeURIComponent(here)}`} replace />;
+  const pending = me.totp_setup_required || me.password_change_required;
+  if (pending && location.pathname !== '/profile/security') return <Navigate to="/profile/security" replace />;
+  return <Outlet />;
+}
+
+function RequirePermission({ permission }: { permission: string }) {
+  const { can } = useAuth();
+  return can(permission) ? <Outlet /> : <Forbidden />;
+}
+
+function Forbidden() {
+  const { t } = useTranslation();
+  return (
+    <>
+      <PageHeader title={t('common.forbidden')} />
+      <p>{t('common.forbiddenText')}</p>
+      <Link to="/">{t('nav.dashboard')}</Link>
+    </>
+  );
+}
+
+function NotFound() {
+  const { t } = useTranslation();
+  return (
+    <>
+      <PageHeader title={t('common.notFound')} />
+      <Link to="/">{t('nav.dashboard')}</Link>
+    </>
+  );
+}
+
+/** Sends the user to the login page when the session has ended, and back afterwards. */
+function SessionWatcher() {
+  const navigate = useNavigate();
+  const location = useLocation();
+  const { reload } = useAuth();
+  useEffect(() => {
+    const onEnded = () => {
+      if (location.pathname === '/login' || location.pathname === '/setup') return;
+      void reload();
+      navigate(`/login?expired=1&next=${encodeURIComponent(location.pathname + location.search)}`);
+    };
+    window.addEventListener(SESSION_ENDED, onEnded);
+    return () => window.removeEventListener(SESSION_ENDED, onEnded);
+  }, [navigate, location, reload]);
+  return null;
+}
+
+export function App() {
+  return (
+    <BrowserRouter>
+      <AuthProvider>
+        <SessionWatcher />
+        <Routes>
+          <Route path="/setup" element={<SetupPage />} />
+          <Route path="/login" element={<LoginPage />} />
+          <Route element={<RequireAuth />}>
+            <Route element={<Layout />}>
+              <Route index element={<DashboardPage />} />
+              <Route element={<RequirePermission permission="servers.read" />}>
+                <Route path="servers" element={<ServersPage />} />
+                <Route path="servers/:id" element={<ServerDetailPage />} />
+              </Route>
+              <Route element={<RequirePermission permission="users.manage" />}>
+                <Route path="users" element={<UsersPage />} />
+              </Route>
+              <Route element={<RequirePermission permission="roles.manage" />}>
+                <Route path="roles" element={<RolesPage />} />
+              </Route>
+              <Route element={<RequirePermission permission="audit.read" />}>
+                <Route path="audit" element={<AuditPage />} />
+              </Route>
+              <Route element={<RequirePermission permission="settings.manage" />}>
+                <Route path="settings" element={<SettingsPage />} />
+              </Route>
+              <Route path="profile" element={<ProfilePage />} />
+              <Route path="profile/security" element={<SecurityPage />} />
+              <Route path="profile/tokens" element={<TokensPage />} />
+              <Route path="*" element={<NotFound />} />
+            </Route>
+          </Route>
+        </Routes>
+      </AuthProvider>
+    </BrowserRouter>
+  );
+}

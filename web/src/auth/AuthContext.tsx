@@ -1,0 +1,75 @@
+// Who is logged in, and what they may do. Loaded from /auth/me; the session itself is in
+// HttpOnly cookies the UI never reads.
+import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
+import { api, call, type Me } from '../api/client';
+import { setLanguage } from '../i18n';
+
+interface AuthState {
+  me: Me | null;
+  loading: boolean;
+  setupRequired: boolean;
+  /** Reloads the account (after login, profile changes, 2FA changes). */
+  reload: () => Promise<Me | null>;
+  logout: () => Promise<void>;
+  /** Whether the user holds a permission (server-scoped ones: on at least some servers). */
+  can: (permission: string) => boolean;
+}
+
+const AuthContext = createContext<AuthState | null>(null);
+
+export function AuthProvider({ children }: { children: ReactNode }) {
+  const [me, setMe] = useState<Me | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [setupRequired, setSetupRequired] = useState(false);
+
+  const reload = useCallback(async () => {
+    try {
+      const next = await call(() => api.GET('/api/v1/auth/me'));
+      setMe(next);
+      if (next.locale) await setLanguage(next.locale);
+      return next;
+    } catch {
+      setMe(null);
+      return null;
+    }
+  }, []);
+
+  useEffect(() => {
+    void (async () => {
+      try {
+        const status = await call(() => api.GET('/api/v1/setup'), { auth: false });
+        setSetupRequired(status.setup_required);
+        if (!status.setup_required) await reload();
+      } finally {
+        setLoading(false);
+      }
+    })();
+  }, [reload]);
+
+  const logout = useCallback(async () => {
+    await call(() => api.POST('/api/v1/auth/logout'), { auth: false }).catch(() => undefined);
+    setMe(null);
+  }, []);
+
+  const value = useMemo<AuthState>(
+    () => ({
+      me,
+      loading,
+      setupRequired,
+      reload: async () => {
+        setSetupRequired(false);
+        return reload();
+      },
+      logout,
+      can: (p) => me?.permissions.includes(p) ?? false,
+    }),
+    [me, loading, setupRequired, reload, logout],
+  );
+  return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
+}
+
+export function useAuth(): AuthState {
+  const ctx = useContext(AuthContext);
+  if (!ctx) throw new Error('useAuth outside AuthProvider');
+  return ctx;
+}

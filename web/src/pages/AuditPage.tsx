@@ -1,0 +1,156 @@
+// The audit log: filters, cursor paging, and CSV/JSON export of everything that matches.
+import { useCallback, useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { api, call, type AuditEvent } from '../api/client';
+import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { Button, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
+
+interface Filters {
+  actor: string;
+  action: string;
+  target: string;
+  outcome: string;
+  from: string;
+  to: string;
+}
+
+const EMPTY: Filters = { actor: '', action: '', target: '', outcome: '', from: '', to: '' };
+
+function toQuery(f: Filters): Record<string, string> {
+  const q: Record<string, string> = {};
+  for (const [k, v] of Object.entries(f)) {
+    if (!v) continue;
+    // datetime-local values are local times; the API wants RFC 3339.
+    q[k] = k === 'from' || k === 'to' ? new Date(v).toISOString() : v;
+  }
+  return q;
+}
+
+export function AuditPage() {
+  const { t, i18n } = useTranslation();
+  const [draft, setDraft] = useState<Filters>(EMPTY);
+  const [filters, setFilters] = useState<Filters>(EMPTY);
+  const [items, setItems] = useState<AuditEvent[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(
+    async (after?: string) => {
+      setBusy(true);
+      setError(null);
+      try {
+        const page = await call(() =>
+          api.GET('/api/v1/audit', { params: { query: { ...toQuery(filters), limit: 50, cursor: after } } }),
+        );
+        setItems((prev) => (after && prev ? [...prev, ...page.items] : page.items));
+        setCursor(page.next_cursor ?? null);
+      } catch (e) {
+        setError(e);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [filters],
+  );
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const exportUrl = (format: 'csv' | 'json') => `/api/v1/audit?${new URLSearchParams({ ...toQuery(filters), format })}`;
+  const set = (k: keyof Filters) => (e: { target: { value: string } }) => setDraft({ ...draft, [k]: e.target.value });
+
+  return (
+    <>
+      <Breadcrumbs items={[{ label: t('nav.audit') }]} />
+      <PageHeader
+        title={t('nav.audit')}
+        actions={
+          <>
+            <a className="btn btn-secondary" href={exportUrl('csv')} download>
+              {t('audit.exportCsv')}
+            </a>
+            <a className="btn btn-secondary" href={exportUrl('json')} download>
+              {t('audit.exportJson')}
+            </a>
+          </>
+        }
+      />
+      <form
+        className="toolbar filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilters(draft);
+        }}
+      >
+        <TextField label={t('audit.actor')} value={draft.actor} onChange={set('actor')} />
+        <TextField label={t('audit.action')} value={draft.action} onChange={set('action')} hint={t('audit.actionHint')} />
+        <TextField label={t('audit.target')} value={draft.target} onChange={set('target')} />
+        <SelectField label={t('audit.outcome')} value={draft.outcome} onChange={set('outcome')}>
+          <option value="">{t('audit.anyOutcome')}</option>
+          <option value="success">{t('audit.outcomes.success')}</option>
+          <option value="failure">{t('audit.outcomes.failure')}</option>
+          <option value="denied">{t('audit.outcomes.denied')}</option>
+        </SelectField>
+        <TextField label={t('audit.from')} type="datetime-local" value={draft.from} onChange={set('from')} />
+        <TextField label={t('audit.to')} type="datetime-local" value={draft.to} onChange={set('to')} />
+        <div className="toolbar-actions">
+          <Button type="submit" variant="primary">
+            {t('audit.apply')}
+          </Button>
+          <Button
+            onClick={() => {
+              setDraft(EMPTY);
+              setFilters(EMPTY);
+            }}
+          >
+            {t('audit.clear')}
+          </Button>
+        </div>
+      </form>
+      <ErrorAlert error={error} />
+      {!items ? (
+        <Loading />
+      ) : items.length === 0 ? (
+        <p className="empty">{t('audit.empty')}</p>
+      ) : (
+        <div className="table-wrap">
+          <table className="table">
+            <caption className="visually-hidden">{t('nav.audit')}</caption>
+            <thead>
+              <tr>
+                <th>{t('audit.time')}</th>
+                <th>{t('audit.actor')}</th>
+                <th>{t('audit.action')}</th>
+                <th>{t('audit.target')}</th>
+                <th>{t('audit.outcome')}</th>
+                <th>{t('audit.source')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((ev) => (
+                <tr key={ev.id}>
+                  <td className="nowrap">{formatTime(ev.at, i18n.language)}</td>
+                  <td>{ev.actor_name ?? '—'}</td>
+                  <td className="mono">{ev.action}</td>
+                  <td>{ev.target_name ?? '—'}</td>
+                  <td>
+                    <span className={`outcome outcome-${ev.outcome}`}>{t(`audit.outcomes.${ev.outcome}`, { defaultValue: ev.outcome })}</span>
+                  </td>
+                  <td className="mono">{ev.source_ip ?? '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {cursor && (
+        <div className="pager">
+          <Button busy={busy} onClick={() => void load(cursor)}>
+            {t('audit.more')}
+          </Button>
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,59 @@
+// The landing page: the fleet at a glance and the account's state.
+import { useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Link } from 'react-router';
+import { api, call, type Schemas } from '../api/client';
+import { useAuth } from '../auth/AuthContext';
+import { PageHeader } from '../components/Layout';
+import { Notice } from '../components/ui';
+
+export function DashboardPage() {
+  const { t } = useTranslation();
+  const { me, can } = useAuth();
+  const [total, setTotal] = useState<number | null>(null);
+  const [tags, setTags] = useState<Schemas['TagCount'][]>([]);
+  useEffect(() => {
+    if (!can('servers.read')) return;
+    void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 1 } } })).then((p) => setTotal(p.total));
+    void call(() => api.GET('/api/v1/tags')).then(setTags);
+  }, [can]);
+  return (
+    <>
+      <PageHeader title={t('dashboard.title')} />
+      {me && !me.totp_enabled && (
+        <Notice kind="warning">
+          {t('dashboard.enable2fa')} <Link to="/profile/security">{t('dashboard.enable2faLink')}</Link>
+        </Notice>
+      )}
+      <div className="cards">
+        {can('servers.read') && (
+          <section className="card stat">
+            <h2>{t('nav.servers')}</h2>
+            <p className="stat-value">{total ?? '…'}</p>
+            <Link to="/servers">{t('dashboard.viewServers')}</Link>
+          </section>
+        )}
+        {tags.length > 0 && (
+          <section className="card">
+            <h2>{t('dashboard.groups')}</h2>
+            <ul className="tag-list">
+              {tags.map((tc) => (
+                <li key={tc.tag}>
+                  <Link to={`/servers?tag=${encodeURIComponent(tc.tag)}`} className="tag">
+                    {tc.tag}
+                  </Link>{' '}
+                  <span className="muted">{tc.count}</span>
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
+        <section className="card">
+          <h2>{t('dashboard.account')}</h2>
+          <p>{t('dashboard.signedInAs', { name: me?.username })}</p>
+          <p className="muted small">{me?.roles.join(', ')}</p>
+        </section>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,166 @@
+// One server: its settings, its credential's public facts, and the actions on it.
+import { useCallback, useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useNavigate, useParams } from 'react-router';
+import { ApiError, api, call, type Schemas, type Server } from '../api/client';
+import { useAuth } from '../auth/AuthContext';
+import { ConfirmDialog } from '../components/Dialog';
+import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { Button, CopyButton, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { ServerFormDialog } from './ServerForm';
+
+export function ServerDetailPage() {
+  const { id = '' } = useParams();
+  const { t, i18n } = useTranslation();
+  const { can } = useAuth();
+  const navigate = useNavigate();
+  const [server, setServer] = useState<Server | null>(null);
+  const [credential, setCredential] = useState<Schemas['CredentialInfo'] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [editing, setEditing] = useState(false);
+  const [confirm, setConfirm] = useState<'server' | 'credential' | null>(null);
+
+  const load = useCallback(async () => {
+    try {
+      const s = await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id } } }));
+      setServer(s);
+      setCredential(
+        s.credential_kind
+          ? await call(() => api.GET('/api/v1/servers/{id}/credential', { params: { path: { id } } })).catch((e) =>
+              e instanceof ApiError && e.status === 404 ? null : Promise.reject(e),
+            )
+          : null,
+      );
+    } catch (e) {
+      setError(e);
+    }
+  }, [id]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  if (error) {
+    return (
+      <>
+        <Breadcrumbs items={[{ label: t('nav.servers'), to: '/servers' }, { label: t('common.notFound') }]} />
+        <ErrorAlert error={error} />
+      </>
+    );
+  }
+  if (!server) return <Loading />;
+  const canWrite = can('servers.write');
+  return (
+    <>
+      <Breadcrumbs items={[{ label: t('nav.servers'), to: '/servers' }, { label: server.name }]} />
+      <PageHeader
+        title={server.name}
+        actions={
+          canWrite && (
+            <>
+              <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>
+              <Button variant="danger" onClick={() => setConfirm('server')}>
+                {t('common.delete')}
+              </Button>
+            </>
+          )
+        }
+      />
+      <section className="card">
+        <h2>{t('servers.connection')}</h2>
+        <dl className="facts">
+          <dt>{t('fields.host')}</dt>
+          <dd className="mono">
+            {server.host}:{server.port}
+          </dd>
+          <dt>{t('fields.ssh_user')}</dt>
+          <dd>{server.ssh_user}</dd>
+          <dt>{t('fields.auth_method')}</dt>
+          <dd>{server.auth_method === 'key' ? t('servers.authKey') : t('servers.authPassword')}</dd>
+          <dt>{t('fields.tags')}</dt>
+          <dd>{server.tags.length ? server.tags.map((tg) => <span key={tg} className="tag">{tg}</span>) : '—'}</dd>
+          <dt>{t('fields.updated')}</dt>
+          <dd>{formatTime(server.updated_at, i18n.language)}</dd>
+        </dl>
+        {server.notes && <p className="notes">{server.notes}</p>}
+      </section>
+      <section className="card">
+        <h2>{t('servers.credential')}</h2>
+        {credential ? (
+          <dl className="facts">
+            <dt>{t('servers.kindLabel')}</dt>
+            <dd>{t(`servers.kind.${credential.kind}`)}</dd>
+            {credential.key_type && (
+              <>
+                <dt>{t('servers.keyType')}</dt>
+                <dd className="mono">{credential.key_type}</dd>
+              </>
+            )}
+            {credential.fingerprint && (
+              <>
+                <dt>{t('servers.fingerprint')}</dt>
+                <dd className="mono">{credential.fingerprint}</dd>
+              </>
+            )}
+            {credential.public_key && (
+              <>
+                <dt>{t('servers.publicKey')}</dt>
+                <dd>
+                  <div className="codeblock">
+                    <code>{credential.public_key}</code>
+                    <CopyButton text={credential.public_key} />
+                  </div>
+                </dd>
+              </>
+            )}
+          </dl>
+        ) : (
+          <p>{t('servers.noCredential')}</p>
+        )}
+        {can('credentials.write') && (
+          <div className="actions">
+            <Button onClick={() => setEditing(true)}>{t('servers.setCredential')}</Button>
+            {credential && (
+              <Button variant="danger" onClick={() => setConfirm('credential')}>
+                {t('servers.removeCredential')}
+              </Button>
+            )}
+          </div>
+        )}
+      </section>
+      {editing && (
+        <ServerFormDialog
+          open
+          server={server}
+          onClose={() => setEditing(false)}
+          onSaved={() => {
+            setEditing(false);
+            void load();
+          }}
+        />
+      )}
+      <ConfirmDialog
+        open={confirm === 'server'}
+        title={t('servers.deleteTitle')}
+        message={t('servers.deleteMessage', { name: server.name })}
+        confirmLabel={t('common.delete')}
+        onClose={() => setConfirm(null)}
+        onConfirm={async () => {
+          await call(() => api.DELETE('/api/v1/servers/{id}', { params: { path: { id } } }));
+          navigate('/servers');
+        }}
+      />
+      <ConfirmDialog
+        open={confirm === 'credential'}
+        title={t('servers.removeCredential')}
+        message={t('servers.removeCredentialMessage', { name: server.name })}
+        confirmLabel={t('common.delete')}
+        onClose={() => setConfirm(null)}
+        onConfirm={async () => {
+          await call(() => api.DELETE('/api/v1/servers/{id}/credential', { params: { path: { id } } }));
+          await load();
+        }}
+      />
+    </>
+  );
+}

@@ -1,0 +1,208 @@
+// Adding or editing a server, and setting its credential.
+import { useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { api, call, type Schemas, type Server } from '../api/client';
+import { Dialog } from '../components/Dialog';
+import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField } from '../components/ui';
+
+type CredentialChoice = 'none' | 'generate' | 'private_key' | 'password';
+
+/** Parses "web, db prod" into tags. */
+export function parseTags(input: string): string[] {
+  return [...new Set(input.split(/[\s,]+/).map((s) => s.trim().toLowerCase()).filter(Boolean))];
+}
+
+export function ServerFormDialog({
+  open,
+  server,
+  onClose,
+  onSaved,
+}: {
+  open: boolean;
+  server?: Server;
+  onClose: () => void;
+  onSaved: (s: Server) => void;
+}) {
+  const { t } = useTranslation();
+  const [name, setName] = useState(server?.name ?? '');
+  const [host, setHost] = useState(server?.host ?? '');
+  const [port, setPort] = useState(String(server?.port ?? 22));
+  const [sshUser, setSshUser] = useState(server?.ssh_user ?? 'root');
+  const [authMethod, setAuthMethod] = useState<'key' | 'password'>(server?.auth_method ?? 'key');
+  const [tags, setTags] = useState((server?.tags ?? []).join(', '));
+  const [notes, setNotes] = useState(server?.notes ?? '');
+  const [credential, setCredential] = useState<CredentialChoice>(server ? 'none' : 'generate');
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const [secret, setSecret] = useState({ key: '', passphrase: '', password: '' });
+  const [publicKey, setPublicKey] = useState<string | null>(null);
+  const [saved, setSaved] = useState<Server | null>(null);
+
+  const validate = () => {
+    const e: Record<string, string> = {};
+    if (!name.trim()) e.name = t('validation.required');
+    if (!host.trim()) e.host = t('validation.required');
+    const p = Number(port);
+    if (!Number.isInteger(p) || p < 1 || p > 65535) e.port = t('validation.port');
+    if (!sshUser.trim()) e.ssh_user = t('validation.required');
+    if (credential === 'private_key' && !secret.key.trim()) e.private_key = t('validation.required');
+    if (credential === 'password' && !secret.password) e.ssh_password = t('validation.required');
+    setErrors(e);
+    return Object.keys(e).length === 0;
+  };
+
+  const submit = async () => {
+    if (!validate()) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const body: Schemas['ServerInput'] = {
+        name,
+        host,
+        port: Number(port),
+        ssh_user: sshUser,
+        auth_method: authMethod,
+        tags: parseTags(tags),
+        notes,
+      };
+      const result = server
+        ? await call(() => api.PUT('/api/v1/servers/{id}', { params: { path: { id: server.id } }, body }))
+        : await call(() => api.POST('/api/v1/servers', { body }));
+      if (credential !== 'none') {
+        const input: Schemas['CredentialInput'] =
+          credential === 'generate'
+            ? { kind: 'generate' }
+            : credential === 'private_key'
+              ? { kind: 'private_key', private_key: secret.key, passphrase: secret.passphrase || null }
+              : { kind: 'password', password: secret.password };
+        const info = await call(() =>
+          api.PUT('/api/v1/servers/{id}/credential', { params: { path: { id: result.id } }, body: input }),
+        );
+        if (credential === 'generate' && info.public_key) {
+          setPublicKey(info.public_key);
+          setSaved(result);
+          return;
+        }
+      }
+      onSaved(result);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (publicKey && saved) {
+    return (
+      <Dialog
+        open={open}
+        title={t('servers.keyGenerated')}
+        onClose={() => onSaved(saved)}
+        footer={
+          <Button variant="primary" onClick={() => onSaved(saved)}>
+            {t('common.done')}
+          </Button>
+        }
+      >
+        <p>{t('servers.pastePublicKey', { user: saved.ssh_user, host: saved.host })}</p>
+        <div className="codeblock" data-testid="public-key">
+          <code>{publicKey}</code>
+          <CopyButton text={publicKey} />
+        </div>
+      </Dialog>
+    );
+  }
+
+  return (
+    <Dialog
+      open={open}
+      wide
+      title={server ? t('servers.edit') : t('servers.add')}
+      onClose={onClose}
+      onSubmit={() => void submit()}
+      footer={
+        <>
+          <Button onClick={onClose}>{t('common.cancel')}</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            {t('common.save')}
+          </Button>
+        </>
+      }
+    >
+      <div className="form-grid">
+        <TextField label={t('fields.name')} value={name} onChange={(e) => setName(e.target.value)} error={errors.name} required />
+        <TextField
+          label={t('fields.host')}
+          value={host}
+          onChange={(e) => setHost(e.target.value)}
+          error={errors.host}
+          placeholder="10.0.0.5"
+          required
+        />
+        <TextField
+          label={t('fields.port')}
+          type="number"
+          min={1}
+          max={65535}
+          value={port}
+          onChange={(e) => setPort(e.target.value)}
+          error={errors.port}
+        />
+        <TextField label={t('fields.ssh_user')} value={sshUser} onChange={(e) => setSshUser(e.target.value)} error={errors.ssh_user} />
+        <SelectField
+          label={t('fields.auth_method')}
+          value={authMethod}
+          onChange={(e) => setAuthMethod(e.target.value as 'key' | 'password')}
+        >
+          <option value="key">{t('servers.authKey')}</option>
+          <option value="password">{t('servers.authPassword')}</option>
+        </SelectField>
+        <TextField label={t('fields.tags')} hint={t('servers.tagsHint')} value={tags} onChange={(e) => setTags(e.target.value)} />
+      </div>
+      <TextArea label={t('fields.notes')} value={notes} onChange={(e) => setNotes(e.target.value)} rows={3} />
+      <fieldset className="credential-choice">
+        <legend>{t('servers.credential')}</legend>
+        {(['none', 'generate', 'private_key', 'password'] as const).map((c) => (
+          <label key={c} className="radio">
+            <input type="radio" name="credential" value={c} checked={credential === c} onChange={() => setCredential(c)} />
+            {t(`servers.credentialChoice.${c}`)}
+          </label>
+        ))}
+        {credential === 'private_key' && (
+          <>
+            <TextArea
+              label={t('fields.private_key')}
+              value={secret.key}
+              onChange={(e) => setSecret({ ...secret, key: e.target.value })}
+              error={errors.private_key}
+              rows={6}
+              spellCheck={false}
+              className="mono"
+            />
+            <TextField
+              label={t('fields.passphrase')}
+              type="password"
+              value={secret.passphrase}
+              hint={t('servers.passphraseHint')}
+              onChange={(e) => setSecret({ ...secret, passphrase: e.target.value })}
+              autoComplete="off"
+            />
+          </>
+        )}
+        {credential === 'password' && (
+          <TextField
+            label={t('fields.ssh_password')}
+            type="password"
+            value={secret.password}
+            onChange={(e) => setSecret({ ...secret, password: e.target.value })}
+            error={errors.ssh_password}
+            autoComplete="off"
+          />
+        )}
+        {server && credential !== 'none' && server.credential_kind && <Notice kind="warning">{t('servers.replacesCredential')}</Notice>}
+      </fieldset>
+      <ErrorAlert error={error} />
+    </Dialog>
+  );
+}

@@ -1,0 +1,166 @@
+// Browser-test harness: a real `steward serve` (fresh data directory, random port) and a real
+// Chromium driven by playwright-core. Screenshots go to test-results/screenshots.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const WEB_DIR = resolve(here, '../..');
+export const SCREENSHOTS = join(WEB_DIR, 'test-results', 'screenshots');
+const BIN = process.env.STEWARD_BIN ?? resolve(WEB_DIR, '../target/debug/steward');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export const ADMIN = 'admin';
+export const PASSWORD = 'violet-harbour-engine-42';
+
+export interface Steward {
+  url: string;
+  dataDir: string;
+  setupToken: string;
+  stop: () => Promise<void>;
+}
+
+/** The environment without any Steward settings of the developer's shell. */
+function stewardEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('STEWARD_') || k === 'RUST_LOG') delete env[k];
+  return env;
+}
+
+/** Starts the real server and waits until it listens. */
+export async function startSteward(): Promise<Steward> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build -p steward\` first`);
+  if (!existsSync(join(WEB_DIR, 'dist', 'index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
+  const dataDir = mkdtempSync(join(tmpdir(), 'steward-e2e-'));
+  const child: ChildProcess = spawn(
+    BIN,
+    ['--data-dir', dataDir, '--log-format', 'json', 'serve', '--listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: stewardEnv() },
+  );
+  const lines = createInterface({ input: child.stderr! });
+  const url = await new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error('steward did not start within 30 s')), 30_000);
+    child.once('exit', (code) => fail(new Error(`steward exited with ${code}`)));
+    lines.on('line', (line) => {
+      try {
+        const v = JSON.parse(line) as { message?: string; address?: string };
+        if (v.message === 'steward is listening' && v.address) {
+          clearTimeout(timer);
+          ok(`http://${v.address}`);
+        }
+      } catch {
+        // not a log line
+      }
+    });
+  });
+  const setupToken = readFileSync(join(dataDir, 'setup-token'), 'utf8').trim();
+  return {
+    url,
+    dataDir,
+    setupToken,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+let announced = false;
+
+/** Launches Debian's Chromium headless. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install it with \`apt-get install -y chromium\``);
+  }
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  if (!announced) {
+    announced = true;
+    console.log(`screenshots: ${SCREENSHOTS}`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** A browser context that fails the test on any CSP violation or uncaught page error. */
+export async function newContext(browser: Browser, options: Parameters<Browser['newContext']>[0] = {}) {
+  const context: BrowserContext = await browser.newContext({ locale: 'en-US', ...options });
+  const problems: string[] = [];
+  context.on('page', (page) => watch(page, problems));
+  return { context, problems };
+}
+
+function watch(page: Page, problems: string[]) {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Completes first-run setup through the UI and ends up signed in on the dashboard. */
+export async function setupThroughUi(page: Page, s: Steward): Promise<void> {
+  await page.goto(`${s.url}/setup?token=${encodeURIComponent(s.setupToken)}`);
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create administrator' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+export async function login(page: Page, s: Steward, username: string, password: string): Promise<void> {
+  await page.goto(`${s.url}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+}
+
+/** Calls the API with the page's session cookie (for test set-up, not for what is tested). */
+export async function apiCall(page: Page, method: string, path: string, body?: unknown): Promise<unknown> {
+  return page.evaluate(
+    async ([m, p, b]) => {
+      const r = await fetch(p as string, {
+        method: m as string,
+        headers: b ? { 'Content-Type': 'application/json' } : {},
+        body: b ? JSON.stringify(b) : undefined,
+      });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${m} ${p}: ${r.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+    [method, path, body] as const,
+  );
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret, `offset` steps from now. */
+export function totp(secretBase32: string, offset = 0): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretBase32.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + offset));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1]! & 0xf;
+  const n = ((h[o]! & 0x7f) << 24) | (h[o + 1]! << 16) | (h[o + 2]! << 8) | h[o + 3]!;
+  return String(n % 1_000_000).padStart(6, '0');
+}
