@@ -1,31 +1,60 @@
 # Steward's two entry points: `make run` (build everything, serve on embedded SQLite) and
-# `make test` (the whole suite, as CI runs it). Both install what they need.
+# `make test` (the whole suite, as CI runs it). System packages (Chromium for the browser
+# tests) are installed by .ci/run; npm packages and crates are fetched by these targets.
 SHELL := /bin/bash
 CARGO ?= cargo
+NPM ?= npm
 DATA_DIR ?= ./steward-data
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run build test lint test-sqlite test-postgres
+.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary
 
-## Build everything in release mode and start the server on http://127.0.0.1:8080.
+## Build everything (UI included) in release mode and start the server on http://127.0.0.1:8080.
 run: build
 	./target/release/steward serve --data-dir $(DATA_DIR)
 
-build:
-	$(CARGO) build --release -p steward
+build: ui
+	$(CARGO) build --release --locked -p steward
 
-## The whole suite: formatting, lints, then every test against SQLite and against PostgreSQL.
-test: lint test-sqlite test-postgres
+ui-deps: web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && $(NPM) ci --no-audit --no-fund
+
+ui: ui-deps
+	cd web && $(NPM) run build
+
+debug-binary:
+	$(CARGO) build --locked -p steward
+
+## Regenerate the UI's API types from the server's OpenAPI document.
+api-types: debug-binary ui-deps
+	./target/debug/steward openapi > web/src/api/openapi.json
+	cd web && $(NPM) run --silent gen:api
+
+check-api-types: api-types
+	@git diff --quiet -- web/src/api || { git --no-pager diff --stat -- web/src/api; \
+	  echo "web/src/api is stale: run 'make api-types' and commit the result"; exit 1; }
+
+## The whole suite: Rust formatting and lints, the UI's checks, every Rust test against SQLite
+## and against PostgreSQL, then the browser tests.
+test: lint ui-check test-sqlite test-postgres test-e2e
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+ui-check: ui check-api-types
+	cd web && $(NPM) run typecheck && $(NPM) run lint && $(NPM) test
+
 # nextest when present (parallel, one process per test); plain cargo test otherwise.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run --no-fail-fast" || echo "test --no-fail-fast")
 
-test-sqlite:
+test-sqlite: ui
 	STEWARD_TEST_DB=sqlite $(CARGO) $(TEST_RUNNER) --workspace --locked
 
-test-postgres:
+test-postgres: ui
 	STEWARD_TEST_DB=postgres STEWARD_TEST_POSTGRES_URL=$(POSTGRES_URL) $(CARGO) $(TEST_RUNNER) --workspace --locked
+
+test-e2e: ui debug-binary
+	cd web && $(NPM) run e2e

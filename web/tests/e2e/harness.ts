@@ -164,3 +164,32 @@ export function totp(secretBase32: string, offset = 0): string {
   const n = ((h[o]! & 0x7f) << 24) | (h[o + 1]! << 16) | (h[o + 2]! << 8) | h[o + 3]!;
   return String(n % 1_000_000).padStart(6, '0');
 }
+
+/** Completes first-run setup through the API, for test files whose concern is elsewhere. */
+export async function setupViaApi(s: Steward): Promise<void> {
+  const r = await fetch(`${s.url}/api/v1/setup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: s.setupToken, username: ADMIN, password: PASSWORD }),
+  });
+  if (!r.ok) throw new Error(`setup: ${r.status} ${await r.text()}`);
+}
+
+/** Logs in through the login page and waits until the dashboard shows. */
+export async function loginToDashboard(page: Page, s: Steward, username = ADMIN, password = PASSWORD): Promise<void> {
+  await login(page, s, username, password);
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+/** Logs out through the user menu and waits for the login page. */
+export async function logout(page: Page, username = ADMIN): Promise<void> {
+  await page.getByRole('button', { name: username }).click();
+  await page.getByRole('menuitem', { name: 'Log out' }).click();
+  await page.waitForURL(/\/login/);
+}
+
+/** The texts of the main navigation's links, in order. */
+export async function navLinks(page: Page): Promise<string[]> {
+  const texts = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+  return texts.map((t) => t.trim());
+}

@@ -1,0 +1,11 @@
+import { chromium } from 'playwright-core';
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless','--no-sandbox','--disable-gpu'] });
+const c = await b.newContext();
+await c.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: 'http://127.0.0.1:9' });
+const p = await c.newPage();
+await p.route('**/*', r => r.fulfill({ body: '<button id=b>x</button>', contentType: 'text/html' }));
+await p.goto('http://127.0.0.1:9/');
+console.log(await p.evaluate(async () => { try { await navigator.clipboard.writeText('hello'); return await navigator.clipboard.readText(); } catch (e) { return 'ERR ' + e; } }));
+await p.click('#b');
+console.log(await p.evaluate(async () => { try { await navigator.clipboard.writeText('hello2'); return await navigator.clipboard.readText(); } catch (e) { return 'ERR ' + e; } }));
+await b.close();
