@@ -1,0 +1,133 @@
+// Accessibility: axe-core (WCAG 2.1 A and AA rules, colour contrast included) over every main
+// page in both themes, and keyboard use of the frame and a dialog.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { ADMIN, apiCall, launchBrowser, newContext, setupThroughUi, startSteward, type Steward } from './harness';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let steward: Steward;
+let browser: Browser;
+
+beforeAll(async () => {
+  steward = await startSteward();
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await steward?.stop();
+});
+
+interface Violation {
+  id: string;
+  impact: string;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+async function audit(page: Page): Promise<string[]> {
+  // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
+  await page.addScriptTag({ content: axeSource });
+  const violations = (await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
+    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations;
+  })) as Violation[];
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
+  const { context } = await newContext(browser, { bypassCSP: true });
+  const page = await context.newPage();
+  const found: string[] = [];
+  const check = async (name: string) => {
+    for (const v of await audit(page)) found.push(`${name}: ${v}`);
+  };
+
+  await page.goto(`${steward.url}/setup?token=${encodeURIComponent(steward.setupToken)}`);
+  await page.getByRole('button', { name: 'Create administrator' }).waitFor();
+  await check('setup');
+  await setupThroughUi(page, steward);
+  const server = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'web-1', host: '10.0.0.1', ssh_user: 'root', tags: ['web'] })) as { id: string };
+  await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'generate' });
+
+  const pages: [string, string][] = [
+    ['/', 'Dashboard'],
+    ['/servers', 'Servers'],
+    [`/servers/${server.id}`, 'web-1'],
+    ['/users', 'Users'],
+    ['/roles', 'Roles'],
+    ['/audit', 'Audit log'],
+    ['/settings', 'Settings'],
+    ['/profile', 'Profile'],
+    ['/profile/security', 'Password and 2FA'],
+    ['/profile/tokens', 'API tokens'],
+  ];
+  for (const theme of ['light', 'dark']) {
+    await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
+    for (const [path, heading] of pages) {
+      await page.goto(`${steward.url}${path}`);
+      await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+      await check(`${theme} ${path}`);
+    }
+    // A dialog, too.
+    await page.goto(`${steward.url}/servers`);
+    await page.getByRole('button', { name: 'Add server' }).click();
+    await page.getByRole('dialog').waitFor();
+    await check(`${theme} add-server dialog`);
+  }
+  await page.goto(`${steward.url}/login`);
+  expect(found).toEqual([]);
+  await context.close();
+});
+
+test('the frame and dialogs work from the keyboard', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await page.goto(`${steward.url}/login`);
+  await page.getByLabel('Username').fill(ADMIN);
+  await page.getByLabel('Password').fill('violet-harbour-engine-42');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+
+  // The first Tab reaches the skip link, which moves focus to the content.
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+  await page.keyboard.press('Enter');
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+
+  // Focus is visible: the focused control gets an outline.
+  await page.goto(`${steward.url}/servers`);
+  const add = page.getByRole('button', { name: 'Add server' });
+  await add.focus();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Shift+Tab');
+  const outline = await add.evaluate((el) => getComputedStyle(el).outlineStyle);
+  expect(outline).not.toBe('none');
+
+  // A dialog opens from the keyboard, traps focus inside, closes on Escape, and focus returns.
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('dialog', { name: 'Add server' });
+  await dialog.waitFor();
+  // Tab never reaches the page behind the modal (it may leave to the browser's own UI, which
+  // shows up as focus on <body>).
+  let insideAtLeastOnce = false;
+  for (let i = 0; i < 25; i++) {
+    await page.keyboard.press('Tab');
+    const where = await page.evaluate(() => {
+      const a = document.activeElement;
+      if (!a || a === document.body) return 'browser';
+      return a.closest('dialog') ? 'dialog' : `page: ${a.outerHTML.slice(0, 80)}`;
+    });
+    expect(where === 'dialog' || where === 'browser', where).toBe(true);
+    insideAtLeastOnce ||= where === 'dialog';
+  }
+  expect(insideAtLeastOnce).toBe(true);
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' }).catch(() => dialog.waitFor({ state: 'hidden' }));
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Add server');
+  expect(problems).toEqual([]);
+  await context.close();
+});
