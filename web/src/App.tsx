@@ -1,9 +1,7 @@
 // Routes. Signed-in pages sit behind RequireAuth, which also holds users to what their account
 // still needs (2FA set-up, a new password) before anything else.
-import { useEffect } from 'react';
 import { useTranslation } from 'react-i18next';
-import { BrowserRouter, Link, Navigate, Outlet, Route, Routes, useLocation, useNavigate } from 'react-router';
-import { SESSION_ENDED } from './api/client';
+import { BrowserRouter, Link, Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
 import { AuthProvider, useAuth } from './auth/AuthContext';
 import { Layout, PageHeader } from './components/Layout';
 import { Loading } from './components/ui';
@@ -19,12 +17,12 @@ import { SetupPage } from './pages/SetupPage';
 import { UsersPage } from './pages/UsersPage';
 
 function RequireAuth() {
-  const { me, loading, setupRequired } = useAuth();
+  const { me, loading, setupRequired, sessionEnded } = useAuth();
   const location = useLocation();
   if (loading) return <Loading />;
   if (setupRequired) return <Navigate to="/setup" replace />;
   const here = location.pathname + location.search;
-  if (!me) return <Navigate to={`/login?next=${encodeURIComponent(here)}`} replace />;
+  if (!me) return <Navigate to={`/login?${sessionEnded ? 'expired=1&' : ''}next=${encodeURIComponent(here)}`} replace />;
   const pending = me.totp_setup_required || me.password_change_required;
   if (pending && location.pathname !== '/profile/security') return <Navigate to="/profile/security" replace />;
   return <Outlet />;
@@ -56,28 +54,10 @@ function NotFound() {
   );
 }
 
-/** Sends the user to the login page when the session has ended, and back afterwards. */
-function SessionWatcher() {
-  const navigate = useNavigate();
-  const location = useLocation();
-  const { reload } = useAuth();
-  useEffect(() => {
-    const onEnded = () => {
-      if (location.pathname === '/login' || location.pathname === '/setup') return;
-      void reload();
-      navigate(`/login?expired=1&next=${encodeURIComponent(location.pathname + location.search)}`);
-    };
-    window.addEventListener(SESSION_ENDED, onEnded);
-    return () => window.removeEventListener(SESSION_ENDED, onEnded);
-  }, [navigate, location, reload]);
-  return null;
-}
-
 export function App() {
   return (
     <BrowserRouter>
       <AuthProvider>
-        <SessionWatcher />
         <Routes>
           <Route path="/setup" element={<SetupPage />} />
           <Route path="/login" element={<LoginPage />} />

@@ -1,12 +1,14 @@
 // Who is logged in, and what they may do. Loaded from /auth/me; the session itself is in
 // HttpOnly cookies the UI never reads.
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
-import { api, call, type Me } from '../api/client';
+import { SESSION_ENDED, api, call, type Me } from '../api/client';
 import { setLanguage } from '../i18n';
 
 interface AuthState {
   me: Me | null;
   loading: boolean;
+  /** The last session ended on its own (expired or revoked), rather than by logging out. */
+  sessionEnded: boolean;
   setupRequired: boolean;
   /** Reloads the account (after login, profile changes, 2FA changes). */
   reload: () => Promise<Me | null>;
@@ -21,11 +23,13 @@ export function AuthProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
   const [loading, setLoading] = useState(true);
   const [setupRequired, setSetupRequired] = useState(false);
+  const [sessionEnded, setSessionEnded] = useState(false);
 
   const reload = useCallback(async () => {
     try {
       const next = await call(() => api.GET('/api/v1/auth/me'));
       setMe(next);
+      setSessionEnded(false);
       if (next.locale) await setLanguage(next.locale);
       return next;
     } catch {
@@ -46,6 +50,19 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     })();
   }, [reload]);
 
+  // A session that ended (expired, revoked) forgets the account at once, so no page goes on
+  // acting as the old user while the app moves to the login page.
+  useEffect(() => {
+    const ended = () => {
+      setMe((current) => {
+        if (current) setSessionEnded(true);
+        return null;
+      });
+    };
+    window.addEventListener(SESSION_ENDED, ended);
+    return () => window.removeEventListener(SESSION_ENDED, ended);
+  }, []);
+
   const logout = useCallback(async () => {
     await call(() => api.POST('/api/v1/auth/logout'), { auth: false }).catch(() => undefined);
     setMe(null);
@@ -55,6 +72,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     () => ({
       me,
       loading,
+      sessionEnded,
       setupRequired,
       reload: async () => {
         setSetupRequired(false);
@@ -63,7 +81,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       logout,
       can: (p) => me?.permissions.includes(p) ?? false,
     }),
-    [me, loading, setupRequired, reload, logout],
+    [me, loading, sessionEnded, setupRequired, reload, logout],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

@@ -80,7 +80,8 @@ export function AuditPage() {
         className="toolbar filters"
         onSubmit={(e) => {
           e.preventDefault();
-          setFilters(draft);
+          // A new object even when nothing changed: Apply also means "refresh".
+          setFilters({ ...draft });
         }}
       >
         <TextField label={t('audit.actor')} value={draft.actor} onChange={set('actor')} />
