@@ -82,7 +82,12 @@ export function ServerDetailPage() {
           <dt>{t('fields.updated')}</dt>
           <dd>{formatTime(server.updated_at, i18n.language)}</dd>
         </dl>
-        {server.notes && <p className="notes">{server.notes}</p>}
+        {server.notes && (
+          // Long unbroken text (URLs, paths) must wrap rather than widen the page on phones.
+          <p className="notes">
+            {server.notes}
+          </p>
+        )}
       </section>
       <section className="card">
         <h2>{t('servers.credential')}</h2>

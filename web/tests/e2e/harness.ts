@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const WEB_DIR = resolve(here, '../..');
@@ -192,4 +193,9 @@ export async function logout(page: Page, username = ADMIN): Promise<void> {
 export async function navLinks(page: Page): Promise<string[]> {
   const texts = await page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
   return texts.map((t) => t.trim());
+}
+
+/** `expect.poll` with a timeout that suits a busy 2-core machine running two browsers. */
+export function poll<T>(fn: () => T | Promise<T>, timeout = 15_000) {
+  return expect.poll(fn, { timeout, interval: 100 });
 }
