@@ -184,3 +184,34 @@ export function formatTime(iso: string | null | undefined, locale: string): stri
   if (!iso) return '—';
   return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
 }
+
+/** A scrollable table with a caption for screen readers. The last header may be empty
+ *  (an actions column), named by `actionsLabel`. */
+export function DataTable({
+  caption,
+  headers,
+  actionsLabel,
+  children,
+}: {
+  caption: string;
+  headers: ReactNode[];
+  actionsLabel?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className="table">
+        <caption className="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            {headers.map((h, i) => (
+              <th key={i}>{h}</th>
+            ))}
+            {actionsLabel && <th aria-label={actionsLabel} />}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type AuditEvent } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
 
 interface Filters {
   actor: string;
@@ -115,20 +115,7 @@ export function AuditPage() {
       ) : items.length === 0 ? (
         <p className="empty">{t('audit.empty')}</p>
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">{t('nav.audit')}</caption>
-            <thead>
-              <tr>
-                <th>{t('audit.time')}</th>
-                <th>{t('audit.actor')}</th>
-                <th>{t('audit.action')}</th>
-                <th>{t('audit.target')}</th>
-                <th>{t('audit.outcome')}</th>
-                <th>{t('audit.source')}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable caption={t('nav.audit')} headers={[t('audit.time'), t('audit.actor'), t('audit.action'), t('audit.target'), t('audit.outcome'), t('audit.source')]}>
               {items.map((ev) => (
                 <tr key={ev.id}>
                   <td className="nowrap">{formatTime(ev.at, i18n.language)}</td>
@@ -141,9 +128,7 @@ export function AuditPage() {
                   <td className="mono">{ev.source_ip ?? '—'}</td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       {cursor && (
         <div className="pager">

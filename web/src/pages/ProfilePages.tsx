@@ -8,7 +8,7 @@ import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime } from '../components/ui';
 
 export function ProfilePage() {
   const { t } = useTranslation();
@@ -325,20 +325,7 @@ export function TokensPage() {
       {tokens.length === 0 ? (
         <p className="empty">{t('tokens.none')}</p>
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">{t('nav.tokens')}</caption>
-            <thead>
-              <tr>
-                <th>{t('fields.name')}</th>
-                <th>{t('roles.permissions')}</th>
-                <th>{t('tokens.expires')}</th>
-                <th>{t('tokens.lastUsed')}</th>
-                {/* Named by aria-label: a visually hidden span here escapes the scrolling table and widens phone pages. */}
-                <th aria-label={t('common.actions')} />
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable caption={t('nav.tokens')} headers={[t('fields.name'), t('roles.permissions'), t('tokens.expires'), t('tokens.lastUsed')]} actionsLabel={t('common.actions')}>
               {tokens.map((tk) => (
                 <tr key={tk.id} className={tk.revoked ? 'muted' : undefined}>
                   <td>
@@ -356,9 +343,7 @@ export function TokensPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       <Dialog
         open={creating}

@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next';
 import { api, call, type Role, type Schemas } from '../api/client';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, ErrorAlert, Loading, TextField } from '../components/ui';
+import { Button, DataTable, Checkbox, ErrorAlert, Loading, TextField } from '../components/ui';
 import { parseTags } from './ServerForm';
 
 function RoleDialog({ role, permissions, onClose, onSaved }: { role?: Role; permissions: Schemas['PermissionInfo'][]; onClose: () => void; onSaved: () => void }) {
@@ -130,20 +130,7 @@ export function RolesPage() {
       {!roles ? (
         <Loading />
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">{t('nav.roles')}</caption>
-            <thead>
-              <tr>
-                <th>{t('fields.name')}</th>
-                <th>{t('roles.permissions')}</th>
-                <th>{t('roles.scope')}</th>
-                <th>{t('roles.users')}</th>
-                {/* Named by aria-label: a visually hidden span here escapes the scrolling table and widens phone pages. */}
-                <th aria-label={t('common.actions')} />
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable caption={t('nav.roles')} headers={[t('fields.name'), t('roles.permissions'), t('roles.scope'), t('roles.users')]} actionsLabel={t('common.actions')}>
               {roles.map((r) => (
                 <tr key={r.id}>
                   <td>
@@ -168,9 +155,7 @@ export function RolesPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       {dialog?.kind === 'add' && <RoleDialog permissions={permissions} onClose={() => setDialog(null)} onSaved={saved} />}
       {dialog?.kind === 'edit' && <RoleDialog role={dialog.role} permissions={permissions} onClose={() => setDialog(null)} onSaved={saved} />}

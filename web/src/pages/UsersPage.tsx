@@ -5,7 +5,7 @@ import { api, call, type Role, type User } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime } from '../components/ui';
 
 function RolePicker({ roles, selected, onChange }: { roles: Role[]; selected: string[]; onChange: (ids: string[]) => void }) {
   const { t } = useTranslation();
@@ -209,21 +209,7 @@ export function UsersPage() {
       {!users ? (
         <Loading />
       ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <caption className="visually-hidden">{t('nav.users')}</caption>
-            <thead>
-              <tr>
-                <th>{t('fields.username')}</th>
-                <th>{t('users.roles')}</th>
-                <th>{t('users.status')}</th>
-                <th>{t('users.twoFactor')}</th>
-                <th>{t('users.lastLogin')}</th>
-                {/* Named by aria-label: a visually hidden span here escapes the scrolling table and widens phone pages. */}
-                <th aria-label={t('common.actions')} />
-              </tr>
-            </thead>
-            <tbody>
+        <DataTable caption={t('nav.users')} headers={[t('fields.username'), t('users.roles'), t('users.status'), t('users.twoFactor'), t('users.lastLogin')]} actionsLabel={t('common.actions')}>
               {users.map((u) => (
                 <tr key={u.id} className={u.disabled ? 'muted' : undefined}>
                   <td>
@@ -259,9 +245,7 @@ export function UsersPage() {
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </DataTable>
       )}
       {dialog?.kind === 'add' && <UserDialog roles={roles} onClose={close} onSaved={saved} />}
       {dialog?.kind === 'edit' && <UserDialog user={dialog.user} roles={roles} onClose={close} onSaved={saved} />}

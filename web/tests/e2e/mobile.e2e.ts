@@ -168,3 +168,32 @@ test('on a phone every page is reachable from the menus and fits the screen', as
   expect(problems).toEqual([]);
   await context.close();
 });
+
+test('on a 4K screen the frame keeps its shape and pages use the width without scrolling sideways', async () => {
+  const { context, problems } = await newContext(browser, { viewport: { width: 3840, height: 2160 } });
+  const page = await context.newPage();
+  await login(page, steward, ADMIN, PASSWORD);
+  await page.getByRole('heading', { name: 'Dashboard', level: 1 }).waitFor();
+  for (const [path, title] of [
+    ['/servers', 'Servers'],
+    ['/users', 'Users'],
+    ['/audit', 'Audit log'],
+  ] as const) {
+    await page.goto(`${steward.url}${path}`);
+    await page.getByRole('heading', { name: title, level: 1 }).waitFor();
+    const r = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      inner: window.innerWidth,
+      nav: document.querySelector('#sidenav')?.getBoundingClientRect().width ?? 0,
+      main: document.querySelector('#main')?.getBoundingClientRect().width ?? 0,
+    }));
+    expect(r.scroll, path).toBeLessThanOrEqual(r.inner);
+    // The side navigation stays visible and narrow; the content takes the rest.
+    expect(r.nav, path).toBeGreaterThan(150);
+    expect(r.nav, path).toBeLessThan(400);
+    expect(r.main, path).toBeGreaterThan(3000);
+    await shot(page, `49-4k${path.replace('/', '-')}`);
+  }
+  expect(problems).toEqual([]);
+  await context.close();
+});
