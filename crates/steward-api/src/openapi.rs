@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, totp, users,
+    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, ssh, totp, users,
 };
 use crate::state::AppState;
 
@@ -86,6 +86,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             credentials::put,
             credentials::delete
         ))
+        .routes(routes!(ssh::test_connection))
+        .routes(routes!(
+            ssh::get_host_key,
+            ssh::pin_host_key,
+            ssh::forget_host_key
+        ))
+        .routes(routes!(ssh::accept_host_key))
         .routes(routes!(audit::list))
         .routes(routes!(api_tokens::list, api_tokens::create))
         .routes(routes!(api_tokens::revoke))

@@ -27,6 +27,8 @@ pub struct ApiConfig {
     pub public_url: String,
     /// The data directory (where the setup token file lives), if any.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Longest wait for an SSH connection (TCP, handshake and authentication).
+    pub ssh_connect_timeout: std::time::Duration,
 }
 
 impl Default for ApiConfig {
@@ -40,6 +42,7 @@ impl Default for ApiConfig {
             max_body_bytes: 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
+            ssh_connect_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod credentials;
+pub mod host_keys;
 pub mod maintenance;
 mod pool;
 pub mod roles;

@@ -167,3 +167,75 @@ pub struct CredentialInfo {
     pub has_passphrase: bool,
     pub updated_at: DateTime<Utc>,
 }
+
+/// The SSH host key Steward trusts for a server.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostKeyInfo {
+    pub algorithm: String,
+    /// `SHA256:…`
+    pub fingerprint: String,
+    pub public_key: String,
+    /// `first_use` (recorded at first contact), `pinned` (set in advance) or `accepted` (a new
+    /// key accepted by a user after a change).
+    pub source: String,
+    pub trusted_at: DateTime<Utc>,
+    /// A different key the server presented since; connections are refused until a user with
+    /// `servers.write` compares and accepts it.
+    pub mismatch: Option<HostKeyMismatch>,
+}
+
+/// A host key that differs from the trusted one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostKeyMismatch {
+    pub fingerprint: String,
+    pub public_key: String,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// Pins a server's host key before first contact.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinHostKeyRequest {
+    /// `authorized_keys` form, e.g. the content of `/etc/ssh/ssh_host_ed25519_key.pub`.
+    pub public_key: String,
+}
+
+/// Accepts the new host key a server presented, naming its fingerprint as seen by the user.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptHostKeyRequest {
+    pub fingerprint: String,
+}
+
+/// The result of a connection test.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionTest {
+    /// A TCP connection and SSH handshake happened.
+    pub reachable: bool,
+    /// The server accepted the stored credential.
+    pub authenticated: bool,
+    pub host_key: Option<HostKeyCheck>,
+    /// Round trip of a command over the authenticated connection.
+    pub latency_ms: Option<i64>,
+    pub error: Option<ConnectionProblem>,
+}
+
+/// What happened to the host key in a connection test.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HostKeyCheck {
+    /// `first_use` (recorded now), `trusted` (matched) or `mismatch` (refused).
+    pub status: String,
+    pub algorithm: String,
+    pub fingerprint: String,
+    /// The trusted fingerprint, when the presented key differs from it.
+    pub expected_fingerprint: Option<String>,
+}
+
+/// Why a connection test failed.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionProblem {
+    /// `unreachable`, `timeout`, `host_key_mismatch`, `auth_failed`, `no_credential`,
+    /// `bad_credential` or `ssh_error`.
+    pub code: String,
+    pub message: String,
+}

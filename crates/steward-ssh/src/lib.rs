@@ -1,6 +1,7 @@
-//! SSH for Steward. For now: parsing uploaded private keys and generating key pairs, on
-//! russh's key types. (Connections, PTYs, SFTP and host-key trust arrive with the SSH engine.)
+//! SSH for Steward, on russh: connecting with host-key trust and running commands, parsing
+//! uploaded private keys and generating key pairs. (PTYs, SFTP and pooling come next.)
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod client;
 pub mod keys;

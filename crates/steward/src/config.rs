@@ -100,6 +100,9 @@ pub struct ServeOpts {
     /// Largest request body in bytes.
     #[arg(long, env = "STEWARD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Longest wait, in seconds, to connect to a managed server over SSH.
+    #[arg(long, env = "STEWARD_SSH_CONNECT_TIMEOUT")]
+    pub ssh_connect_timeout: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -159,6 +162,7 @@ pub struct FileConfig {
     pub session_max_age: Option<i64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_body_bytes: Option<usize>,
+    pub ssh_connect_timeout: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -276,6 +280,11 @@ pub fn api_config(
                 .unwrap_or(defaults.max_body_bytes),
             public_url,
             data_dir: Some(data_dir.to_path_buf()),
+            ssh_connect_timeout: std::time::Duration::from_secs(positive(
+                "ssh-connect-timeout",
+                s.ssh_connect_timeout.or(file.ssh_connect_timeout),
+                10,
+            )? as u64),
         },
     ))
 }

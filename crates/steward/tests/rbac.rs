@@ -25,6 +25,10 @@ enum E {
 }
 use E::*;
 
+/// A host key pinned on every fixture server.
+const HOST_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJU/UzASIPX7jtczC9QFpJ1fO3KM83/P2LVshsa2/xic";
+
 /// Principals, in column order.
 const WHO: [&str; 6] = [
     "anonymous",
@@ -63,7 +67,8 @@ fn r(
 
 fn matrix() -> Vec<Route> {
     use Method as M;
-    let srv = |name: &str| json!({ "name": name, "host": "10.0.0.1", "ssh_user": "root", "tags": ["web"] });
+    // Loopback and a port nobody listens on: test-connection really connects.
+    let srv = |name: &str| json!({ "name": name, "host": "127.0.0.2", "port": "{closed}", "ssh_user": "root", "tags": ["web"] });
     vec![
         r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A]),
         r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A]),
@@ -272,6 +277,34 @@ fn matrix() -> Vec<Route> {
         ),
         r(
             M::GET,
+            "/api/v1/servers/{id}/host-key",
+            "/api/v1/servers/{web}/host-key",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/servers/{id}/host-key",
+            "/api/v1/servers/{web}/host-key",
+            Some(json!({ "public_key": HOST_KEY })),
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/servers/{id}/host-key/accept",
+            "/api/v1/servers/{web}/host-key/accept",
+            Some(json!({ "fingerprint": "SHA256:x" })),
+            [U, H, F, N, N, N],
+        ),
+        r(
+            M::POST,
+            "/api/v1/servers/{id}/test-connection",
+            "/api/v1/servers/{web}/test-connection",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::GET,
             "/api/v1/audit",
             "/api/v1/audit",
             None,
@@ -306,6 +339,13 @@ fn matrix() -> Vec<Route> {
             [U, F, F, F, F, A],
         ),
         // Destructive routes last.
+        r(
+            M::DELETE,
+            "/api/v1/servers/{id}/host-key",
+            "/api/v1/servers/{web}/host-key",
+            None,
+            [U, H, F, A, A, A],
+        ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}/credential",
@@ -356,6 +396,14 @@ fn matrix() -> Vec<Route> {
             [U, A, A, A, A, A],
         ),
     ]
+}
+
+/// Puts the closed port (a number) where the body says "{closed}".
+fn with_port(mut body: Value, port: u16) -> Value {
+    if body.get("port").and_then(Value::as_str) == Some("{closed}") {
+        body["port"] = json!(port);
+    }
+    body
 }
 
 fn classify(status: StatusCode) -> Option<E> {
@@ -444,9 +492,24 @@ async fn every_route_for_every_role() {
             _ => Some(app.login(ADMIN, PASSWORD).await),
         };
         // Fresh objects for each principal, so destructive calls do not disturb the next one.
-        let web = admin_setup.server(&format!("web-{who}"), &["web"]).await;
-        let db = admin_setup.server(&format!("db-{who}"), &["db"]).await;
+        let closed = common::sshd::closed_port();
+        let mut fixture = Vec::new();
+        for (name, tag) in [(format!("web-{who}"), "web"), (format!("db-{who}"), "db")] {
+            let (st, b) = admin_setup
+                .post("/api/v1/servers", json!({ "name": name, "host": "127.0.0.2", "port": closed, "ssh_user": "root", "tags": [tag] }))
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+            fixture.push(b["id"].as_str().unwrap().to_string());
+        }
+        let (web, db) = (fixture[0].clone(), fixture[1].clone());
         for id in [&web, &db] {
+            let (st, _) = admin_setup
+                .put(
+                    &format!("/api/v1/servers/{id}/host-key"),
+                    json!({ "public_key": HOST_KEY }),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK);
             let (st, _) = admin_setup
                 .put(
                     &format!("/api/v1/servers/{id}/credential"),
@@ -501,7 +564,11 @@ async fn every_route_for_every_role() {
                 ("p", who.to_string()),
             ];
             let path = fill(route.concrete, &vars);
-            let body = route.body.as_ref().map(|b| fill_json(b, &vars));
+            let body = route
+                .body
+                .as_ref()
+                .map(|b| fill_json(b, &vars))
+                .map(|b| with_port(b, closed));
             let (status, resp) = match &session {
                 Some(s) => s.call(route.method.clone(), &path, body.clone()).await,
                 None => app.call(route.method.clone(), &path, body.clone()).await,

@@ -343,6 +343,62 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{id}/host-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The host key trusted for the server (404 before first contact). */
+        get: operations["ssh_get_host_key"];
+        /** Pins the host key in advance (replacing any trusted one). */
+        put: operations["ssh_pin_host_key"];
+        post?: never;
+        /** Forgets the trusted key: the next contact trusts on first use again. */
+        delete: operations["ssh_forget_host_key"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/host-key/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Accepts the new key a server presented, after the user compared fingerprints. */
+        post: operations["ssh_accept_host_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/test-connection": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Connects with the stored credential and trusted host key, and runs a harmless command.
+         *     On first contact the host key is recorded ("trust on first use").
+         */
+        post: operations["ssh_test_connection"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/settings": {
         parameters: {
             query?: never;
@@ -508,6 +564,10 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description Accepts the new host key a server presented, naming its fingerprint as seen by the user. */
+        AcceptHostKeyRequest: {
+            fingerprint: string;
+        };
         /** @description A personal API token (never its secret after creation). */
         ApiToken: {
             id: string;
@@ -557,6 +617,29 @@ export interface components {
             current_password: string;
             /** Format: password */
             new_password: string;
+        };
+        /** @description Why a connection test failed. */
+        ConnectionProblem: {
+            /**
+             * @description `unreachable`, `timeout`, `host_key_mismatch`, `auth_failed`, `no_credential`,
+             *     `bad_credential` or `ssh_error`.
+             */
+            code: string;
+            message: string;
+        };
+        /** @description The result of a connection test. */
+        ConnectionTest: {
+            /** @description A TCP connection and SSH handshake happened. */
+            reachable: boolean;
+            /** @description The server accepted the stored credential. */
+            authenticated: boolean;
+            host_key?: null | components["schemas"]["HostKeyCheck"];
+            /**
+             * Format: int64
+             * @description Round trip of a command over the authenticated connection.
+             */
+            latency_ms?: number | null;
+            error?: null | components["schemas"]["ConnectionProblem"];
         };
         /** @description Creates a personal API token. */
         CreateApiTokenRequest: {
@@ -634,6 +717,37 @@ export interface components {
             /** @description Extra facts, e.g. `{"field": "name"}`. */
             details: Record<string, never>;
         };
+        /** @description What happened to the host key in a connection test. */
+        HostKeyCheck: {
+            /** @description `first_use` (recorded now), `trusted` (matched) or `mismatch` (refused). */
+            status: string;
+            algorithm: string;
+            fingerprint: string;
+            /** @description The trusted fingerprint, when the presented key differs from it. */
+            expected_fingerprint?: string | null;
+        };
+        /** @description The SSH host key Steward trusts for a server. */
+        HostKeyInfo: {
+            algorithm: string;
+            /** @description `SHA256:…` */
+            fingerprint: string;
+            public_key: string;
+            /**
+             * @description `first_use` (recorded at first contact), `pinned` (set in advance) or `accepted` (a new
+             *     key accepted by a user after a change).
+             */
+            source: string;
+            /** Format: date-time */
+            trusted_at: string;
+            mismatch?: null | components["schemas"]["HostKeyMismatch"];
+        };
+        /** @description A host key that differs from the trusted one. */
+        HostKeyMismatch: {
+            fingerprint: string;
+            public_key: string;
+            /** Format: date-time */
+            seen_at: string;
+        };
         /** @description Logs in. */
         LoginRequest: {
             username: string;
@@ -682,6 +796,11 @@ export interface components {
             description: string;
             /** @description Whether it applies per server (and so can be limited to tags). */
             server_scoped: boolean;
+        };
+        /** @description Pins a server's host key before first contact. */
+        PinHostKeyRequest: {
+            /** @description `authorized_keys` form, e.g. the content of `/etc/ssh/ssh_host_ed25519_key.pub`. */
+            public_key: string;
         };
         /** @description One-time recovery codes, shown once. */
         RecoveryCodes: {
@@ -1879,6 +1998,207 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ssh_get_host_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostKeyInfo"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ssh_pin_host_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PinHostKeyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostKeyInfo"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ssh_forget_host_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ssh_accept_host_key: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcceptHostKeyRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HostKeyInfo"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no new key is pending, or it is not the named one */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ssh_test_connection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the outcome, also when the server could not be reached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionTest"];
+                };
             };
             403: {
                 headers: {

@@ -8,6 +8,7 @@ pub mod roles;
 pub mod servers;
 pub mod settings;
 pub mod setup;
+pub mod ssh;
 pub mod totp;
 pub mod users;
 

@@ -14,6 +14,8 @@ use steward_core::{Clock, SystemClock};
 use steward_db::Db;
 use tempfile::TempDir;
 
+pub mod sshd;
+
 pub const ADMIN: &str = "admin";
 pub const PASSWORD: &str = "violet-harbour-engine-42";
 

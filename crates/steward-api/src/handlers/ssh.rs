@@ -1,0 +1,344 @@
+//! Reaching a server over SSH: the connection test, and the host key Steward trusts for it.
+//! A host key that changed is refused, recorded, audited and shown; only a user with
+//! `servers.write` who names the new fingerprint can accept it.
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::json;
+use steward_core::{Permission, ValidationError};
+use steward_db::credentials;
+use steward_db::host_keys::{self, HostKeyRow};
+use steward_db::servers::ServerRow;
+use steward_proto::{
+    AcceptHostKeyRequest, ConnectionProblem, ConnectionTest, ErrorBody, HostKeyCheck, HostKeyInfo,
+    HostKeyMismatch, PinHostKeyRequest,
+};
+use steward_ssh::client::{self, Auth, HostKey, SshError, Target};
+use zeroize::Zeroizing;
+
+use super::servers::visible;
+use super::{opt_time, tags, time};
+use crate::audit::{Event, Outcome};
+use crate::auth::Principal;
+use crate::bootstrap::load_secret;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, IdPath};
+use crate::state::AppState;
+
+fn view(r: HostKeyRow) -> HostKeyInfo {
+    HostKeyInfo {
+        algorithm: r.algorithm,
+        fingerprint: r.fingerprint,
+        public_key: r.public_key,
+        source: r.source,
+        trusted_at: time(r.trusted_at),
+        mismatch: match (
+            r.mismatch_fingerprint,
+            r.mismatch_public_key,
+            opt_time(r.mismatch_at),
+        ) {
+            (Some(fingerprint), Some(public_key), Some(seen_at)) => Some(HostKeyMismatch {
+                fingerprint,
+                public_key,
+                seen_at,
+            }),
+            _ => None,
+        },
+    }
+}
+
+fn row(server: &ServerRow, key: &HostKey, source: &str, by: Option<&str>, now: i64) -> HostKeyRow {
+    HostKeyRow {
+        server_id: server.id.clone(),
+        org_id: server.org_id.clone(),
+        algorithm: key.algorithm.clone(),
+        fingerprint: key.fingerprint.clone(),
+        public_key: key.public_key.clone(),
+        source: source.into(),
+        trusted_at: now,
+        trusted_by: by.map(str::to_string),
+        mismatch_public_key: None,
+        mismatch_fingerprint: None,
+        mismatch_at: None,
+    }
+}
+
+/// The server's stored credential, opened from the vault.
+async fn load_auth(st: &AppState, server_id: &str) -> ApiResult<Option<Auth>> {
+    let Some(c) = credentials::get(&st.db.pool, server_id).await? else {
+        return Ok(None);
+    };
+    let open = |id: String| async move {
+        let bytes = load_secret(&st.db, &st.vault, &id)
+            .await
+            .map_err(ApiError::internal)?;
+        String::from_utf8(bytes.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("secret {id} is not text")))
+    };
+    Ok(Some(if c.kind == "password" {
+        Auth::Password(open(c.secret_id).await?)
+    } else {
+        let passphrase = match c.passphrase_secret_id {
+            Some(id) => Some(open(id).await?),
+            None => None,
+        };
+        Auth::Key {
+            private_key: open(c.secret_id).await?,
+            passphrase,
+        }
+    }))
+}
+
+fn problem(code: &str, message: impl Into<String>) -> Option<ConnectionProblem> {
+    Some(ConnectionProblem {
+        code: code.into(),
+        message: message.into(),
+    })
+}
+
+/// Connects with the stored credential and trusted host key, and runs a harmless command.
+/// On first contact the host key is recorded ("trust on first use").
+#[utoipa::path(post, operation_id = "ssh_test_connection", path = "/api/v1/servers/{id}/test-connection", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionTest, description = "the outcome, also when the server could not be reached"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_connection(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<ConnectionTest>> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    let auth = load_auth(&st, &server.id).await?;
+    let trusted = host_keys::get(&st.db.pool, &server.id).await?;
+    let target = Target {
+        host: server.host.clone(),
+        port: u16::try_from(server.port).unwrap_or(22),
+        user: server.ssh_user.clone(),
+    };
+    let timeout = st.config.ssh_connect_timeout;
+    let now = st.now_ms();
+
+    let result = client::connect(
+        &target,
+        auth.as_ref(),
+        trusted.as_ref().map(|t| t.public_key.as_str()),
+        timeout,
+    )
+    .await;
+    let mut outcome = ConnectionTest {
+        reachable: false,
+        authenticated: false,
+        host_key: None,
+        latency_ms: None,
+        error: None,
+    };
+    match result {
+        Ok(conn) => {
+            outcome.reachable = true;
+            outcome.authenticated = conn.authenticated;
+            let status = if trusted.is_some() {
+                "trusted"
+            } else {
+                let first = host_keys::trust_first_use(
+                    &st.db.pool,
+                    &row(&server, &conn.host_key, "first_use", None, now),
+                )
+                .await?;
+                if first {
+                    Event::by(&p, "host_key.first_use", now)
+                        .target("server", &server.id, &server.name)
+                        .details(json!({ "fingerprint": conn.host_key.fingerprint, "algorithm": conn.host_key.algorithm }))
+                        .write(&st.db.pool)
+                        .await?;
+                }
+                "first_use"
+            };
+            outcome.host_key = Some(HostKeyCheck {
+                status: status.into(),
+                algorithm: conn.host_key.algorithm.clone(),
+                fingerprint: conn.host_key.fingerprint.clone(),
+                expected_fingerprint: None,
+            });
+            if conn.authenticated {
+                let started = Instant::now();
+                match conn.exec("true", Duration::from_secs(10)).await {
+                    Ok(_) => outcome.latency_ms = Some(started.elapsed().as_millis() as i64),
+                    Err(e) => outcome.error = problem("ssh_error", e.to_string()),
+                }
+            } else if auth.is_none() {
+                outcome.error = problem(
+                    "no_credential",
+                    "the server has no credential; set one first",
+                );
+            } else {
+                outcome.error = problem(
+                    "auth_failed",
+                    format!("the server refused the credential for {}", target.user),
+                );
+            }
+            conn.close().await;
+        }
+        Err(SshError::HostKeyMismatch {
+            presented,
+            expected,
+        }) => {
+            outcome.reachable = true;
+            host_keys::record_mismatch(
+                &st.db.pool,
+                &server.id,
+                &presented.public_key,
+                &presented.fingerprint,
+                now,
+            )
+            .await?;
+            Event::by(&p, "host_key.mismatch", now)
+                .target("server", &server.id, &server.name)
+                .outcome(Outcome::Denied)
+                .details(json!({ "presented": presented.fingerprint, "trusted": expected }))
+                .write(&st.db.pool)
+                .await?;
+            tracing::warn!(server = %server.name, presented = %presented.fingerprint, trusted = %expected, "host key mismatch; connection refused");
+            outcome.error = problem(
+                "host_key_mismatch",
+                "the server presented a different host key; no credential was sent",
+            );
+            outcome.host_key = Some(HostKeyCheck {
+                status: "mismatch".into(),
+                algorithm: presented.algorithm,
+                fingerprint: presented.fingerprint,
+                expected_fingerprint: Some(expected),
+            });
+        }
+        Err(SshError::Unreachable(m)) => outcome.error = problem("unreachable", m),
+        Err(SshError::Timeout(d)) => {
+            outcome.error = problem("timeout", format!("no answer within {} s", d.as_secs()))
+        }
+        Err(SshError::BadCredential(m)) => outcome.error = problem("bad_credential", m),
+        Err(e) => outcome.error = problem("ssh_error", e.to_string()),
+    }
+    Event::by(&p, "server.test_connection", now)
+        .target("server", &server.id, &server.name)
+        .outcome(if outcome.authenticated && outcome.error.is_none() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        })
+        .details(json!({ "error": outcome.error.as_ref().map(|e| &e.code) }))
+        .write(&st.db.pool)
+        .await?;
+    Ok(Json(outcome))
+}
+
+/// The host key trusted for the server (404 before first contact).
+#[utoipa::path(get, operation_id = "ssh_get_host_key", path = "/api/v1/servers/{id}/host-key", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, body = HostKeyInfo), (status = 404, body = ErrorBody)))]
+pub async fn get_host_key(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<HostKeyInfo>> {
+    let server = visible(&st, &p, &id).await?;
+    let r = host_keys::get(&st.db.pool, &server.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("host key"))?;
+    Ok(Json(view(r)))
+}
+
+/// Pins the host key in advance (replacing any trusted one).
+#[utoipa::path(put, operation_id = "ssh_pin_host_key", path = "/api/v1/servers/{id}/host-key", tag = tags::SERVERS, params(("id" = String, Path)), request_body = PinHostKeyRequest,
+    responses((status = 200, body = HostKeyInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn pin_host_key(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    ApiJson(req): ApiJson<PinHostKeyRequest>,
+) -> ApiResult<Json<HostKeyInfo>> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    if req.public_key.len() > 16 * 1024 {
+        return Err(ValidationError::new("public_key", "is too long").into());
+    }
+    let key = HostKey::parse(&req.public_key)
+        .map_err(|e| ValidationError::new("public_key", e.to_string()))?;
+    let now = st.now_ms();
+    let r = row(&server, &key, "pinned", Some(&p.user.id), now);
+    let mut tx = st.db.begin().await?;
+    host_keys::trust(&mut *tx, &r).await?;
+    Event::by(&p, "host_key.pin", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "fingerprint": key.fingerprint }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(view(r)))
+}
+
+/// Accepts the new key a server presented, after the user compared fingerprints.
+#[utoipa::path(post, operation_id = "ssh_accept_host_key", path = "/api/v1/servers/{id}/host-key/accept", tag = tags::SERVERS, params(("id" = String, Path)), request_body = AcceptHostKeyRequest,
+    responses((status = 200, body = HostKeyInfo), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "no new key is pending, or it is not the named one")))]
+pub async fn accept_host_key(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    ApiJson(req): ApiJson<AcceptHostKeyRequest>,
+) -> ApiResult<Json<HostKeyInfo>> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    let current = host_keys::get(&st.db.pool, &server.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("host key"))?;
+    let (Some(pending_fp), Some(pending_key)) = (
+        current.mismatch_fingerprint.clone(),
+        current.mismatch_public_key.clone(),
+    ) else {
+        return Err(ApiError::conflict(
+            "no_pending_host_key",
+            "the server has not presented a different host key",
+        ));
+    };
+    if req.fingerprint.trim() != pending_fp {
+        return Err(ApiError::conflict(
+            "fingerprint_mismatch",
+            "that is not the fingerprint of the key the server presented",
+        ));
+    }
+    let key = HostKey::parse(&pending_key).map_err(ApiError::internal)?;
+    let now = st.now_ms();
+    let r = row(&server, &key, "accepted", Some(&p.user.id), now);
+    let mut tx = st.db.begin().await?;
+    host_keys::trust(&mut *tx, &r).await?;
+    Event::by(&p, "host_key.accept", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "old": current.fingerprint, "new": key.fingerprint }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Json(view(r)))
+}
+
+/// Forgets the trusted key: the next contact trusts on first use again.
+#[utoipa::path(delete, operation_id = "ssh_forget_host_key", path = "/api/v1/servers/{id}/host-key", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn forget_host_key(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    let current = host_keys::get(&st.db.pool, &server.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("host key"))?;
+    let now = st.now_ms();
+    let mut tx = st.db.begin().await?;
+    host_keys::delete(&mut *tx, &server.id).await?;
+    Event::by(&p, "host_key.forget", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "fingerprint": current.fingerprint }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,341 @@
+//! Reaching managed servers over SSH: trust on first use, pinned keys, a changed key refused
+//! and audited until a user accepts it, credentials that work and ones that do not — against
+//! real OpenSSH servers on loopback.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::sshd::{Sshd, closed_port, key_pair};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn fingerprint(public_key: &str) -> String {
+    steward_ssh::client::HostKey::parse(public_key)
+        .unwrap()
+        .fingerprint
+}
+
+async fn server_on(admin: &Session, sshd: &Sshd, name: &str) -> String {
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": name, "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+async fn generated_key(admin: &Session, id: &str) -> String {
+    let (_, c) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "generate" }),
+        )
+        .await;
+    c["public_key"].as_str().unwrap().to_string()
+}
+
+async fn test_connection(admin: &Session, id: &str) -> Value {
+    let (s, b) = admin
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/servers/{id}/test-connection"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b
+}
+
+#[tokio::test]
+async fn first_contact_records_the_host_key_and_later_contacts_match_it() {
+    let sshd = Sshd::start();
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = server_on(&admin, &sshd, "web-1").await;
+    sshd.authorize(&generated_key(&admin, &id).await);
+
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (r["reachable"].as_bool(), r["authenticated"].as_bool()),
+        (Some(true), Some(true)),
+        "{r}"
+    );
+    assert_eq!(r["host_key"]["status"], "first_use");
+    assert_eq!(r["host_key"]["fingerprint"], fingerprint(&sshd.host_key()));
+    assert_eq!(r["host_key"]["algorithm"], "ssh-ed25519");
+    assert!(r["latency_ms"].as_i64().unwrap() < 5_000, "{r}");
+    assert_eq!(r["error"], Value::Null);
+
+    let (_, key) = admin.get(&format!("/api/v1/servers/{id}/host-key")).await;
+    assert_eq!(
+        (key["source"].as_str(), key["fingerprint"].clone()),
+        (Some("first_use"), r["host_key"]["fingerprint"].clone())
+    );
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(r["host_key"]["status"], "trusted", "{r}");
+    assert_eq!(r["authenticated"], true);
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(a, _)| a == "host_key.first_use")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(a, o)| a == "server.test_connection" && o == "success")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused_audited_and_only_accepted_by_name() {
+    let mut sshd = Sshd::start();
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = server_on(&admin, &sshd, "db-1").await;
+    sshd.authorize(&generated_key(&admin, &id).await);
+    let old = fingerprint(&sshd.host_key());
+    assert_eq!(
+        test_connection(&admin, &id).await["host_key"]["status"],
+        "first_use"
+    );
+
+    sshd.restart_with_new_host_key();
+    let new = fingerprint(&sshd.host_key());
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(r["host_key"]["status"], "mismatch", "{r}");
+    assert_eq!(
+        (
+            r["host_key"]["fingerprint"].as_str(),
+            r["host_key"]["expected_fingerprint"].as_str()
+        ),
+        (Some(new.as_str()), Some(old.as_str()))
+    );
+    assert_eq!(
+        r["authenticated"], false,
+        "no credential is sent to a server with a changed key"
+    );
+    assert_eq!(r["error"]["code"], "host_key_mismatch");
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&("host_key.mismatch".into(), "denied".into()))
+    );
+
+    // Both fingerprints are on the server page; the trusted key is unchanged.
+    let (_, key) = admin.get(&format!("/api/v1/servers/{id}/host-key")).await;
+    assert_eq!(
+        (
+            key["fingerprint"].as_str(),
+            key["mismatch"]["fingerprint"].as_str()
+        ),
+        (Some(old.as_str()), Some(new.as_str()))
+    );
+    // Still refused on every try.
+    assert_eq!(
+        test_connection(&admin, &id).await["host_key"]["status"],
+        "mismatch"
+    );
+
+    // Only servers.write may accept, and only by naming the new fingerprint.
+    let viewer = app.user_with_roles(&admin, "vic", &["viewer"]).await;
+    let (s, _) = viewer
+        .post(
+            &format!("/api/v1/servers/{id}/host-key/accept"),
+            json!({ "fingerprint": new }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{id}/host-key/accept"),
+            json!({ "fingerprint": old }),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::CONFLICT, "fingerprint_mismatch")
+    );
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{id}/host-key/accept"),
+            json!({ "fingerprint": new }),
+        )
+        .await;
+    assert_eq!(
+        (s, b["source"].as_str(), b["mismatch"].clone()),
+        (StatusCode::OK, Some("accepted"), Value::Null)
+    );
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (
+            r["host_key"]["status"].as_str(),
+            r["authenticated"].as_bool()
+        ),
+        (Some("trusted"), Some(true)),
+        "{r}"
+    );
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{id}/host-key/accept"),
+            json!({ "fingerprint": new }),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "no_pending_host_key"));
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&("host_key.accept".into(), "success".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_key_pinned_in_advance_is_the_only_one_accepted() {
+    let sshd = Sshd::start();
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = server_on(&admin, &sshd, "pinned").await;
+    sshd.authorize(&generated_key(&admin, &id).await);
+
+    let (_, other) = key_pair("");
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/host-key"),
+            json!({ "public_key": other }),
+        )
+        .await;
+    assert_eq!((s, b["source"].as_str()), (StatusCode::OK, Some("pinned")));
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (
+            r["host_key"]["status"].as_str(),
+            r["authenticated"].as_bool()
+        ),
+        (Some("mismatch"), Some(false)),
+        "{r}"
+    );
+
+    let (s, _) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/host-key"),
+            json!({ "public_key": sshd.host_key() }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (
+            r["host_key"]["status"].as_str(),
+            r["authenticated"].as_bool()
+        ),
+        (Some("trusted"), Some(true)),
+        "{r}"
+    );
+
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/host-key"),
+            json!({ "public_key": "not a key" }),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["details"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("public_key"))
+    );
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/servers/{id}/host-key"))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        test_connection(&admin, &id).await["host_key"]["status"],
+        "first_use"
+    );
+}
+
+#[tokio::test]
+async fn credentials_that_work_and_ones_that_do_not() {
+    let sshd = Sshd::start();
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+
+    // No credential: reachable, host key seen, not logged in.
+    let id = server_on(&admin, &sshd, "bare").await;
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (
+            r["reachable"].as_bool(),
+            r["authenticated"].as_bool(),
+            r["error"]["code"].as_str()
+        ),
+        (Some(true), Some(false), Some("no_credential")),
+        "{r}"
+    );
+
+    // A key the server does not know.
+    generated_key(&admin, &id).await;
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (r["authenticated"].as_bool(), r["error"]["code"].as_str()),
+        (Some(false), Some("auth_failed")),
+        "{r}"
+    );
+
+    // An uploaded key with a passphrase.
+    let (private, public) = key_pair("open sesame 42");
+    admin
+        .put(&format!("/api/v1/servers/{id}/credential"), json!({ "kind": "private_key", "private_key": private, "passphrase": "open sesame 42" }))
+        .await;
+    sshd.authorize(&public);
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (r["authenticated"].as_bool(), r["error"].clone()),
+        (Some(true), Value::Null),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_and_silent_servers_fail_fast_with_a_clear_reason() {
+    let app = TestApp::spawn_with(|c| c.ssh_connect_timeout = Duration::from_secs(1)).await;
+    let admin = app.admin().await;
+    let (_, b) = admin.post("/api/v1/servers", json!({ "name": "closed", "host": "127.0.0.2", "port": closed_port(), "ssh_user": "root" })).await;
+    let r = test_connection(&admin, b["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (r["reachable"].as_bool(), r["error"]["code"].as_str()),
+        (Some(false), Some("unreachable")),
+        "{r}"
+    );
+
+    // A port that accepts connections but never speaks SSH.
+    let silent = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (_, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "silent", "host": "127.0.0.2", "port": port, "ssh_user": "root" }),
+        )
+        .await;
+    let started = Instant::now();
+    let r = test_connection(&admin, b["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (r["reachable"].as_bool(), r["error"]["code"].as_str()),
+        (Some(false), Some("timeout")),
+        "{r}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
