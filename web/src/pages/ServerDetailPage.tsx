@@ -7,6 +7,7 @@ import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, CopyButton, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { HostKeyPanel } from './HostKeyPanel';
 import { ServerFormDialog } from './ServerForm';
 
 export function ServerDetailPage() {
@@ -89,6 +90,7 @@ export function ServerDetailPage() {
           </p>
         )}
       </section>
+      <HostKeyPanel key={server.updated_at} server={server} />
       <section className="card">
         <h2>{t('servers.credential')}</h2>
         {credential ? (
