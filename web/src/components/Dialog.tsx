@@ -1,8 +1,8 @@
 // Modal dialogs on the native <dialog> element: focus is trapped, Escape closes, and focus
 // returns to whatever opened it.
-import { useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useRef, type FormEvent, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
-import { Button, ErrorAlert } from './ui';
+import { Button, ErrorAlert, useAction } from './ui';
 
 export function Dialog({
   open,
@@ -78,8 +78,7 @@ export function ConfirmDialog({
   onClose: () => void;
 }) {
   const { t } = useTranslation();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction();
   return (
     <Dialog
       open={open}
@@ -89,16 +88,10 @@ export function ConfirmDialog({
         onClose();
       }}
       onSubmit={async () => {
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           await onConfirm();
           onClose();
-        } catch (e) {
-          setError(e);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
       footer={
         <>

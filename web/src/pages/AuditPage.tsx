@@ -3,7 +3,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type AuditEvent } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime, useAction } from '../components/ui';
 
 interface Filters {
   actor: string;
@@ -28,30 +28,23 @@ function toQuery(f: Filters): Record<string, string> {
 
 export function AuditPage() {
   const { t, i18n } = useTranslation();
+  const { busy, error, run } = useAction();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
   const [items, setItems] = useState<AuditEvent[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
 
   const load = useCallback(
     async (after?: string) => {
-      setBusy(true);
-      setError(null);
-      try {
+      await run(async () => {
         const page = await call(() =>
           api.GET('/api/v1/audit', { params: { query: { ...toQuery(filters), limit: 50, cursor: after } } }),
         );
         setItems((prev) => (after && prev ? [...prev, ...page.items] : page.items));
         setCursor(page.next_cursor ?? null);
-      } catch (e) {
-        setError(e);
-      } finally {
-        setBusy(false);
-      }
+      });
     },
-    [filters],
+    [filters, run],
   );
   useEffect(() => {
     void load();

@@ -1,6 +1,6 @@
 // The user's own account: profile and language, password and 2FA, personal API tokens.
 import QRCode from 'qrcode';
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, call, type Schemas } from '../api/client';
@@ -8,16 +8,15 @@ import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, DataTable, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime, useAction } from '../components/ui';
 
 export function ProfilePage() {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const { me, reload } = useAuth();
   const [email, setEmail] = useState(me?.email ?? '');
   const [locale, setLocale] = useState(me?.locale ?? document.documentElement.lang);
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.profile') }]} />
@@ -26,19 +25,13 @@ export function ProfilePage() {
         className="card narrow"
         onSubmit={async (e) => {
           e.preventDefault();
-          setBusy(true);
-          setError(null);
           setSaved(false);
-          try {
+          await run(async () => {
             await call(() => api.PATCH('/api/v1/auth/me', { body: { email, locale } }));
             await setLanguage(locale);
             await reload();
             setSaved(true);
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <TextField label={t('fields.username')} value={me?.username ?? ''} readOnly />
@@ -62,15 +55,14 @@ export function ProfilePage() {
 
 function ChangePassword() {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const { me, reload } = useAuth();
   const navigate = useNavigate();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState(false);
-  const [busy, setBusy] = useState(false);
   return (
     <form
       className="card narrow"
@@ -82,9 +74,7 @@ function ChangePassword() {
         if (next !== confirm) errs.confirm = t('validation.passwordsDiffer');
         setErrors(errs);
         if (Object.keys(errs).length) return;
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           const wasRequired = me?.password_change_required;
           await call(() => api.POST('/api/v1/auth/password', { body: { current_password: current, new_password: next } }));
           setDone(true);
@@ -93,11 +83,7 @@ function ChangePassword() {
           setConfirm('');
           await reload();
           if (wasRequired) navigate('/');
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
     >
       <h2>{t('security.changePassword')}</h2>
@@ -141,6 +127,7 @@ function RecoveryCodesList({ codes }: { codes: string[] }) {
 
 function TwoFactor() {
   const { t } = useTranslation();
+  const { busy, error, setError, run } = useAction();
   const { me, reload } = useAuth();
   const navigate = useNavigate();
   const [enroll, setEnroll] = useState<Schemas['TotpEnrollResponse'] | null>(null);
@@ -149,8 +136,6 @@ function TwoFactor() {
   const [codes, setCodes] = useState<string[] | null>(null);
   const [password, setPassword] = useState('');
   const [dialog, setDialog] = useState<'disable' | 'regenerate' | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     if (enroll) void QRCode.toDataURL(enroll.otpauth_url, { margin: 1, width: 200 }).then(setQr);
@@ -201,17 +186,11 @@ function TwoFactor() {
         <form
           onSubmit={async (e) => {
             e.preventDefault();
-            setBusy(true);
-            setError(null);
-            try {
+            await run(async () => {
               const r = await call(() => api.POST('/api/v1/auth/totp/confirm', { body: { code } }));
               setCodes(r.recovery_codes);
               setEnroll(null);
-            } catch (err) {
-              setError(err);
-            } finally {
-              setBusy(false);
-            }
+            });
           }}
         >
           <p>{t('security.scan')}</p>
@@ -241,9 +220,7 @@ function TwoFactor() {
           setPassword('');
         }}
         onSubmit={async () => {
-          setBusy(true);
-          setError(null);
-          try {
+          await run(async () => {
             if (dialog === 'disable') {
               await call(() => api.DELETE('/api/v1/auth/totp', { body: { password } }));
             } else {
@@ -253,11 +230,7 @@ function TwoFactor() {
             setDialog(null);
             setPassword('');
             await reload();
-          } catch (e) {
-            setError(e);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
         footer={
           <Button type="submit" variant={dialog === 'disable' ? 'danger' : 'primary'} busy={busy}>
@@ -287,6 +260,7 @@ export function SecurityPage() {
 
 export function TokensPage() {
   const { t, i18n } = useTranslation();
+  const { error, setError } = useAction();
   const { me } = useAuth();
   const [tokens, setTokens] = useState<Schemas['ApiToken'][]>([]);
   const [creating, setCreating] = useState(false);
@@ -295,11 +269,10 @@ export function TokensPage() {
   const [days, setDays] = useState('90');
   const [created, setCreated] = useState<string | null>(null);
   const [revoke, setRevoke] = useState<Schemas['ApiToken'] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const load = () => call(() => api.GET('/api/v1/api-tokens')).then(setTokens).catch(setError);
+  const load = useCallback(() => call(() => api.GET('/api/v1/api-tokens')).then(setTokens).catch(setError), [setError]);
   useEffect(() => {
     void load();
-  }, []);
+  }, [load]);
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.profile'), to: '/profile' }, { label: t('nav.tokens') }]} />

@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../api/client';
 import { Dialog } from '../components/Dialog';
-import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField } from '../components/ui';
+import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField, useAction } from '../components/ui';
 
 type CredentialChoice = 'none' | 'generate' | 'private_key' | 'password';
 
@@ -24,6 +24,7 @@ export function ServerFormDialog({
   onSaved: (s: Server) => void;
 }) {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const [name, setName] = useState(server?.name ?? '');
   const [host, setHost] = useState(server?.host ?? '');
   const [port, setPort] = useState(String(server?.port ?? 22));
@@ -33,8 +34,6 @@ export function ServerFormDialog({
   const [notes, setNotes] = useState(server?.notes ?? '');
   const [credential, setCredential] = useState<CredentialChoice>(server ? 'none' : 'generate');
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const [secret, setSecret] = useState({ key: '', passphrase: '', password: '' });
   const [publicKey, setPublicKey] = useState<string | null>(null);
   const [saved, setSaved] = useState<Server | null>(null);
@@ -54,9 +53,7 @@ export function ServerFormDialog({
 
   const submit = async () => {
     if (!validate()) return;
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const body: Schemas['ServerInput'] = {
         name,
         host,
@@ -86,11 +83,7 @@ export function ServerFormDialog({
         }
       }
       onSaved(result);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   if (publicKey && saved) {

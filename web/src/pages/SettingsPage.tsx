@@ -3,19 +3,18 @@ import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, ErrorAlert, Loading, Notice } from '../components/ui';
+import { Button, Checkbox, ErrorAlert, Loading, Notice, useAction } from '../components/ui';
 
 export function SettingsPage() {
   const { t } = useTranslation();
+  const { busy, error, setError, run } = useAction();
   const [requireTotp, setRequireTotp] = useState<boolean | null>(null);
-  const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  const [busy, setBusy] = useState(false);
   useEffect(() => {
     call(() => api.GET('/api/v1/settings'))
       .then((s) => setRequireTotp(s.require_totp))
       .catch(setError);
-  }, []);
+  }, [setError]);
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.settings') }]} />
@@ -28,17 +27,11 @@ export function SettingsPage() {
           className="card"
           onSubmit={async (e) => {
             e.preventDefault();
-            setBusy(true);
-            setError(null);
             setSaved(false);
-            try {
+            await run(async () => {
               await call(() => api.PUT('/api/v1/settings', { body: { require_totp: requireTotp } }));
               setSaved(true);
-            } catch (err) {
-              setError(err);
-            } finally {
-              setBusy(false);
-            }
+            });
           }}
         >
           <h2>{t('settings.security')}</h2>

@@ -4,10 +4,11 @@ import { useTranslation } from 'react-i18next';
 import { Navigate, useNavigate, useSearchParams } from 'react-router';
 import { api, call } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
-import { Button, ErrorAlert, TextField } from '../components/ui';
+import { Button, ErrorAlert, TextField, useAction } from '../components/ui';
 
 export function SetupPage() {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const [params] = useSearchParams();
   const { setupRequired, loading, reload } = useAuth();
   const navigate = useNavigate();
@@ -17,8 +18,6 @@ export function SetupPage() {
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
 
   if (!loading && !setupRequired) return <Navigate to="/login" replace />;
 
@@ -40,9 +39,7 @@ export function SetupPage() {
         onSubmit={async (e) => {
           e.preventDefault();
           if (!validate()) return;
-          setBusy(true);
-          setError(null);
-          try {
+          await run(async () => {
             await call(
               () => api.POST('/api/v1/setup', { body: { token: token.trim(), username, password, email: email || null } }),
               { auth: false },
@@ -50,11 +47,7 @@ export function SetupPage() {
             await call(() => api.POST('/api/v1/auth/login', { body: { username, password } }), { auth: false });
             await reload();
             navigate('/', { replace: true });
-          } catch (err) {
-            setError(err);
-          } finally {
-            setBusy(false);
-          }
+          });
         }}
       >
         <h1>{t('setup.title')}</h1>

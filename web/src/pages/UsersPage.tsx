@@ -5,7 +5,7 @@ import { api, call, type Role, type User } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, DataTable, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime } from '../components/ui';
+import { Button, DataTable, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime, useAction } from '../components/ui';
 
 function RolePicker({ roles, selected, onChange }: { roles: Role[]; selected: string[]; onChange: (ids: string[]) => void }) {
   const { t } = useTranslation();
@@ -27,14 +27,13 @@ function RolePicker({ roles, selected, onChange }: { roles: Role[]; selected: st
 
 function UserDialog({ user, roles, onClose, onSaved }: { user?: User; roles: Role[]; onClose: () => void; onSaved: () => void }) {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const [username, setUsername] = useState(user?.username ?? '');
   const [email, setEmail] = useState(user?.email ?? '');
   const [password, setPassword] = useState('');
   const [roleIds, setRoleIds] = useState<string[]>(user?.roles.map((r) => r.id) ?? []);
   const [requireTotp, setRequireTotp] = useState(user?.require_totp ?? false);
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   return (
     <Dialog
       open
@@ -46,9 +45,7 @@ function UserDialog({ user, roles, onClose, onSaved }: { user?: User; roles: Rol
         if (!user && password.length < 10) e.password = t('validation.passwordLength');
         setErrors(e);
         if (Object.keys(e).length) return;
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           if (user) {
             await call(() =>
               api.PATCH('/api/v1/users/{id}', {
@@ -64,11 +61,7 @@ function UserDialog({ user, roles, onClose, onSaved }: { user?: User; roles: Rol
             );
           }
           onSaved();
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
       footer={
         <>
@@ -103,9 +96,8 @@ function UserDialog({ user, roles, onClose, onSaved }: { user?: User; roles: Rol
 
 function ResetPasswordDialog({ user, onClose }: { user: User; onClose: () => void }) {
   const { t } = useTranslation();
+  const { busy, error, run } = useAction();
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const [done, setDone] = useState(false);
   return (
     <Dialog
@@ -113,18 +105,12 @@ function ResetPasswordDialog({ user, onClose }: { user: User; onClose: () => voi
       title={t('users.resetPassword', { name: user.username })}
       onClose={onClose}
       onSubmit={async () => {
-        setBusy(true);
-        setError(null);
-        try {
+        await run(async () => {
           await call(() =>
             api.POST('/api/v1/users/{id}/password', { params: { path: { id: user.id } }, body: { new_password: password } }),
           );
           setDone(true);
-        } catch (e) {
-          setError(e);
-        } finally {
-          setBusy(false);
-        }
+        });
       }}
       footer={
         done ? (
@@ -160,10 +146,10 @@ function ResetPasswordDialog({ user, onClose }: { user: User; onClose: () => voi
 
 export function UsersPage() {
   const { t, i18n } = useTranslation();
+  const { error, setError } = useAction();
   const { me } = useAuth();
   const [users, setUsers] = useState<User[] | null>(null);
   const [roles, setRoles] = useState<Role[]>([]);
-  const [error, setError] = useState<unknown>(null);
   const [dialog, setDialog] = useState<{ kind: 'add' } | { kind: 'edit' | 'password' | 'delete' | 'totp'; user: User } | null>(null);
 
   const load = useCallback(async () => {
@@ -174,7 +160,7 @@ export function UsersPage() {
     } catch (e) {
       setError(e);
     }
-  }, []);
+  }, [setError]);
   useEffect(() => {
     void load();
   }, [load]);
