@@ -199,3 +199,9 @@ export async function navLinks(page: Page): Promise<string[]> {
 export function poll<T>(fn: () => T | Promise<T>, timeout = 15_000) {
   return expect.poll(fn, { timeout, interval: 100 });
 }
+
+/** The names in the server list, top to bottom. */
+export async function serverNames(page: Page): Promise<string[]> {
+  const cells = page.getByRole('table', { name: 'Servers' }).locator('tbody tr td:first-child');
+  return (await cells.allTextContents()).map((t) => t.trim());
+}

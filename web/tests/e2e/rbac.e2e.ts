@@ -1,6 +1,6 @@
 // Roles and what they show: a custom role that may only see the servers tagged `web`, a user
 // created with it, and what that user sees (and does not see) after the first login.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
   ADMIN,
@@ -15,8 +15,7 @@ import {
   setupViaApi,
   shot,
   startSteward,
-  type Steward,
-} from './harness';
+  type Steward, serverNames } from './harness';
 
 const WEB_USER = 'wendy';
 const INITIAL_PASSWORD = 'initial-lantern-forest-7';
@@ -36,10 +35,6 @@ afterAll(async () => {
   await steward?.stop();
 });
 
-async function serverNames(page: Page): Promise<string[]> {
-  const cells = page.getByRole('table', { name: 'Servers' }).locator('tbody tr td:first-child');
-  return (await cells.allTextContents()).map((t) => t.trim());
-}
 
 test('a role limited to web servers: its user sees only those, and no admin pages', async () => {
   const { context, problems } = await newContext(browser);

@@ -1,8 +1,8 @@
 // The server inventory: adding a server with a generated key pair, searching, filtering by
 // tag, sorting, paging, and a server's detail page with edit and delete.
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward, serverNames } from './harness';
 
 let steward: Steward;
 let browser: Browser;
@@ -18,11 +18,6 @@ afterAll(async () => {
   await steward?.stop();
 });
 
-/** The names in the server list, top to bottom. */
-async function serverNames(page: Page): Promise<string[]> {
-  const cells = page.getByRole('table', { name: 'Servers' }).locator('tbody tr td:first-child');
-  return (await cells.allTextContents()).map((t) => t.trim());
-}
 
 test('the add form refuses empty required fields without asking the server', async () => {
   const { context, problems } = await newContext(browser);
