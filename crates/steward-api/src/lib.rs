@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod error;
 pub mod extract;
+pub mod fleet;
 pub mod handlers;
 pub mod openapi;
 mod router;

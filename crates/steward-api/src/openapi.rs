@@ -9,7 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, ssh, totp, users,
+    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, ssh, step_up,
+    totp, users,
 };
 use crate::state::AppState;
 
@@ -67,6 +68,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
         .routes(routes!(auth::change_password))
+        .routes(routes!(step_up::step_up))
         .routes(routes!(totp::enroll))
         .routes(routes!(totp::confirm))
         .routes(routes!(totp::disable))

@@ -29,6 +29,14 @@ pub struct ApiConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// Longest wait for an SSH connection (TCP, handshake and authentication).
     pub ssh_connect_timeout: std::time::Duration,
+    /// How long a step-up (password or TOTP code entered again) counts.
+    pub step_up_window: std::time::Duration,
+    /// Most SSH connections open at once, over all servers.
+    pub ssh_max_connections: usize,
+    /// An SSH connection unused this long is closed.
+    pub ssh_idle_timeout: std::time::Duration,
+    /// Bytes of output kept per host and stream of a script run.
+    pub execution_output_cap: usize,
 }
 
 impl Default for ApiConfig {
@@ -43,6 +51,10 @@ impl Default for ApiConfig {
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
             ssh_connect_timeout: std::time::Duration::from_secs(10),
+            step_up_window: std::time::Duration::from_secs(10 * 60),
+            ssh_max_connections: 512,
+            ssh_idle_timeout: std::time::Duration::from_secs(300),
+            execution_output_cap: 1024 * 1024,
         }
     }
 }
@@ -60,6 +72,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// A hash verified against when a login names no account, so timing does not tell.
     pub dummy_password_hash: String,
+    /// One SSH connection per managed server, shared.
+    pub ssh: steward_ssh::pool::Pool,
 }
 
 impl std::ops::Deref for AppState {
@@ -70,7 +84,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`].
+    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`]. Must be called within
+    /// a Tokio runtime (the SSH pool starts its idle-connection reaper).
     pub fn new(
         db: Db,
         vault: Arc<Vault>,
@@ -80,7 +95,12 @@ impl AppState {
     ) -> Self {
         let dummy_password_hash =
             crate::auth::password::hash(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
+        let ssh = steward_ssh::pool::Pool::new(steward_ssh::pool::PoolConfig {
+            max_connections: config.ssh_max_connections,
+            idle_timeout: config.ssh_idle_timeout,
+        });
         Self(Arc::new(Inner {
+            ssh,
             db,
             vault,
             clock,

@@ -20,12 +20,14 @@ pub struct ServerRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub credential_kind: Option<String>,
+    /// The server to connect through (a bastion), if any.
+    pub jump_server_id: Option<String>,
     #[sqlx(skip)]
     pub tags: Vec<String>,
 }
 
 const SELECT: &str = "SELECT s.id, s.org_id, s.name, s.host, s.port, s.ssh_user, s.auth_method, s.notes, \
-    s.created_by, s.created_at, s.updated_at, c.kind AS credential_kind \
+    s.created_by, s.created_at, s.updated_at, c.kind AS credential_kind, s.jump_server_id \
     FROM servers s LEFT JOIN credentials c ON c.server_id = s.id";
 
 /// Sort orders for listing.
@@ -196,8 +198,8 @@ async fn replace_tags(
 /// Creates a server with its tags; a taken name is a conflict on `name`.
 pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO servers (id, org_id, name, host, port, ssh_user, auth_method, notes, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO servers (id, org_id, name, host, port, ssh_user, auth_method, notes, created_by, created_at, updated_at, jump_server_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&s.id)
     .bind(&s.org_id)
@@ -210,6 +212,7 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
     .bind(&s.created_by)
     .bind(s.created_at)
     .bind(s.updated_at)
+    .bind(&s.jump_server_id)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
@@ -220,7 +223,7 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
 pub async fn update(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()> {
     sqlx::query(
         "UPDATE servers SET name = $2, host = $3, port = $4, ssh_user = $5, auth_method = $6, notes = $7, \
-         updated_at = $8 WHERE id = $1",
+         updated_at = $8, jump_server_id = $9 WHERE id = $1",
     )
     .bind(&s.id)
     .bind(&s.name)
@@ -230,10 +233,21 @@ pub async fn update(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
     .bind(&s.auth_method)
     .bind(&s.notes)
     .bind(s.updated_at)
+    .bind(&s.jump_server_id)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
     replace_tags(tx, &s.id, &s.tags).await
+}
+
+/// How many servers are reached through this one.
+pub async fn jumping_through(pool: &sqlx::AnyPool, id: &str) -> DbResult<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE jump_server_id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await?,
+    )
 }
 
 /// Deletes a server (tags and credential link cascade; the caller deletes the secrets).

@@ -17,6 +17,8 @@ pub struct SessionRow {
     pub revoke_reason: Option<String>,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// When the session last proved its user again (password or TOTP code).
+    pub step_up_at: Option<i64>,
 }
 
 /// A stored refresh token (its hash only).
@@ -29,7 +31,7 @@ pub struct RefreshRow {
     pub used_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, org_id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoke_reason, source_ip, user_agent";
+const COLUMNS: &str = "id, org_id, user_id, created_at, last_seen_at, expires_at, revoked_at, revoke_reason, source_ip, user_agent, step_up_at";
 
 /// Creates a session.
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &SessionRow) -> DbResult<()> {
@@ -47,6 +49,20 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &SessionRow) -
     .bind(&s.user_agent)
     .execute(ex)
     .await?;
+    Ok(())
+}
+
+/// Records that the session's user proved themselves again just now.
+pub async fn set_step_up<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE sessions SET step_up_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(ex)
+        .await?;
     Ok(())
 }
 

@@ -188,3 +188,23 @@ pub struct Settings {
     /// Every user must use two-factor authentication.
     pub require_totp: bool,
 }
+
+/// Proves the caller again before a sensitive action (a fleet-wide run, an ad-hoc command, a
+/// terminal): their password, or a code from their authenticator app.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpRequest {
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub password: Option<Sensitive>,
+    /// The 6-digit code from the authenticator app (when 2FA is on).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub totp_code: Option<Sensitive>,
+}
+
+/// The session is proven until this time.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StepUpResponse {
+    pub valid_until: chrono::DateTime<chrono::Utc>,
+}

@@ -45,6 +45,8 @@ pub struct Server {
     pub notes: String,
     /// Kind of the attached credential, if any.
     pub credential_kind: Option<CredentialKind>,
+    /// The server Steward connects through (a bastion), if any.
+    pub jump_server_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -66,6 +68,9 @@ pub struct ServerInput {
     pub tags: Vec<String>,
     #[serde(default)]
     pub notes: String,
+    /// Connect through this server (a bastion, itself reached directly), as `ssh -J` does.
+    #[serde(default)]
+    pub jump_server_id: Option<String>,
 }
 
 /// A page of servers.

@@ -152,6 +152,19 @@ pub async fn connect(
     trusted: Option<&str>,
     timeout: Duration,
 ) -> Result<Connection, SshError> {
+    connect_through(None, target, auth, trusted, timeout).await
+}
+
+/// Like [`connect`], but reaches the target through `jump` (a bastion Steward is already
+/// connected to) with a `direct-tcpip` channel, as `ssh -J` does. The target's host key is
+/// checked end to end: the bastion cannot impersonate it.
+pub async fn connect_through(
+    jump: Option<&Connection>,
+    target: &Target,
+    auth: Option<&Auth>,
+    trusted: Option<&str>,
+    timeout: Duration,
+) -> Result<Connection, SshError> {
     let expected = trusted
         .map(|t| {
             PublicKey::from_openssh(t.trim()).map_err(|_| {
@@ -171,23 +184,44 @@ pub async fn connect(
     let addr = format!("{}:{}", target.host, target.port);
 
     let run = async {
-        let socket = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| SshError::Unreachable(format!("{addr}: {e}")))?;
-        let mut handle = client::connect_stream(config(timeout), socket, handler)
-            .await
-            .map_err(|e| {
-                let presented = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                match (e, presented, &expected_fp) {
-                    (russh::Error::UnknownKey, Some(key), Some(expected)) => {
-                        SshError::HostKeyMismatch {
-                            presented: HostKey::of(&key),
-                            expected: expected.clone(),
-                        }
-                    }
-                    (other, _, _) => SshError::Protocol(other.to_string()),
+        let handshake = match jump {
+            None => {
+                let socket = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
+                    .await
+                    .map_err(|e| SshError::Unreachable(format!("{addr}: {e}")))?;
+                client::connect_stream(config(timeout), socket, handler).await
+            }
+            Some(jump) => {
+                if !jump.authenticated {
+                    return Err(SshError::NotAuthenticated);
                 }
-            })?;
+                let channel = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.host.as_str(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        SshError::Unreachable(format!("{addr} through the jump host: {e}"))
+                    })?;
+                client::connect_stream(config(timeout), channel.into_stream(), handler).await
+            }
+        };
+        let mut handle = handshake.map_err(|e| {
+            let presented = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match (e, presented, &expected_fp) {
+                (russh::Error::UnknownKey, Some(key), Some(expected)) => {
+                    SshError::HostKeyMismatch {
+                        presented: HostKey::of(&key),
+                        expected: expected.clone(),
+                    }
+                }
+                (other, _, _) => SshError::Protocol(other.to_string()),
+            }
+        })?;
         let ok = match auth {
             None => false,
             Some(Auth::Password(password)) => handle
@@ -236,6 +270,71 @@ pub async fn connect(
         .map_err(|_| SshError::Timeout(timeout))?
 }
 
+/// What a running command sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command exited with this status.
+    Exit(u32),
+    /// The command was killed by this signal (`TERM`, `KILL` …).
+    Signal(String),
+}
+
+/// A command running on the server, on its own channel of the connection.
+pub struct Process {
+    channel: russh::Channel<russh::client::Msg>,
+}
+
+impl Process {
+    /// The next piece of output, or `None` once the channel is closed.
+    pub async fn next(&mut self) -> Option<Output> {
+        loop {
+            match self.channel.wait().await? {
+                ChannelMsg::Data { data } => return Some(Output::Stdout(data.to_vec())),
+                ChannelMsg::ExtendedData { data, ext: 1 } => {
+                    return Some(Output::Stderr(data.to_vec()));
+                }
+                ChannelMsg::ExitStatus { exit_status } => return Some(Output::Exit(exit_status)),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    return Some(Output::Signal(format!("{signal_name:?}")));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Writes to the command's standard input.
+    pub async fn write(&self, data: &[u8]) -> Result<(), SshError> {
+        self.channel
+            .data(data)
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))
+    }
+
+    /// Closes the command's standard input.
+    pub async fn eof(&self) -> Result<(), SshError> {
+        self.channel
+            .eof()
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))
+    }
+
+    /// Asks the server to deliver a signal to the command (honoured by OpenSSH ≥ 8.1 for
+    /// commands without a terminal; the caller should not rely on it alone).
+    pub async fn signal(&self, signal: russh::Sig) -> Result<(), SshError> {
+        self.channel
+            .signal(signal)
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))
+    }
+
+    /// Closes the channel.
+    pub async fn close(&self) {
+        let _ = self.channel.close().await;
+    }
+}
+
 /// A finished command.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
@@ -245,6 +344,33 @@ pub struct ExecOutput {
 }
 
 impl Connection {
+    /// Whether the connection has closed (the server went away, or it was disconnected).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Opens a session channel, for callers that drive it themselves (terminals, SFTP).
+    pub async fn open_session(&self) -> Result<russh::Channel<russh::client::Msg>, SshError> {
+        if !self.authenticated {
+            return Err(SshError::NotAuthenticated);
+        }
+        self.handle
+            .channel_open_session()
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))
+    }
+
+    /// Starts a command on a new channel and returns at once; read its output with
+    /// [`Process::next`].
+    pub async fn start(&self, command: &str) -> Result<Process, SshError> {
+        let channel = self.open_session().await?;
+        channel
+            .exec(true, command)
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))?;
+        Ok(Process { channel })
+    }
+
     /// Runs a command and collects its output, within `timeout`.
     pub async fn exec(&self, command: &str, timeout: Duration) -> Result<ExecOutput, SshError> {
         if !self.authenticated {
@@ -279,7 +405,7 @@ impl Connection {
     }
 
     /// Closes the connection politely.
-    pub async fn close(self) {
+    pub async fn close(&self) {
         let _ = self
             .handle
             .disconnect(Disconnect::ByApplication, "", "en")

@@ -103,6 +103,18 @@ pub struct ServeOpts {
     /// Longest wait, in seconds, to connect to a managed server over SSH.
     #[arg(long, env = "STEWARD_SSH_CONNECT_TIMEOUT")]
     pub ssh_connect_timeout: Option<i64>,
+    /// Most SSH connections open at once, over all servers.
+    #[arg(long, env = "STEWARD_SSH_MAX_CONNECTIONS")]
+    pub ssh_max_connections: Option<i64>,
+    /// Seconds an unused SSH connection stays open.
+    #[arg(long, env = "STEWARD_SSH_IDLE_TIMEOUT")]
+    pub ssh_idle_timeout: Option<i64>,
+    /// Seconds a step-up (password or code entered again) counts for sensitive actions.
+    #[arg(long, env = "STEWARD_STEP_UP_WINDOW")]
+    pub step_up_window: Option<i64>,
+    /// Bytes of output kept per host and stream of a script run (more is cut and marked).
+    #[arg(long, env = "STEWARD_EXECUTION_OUTPUT_CAP")]
+    pub execution_output_cap: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -163,6 +175,10 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     pub max_body_bytes: Option<usize>,
     pub ssh_connect_timeout: Option<i64>,
+    pub ssh_max_connections: Option<i64>,
+    pub ssh_idle_timeout: Option<i64>,
+    pub step_up_window: Option<i64>,
+    pub execution_output_cap: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -285,6 +301,26 @@ pub fn api_config(
                 s.ssh_connect_timeout.or(file.ssh_connect_timeout),
                 10,
             )? as u64),
+            ssh_max_connections: positive(
+                "ssh-max-connections",
+                s.ssh_max_connections.or(file.ssh_max_connections),
+                defaults.ssh_max_connections as i64,
+            )? as usize,
+            ssh_idle_timeout: std::time::Duration::from_secs(positive(
+                "ssh-idle-timeout",
+                s.ssh_idle_timeout.or(file.ssh_idle_timeout),
+                defaults.ssh_idle_timeout.as_secs() as i64,
+            )? as u64),
+            step_up_window: std::time::Duration::from_secs(positive(
+                "step-up-window",
+                s.step_up_window.or(file.step_up_window),
+                defaults.step_up_window.as_secs() as i64,
+            )? as u64),
+            execution_output_cap: positive(
+                "execution-output-cap",
+                s.execution_output_cap.or(file.execution_output_cap),
+                defaults.execution_output_cap as i64,
+            )? as usize,
         },
     ))
 }

@@ -128,6 +128,7 @@ async fn listing_five_thousand_servers_pages_quickly() {
             created_at: i,
             updated_at: i,
             credential_kind: None,
+            jump_server_id: None,
             tags: vec![if i % 3 == 0 {
                 "db".into()
             } else {

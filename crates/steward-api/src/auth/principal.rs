@@ -36,6 +36,8 @@ pub struct Principal {
     pub client: ClientInfo,
     /// 2FA is required for this account (by policy or by an administrator).
     pub totp_required: bool,
+    /// When the session last re-proved its user (never for API tokens).
+    pub step_up_at: Option<i64>,
 }
 
 /// An authenticated caller who may still have to set up 2FA or change a password: accepted
@@ -77,6 +79,19 @@ impl Principal {
             Err(ApiError::forbidden(format!(
                 "this needs the {permission} permission"
             )))
+        }
+    }
+
+    /// Fails with 403 `step_up_required` unless the session re-proved its user (password or
+    /// TOTP code, `POST /auth/step-up`) within the configured window.
+    pub fn require_step_up(&self, state: &AppState, what: &str) -> ApiResult<()> {
+        let window = i64::try_from(state.config.step_up_window.as_millis()).unwrap_or(i64::MAX);
+        match self.step_up_at {
+            Some(t) if state.now_ms().saturating_sub(t) <= window => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "{what} needs your password or an authentication code again"
+            ))
+            .with_code("step_up_required")),
         }
     }
 
@@ -159,6 +174,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
         .or_else(|| cookies::get(&parts.headers, cookies::ACCESS))
         .ok_or_else(unauthenticated)?;
 
+    let mut step_up_at = None;
     let (user_id, method, restrict) = if token.starts_with(tokens::API_TOKEN_PREFIX) {
         let row = api_tokens::get_by_hash(&state.db.pool, &tokens::hash_token(&token))
             .await?
@@ -199,6 +215,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
                 "the session has ended; log in again",
             ));
         }
+        step_up_at = session.step_up_at;
         (
             claims.sub,
             AuthMethod::Session {
@@ -230,6 +247,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
         method,
         client,
         totp_required,
+        step_up_at,
     })
 }
 

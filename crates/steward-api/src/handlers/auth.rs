@@ -23,7 +23,7 @@ use crate::state::AppState;
 /// UI languages Steward ships.
 pub const LOCALES: &[&str] = &["en", "de", "fr", "es", "pt-BR", "ru", "zh-CN", "ja"];
 
-fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
+pub(crate) fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
     let user: String = username
         .trim()
         .to_lowercase()
@@ -41,7 +41,11 @@ fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
 }
 
 /// Seconds still to wait before another attempt with these keys.
-async fn throttle_wait(st: &AppState, keys: &[(String, i64)], now: i64) -> ApiResult<i64> {
+pub(crate) async fn throttle_wait(
+    st: &AppState,
+    keys: &[(String, i64)],
+    now: i64,
+) -> ApiResult<i64> {
     let mut wait = 0;
     for (key, free) in keys {
         if let Some(row) = counters::get(&st.db.pool, key).await? {
@@ -55,7 +59,11 @@ async fn throttle_wait(st: &AppState, keys: &[(String, i64)], now: i64) -> ApiRe
     Ok(wait)
 }
 
-async fn record_failure(st: &AppState, keys: &[(String, i64)], now: i64) -> ApiResult<()> {
+pub(crate) async fn record_failure(
+    st: &AppState,
+    keys: &[(String, i64)],
+    now: i64,
+) -> ApiResult<()> {
     for (key, _) in keys {
         counters::record_failure(
             &st.db.pool,
@@ -86,6 +94,7 @@ pub(crate) async fn start_session(
         revoke_reason: None,
         source_ip: client.ip.map(|i| i.to_string()),
         user_agent: client.user_agent.clone(),
+        step_up_at: None,
     };
     sessions::insert(&st.db.pool, &session).await?;
     issue_tokens(st, user, &session, StatusCode::OK).await

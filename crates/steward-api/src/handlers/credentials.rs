@@ -206,6 +206,7 @@ pub async fn put(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&server.id);
     Ok(Json(view(&row)))
 }
 
@@ -235,5 +236,6 @@ pub async fn delete(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&server.id);
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ pub mod servers;
 pub mod settings;
 pub mod setup;
 pub mod ssh;
+pub mod step_up;
 pub mod totp;
 pub mod users;
 

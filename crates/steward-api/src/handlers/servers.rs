@@ -34,6 +34,7 @@ pub(crate) fn view(r: ServerRow) -> Server {
         ssh_user: r.ssh_user,
         tags: r.tags,
         notes: r.notes,
+        jump_server_id: r.jump_server_id,
     }
 }
 
@@ -56,8 +57,52 @@ fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
         created_at: 0,
         updated_at: 0,
         credential_kind: None,
+        jump_server_id: None,
         tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
     })
+}
+
+/// Checks the requested jump server: one the caller can see, not the server itself, and
+/// reached directly (one hop, like `ssh -J` with a single bastion).
+async fn check_jump(
+    st: &AppState,
+    p: &Principal,
+    req: &ServerInput,
+    this_id: Option<&str>,
+) -> ApiResult<Option<String>> {
+    let Some(id) = req
+        .jump_server_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let invalid =
+        |why: &str| ApiError::from(steward_core::ValidationError::new("jump_server_id", why));
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(invalid("is not a server id"));
+    }
+    if Some(id) == this_id {
+        return Err(invalid("cannot be the server itself"));
+    }
+    let jump = match servers::get(&st.db.pool, &p.user.org_id, id).await? {
+        Some(s) if p.can_see_server(&s.tags) => s,
+        _ => return Err(invalid("is not a server you can see")),
+    };
+    if jump.jump_server_id.is_some() {
+        return Err(invalid(
+            "is itself reached through a jump server; use that one",
+        ));
+    }
+    if let Some(this) = this_id
+        && servers::jumping_through(&st.db.pool, this).await? > 0
+    {
+        return Err(invalid(
+            "cannot be set on a server other servers jump through",
+        ));
+    }
+    Ok(Some(jump.id))
 }
 
 /// Tags some role is scoped to decide who may reach a server. A caller whose write access is
@@ -221,6 +266,7 @@ pub async fn create(
         .with_details(json!({ "field": "tags" })));
     }
     check_scope_tags(&st, &p, &row.tags.iter().cloned().collect()).await?;
+    row.jump_server_id = check_jump(&st, &p, &req, None).await?;
     row.id = steward_db::new_id();
     row.created_by = Some(p.user.id.clone());
     row.created_at = now;
@@ -263,6 +309,7 @@ pub async fn update(
         &before.symmetric_difference(&after).cloned().collect(),
     )
     .await?;
+    row.jump_server_id = check_jump(&st, &p, &req, Some(&old.id)).await?;
     row.id = old.id.clone();
     row.created_by = old.created_by.clone();
     row.created_at = old.created_at;
@@ -282,6 +329,11 @@ pub async fn update(
             json!(row.auth_method),
         ),
         ("tags", json!(old.tags), json!(row.tags)),
+        (
+            "jump_server_id",
+            json!(old.jump_server_id),
+            json!(row.jump_server_id),
+        ),
     ] {
         if before != after {
             changed.insert(field.into(), json!({ "from": before, "to": after }));
@@ -296,6 +348,7 @@ pub async fn update(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&row.id);
     Ok(Json(view(row)))
 }
 
@@ -325,5 +378,6 @@ pub async fn delete(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&old.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,23 +8,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use steward_core::{Permission, ValidationError};
-use steward_db::credentials;
 use steward_db::host_keys::{self, HostKeyRow};
-use steward_db::servers::ServerRow;
 use steward_proto::{
     AcceptHostKeyRequest, ConnectionProblem, ConnectionTest, ErrorBody, HostKeyCheck, HostKeyInfo,
     HostKeyMismatch, PinHostKeyRequest,
 };
-use steward_ssh::client::{self, Auth, HostKey, SshError, Target};
-use zeroize::Zeroizing;
+use steward_ssh::client::{self, HostKey, SshError};
 
 use super::servers::visible;
 use super::{opt_time, tags, time};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
-use crate::bootstrap::load_secret;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
+use crate::fleet::{Actor, host_key_row, load_auth, record_first_use, record_mismatch, target_of};
 use crate::state::AppState;
 
 fn view(r: HostKeyRow) -> HostKeyInfo {
@@ -49,49 +46,6 @@ fn view(r: HostKeyRow) -> HostKeyInfo {
     }
 }
 
-fn row(server: &ServerRow, key: &HostKey, source: &str, by: Option<&str>, now: i64) -> HostKeyRow {
-    HostKeyRow {
-        server_id: server.id.clone(),
-        org_id: server.org_id.clone(),
-        algorithm: key.algorithm.clone(),
-        fingerprint: key.fingerprint.clone(),
-        public_key: key.public_key.clone(),
-        source: source.into(),
-        trusted_at: now,
-        trusted_by: by.map(str::to_string),
-        mismatch_public_key: None,
-        mismatch_fingerprint: None,
-        mismatch_at: None,
-    }
-}
-
-/// The server's stored credential, opened from the vault.
-async fn load_auth(st: &AppState, server_id: &str) -> ApiResult<Option<Auth>> {
-    let Some(c) = credentials::get(&st.db.pool, server_id).await? else {
-        return Ok(None);
-    };
-    let open = |id: String| async move {
-        let bytes = load_secret(&st.db, &st.vault, &id)
-            .await
-            .map_err(ApiError::internal)?;
-        String::from_utf8(bytes.to_vec())
-            .map(Zeroizing::new)
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("secret {id} is not text")))
-    };
-    Ok(Some(if c.kind == "password" {
-        Auth::Password(open(c.secret_id).await?)
-    } else {
-        let passphrase = match c.passphrase_secret_id {
-            Some(id) => Some(open(id).await?),
-            None => None,
-        };
-        Auth::Key {
-            private_key: open(c.secret_id).await?,
-            passphrase,
-        }
-    }))
-}
-
 fn problem(code: &str, message: impl Into<String>) -> Option<ConnectionProblem> {
     Some(ConnectionProblem {
         code: code.into(),
@@ -111,12 +65,9 @@ pub async fn test_connection(
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
     let auth = load_auth(&st, &server.id).await?;
+    let actor = Actor::user(&p);
     let trusted = host_keys::get(&st.db.pool, &server.id).await?;
-    let target = Target {
-        host: server.host.clone(),
-        port: u16::try_from(server.port).unwrap_or(22),
-        user: server.ssh_user.clone(),
-    };
+    let target = target_of(&server);
     let timeout = st.config.ssh_connect_timeout;
     let now = st.now_ms();
 
@@ -141,18 +92,7 @@ pub async fn test_connection(
             let status = if trusted.is_some() {
                 "trusted"
             } else {
-                let first = host_keys::trust_first_use(
-                    &st.db.pool,
-                    &row(&server, &conn.host_key, "first_use", None, now),
-                )
-                .await?;
-                if first {
-                    Event::by(&p, "host_key.first_use", now)
-                        .target("server", &server.id, &server.name)
-                        .details(json!({ "fingerprint": conn.host_key.fingerprint, "algorithm": conn.host_key.algorithm }))
-                        .write(&st.db.pool)
-                        .await?;
-                }
+                record_first_use(&st, &server, &actor, &conn.host_key).await?;
                 "first_use"
             };
             outcome.host_key = Some(HostKeyCheck {
@@ -185,21 +125,7 @@ pub async fn test_connection(
             expected,
         }) => {
             outcome.reachable = true;
-            host_keys::record_mismatch(
-                &st.db.pool,
-                &server.id,
-                &presented.public_key,
-                &presented.fingerprint,
-                now,
-            )
-            .await?;
-            Event::by(&p, "host_key.mismatch", now)
-                .target("server", &server.id, &server.name)
-                .outcome(Outcome::Denied)
-                .details(json!({ "presented": presented.fingerprint, "trusted": expected }))
-                .write(&st.db.pool)
-                .await?;
-            tracing::warn!(server = %server.name, presented = %presented.fingerprint, trusted = %expected, "host key mismatch; connection refused");
+            record_mismatch(&st, &server, &actor, &presented, &expected).await?;
             outcome.error = problem(
                 "host_key_mismatch",
                 "the server presented a different host key; no credential was sent",
@@ -263,7 +189,7 @@ pub async fn pin_host_key(
     let key = HostKey::parse(&req.public_key)
         .map_err(|e| ValidationError::new("public_key", e.to_string()))?;
     let now = st.now_ms();
-    let r = row(&server, &key, "pinned", Some(&p.user.id), now);
+    let r = host_key_row(&server, &key, "pinned", Some(&p.user.id), now);
     let mut tx = st.db.begin().await?;
     host_keys::trust(&mut *tx, &r).await?;
     Event::by(&p, "host_key.pin", now)
@@ -272,6 +198,7 @@ pub async fn pin_host_key(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&server.id);
     Ok(Json(view(r)))
 }
 
@@ -306,7 +233,7 @@ pub async fn accept_host_key(
     }
     let key = HostKey::parse(&pending_key).map_err(ApiError::internal)?;
     let now = st.now_ms();
-    let r = row(&server, &key, "accepted", Some(&p.user.id), now);
+    let r = host_key_row(&server, &key, "accepted", Some(&p.user.id), now);
     let mut tx = st.db.begin().await?;
     host_keys::trust(&mut *tx, &r).await?;
     Event::by(&p, "host_key.accept", now)
@@ -315,6 +242,7 @@ pub async fn accept_host_key(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&server.id);
     Ok(Json(view(r)))
 }
 
@@ -340,5 +268,6 @@ pub async fn forget_host_key(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.ssh.invalidate(&server.id);
     Ok(StatusCode::NO_CONTENT)
 }
