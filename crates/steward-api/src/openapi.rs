@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, health, roles, servers, settings, setup, ssh, step_up,
-    totp, users,
+    api_tokens, audit, auth, credentials, health, roles, scan, servers, settings, setup, ssh,
+    step_up, totp, users,
 };
 use crate::state::AppState;
 
@@ -95,6 +95,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             ssh::forget_host_key
         ))
         .routes(routes!(ssh::accept_host_key))
+        .routes(routes!(scan::run, scan::latest))
+        .routes(routes!(scan::history))
+        .routes(routes!(scan::proposals_list))
+        .routes(routes!(scan::proposal_dismiss))
         .routes(routes!(audit::list))
         .routes(routes!(api_tokens::list, api_tokens::create))
         .routes(routes!(api_tokens::revoke))

@@ -115,6 +115,9 @@ pub struct ServeOpts {
     /// Bytes of output kept per host and stream of a script run (more is cut and marked).
     #[arg(long, env = "STEWARD_EXECUTION_OUTPUT_CAP")]
     pub execution_output_cap: Option<i64>,
+    /// Hours between scheduled service-discovery scans of each server (0 turns them off).
+    #[arg(long, env = "STEWARD_SCAN_INTERVAL")]
+    pub scan_interval: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -179,6 +182,7 @@ pub struct FileConfig {
     pub ssh_idle_timeout: Option<i64>,
     pub step_up_window: Option<i64>,
     pub execution_output_cap: Option<i64>,
+    pub scan_interval: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -321,6 +325,15 @@ pub fn api_config(
                 s.execution_output_cap.or(file.execution_output_cap),
                 defaults.execution_output_cap as i64,
             )? as usize,
+            scan_interval: match s.scan_interval.or(file.scan_interval) {
+                None => defaults.scan_interval,
+                Some(0) => None,
+                Some(h) if (1..=24 * 365).contains(&h) => {
+                    Some(std::time::Duration::from_secs(h as u64 * 3600))
+                }
+                Some(_) => anyhow::bail!("scan-interval must be 0 (off) or 1 to 8760 hours"),
+            },
+            ..defaults
         },
     ))
 }
@@ -331,6 +344,26 @@ mod tests {
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("steward").chain(args.iter().copied())).expect("parse")
+    }
+
+    #[test]
+    fn scan_interval_is_hours_and_zero_turns_it_off() {
+        let hours = |args: &[&str], toml_text: &str| {
+            let file: FileConfig = toml::from_str(toml_text).expect("toml");
+            let cli = parse(args);
+            let Command::Serve(serve) = cli.command else {
+                panic!("serve")
+            };
+            api_config(&serve, &file, Path::new("/tmp")).map(|(_, a)| a.scan_interval)
+        };
+        let h = |n: u64| Some(std::time::Duration::from_secs(n * 3600));
+        assert_eq!(hours(&["serve"], "").expect("default"), h(24));
+        assert_eq!(hours(&["serve"], "scan_interval = 6").expect("file"), h(6));
+        assert_eq!(
+            hours(&["serve", "--scan-interval", "0"], "scan_interval = 6").expect("flag"),
+            None
+        );
+        assert!(hours(&["serve", "--scan-interval=-1"], "").is_err());
     }
 
     #[test]

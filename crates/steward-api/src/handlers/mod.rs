@@ -5,6 +5,7 @@ pub mod auth;
 pub mod credentials;
 pub mod health;
 pub mod roles;
+pub mod scan;
 pub mod servers;
 pub mod settings;
 pub mod setup;

@@ -37,8 +37,12 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
     let housekeeping = tokio::spawn(housekeeping(db.clone(), clock.clone()));
     let state = AppState::new(db.clone(), vault, clock, config, jwt);
+    let scans = steward_api::discovery::spawn_scheduler(state.clone());
     steward_api::serve(listener, state, shutdown_signal()).await?;
     housekeeping.abort();
+    if let Some(scans) = scans {
+        scans.abort();
+    }
     db.close().await;
     tracing::info!("steward stopped");
     Ok(())
