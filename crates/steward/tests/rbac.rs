@@ -43,7 +43,7 @@ struct Route {
     method: Method,
     /// As in the OpenAPI document.
     path: &'static str,
-    /// With placeholders: {web} {db} {user} {role} {token} {n} {p}.
+    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {n} {p}.
     concrete: &'static str,
     body: Option<Value>,
     expect: [E; 6],
@@ -304,6 +304,41 @@ fn matrix() -> Vec<Route> {
             [U, H, F, A, A, A],
         ),
         r(
+            M::POST,
+            "/api/v1/servers/{id}/scan",
+            "/api/v1/servers/{web}/scan",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/scan",
+            "/api/v1/servers/{web}/scan",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/scans",
+            "/api/v1/servers/{web}/scans",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/proposals",
+            "/api/v1/servers/{web}/proposals",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/proposals/{id}/dismiss",
+            "/api/v1/proposals/{proposal}/dismiss",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
             M::GET,
             "/api/v1/audit",
             "/api/v1/audit",
@@ -518,6 +553,27 @@ async fn every_route_for_every_role() {
                 .await;
             assert_eq!(st, StatusCode::OK);
         }
+        // A proposal on the web server (as a scan that found a database would make).
+        let proposal = steward_db::new_id();
+        steward_db::proposals::insert_new(
+            &app.db.pool,
+            &steward_db::proposals::ProposalRow {
+                id: proposal.clone(),
+                org_id: steward_core::DEFAULT_ORG_ID.into(),
+                server_id: web.clone(),
+                kind: "health_check".into(),
+                service: "redis".into(),
+                dedupe_key: "health_check:redis:6379".into(),
+                spec: json!({ "type": "tcp", "host": "127.0.0.1", "port": 6379 }).to_string(),
+                status: "proposed".into(),
+                scan_id: None,
+                created_at: 0,
+                decided_at: None,
+                decided_by: None,
+            },
+        )
+        .await
+        .unwrap();
         let (_, user) = admin_setup
             .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"] }))
             .await;
@@ -553,6 +609,7 @@ async fn every_route_for_every_role() {
                 ("user", user["id"].as_str().unwrap_or_default().to_string()),
                 ("role", role["id"].as_str().unwrap_or_default().to_string()),
                 ("token", own_token.clone()),
+                ("proposal", proposal.clone()),
                 (
                     "refresh",
                     session

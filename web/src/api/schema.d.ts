@@ -145,6 +145,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/step-up": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Proves the session's user again, for sensitive actions in the next minutes. */
+        post: operations["auth_step_up"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/totp": {
         parameters: {
             query?: never;
@@ -241,6 +258,23 @@ export interface paths {
         get: operations["roles_permissions"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/proposals/{id}/dismiss": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dismisses a proposal: it is kept (so a re-scan does not propose it again) but set aside. */
+        post: operations["proposals_dismiss"];
         delete?: never;
         options?: never;
         head?: never;
@@ -373,6 +407,61 @@ export interface paths {
         put?: never;
         /** Accepts the new key a server presented, after the user compared fingerprints. */
         post: operations["ssh_accept_host_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The next steps proposed for the server's databases (health checks, backup jobs). */
+        get: operations["proposals_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/scan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The latest scan of the server and what changed since the previous successful one. */
+        get: operations["scan_latest"];
+        put?: never;
+        /**
+         * Scans the server now over SSH (read-only commands) and stores the result. A scan that could
+         *     not reach the server is stored as failed, with its error code, and returned the same way.
+         */
+        post: operations["scan_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/scans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's scans, newest first. */
+        get: operations["scan_history"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -641,6 +730,11 @@ export interface components {
             latency_ms?: number | null;
             error?: null | components["schemas"]["ConnectionProblem"];
         };
+        CpuInfo: {
+            model?: string | null;
+            /** Format: int32 */
+            cores?: number | null;
+        };
         /** @description Creates a personal API token. */
         CreateApiTokenRequest: {
             name: string;
@@ -704,6 +798,47 @@ export interface components {
          * @enum {string}
          */
         CredentialKind: "private_key" | "generated_key" | "password";
+        /** @description A recognised service. */
+        DetectedService: {
+            /**
+             * @description Stable id: `nginx`, `apache`, `caddy`, `postgresql`, `mysql`, `mongodb`, `redis`,
+             *     `docker`, `nodejs` or `sshd`.
+             */
+            kind: string;
+            /** @description Display name (`PostgreSQL`, `MariaDB` …). */
+            name: string;
+            version?: string | null;
+            /** @description A process of it was seen running. */
+            running: boolean;
+            /** @description The TCP ports it listens on, as far as visible. */
+            ports?: number[];
+            /** @description Why it was recognised: `binary`, `process`, `port`, `version`, `connection`. */
+            evidence?: string[];
+        };
+        /** @description A mounted file system. */
+        Disk: {
+            mount: string;
+            /** @description The device or source (`/dev/sda1`). */
+            source: string;
+            fs_type: string;
+            /** Format: int64 */
+            size_bytes: number;
+            /** Format: int64 */
+            used_bytes: number;
+        };
+        DockerContainer: {
+            name: string;
+            image: string;
+            status: string;
+        };
+        DockerInfo: {
+            /** @description The client version. */
+            client_version?: string | null;
+            /** @description The daemon version (needs access to the Docker socket). */
+            server_version?: string | null;
+            containers?: components["schemas"]["DockerContainer"][];
+            volumes?: string[];
+        };
         /** @description `{"error": {...}}`. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -748,6 +883,17 @@ export interface components {
             /** Format: date-time */
             seen_at: string;
         };
+        /** @description A listening TCP socket. */
+        ListeningPort: {
+            /** @description The local address (`0.0.0.0`, `127.0.0.1`, `::`, `*` …). */
+            address: string;
+            /** Format: int32 */
+            port: number;
+            /** @description The owning process's name, when visible (other users' processes need root). */
+            process?: string | null;
+            /** Format: int32 */
+            pid?: number | null;
+        };
         /** @description Logs in. */
         LoginRequest: {
             username: string;
@@ -785,6 +931,38 @@ export interface components {
             /** @description How this request authenticated: `session` or `api_token`. */
             auth_method: string;
         };
+        MemoryInfo: {
+            /** Format: int64 */
+            total_bytes?: number | null;
+            /** Format: int64 */
+            available_bytes?: number | null;
+            /** Format: int64 */
+            swap_total_bytes?: number | null;
+            /** Format: int64 */
+            swap_free_bytes?: number | null;
+        };
+        /** @description Something the scan could not see. */
+        NotVisible: {
+            /**
+             * @description Stable code, translated in the UI: `port_processes_need_root`, `ports_unavailable`,
+             *     `systemd_unavailable`, `docker_socket_denied`, `docker_daemon_unreachable`,
+             *     `os_release_missing`, `section_unreadable`, `output_truncated`.
+             */
+            code: string;
+            /** @description The same in English, with any detail. */
+            message: string;
+        };
+        /** @description `/etc/os-release`. */
+        OsInfo: {
+            /** @description `ID` (`debian`, `ubuntu`, `rhel` …). */
+            id?: string | null;
+            /** @description `NAME`. */
+            name?: string | null;
+            /** @description `VERSION_ID`. */
+            version?: string | null;
+            /** @description `PRETTY_NAME`. */
+            pretty_name?: string | null;
+        };
         /** @description Re-authentication for a sensitive change of one's own account. */
         PasswordConfirmation: {
             /** Format: password */
@@ -801,6 +979,26 @@ export interface components {
         PinHostKeyRequest: {
             /** @description `authorized_keys` form, e.g. the content of `/etc/ssh/ssh_host_ed25519_key.pub`. */
             public_key: string;
+        };
+        /** @description A next step proposed from a scan, for later features to act on. */
+        Proposal: {
+            id: string;
+            server_id: string;
+            /** @description `health_check` or `backup_job`. */
+            kind: string;
+            /** @description The service it is for (`postgresql`, `mysql`, `mongodb`, `redis`). */
+            service: string;
+            /**
+             * @description What to set up: `{"type":"tcp","host":…,"port":…}` for a health check,
+             *     `{"engine":…,"port":…}` for a backup job.
+             */
+            spec: Record<string, never>;
+            /** @description `proposed`, `accepted` or `dismissed`. */
+            status: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            decided_at?: string | null;
         };
         /** @description One-time recovery codes, shown once. */
         RecoveryCodes: {
@@ -848,6 +1046,104 @@ export interface components {
             id: string;
             name: string;
         };
+        /** @description One scan. */
+        Scan: {
+            id: string;
+            server_id: string;
+            /** @description `user` or `schedule`. */
+            trigger: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description `running`, `succeeded` or `failed`. */
+            status: string;
+            error?: null | components["schemas"]["ScanError"];
+            report?: null | components["schemas"]["ScanReport"];
+        };
+        /** @description One difference between two scans. */
+        ScanChange: {
+            /**
+             * @description `service_added`, `service_removed`, `service_version_changed`, `port_opened`,
+             *     `port_closed`, `os_changed` or `kernel_changed`.
+             */
+            kind: string;
+            /** @description What changed: a service kind, `address:port`, `os` or `kernel`. */
+            subject: string;
+            before?: string | null;
+            after?: string | null;
+        };
+        /** @description Why a scan failed. */
+        ScanError: {
+            /**
+             * @description `no_credential`, `auth_failed`, `host_key_mismatch`, `unreachable`, `timeout`,
+             *     `bad_credential`, `ssh_error`, `scan_failed` or `internal`.
+             */
+            code: string;
+            message: string;
+        };
+        /** @description The latest scan of a server and what changed since the one before. */
+        ScanOverview: {
+            latest?: null | components["schemas"]["ScanSummary"];
+            current?: null | components["schemas"]["Scan"];
+            /**
+             * Format: date-time
+             * @description When the successful scan before `current` started, if there was one.
+             */
+            previous_at?: string | null;
+            /** @description What changed from that scan to `current`. */
+            changes: components["schemas"]["ScanChange"][];
+        };
+        /** @description A page of scans, newest first. */
+        ScanPage: {
+            items: components["schemas"]["ScanSummary"][];
+            /** Format: int64 */
+            total: number;
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            offset: number;
+        };
+        /**
+         * @description Everything one scan saw. Every part is optional: what the scan could not see is absent and
+         *     explained in `not_visible`, never a failure of the whole scan.
+         */
+        ScanReport: {
+            /** @description The account the scan ran as. */
+            user?: string | null;
+            /** @description Whether that account is root (uid 0). */
+            root: boolean;
+            os?: null | components["schemas"]["OsInfo"];
+            /** @description `uname -r`. */
+            kernel?: string | null;
+            /** @description `uname -m`. */
+            architecture?: string | null;
+            hostname?: string | null;
+            cpu?: null | components["schemas"]["CpuInfo"];
+            memory?: null | components["schemas"]["MemoryInfo"];
+            /** Format: int64 */
+            uptime_secs?: number | null;
+            disks?: components["schemas"]["Disk"][];
+            /** @description Listening TCP sockets. */
+            ports?: components["schemas"]["ListeningPort"][];
+            /** @description Services recognised, with their versions. */
+            services?: components["schemas"]["DetectedService"][];
+            systemd?: null | components["schemas"]["SystemdInfo"];
+            docker?: null | components["schemas"]["DockerInfo"];
+            /** @description What the scan could not see, and why. */
+            not_visible?: components["schemas"]["NotVisible"][];
+        };
+        /** @description One scan in the history list (without its result). */
+        ScanSummary: {
+            id: string;
+            trigger: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            status: string;
+            error?: null | components["schemas"]["ScanError"];
+        };
         /** @description A managed server. */
         Server: {
             id: string;
@@ -860,6 +1156,8 @@ export interface components {
             tags: string[];
             notes: string;
             credential_kind?: null | components["schemas"]["CredentialKind"];
+            /** @description The server Steward connects through (a bastion), if any. */
+            jump_server_id?: string | null;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -878,6 +1176,8 @@ export interface components {
             auth_method?: null | components["schemas"]["AuthMethod"];
             tags?: string[];
             notes?: string;
+            /** @description Connect through this server (a bastion, itself reached directly), as `ssh -J` does. */
+            jump_server_id?: string | null;
         };
         /** @description A page of servers. */
         ServerPage: {
@@ -916,6 +1216,30 @@ export interface components {
         /** @description A simple status answer (`/healthz`, `/readyz`). */
         StatusBody: {
             status: string;
+        };
+        /**
+         * @description Proves the caller again before a sensitive action (a fleet-wide run, an ad-hoc command, a
+         *     terminal): their password, or a code from their authenticator app.
+         */
+        StepUpRequest: {
+            /** Format: password */
+            password?: string | null;
+            /**
+             * Format: password
+             * @description The 6-digit code from the authenticator app (when 2FA is on).
+             */
+            totp_code?: string | null;
+        };
+        /** @description The session is proven until this time. */
+        StepUpResponse: {
+            /** Format: date-time */
+            valid_until: string;
+        };
+        SystemdInfo: {
+            /** @description Running service units. */
+            running?: string[];
+            /** @description Failed units. */
+            failed?: string[];
         };
         /** @description A tag in use and how many visible servers carry it. */
         TagCount: {
@@ -1323,6 +1647,54 @@ export interface operations {
             };
         };
     };
+    auth_step_up: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StepUpRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StepUpResponse"];
+                };
+            };
+            /** @description `step_up_failed`, or an API token (they prove themselves inline) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     totp_disable: {
         parameters: {
             query?: never;
@@ -1495,6 +1867,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PermissionInfo"][];
+                };
+            };
+        };
+    };
+    proposals_dismiss: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proposal"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -2171,6 +2580,152 @@ export interface operations {
             };
             /** @description no new key is pending, or it is not the named one */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    proposals_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Proposal"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scan_latest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanOverview"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scan_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the stored outcome, also when the scan failed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanOverview"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description a scan of this server is already running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scan_history: {
+        parameters: {
+            query?: {
+                /** @description 1–200, default 20. */
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
