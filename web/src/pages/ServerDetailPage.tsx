@@ -8,6 +8,7 @@ import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, CopyButton, ErrorAlert, Loading, formatTime } from '../components/ui';
 import { HostKeyPanel } from './HostKeyPanel';
+import { ScanPanel } from './ScanPanel';
 import { ServerFormDialog } from './ServerForm';
 
 export function ServerDetailPage() {
@@ -91,6 +92,7 @@ export function ServerDetailPage() {
         )}
       </section>
       <HostKeyPanel key={server.updated_at} server={server} />
+      <ScanPanel server={server} />
       <section className="card">
         <h2>{t('servers.credential')}</h2>
         {credential ? (
