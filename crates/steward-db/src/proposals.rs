@@ -61,7 +61,7 @@ pub async fn list_for_server<'e>(
     server_id: &str,
 ) -> DbResult<Vec<ProposalRow>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM proposals WHERE server_id = $1 ORDER BY created_at, service, kind, id"
+        "SELECT {COLUMNS} FROM proposals WHERE server_id = $1 ORDER BY created_at, service, kind DESC, id"
     );
     Ok(sqlx::query_as(&sql).bind(server_id).fetch_all(ex).await?)
 }

@@ -470,3 +470,49 @@ async fn a_scan_as_a_normal_user_reports_what_it_could_not_see() {
         report["ports"]
     );
 }
+
+#[tokio::test]
+async fn scheduled_scans_cover_servers_with_a_credential_and_skip_recent_ones() {
+    let sshd = Sshd::start();
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = server_as(&admin, &sshd, "nightly", &sshd.user, &[]).await;
+    sshd.authorize(&generated_key(&admin, &id).await);
+    // No credential: never due.
+    admin.server("no-credential", &[]).await;
+
+    // The scheduler's own state over the same database, as `serve` builds it.
+    let clock: std::sync::Arc<dyn steward_core::Clock> =
+        std::sync::Arc::new(steward_core::SystemClock);
+    let jwt = steward_api::bootstrap::prepare(&app.db, &app.vault, clock.as_ref())
+        .await
+        .unwrap();
+    let state = steward_api::AppState::new(
+        app.db.clone(),
+        app.vault.clone(),
+        clock,
+        steward_api::ApiConfig::default(),
+        jwt,
+    );
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(steward_api::discovery::run_due(&state, day).await, 1);
+    // Scanned recently: skipped.
+    assert_eq!(steward_api::discovery::run_due(&state, day).await, 0);
+
+    let (_, latest) = admin.get(&format!("/api/v1/servers/{id}/scan")).await;
+    assert_eq!(
+        (
+            latest["latest"]["trigger"].as_str(),
+            latest["latest"]["status"].as_str()
+        ),
+        (Some("schedule"), Some("succeeded")),
+        "{latest}"
+    );
+    let (who,): (Option<String>,) = sqlx::query_as(
+        "SELECT actor_name FROM audit_events WHERE action = 'server.scan' ORDER BY at DESC LIMIT 1",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(who.as_deref(), Some("steward"));
+}

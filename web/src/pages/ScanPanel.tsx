@@ -159,13 +159,24 @@ function Changes({ overview }: { overview: Overview }) {
   );
 }
 
-function Proposals({ proposals, canWrite, onChange }: { proposals: Proposal[]; canWrite: boolean; onChange: () => Promise<void> }) {
+function Proposals({
+  proposals,
+  names,
+  canWrite,
+  onChange,
+}: {
+  proposals: Proposal[];
+  names: Map<string, string>;
+  canWrite: boolean;
+  onChange: () => Promise<void>;
+}) {
   const { t } = useTranslation();
   const { busy, error, run } = useAction();
   const describe = (p: Proposal) => {
     const spec = (p.spec ?? {}) as { host?: string; port?: number | null };
     const target = spec.host && spec.port ? endpoint(spec.host, spec.port) : spec.port ? String(spec.port) : '';
-    return t(`scan.proposal.${p.kind}`, { service: p.service, target, defaultValue: `${p.kind} ${p.service}` });
+    const service = names.get(p.service) ?? p.service;
+    return t(`scan.proposal.${p.kind}`, { service, target, defaultValue: `${p.kind} ${service}` });
   };
   return (
     <>
@@ -311,7 +322,14 @@ export function ScanPanel({ server }: { server: Server }) {
           ) : null}
         </>
       )}
-      {overview && <Proposals proposals={proposals} canWrite={canWrite} onChange={load} />}
+      {overview && (
+        <Proposals
+          proposals={proposals}
+          names={new Map((report?.services ?? []).map((s) => [s.kind, s.name]))}
+          canWrite={canWrite}
+          onChange={load}
+        />
+      )}
     </section>
   );
 }

@@ -611,7 +611,7 @@ const SERVICES: &[Def] = &[
     },
     Def {
         kind: "sshd",
-        name: "OpenSSH",
+        name: "sshd (OpenSSH)",
         processes: &["sshd"],
         ports: &[22],
     },
