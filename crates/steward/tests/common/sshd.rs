@@ -93,7 +93,7 @@ impl Sshd {
             &path,
             format!(
                 "Port {port}\nListenAddress {host}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys .ssh/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
                 port = self.port,
