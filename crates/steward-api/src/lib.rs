@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod handlers;
 pub mod openapi;
 mod router;
+pub mod runner;
 mod security;
 mod state;
 mod web;
