@@ -213,3 +213,70 @@ impl Drop for Sshd {
         self.stop();
     }
 }
+
+/// A throwaway account on this machine (tests that need a password login or a non-root user).
+/// Removed, with its home, when dropped. Creating accounts needs root: `None` otherwise.
+pub struct OsUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl OsUser {
+    pub fn create() -> Option<Self> {
+        let uid = String::from_utf8(Command::new("id").arg("-u").output().ok()?.stdout).ok()?;
+        if uid.trim() != "0" {
+            eprintln!("not root: skipping the part that needs a throwaway account");
+            return None;
+        }
+        let suffix: u32 = rand10::random();
+        let name = format!("stw{:08x}", suffix);
+        let password = format!("pw-{suffix:x}-Correct-Horse");
+        // Other tests may be editing /etc/passwd at the same moment: retry on a lock.
+        let mut created = false;
+        for _ in 0..50 {
+            let ok = Command::new("useradd")
+                .args(["-m", "-s", "/bin/sh", &name])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                created = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(created, "useradd {name} failed");
+        let user = Self { name, password };
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        writeln!(
+            chpasswd.stdin.take().unwrap(),
+            "{}:{}",
+            user.name,
+            user.password
+        )
+        .unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        Some(user)
+    }
+}
+
+impl Drop for OsUser {
+    fn drop(&mut self) {
+        for _ in 0..50 {
+            let ok = Command::new("userdel")
+                .args(["-r", &self.name])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
