@@ -266,6 +266,10 @@ impl OsUser {
 
 impl Drop for OsUser {
     fn drop(&mut self) {
+        // Sessions still open as this user (pooled connections) would keep userdel from working.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
         for _ in 0..50 {
             let ok = Command::new("userdel")
                 .args(["-r", &self.name])
@@ -276,7 +280,11 @@ impl Drop for OsUser {
             if ok {
                 return;
             }
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &self.name])
+                .status();
             std::thread::sleep(Duration::from_millis(100));
         }
+        eprintln!("could not remove the test account {}", self.name);
     }
 }
