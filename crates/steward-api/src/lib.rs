@@ -13,6 +13,7 @@ pub mod fleet;
 pub mod handlers;
 pub mod openapi;
 mod router;
+pub mod runner;
 mod security;
 mod state;
 mod web;

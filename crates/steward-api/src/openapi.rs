@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, health, roles, scan, servers, settings, setup, ssh,
-    step_up, totp, users,
+    api_tokens, audit, auth, credentials, executions, health, roles, scan, scripts, servers,
+    settings, setup, ssh, step_up, totp, users,
 };
 use crate::state::AppState;
 
@@ -25,6 +25,7 @@ use crate::state::AppState;
         (name = "users", description = "User management"),
         (name = "roles", description = "Roles and permissions"),
         (name = "servers", description = "Server inventory and credentials"),
+        (name = "scripts", description = "Script library and runs across servers"),
         (name = "audit", description = "Audit log"),
         (name = "api-tokens", description = "Personal API tokens"),
         (name = "settings", description = "Organization settings"),
@@ -99,6 +100,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scan::history))
         .routes(routes!(scan::proposals_list))
         .routes(routes!(scan::proposal_dismiss))
+        .routes(routes!(scripts::list, scripts::create))
+        .routes(routes!(scripts::get, scripts::update, scripts::delete))
+        .routes(routes!(scripts::versions))
+        .routes(routes!(scripts::version))
+        .routes(routes!(executions::list, executions::create))
+        .routes(routes!(executions::get))
+        .routes(routes!(executions::cancel))
+        .routes(routes!(executions::stream))
         .routes(routes!(audit::list))
         .routes(routes!(api_tokens::list, api_tokens::create))
         .routes(routes!(api_tokens::revoke))

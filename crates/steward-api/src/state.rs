@@ -83,6 +83,8 @@ pub struct Inner {
     pub dummy_password_hash: String,
     /// One SSH connection per managed server, shared.
     pub ssh: steward_ssh::pool::Pool,
+    /// Script runs in progress on this instance.
+    pub executions: crate::runner::Registry,
 }
 
 impl std::ops::Deref for AppState {
@@ -110,6 +112,7 @@ impl AppState {
         });
         Self(Arc::new(Inner {
             ssh,
+            executions: crate::runner::Registry::default(),
             db,
             vault,
             clock,

@@ -8,12 +8,14 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod credentials;
+pub mod executions;
 pub mod host_keys;
 pub mod maintenance;
 mod pool;
 pub mod proposals;
 pub mod roles;
 pub mod scans;
+pub mod scripts;
 pub mod secrets;
 pub mod servers;
 pub mod sessions;

@@ -15,6 +15,9 @@ use zeroize::Zeroizing;
 
 use crate::keys;
 
+/// Signals a remote command can be sent.
+pub use russh::Sig;
+
 /// Where to connect, and as whom.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -322,7 +325,7 @@ impl Process {
 
     /// Asks the server to deliver a signal to the command (honoured by OpenSSH ≥ 8.1 for
     /// commands without a terminal; the caller should not rely on it alone).
-    pub async fn signal(&self, signal: russh::Sig) -> Result<(), SshError> {
+    pub async fn signal(&self, signal: Sig) -> Result<(), SshError> {
         self.channel
             .signal(signal)
             .await

@@ -43,7 +43,7 @@ struct Route {
     method: Method,
     /// As in the OpenAPI document.
     path: &'static str,
-    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {n} {p}.
+    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {script} {exec} {n} {p}.
     concrete: &'static str,
     body: Option<Value>,
     expect: [E; 6],
@@ -339,6 +339,91 @@ fn matrix() -> Vec<Route> {
             [U, H, F, A, A, A],
         ),
         r(
+            M::POST,
+            "/api/v1/auth/step-up",
+            "/api/v1/auth/step-up",
+            Some(json!({ "password": PASSWORD })),
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/scripts",
+            "/api/v1/scripts",
+            None,
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/scripts",
+            "/api/v1/scripts",
+            Some(json!({ "name": "s-{p}-{n}", "body": "true" })),
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/scripts/{id}",
+            "/api/v1/scripts/{script}",
+            None,
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/scripts/{id}",
+            "/api/v1/scripts/{script}",
+            Some(json!({ "name": "renamed-{p}", "body": "echo changed" })),
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/scripts/{id}/versions",
+            "/api/v1/scripts/{script}/versions",
+            None,
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/scripts/{id}/versions/{version}",
+            "/api/v1/scripts/{script}/versions/1",
+            None,
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/executions",
+            "/api/v1/executions",
+            None,
+            [U, F, F, F, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/executions",
+            "/api/v1/executions",
+            Some(json!({ "script_id": "{script}", "server_ids": ["{web}"] })),
+            [U, F, F, F, A, A],
+        ),
+        // Runs are private to who started them (and auditors): the fixture run is the admin's.
+        r(
+            M::GET,
+            "/api/v1/executions/{id}",
+            "/api/v1/executions/{exec}",
+            None,
+            [U, H, H, H, H, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/executions/{id}/cancel",
+            "/api/v1/executions/{exec}/cancel",
+            None,
+            [U, H, H, H, H, N],
+        ),
+        r(
+            M::GET,
+            "/api/v1/executions/{id}/stream",
+            "/api/v1/executions/{exec}/stream",
+            None,
+            [U, H, H, H, H, N],
+        ),
+        r(
             M::GET,
             "/api/v1/audit",
             "/api/v1/audit",
@@ -394,6 +479,13 @@ fn matrix() -> Vec<Route> {
             "/api/v1/servers/{web}",
             None,
             [U, H, F, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/scripts/{id}",
+            "/api/v1/scripts/{script}",
+            None,
+            [U, F, F, F, A, A],
         ),
         r(
             M::DELETE,
@@ -577,6 +669,33 @@ async fn every_route_for_every_role() {
         let (_, user) = admin_setup
             .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"] }))
             .await;
+        let (st, script) = admin_setup
+            .post(
+                "/api/v1/scripts",
+                json!({ "name": format!("script-{who}"), "body": "true" }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{script}");
+        let (st, exec) = admin_setup
+            .post(
+                "/api/v1/executions",
+                json!({ "script_id": script["id"], "server_ids": [web] }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{exec}");
+        // Let it finish (the server's port is closed), so cancelling answers the same each time.
+        for _ in 0..200 {
+            let (_, e) = admin_setup
+                .get(&format!(
+                    "/api/v1/executions/{}",
+                    exec["id"].as_str().unwrap()
+                ))
+                .await;
+            if e["status"] != "running" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
         let (_, role) = admin_setup
             .post(
                 "/api/v1/roles",
@@ -610,6 +729,11 @@ async fn every_route_for_every_role() {
                 ("role", role["id"].as_str().unwrap_or_default().to_string()),
                 ("token", own_token.clone()),
                 ("proposal", proposal.clone()),
+                (
+                    "script",
+                    script["id"].as_str().unwrap_or_default().to_string(),
+                ),
+                ("exec", exec["id"].as_str().unwrap_or_default().to_string()),
                 (
                     "refresh",
                     session

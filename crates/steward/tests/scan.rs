@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::sshd::{Sshd, closed_port};
+use common::sshd::{OsUser, Sshd, closed_port};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -219,13 +219,13 @@ async fn a_scan_finds_the_databases_and_sshd_and_proposes_next_steps_once() {
 
     // Something new listens; the second scan reports it and proposes nothing twice.
     let new_port = closed_port();
-    let listener = Listener::start("127.0.0.3", new_port);
+    let listener = Listener::start("127.0.0.93", new_port);
     let second = scan(&admin, &id).await;
     drop(listener);
     assert_eq!(second["latest"]["status"], "succeeded", "{second}");
     assert_eq!(second["previous_at"], first["current"]["started_at"]);
     let changes = second["changes"].as_array().unwrap();
-    let opened = format!("127.0.0.3:{new_port}");
+    let opened = format!("127.0.0.93:{new_port}");
     assert!(
         changes
             .iter()
@@ -376,68 +376,25 @@ async fn failures_are_stored_with_their_code_and_invisible_servers_are_404() {
     }
 }
 
-/// A throwaway OS account, removed when dropped (also when the test fails).
-struct OsUser(String);
-
-impl OsUser {
-    fn create(name: &str, public_key: &str) -> Self {
-        let _ = Command::new("userdel").args(["-r", "-f", name]).status();
-        let ok = Command::new("useradd")
-            .args(["-m", "-s", "/bin/sh", name])
-            .status()
-            .expect("useradd")
-            .success();
-        assert!(ok, "useradd {name} failed");
-        let user = OsUser(name.to_string());
-        // A new account's password is locked (`!`), which sshd treats as a locked account even
-        // for key logins; `*` means "no password" without locking it.
-        let ok = Command::new("usermod")
-            .args(["-p", "*", name])
-            .status()
-            .expect("usermod")
-            .success();
-        assert!(ok, "usermod {name} failed");
-        let home = format!("/home/{name}");
-        std::fs::create_dir_all(format!("{home}/.ssh")).unwrap();
-        std::fs::write(
-            format!("{home}/.ssh/authorized_keys"),
-            format!("{public_key}\n"),
-        )
-        .unwrap();
-        let ok = Command::new("chown")
-            .args(["-R", &format!("{name}:{name}"), &format!("{home}/.ssh")])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        user
-    }
-}
-
-impl Drop for OsUser {
-    fn drop(&mut self) {
-        let _ = Command::new("userdel").args(["-r", "-f", &self.0]).status();
-    }
-}
-
 #[tokio::test]
 async fn a_scan_as_a_normal_user_reports_what_it_could_not_see() {
-    let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
-    if uid.trim() != "0" {
-        eprintln!(
-            "skipped: creating a throwaway OS account needs root (running as uid {})",
-            uid.trim()
-        );
+    // Created first, so it is removed last (after the pooled connections are gone).
+    let Some(user) = OsUser::create() else {
+        eprintln!("skipped: creating a throwaway OS account needs root");
         return;
-    }
-    let sshd = Sshd::start();
+    };
+    let sshd = Sshd::start_with(&["127.0.0.2".to_string()], "PasswordAuthentication yes");
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    // Unique per run and backend, short enough for useradd.
-    let name = format!("stw{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let name = user.name.clone();
     let id = server_as(&admin, &sshd, "plain-user", &name, &[]).await;
-    let key = generated_key(&admin, &id).await;
-    let _user = OsUser::create(&name, &key);
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "password", "password": user.password }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 
     let r = scan(&admin, &id).await;
     assert_eq!(r["latest"]["status"], "succeeded", "{r}");

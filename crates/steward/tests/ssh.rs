@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::sshd::{Sshd, closed_port, key_pair};
+use common::sshd::{OsUser, Sshd, closed_port, key_pair};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -338,4 +338,87 @@ async fn unreachable_and_silent_servers_fail_fast_with_a_clear_reason() {
         started.elapsed()
     );
     drop(silent);
+}
+
+#[tokio::test]
+async fn a_password_logs_in_and_a_wrong_one_is_a_clear_error() {
+    let Some(user) = OsUser::create() else {
+        return;
+    };
+    let sshd = Sshd::start_with(&["127.0.0.3".to_string()], "PasswordAuthentication yes");
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "pw", "host": sshd.host, "port": sshd.port, "ssh_user": user.name, "auth_method": "password" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+
+    // A wrong password: reachable, refused, said plainly.
+    admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "password", "password": "not-the-password" }),
+        )
+        .await;
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (
+            r["reachable"].as_bool(),
+            r["authenticated"].as_bool(),
+            r["error"]["code"].as_str()
+        ),
+        (Some(true), Some(false), Some("auth_failed")),
+        "{r}"
+    );
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains(&user.name),
+        "{r}"
+    );
+
+    // The right one logs in, and a script runs as that user.
+    admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "password", "password": user.password }),
+        )
+        .await;
+    let r = test_connection(&admin, &id).await;
+    assert_eq!(
+        (r["authenticated"].as_bool(), r["error"].clone()),
+        (Some(true), Value::Null),
+        "{r}"
+    );
+    let (_, script) = admin
+        .post(
+            "/api/v1/scripts",
+            json!({ "name": "who", "body": "id -un" }),
+        )
+        .await;
+    let (s, run) = admin
+        .post(
+            "/api/v1/executions",
+            json!({ "script_id": script["id"], "server_ids": [id] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{run}");
+    let run_id = run["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let (_, r) = admin.get(&format!("/api/v1/executions/{run_id}")).await;
+        if r["status"] != "running" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "{r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        run["hosts"][0]["stdout"],
+        format!("{}\n", user.name),
+        "{run}"
+    );
+    drop(sshd);
 }

@@ -230,6 +230,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run history, newest first: your own runs, or everyone's with `audit.read`. */
+        get: operations["executions_list"];
+        put?: never;
+        /** Starts a run. Answers at once with the run (hosts pending); follow it on the stream. */
+        post: operations["executions_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run with every host's outcome and output. */
+        get: operations["executions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels a run: hosts not started are cancelled, running commands are stopped. */
+        post: operations["executions_cancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/executions/{id}/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live progress of a run over a WebSocket: a snapshot, then output and status messages as
+         *     JSON text frames (`ExecutionEvent`), ending with `finished`.
+         */
+        get: operations["executions_stream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -313,6 +385,77 @@ export interface paths {
         post?: never;
         /** Deletes a custom role; its holders lose it. */
         delete: operations["roles_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scripts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The script library, by name. */
+        get: operations["scripts_list"];
+        put?: never;
+        /** Adds a script to the library (version 1). */
+        post: operations["scripts_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scripts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One script, at its current version. */
+        get: operations["scripts_get"];
+        /** Saves a new version of a script. */
+        put: operations["scripts_update"];
+        post?: never;
+        /** Deletes a script and its versions. Past runs keep its name and the text that ran. */
+        delete: operations["scripts_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scripts/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every saved version of a script, newest first. */
+        get: operations["scripts_versions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/scripts/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One saved version of a script. */
+        get: operations["scripts_version"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -852,6 +995,127 @@ export interface components {
             /** @description Extra facts, e.g. `{"field": "name"}`. */
             details: Record<string, never>;
         };
+        /** @description A run, without its hosts. */
+        Execution: {
+            id: string;
+            script_id?: string | null;
+            script_name?: string | null;
+            /** Format: int64 */
+            script_version?: number | null;
+            /** @description What ran: the script body or the ad-hoc command. */
+            command: string;
+            shell: components["schemas"]["Shell"];
+            parameters: Record<string, never>;
+            created_by: string;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** @description `running`, `finished`, `cancelled` or `interrupted`. */
+            status: string;
+            /** Format: int64 */
+            timeout_secs: number;
+            /** Format: int64 */
+            concurrency: number;
+            stop_on_failure: boolean;
+            cancelled_by?: string | null;
+            summary: components["schemas"]["ExecutionSummary"];
+        };
+        /** @description A run with its hosts. */
+        ExecutionDetail: components["schemas"]["Execution"] & {
+            hosts: components["schemas"]["ExecutionHost"][];
+        };
+        /** @description One host of a run. */
+        ExecutionHost: {
+            server_id: string;
+            server_name: string;
+            /** @description `pending`, `running`, `ok`, `failed`, `timed_out`, `error`, `cancelled` or `skipped`. */
+            status: string;
+            /** Format: int64 */
+            exit_code?: number | null;
+            /** @description The signal that killed the command, if one did. */
+            exit_signal?: string | null;
+            /** @description Why the host could not run it (`unreachable`, `auth_failed`, `host_key_mismatch` …). */
+            error_code?: string | null;
+            error?: string | null;
+            /** Format: date-time */
+            started_at?: string | null;
+            /** Format: date-time */
+            finished_at?: string | null;
+            /** Format: int64 */
+            duration_ms?: number | null;
+            /** @description Standard output as text (invalid UTF-8 replaced), up to the cap. */
+            stdout: string;
+            stderr: string;
+            /**
+             * Format: int64
+             * @description Bytes the command wrote in all, including any cut off.
+             */
+            stdout_bytes: number;
+            /** Format: int64 */
+            stderr_bytes: number;
+            /** @description Output went over the cap and was cut; the kept part is the beginning. */
+            truncated: boolean;
+        };
+        /** @description A page of runs. */
+        ExecutionPage: {
+            items: components["schemas"]["Execution"][];
+            /** @description Pass as `cursor` for the next page; absent on the last. */
+            next_cursor?: string | null;
+        };
+        /** @description Starts a run of a saved script or an ad-hoc command on servers. */
+        ExecutionRequest: {
+            /** @description A saved script (its current version)… */
+            script_id?: string | null;
+            /** @description …or an ad-hoc command (always needs a step-up). */
+            command?: string | null;
+            shell?: null | components["schemas"]["Shell"];
+            /** @description Values of the script's parameters, by name. */
+            parameters?: Record<string, never>;
+            /** @description Servers by id… */
+            server_ids?: string[];
+            /** @description …and/or every server carrying one of these tags (that you may run on). */
+            tags?: string[];
+            /**
+             * Format: int64
+             * @description Per host, in seconds (default 300, at most 86,400).
+             */
+            timeout_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Hosts running at once (default 10, at most 200).
+             */
+            concurrency?: number | null;
+            /** @description Start no further host once one fails (hosts already running finish). */
+            stop_on_failure?: boolean;
+            step_up?: null | components["schemas"]["StepUpRequest"];
+        };
+        /** @description How a run went, by host status. */
+        ExecutionSummary: {
+            /** Format: int64 */
+            total: number;
+            /** Format: int64 */
+            ok: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            timed_out: number;
+            /**
+             * Format: int64
+             * @description Could not connect or start.
+             */
+            error: number;
+            /**
+             * Format: int64
+             * @description Cancelled or skipped.
+             */
+            cancelled: number;
+            /**
+             * Format: int64
+             * @description Still pending or running.
+             */
+            running: number;
+        };
         /** @description What happened to the host key in a connection test. */
         HostKeyCheck: {
             /** @description `first_use` (recorded now), `trusted` (matched) or `mismatch` (refused). */
@@ -963,6 +1227,11 @@ export interface components {
             /** @description `PRETTY_NAME`. */
             pretty_name?: string | null;
         };
+        /**
+         * @description The type of a script parameter.
+         * @enum {string}
+         */
+        ParameterType: "string" | "integer" | "boolean" | "choice";
         /** @description Re-authentication for a sensitive change of one's own account. */
         PasswordConfirmation: {
             /** Format: password */
@@ -1144,6 +1413,70 @@ export interface components {
             status: string;
             error?: null | components["schemas"]["ScanError"];
         };
+        /** @description A saved script. */
+        Script: {
+            id: string;
+            name: string;
+            description: string;
+            shell: components["schemas"]["Shell"];
+            body: string;
+            parameters: components["schemas"]["ScriptParameter"][];
+            /**
+             * Format: int64
+             * @description Goes up by one with every saved change.
+             */
+            version: number;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description Who saved the current version. */
+            updated_by?: string | null;
+        };
+        /** @description Creates a script, or saves a new version of one. */
+        ScriptInput: {
+            name: string;
+            description?: string;
+            shell?: components["schemas"]["Shell"];
+            body: string;
+            parameters?: components["schemas"]["ScriptParameter"][];
+            /**
+             * Format: int64
+             * @description When saving: the version the change was made on. If someone saved meanwhile, the save
+             *     is refused (409 `version_conflict`) instead of overwriting their change.
+             */
+            base_version?: number | null;
+        };
+        /**
+         * @description A parameter a script takes. Its value reaches the script as the environment variable
+         *     `name`.
+         */
+        ScriptParameter: {
+            /** @description Letters, digits and `_`, not starting with a digit (it becomes a variable name). */
+            name: string;
+            /** @description What the run dialog shows; the name when empty. */
+            label?: string;
+            type: components["schemas"]["ParameterType"];
+            required?: boolean;
+            /** @description Used when no value is given. */
+            default?: string | null;
+            /** @description The allowed values of a `choice`. */
+            choices?: string[];
+            description?: string;
+        };
+        /** @description One saved version of a script. */
+        ScriptVersion: {
+            /** Format: int64 */
+            version: number;
+            name: string;
+            description: string;
+            shell: components["schemas"]["Shell"];
+            body: string;
+            parameters: components["schemas"]["ScriptParameter"][];
+            changed_by?: string | null;
+            /** Format: date-time */
+            changed_at: string;
+        };
         /** @description A managed server. */
         Server: {
             id: string;
@@ -1213,6 +1546,11 @@ export interface components {
         SetupStatus: {
             setup_required: boolean;
         };
+        /**
+         * @description The shell a script runs in.
+         * @enum {string}
+         */
+        Shell: "sh" | "bash";
         /** @description A simple status answer (`/healthz`, `/readyz`). */
         StatusBody: {
             status: string;
@@ -1834,6 +2172,220 @@ export interface operations {
             };
         };
     };
+    executions_list: {
+        parameters: {
+            query?: {
+                /** @description `running`, `finished`, `cancelled` or `interrupted`. */
+                status?: string;
+                script_id?: string;
+                /** @description Runs that included this server. */
+                server_id?: string;
+                /** @description Only my runs (those with `audit.read` see everyone's otherwise). */
+                mine?: boolean;
+                cursor?: string;
+                /** @description 1–200, default 50. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    executions_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExecutionRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDetail"];
+                };
+            };
+            /** @description no permission, or `step_up_required` / `step_up_failed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    executions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDetail"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    executions_cancel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionDetail"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `not_running` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    executions_stream: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `websocket_required` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     document: {
         parameters: {
             query?: never;
@@ -2087,6 +2639,296 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_list: {
+        parameters: {
+            query?: {
+                /** @description Case-insensitive text in name or description. */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Script"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScriptInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Script"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Script"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScriptInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Script"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `version_conflict`: saved by someone else meanwhile; or the name is taken */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScriptVersion"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    scripts_version: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScriptVersion"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -3,9 +3,11 @@ pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod executions;
 pub mod health;
 pub mod roles;
 pub mod scan;
+pub mod scripts;
 pub mod servers;
 pub mod settings;
 pub mod setup;
@@ -17,12 +19,12 @@ pub mod users;
 use chrono::{DateTime, Utc};
 
 /// Stored milliseconds to an API time.
-pub(crate) fn time(ms: i64) -> DateTime<Utc> {
+pub fn time(ms: i64) -> DateTime<Utc> {
     steward_core::clock::from_ms(ms)
 }
 
 /// Optional stored milliseconds to an optional API time.
-pub(crate) fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
+pub fn opt_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.map(time)
 }
 
@@ -33,6 +35,7 @@ pub(crate) mod tags {
     pub const USERS: &str = "users";
     pub const ROLES: &str = "roles";
     pub const SERVERS: &str = "servers";
+    pub const SCRIPTS: &str = "scripts";
     pub const AUDIT: &str = "audit";
     pub const TOKENS: &str = "api-tokens";
     pub const SETTINGS: &str = "settings";

@@ -35,13 +35,28 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
+    let interrupted = steward_db::executions::interrupt_running(&db.pool, clock.now_ms()).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            runs = interrupted,
+            "marked runs left over from the last process as interrupted"
+        );
+    }
     let housekeeping = tokio::spawn(housekeeping(db.clone(), clock.clone()));
     let state = AppState::new(db.clone(), vault, clock, config, jwt);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
-    steward_api::serve(listener, state, shutdown_signal()).await?;
+    steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
     housekeeping.abort();
     if let Some(scans) = scans {
         scans.abort();
+    }
+    // Stop what still runs on managed servers rather than leave it behind.
+    state.executions.cancel_all();
+    for _ in 0..50 {
+        if !state.executions.any_running() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     db.close().await;
     tracing::info!("steward stopped");

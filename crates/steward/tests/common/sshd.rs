@@ -9,11 +9,32 @@ use std::time::{Duration, Instant};
 const SSHD: &str = "/usr/sbin/sshd";
 
 pub struct Sshd {
+    /// The first address it listens on.
     pub host: String,
+    /// Every address it listens on (all on `port`).
+    pub hosts: Vec<String>,
     pub port: u16,
     pub user: String,
+    /// Extra sshd_config lines.
+    extra: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+}
+
+/// A port free on every loopback address.
+pub fn free_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `count` loopback addresses starting at 127.0.0.`first`.
+pub fn addresses(first: u8, count: u8) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("127.0.0.{}", first + i))
+        .collect()
 }
 
 fn keygen(path: &Path, passphrase: &str) {
@@ -62,6 +83,11 @@ pub fn closed_port() -> u16 {
 
 impl Sshd {
     pub fn start() -> Self {
+        Self::start_with(&["127.0.0.2".to_string()], "")
+    }
+
+    /// An sshd listening on each of `hosts` (sshd takes up to 16), with extra config lines.
+    pub fn start_with(hosts: &[String], extra: &str) -> Self {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install it with `apt-get install -y openssh-server`"
@@ -76,8 +102,10 @@ impl Sshd {
         std::fs::File::create(dir.path().join("authorized_keys")).unwrap();
         keygen(&dir.path().join("host_key"), "");
         let mut s = Self {
-            host: "127.0.0.2".into(),
-            port: closed_port(),
+            host: hosts[0].clone(),
+            hosts: hosts.to_vec(),
+            port: free_port(),
+            extra: extra.to_string(),
             user,
             dir,
             child: None,
@@ -92,12 +120,18 @@ impl Sshd {
         std::fs::write(
             &path,
             format!(
-                "Port {port}\nListenAddress {host}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                "{extra}\nPort {port}\n{listen}HostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                 PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
+                 PermitRootLogin prohibit-password\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n\
+                 MaxStartups 500\nMaxSessions 100\n",
                 port = self.port,
-                host = self.host,
+                extra = self.extra,
+                listen = self
+                    .hosts
+                    .iter()
+                    .map(|h| format!("ListenAddress {h}\n"))
+                    .collect::<String>(),
             ),
         )
         .unwrap();
@@ -153,6 +187,18 @@ impl Sshd {
         writeln!(f, "{}", public_key.trim()).unwrap();
     }
 
+    /// Restarts with other extra config lines (same addresses, port and host key).
+    pub fn restart_with_config(&mut self, extra: &str) {
+        self.stop();
+        self.extra = extra.to_string();
+        self.spawn();
+    }
+
+    /// What sshd logged (at VERBOSE: every accepted login, every forwarding request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
     /// Restarts on the same address and port with a new host key (a reinstalled, or an
     /// impostor, server).
     pub fn restart_with_new_host_key(&mut self) {
@@ -165,5 +211,80 @@ impl Sshd {
 impl Drop for Sshd {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A throwaway account on this machine (tests that need a password login or a non-root user).
+/// Removed, with its home, when dropped. Creating accounts needs root: `None` otherwise.
+pub struct OsUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl OsUser {
+    pub fn create() -> Option<Self> {
+        let uid = String::from_utf8(Command::new("id").arg("-u").output().ok()?.stdout).ok()?;
+        if uid.trim() != "0" {
+            eprintln!("not root: skipping the part that needs a throwaway account");
+            return None;
+        }
+        let suffix: u32 = rand10::random();
+        let name = format!("stw{:08x}", suffix);
+        let password = format!("pw-{suffix:x}-Correct-Horse");
+        // Other tests may be editing /etc/passwd at the same moment: retry on a lock.
+        let mut created = false;
+        for _ in 0..50 {
+            let ok = Command::new("useradd")
+                .args(["-m", "-s", "/bin/sh", &name])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                created = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(created, "useradd {name} failed");
+        let user = Self { name, password };
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        writeln!(
+            chpasswd.stdin.take().unwrap(),
+            "{}:{}",
+            user.name,
+            user.password
+        )
+        .unwrap();
+        assert!(chpasswd.wait().unwrap().success(), "chpasswd failed");
+        Some(user)
+    }
+}
+
+impl Drop for OsUser {
+    fn drop(&mut self) {
+        // Sessions still open as this user (pooled connections) would keep userdel from working.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-u", &self.name])
+            .status();
+        for _ in 0..50 {
+            let ok = Command::new("userdel")
+                .args(["-r", &self.name])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-u", &self.name])
+                .status();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("could not remove the test account {}", self.name);
     }
 }
