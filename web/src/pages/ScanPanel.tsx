@@ -212,7 +212,7 @@ function Proposals({
   );
 }
 
-export function ScanPanel({ server }: { server: Server }) {
+export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: () => void }) {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
   const [overview, setOverview] = useState<Overview | null>(null);
@@ -242,6 +242,7 @@ export function ScanPanel({ server }: { server: Server }) {
     run(async () => {
       setOverview(await call(() => api.POST('/api/v1/servers/{id}/scan', { params: { path: { id: server.id } } })));
       setProposals(await call(() => api.GET('/api/v1/servers/{id}/proposals', { params: { path: { id: server.id } } })));
+      onScanned?.();
     });
 
   const latest = overview?.latest;

@@ -21,6 +21,8 @@ export function ServerDetailPage() {
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
   const [confirm, setConfirm] = useState<'server' | 'credential' | null>(null);
+  // Bumped after a scan, which may have recorded the host key at first contact.
+  const [scans, setScans] = useState(0);
 
   const load = useCallback(async () => {
     try {
@@ -91,8 +93,8 @@ export function ServerDetailPage() {
           </p>
         )}
       </section>
-      <HostKeyPanel key={server.updated_at} server={server} />
-      <ScanPanel server={server} />
+      <HostKeyPanel key={`${server.updated_at}:${scans}`} server={server} />
+      <ScanPanel server={server} onScanned={() => setScans((n) => n + 1)} />
       <section className="card">
         <h2>{t('servers.credential')}</h2>
         {credential ? (

@@ -60,6 +60,8 @@ test('Scan now shows the OS, the databases and sshd, and proposals that can be d
   const proposals = page.getByTestId('scan-proposals');
   await proposals.getByText('Health check: PostgreSQL answers on 127.0.0.1:5432').waitFor();
   await proposals.getByText('Backup job for Redis').waitFor();
+  // The scan was the first contact: the host key panel shows the key it recorded.
+  expect(await page.getByTestId('host-key-fingerprint').textContent()).toBe(sshd.fingerprint());
   await shot(page, '60-server-scan');
 
   await page.getByRole('button', { name: 'Dismiss: Backup job for Redis' }).click();
