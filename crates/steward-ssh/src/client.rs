@@ -363,6 +363,18 @@ impl Connection {
             .map_err(|e| SshError::Protocol(e.to_string()))
     }
 
+    /// Opens an SFTP session on a new channel (file transfer for installs and backups).
+    pub async fn sftp(&self) -> Result<russh_sftp::client::SftpSession, SshError> {
+        let channel = self.open_session().await?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| SshError::Protocol(e.to_string()))?;
+        russh_sftp::client::SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| SshError::Protocol(format!("SFTP: {e}")))
+    }
+
     /// Starts a command on a new channel and returns at once; read its output with
     /// [`Process::next`].
     pub async fn start(&self, command: &str) -> Result<Process, SshError> {

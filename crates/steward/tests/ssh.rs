@@ -422,3 +422,51 @@ async fn a_password_logs_in_and_a_wrong_one_is_a_clear_error() {
     );
     drop(sshd);
 }
+
+#[tokio::test]
+async fn files_travel_over_sftp_on_the_same_connection_as_commands() {
+    let sshd = Sshd::start();
+    let (private, public) = key_pair("");
+    sshd.authorize(&public);
+    let target = steward_ssh::client::Target {
+        host: sshd.host.clone(),
+        port: sshd.port,
+        user: sshd.user.clone(),
+    };
+    let auth = steward_ssh::client::Auth::Key {
+        private_key: private.into(),
+        passphrase: None,
+    };
+    let conn = steward_ssh::client::connect(
+        &target,
+        Some(&auth),
+        Some(&sshd.host_key()),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("uploaded.bin");
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let sftp = conn.sftp().await.unwrap();
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut file = sftp.create(path.to_str().unwrap()).await.unwrap();
+        file.write_all(&payload).await.unwrap();
+        file.shutdown().await.unwrap();
+    }
+    // The file is really there (the sshd runs on this machine) and reads back the same.
+    assert_eq!(std::fs::read(&path).unwrap(), payload);
+    assert_eq!(sftp.read(path.to_str().unwrap()).await.unwrap(), payload);
+    // Commands share the connection meanwhile.
+    let out = conn
+        .exec(
+            &format!("wc -c < {}", path.display()),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+    drop(sftp);
+    conn.close().await;
+}
