@@ -295,6 +295,18 @@ export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: (
               ) : (
                 <p className="muted">{t('scan.noFailedUnits')}</p>
               )}
+              {report.systemd.running?.length ? (
+                <details className="scan-running">
+                  <summary>{t('scan.runningUnits', { n: report.systemd.running.length })}</summary>
+                  <ul className="scan-units">
+                    {report.systemd.running.map((u) => (
+                      <li key={u} className="mono">
+                        {u}
+                      </li>
+                    ))}
+                  </ul>
+                </details>
+              ) : null}
             </>
           )}
           {report.docker?.containers?.length ? (
