@@ -397,9 +397,13 @@ pub async fn versions(
 pub async fn version(
     State(st): State<AppState>,
     p: Principal,
-    Path((id, version)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult<Json<ScriptVersion>> {
     require_read(&p)?;
+    // A path that is not even text names nothing.
+    let Ok(Path((id, version))) = path else {
+        return Err(ApiError::not_found("script"));
+    };
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::not_found("script"));
     }
