@@ -1,13 +1,15 @@
 // One server: its settings, its credential's public facts, and the actions on it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, CopyButton, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime } from '../components/ui';
 import { HostKeyPanel } from './HostKeyPanel';
+import { RunDialog } from './RunDialog';
+import { RunRows, useRunHeaders } from './RunsPage';
 import { ServerFormDialog } from './ServerForm';
 
 export function ServerDetailPage() {
@@ -20,6 +22,11 @@ export function ServerDetailPage() {
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
   const [confirm, setConfirm] = useState<'server' | 'credential' | null>(null);
+  const [jumpServer, setJumpServer] = useState<Server | null>(null);
+  const [recentRuns, setRecentRuns] = useState<Schemas['Execution'][] | null>(null);
+  const [running, setRunning] = useState(false);
+  const runHeaders = useRunHeaders();
+  const seesRuns = can('scripts.run') || can('audit.read');
 
   const load = useCallback(async () => {
     try {
@@ -32,6 +39,11 @@ export function ServerDetailPage() {
             )
           : null,
       );
+      setJumpServer(
+        s.jump_server_id
+          ? await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id: s.jump_server_id! } } })).catch(() => null)
+          : null,
+      );
     } catch (e) {
       setError(e);
     }
@@ -40,6 +52,14 @@ export function ServerDetailPage() {
   useEffect(() => {
     void load();
   }, [load]);
+
+  useEffect(() => {
+    if (!seesRuns) return;
+    void call(() => api.GET('/api/v1/executions', { params: { query: { server_id: id, limit: 5 } } })).then(
+      (p) => setRecentRuns(p.items),
+      () => setRecentRuns([]),
+    );
+  }, [id, seesRuns]);
 
   if (error) {
     return (
@@ -57,12 +77,19 @@ export function ServerDetailPage() {
       <PageHeader
         title={server.name}
         actions={
-          canWrite && (
+          (canWrite || can('scripts.run')) && (
             <>
-              <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>
-              <Button variant="danger" onClick={() => setConfirm('server')}>
-                {t('common.delete')}
-              </Button>
+              {can('scripts.run') && (
+                <Button variant="primary" onClick={() => setRunning(true)}>
+                  {t('servers.runScript')}
+                </Button>
+              )}
+              {canWrite && <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>}
+              {canWrite && (
+                <Button variant="danger" onClick={() => setConfirm('server')}>
+                  {t('common.delete')}
+                </Button>
+              )}
             </>
           )
         }
@@ -78,6 +105,16 @@ export function ServerDetailPage() {
           <dd>{server.ssh_user}</dd>
           <dt>{t('fields.auth_method')}</dt>
           <dd>{server.auth_method === 'key' ? t('servers.authKey') : t('servers.authPassword')}</dd>
+          <dt>{t('servers.jumpServer')}</dt>
+          <dd>
+            {server.jump_server_id ? (
+              <Link to={`/servers/${server.jump_server_id}`} data-testid="jump-server">
+                {jumpServer?.name ?? server.jump_server_id}
+              </Link>
+            ) : (
+              t('servers.direct')
+            )}
+          </dd>
           <dt>{t('fields.tags')}</dt>
           <dd>{server.tags.length ? server.tags.map((tg) => <span key={tg} className="tag">{tg}</span>) : '—'}</dd>
           <dt>{t('fields.updated')}</dt>
@@ -135,6 +172,24 @@ export function ServerDetailPage() {
           </div>
         )}
       </section>
+      {seesRuns && (
+        <section className="card" aria-labelledby="recent-runs">
+          <h2 id="recent-runs">{t('servers.recentRuns')}</h2>
+          {!recentRuns ? (
+            <Loading />
+          ) : recentRuns.length === 0 ? (
+            <p className="muted">{t('servers.noRuns')}</p>
+          ) : (
+            <DataTable caption={t('servers.recentRuns')} headers={runHeaders}>
+              <RunRows items={recentRuns} />
+            </DataTable>
+          )}
+          <p>
+            <Link to="/runs">{t('servers.allRuns')}</Link>
+          </p>
+        </section>
+      )}
+      {running && <RunDialog open servers={[{ id: server.id, name: server.name }]} onClose={() => setRunning(false)} />}
       {editing && (
         <ServerFormDialog
           open
