@@ -108,10 +108,19 @@ export function RunPage() {
       ws = new WebSocket(url);
       ws.onmessage = (m) => {
         attempts = 0;
+        let event: RunEvent;
         try {
-          store.handle(JSON.parse(String(m.data)) as RunEvent);
+          event = JSON.parse(String(m.data)) as RunEvent;
         } catch {
-          // not a message of ours
+          return; // not a message of ours
+        }
+        store.handle(event);
+        if (event.type === 'finished') {
+          // The end event carries the counts; the run's end time and canceller come from a read.
+          void call(() => api.GET('/api/v1/executions/{id}', { params: { path: { id } } })).then(
+            (d) => store.mergeRun(d),
+            () => undefined,
+          );
         }
       };
       ws.onclose = () => {

@@ -1,16 +1,26 @@
 // One script: the editor (highlighted body, typed parameters), its version history (view an
 // old version, restore it as a new one), delete, and run. Saves are optimistic: the version
 // the edit started from goes along, and a save on top of someone else's is refused.
-import { useCallback, useEffect, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
-import { CodeEditor } from '../components/CodeEditor';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, Checkbox, ErrorAlert, Loading, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../components/ui';
 import { RunDialog } from './RunDialog';
+
+// CodeMirror is large: it loads with this page, not with the app.
+const LazyEditor = lazy(() => import('../components/CodeEditor').then((m) => ({ default: m.CodeEditor })));
+
+function CodeEditor(props: Parameters<typeof LazyEditor>[0]) {
+  return (
+    <Suspense fallback={<Loading />}>
+      <LazyEditor {...props} />
+    </Suspense>
+  );
+}
 
 type Script = Schemas['Script'];
 /** Program names, the same in every language. */

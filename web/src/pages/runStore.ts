@@ -114,6 +114,17 @@ export class RunStore {
     this.schedule();
   }
 
+  /** Takes the run's own facts (end time, who cancelled) from a fresh read, keeping hosts
+   *  and output as the stream left them. */
+  mergeRun(detail: Detail) {
+    if (!this.detail) return;
+    const { hosts: _hosts, ...run } = detail;
+    void _hosts;
+    this.detail = { ...this.detail, ...run, hosts: this.detail.hosts };
+    this.dirty = true;
+    this.schedule();
+  }
+
   /** A pane's output block mounts (or unmounts, with null). */
   attach(serverId: string, stream: Stream, block: HTMLElement | null, pre: HTMLPreElement | null) {
     const key = `${serverId}|${stream}`;
