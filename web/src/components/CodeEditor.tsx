@@ -65,6 +65,8 @@ export function CodeEditor({
   const view = useRef<EditorView | null>(null);
   const editable = useRef(new Compartment());
   const changed = useRef(onChange);
+  /** Texts reported through onChange that have not come back as `value` yet. */
+  const emitted = useRef<string[]>([]);
   useEffect(() => {
     changed.current = onChange;
   }, [onChange]);
@@ -94,7 +96,10 @@ export function CodeEditor({
           EditorView.contentAttributes.of({ 'aria-label': label, ...(testId ? { 'data-testid': testId } : {}) }),
           editable.current.of([EditorState.readOnly.of(readOnly), EditorView.editable.of(!readOnly)]),
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) changed.current?.(u.state.doc.toString());
+            if (!u.docChanged) return;
+            const text = u.state.doc.toString();
+            emitted.current.push(text);
+            changed.current?.(text);
           }),
         ],
       }),
@@ -108,9 +113,16 @@ export function CodeEditor({
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [label, testId]);
 
-  // Outside changes (a loaded or restored version) replace the text.
+  // Outside changes (a loaded or restored version) replace the text. Values we reported
+  // ourselves come back renders later, when the user may have typed on: those are no change.
   useEffect(() => {
     const v = view.current;
+    const ours = emitted.current.indexOf(value);
+    if (ours >= 0) {
+      emitted.current.splice(0, ours + 1);
+      return;
+    }
+    emitted.current = [];
     if (v && v.state.doc.toString() !== value) {
       v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
     }

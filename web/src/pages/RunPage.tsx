@@ -61,7 +61,7 @@ const HostPane = memo(function HostPane({
       </header>
       <div id={bodyId} className="pane-body" hidden={collapsed}>
         {host.error && (
-          <p className="pane-error">
+          <p className="host-error">
             {host.error_code ? <code>{host.error_code}</code> : null} {host.error}
           </p>
         )}

@@ -17,11 +17,14 @@ let steward: Steward;
 let sshd: TestSshd;
 let browser: Browser;
 let keyDir: string;
+/** More loopback addresses of the same sshd (it listens on at most 16 sockets): the 50
+ *  servers of a fleet for the live view share them. */
+const FLEET = Array.from({ length: 15 }, (_, i) => `127.0.0.${10 + i}`);
 
 beforeAll(async () => {
   steward = await startSteward();
   await setupViaApi(steward);
-  sshd = await startSshd();
+  sshd = await startSshd({ extraAddresses: FLEET });
   browser = await launchBrowser();
   keyDir = mkdtempSync(join(tmpdir(), 'steward-e2e-key-'));
 });
@@ -294,6 +297,67 @@ test('without scripts.write the library is read-only; without scripts.run there 
   expect(await page.getByRole('button', { name: 'Save' }).count()).toBe(0);
   expect(await page.getByRole('button', { name: 'Delete' }).count()).toBe(0);
   expect(await page.getByRole('link', { name: 'New script' }).count()).toBe(0);
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('the live view follows a run on 50 servers', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const key = join(keyDir, 'fleet_ed25519');
+  expect(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]).status).toBe(0);
+  sshd.authorize(readFileSync(`${key}.pub`, 'utf8'));
+  const privateKey = readFileSync(key, 'utf8');
+  await page.evaluate(
+    async ([addresses, port, user, pk]) => {
+      const post = async (method: string, path: string, body: unknown) => {
+        const r = await fetch(path, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      };
+      const hosts = addresses as string[];
+      for (let i = 0; i < 50; i++) {
+        const host = hosts[i % hosts.length];
+        const s = (await post('POST', '/api/v1/servers', { name: `fleet-${String(i + 1).padStart(2, '0')}`, host, port, ssh_user: user, tags: ['fleet'] })) as { id: string };
+        await post('PUT', `/api/v1/servers/${s.id}/credential`, { kind: 'private_key', private_key: pk });
+      }
+    },
+    [FLEET, sshd.port, sshd.user, privateKey] as const,
+  );
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', {
+    name: 'chatty',
+    body: 'i=1\nwhile [ $i -le 300 ]; do echo "line $i"; i=$((i+1)); done\necho done >&2\n',
+  })) as { id: string };
+
+  await page.goto(`${steward.url}/scripts/${script.id}`);
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Run chatty' });
+  await dialog.getByLabel('fleet (50)').check();
+  await dialog.getByLabel('Servers at once').fill('50');
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  // More than ten servers: a step-up first (this is a new session).
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.getByLabel('Your password').fill(PASSWORD);
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  const started = Date.now();
+  await poll(() => chip(page, 'ok'), 90_000).toBe('50 ok');
+  const took = Date.now() - started;
+  expect(await page.getByTestId('host-pane').count()).toBe(50);
+  // Every pane has all its output, in order.
+  const texts = await page.locator('[data-testid^="stdout-"]').allTextContents();
+  expect(texts).toHaveLength(50);
+  const expected = Array.from({ length: 300 }, (_, i) => `line ${i + 1}\n`).join('');
+  expect(texts.filter((t) => t === expected)).toHaveLength(50);
+  await page.getByText('50 of 50 done').waitFor();
+  // The page stayed responsive: a click is answered at once.
+  const t0 = Date.now();
+  await page.getByRole('button', { name: 'Collapse all' }).click();
+  await poll(() => page.locator('.pane-body:not([hidden])').count()).toBe(0);
+  expect(Date.now() - t0).toBeLessThan(5_000);
+  console.log(`50-host run shown finished after ${took} ms`);
+  await shot(page, '68-run-50-hosts');
   expect(problems).toEqual([]);
   await context.close();
 });
