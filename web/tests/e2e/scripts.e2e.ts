@@ -22,7 +22,8 @@ let keyDir: string;
 const FLEET = Array.from({ length: 15 }, (_, i) => `127.0.0.${10 + i}`);
 
 beforeAll(async () => {
-  steward = await startSteward();
+  // A small output cap, so that a run can go over it.
+  steward = await startSteward({ serveArgs: ['--execution-output-cap', '4096'] });
   await setupViaApi(steward);
   sshd = await startSshd({ extraAddresses: FLEET });
   browser = await launchBrowser();
@@ -262,6 +263,18 @@ test('write a script, run it on two servers, an ad-hoc command with step-up, can
   await chosen.getByRole('button', { name: 'Cancel' }).click();
   await page.getByTestId('jump-server').click();
   await page.getByRole('heading', { level: 1, name: 'app-1' }).waitFor();
+
+  // Output over the cap is cut, and the pane says where.
+  await page.goto(`${steward.url}/runs`);
+  await page.getByRole('button', { name: 'Ad-hoc command' }).click();
+  await adHoc.getByLabel('Command', { exact: true }).fill("head -c 10000 /dev/zero | tr '\\0' x");
+  await adHoc.getByLabel('app-1', { exact: false }).check();
+  await adHoc.getByRole('button', { name: 'Start run' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
+  await page.getByText('stdout: output cut at 4096 of 10000 bytes').waitFor();
+  expect((await page.getByTestId(`stdout-${app.id}`).textContent())?.length).toBe(4096);
+  await shot(page, '69-run-output-cut');
 
   // Deleting the script asks first; past runs keep its name.
   await page.goto(`${steward.url}/scripts/${scriptId}`);
