@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { PASSWORD, apiCall, launchBrowser, login, loginToDashboard, logout, navLinks, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { PASSWORD, apiCall, launchBrowser, login, loginToDashboard, logout, navLinks, totp, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
 import { startSshd, type TestSshd } from './sshd';
 
 let steward: Steward;
@@ -371,6 +371,44 @@ test('the live view follows a run on 50 servers', async () => {
   expect(Date.now() - t0).toBeLessThan(5_000);
   console.log(`50-host run shown finished after ${took} ms`);
   await shot(page, '68-run-50-hosts');
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('with 2FA on, the step-up asks for an authentication code', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  await apiCall(page, 'POST', '/api/v1/roles', { name: 'code runner', permissions: ['servers.read', 'scripts.run'] });
+  await apiCall(page, 'POST', '/api/v1/users', { username: 'coder', password: 'initial-lantern-forest-7', roles: ['code runner'] });
+  await logout(page);
+  await login(page, steward, 'coder', 'initial-lantern-forest-7');
+  await page.waitForURL((u) => u.pathname === '/profile/security');
+  await page.getByLabel('Current password').fill('initial-lantern-forest-7');
+  await page.getByLabel('New password').fill('quiet-meadow-copper-19');
+  await page.getByLabel('Repeat password').fill('quiet-meadow-copper-19');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  const { secret } = (await apiCall(page, 'POST', '/api/v1/auth/totp/enroll')) as { secret: string };
+  await apiCall(page, 'POST', '/api/v1/auth/totp/confirm', { code: totp(secret) });
+
+  await page.goto(`${steward.url}/runs`);
+  await page.getByRole('button', { name: 'Ad-hoc command' }).click();
+  const adHoc = page.getByRole('dialog', { name: 'Run an ad-hoc command' });
+  await adHoc.getByLabel('Command', { exact: true }).fill('echo code-ok');
+  await adHoc.getByLabel('Search servers').fill('app-1');
+  await adHoc.getByLabel('app-1', { exact: false }).check();
+  await adHoc.getByRole('button', { name: 'Start run' }).click();
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.getByLabel('Authentication code').waitFor();
+  await stepUp.getByRole('button', { name: 'Use your password instead' }).waitFor();
+  await shot(page, '70-step-up-totp');
+  // The code of the next time step: the one used to confirm 2FA may not be used twice.
+  await stepUp.getByLabel('Authentication code').fill(totp(secret, 1));
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
+  expect(await page.locator('[data-testid^="stdout-"]').first().textContent()).toBe('code-ok\n');
   expect(problems).toEqual([]);
   await context.close();
 });
