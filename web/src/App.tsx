@@ -10,6 +10,10 @@ import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { ProfilePage, SecurityPage, TokensPage } from './pages/ProfilePages';
 import { RolesPage } from './pages/RolesPage';
+import { RunPage } from './pages/RunPage';
+import { RunsPage } from './pages/RunsPage';
+import { ScriptEditorPage } from './pages/ScriptEditorPage';
+import { ScriptsPage } from './pages/ScriptsPage';
 import { ServerDetailPage } from './pages/ServerDetailPage';
 import { ServersPage } from './pages/ServersPage';
 import { SettingsPage } from './pages/SettingsPage';
@@ -28,9 +32,11 @@ function RequireAuth() {
   return <Outlet />;
 }
 
-function RequirePermission({ permission }: { permission: string }) {
+/** Shows the nested pages to holders of the permission (or of any one of several). */
+function RequirePermission({ permission }: { permission: string | string[] }) {
   const { can } = useAuth();
-  return can(permission) ? <Outlet /> : <Forbidden />;
+  const any = Array.isArray(permission) ? permission : [permission];
+  return any.some(can) ? <Outlet /> : <Forbidden />;
 }
 
 function Forbidden() {
@@ -67,6 +73,14 @@ export function App() {
               <Route element={<RequirePermission permission="servers.read" />}>
                 <Route path="servers" element={<ServersPage />} />
                 <Route path="servers/:id" element={<ServerDetailPage />} />
+              </Route>
+              <Route element={<RequirePermission permission={['scripts.run', 'scripts.write']} />}>
+                <Route path="scripts" element={<ScriptsPage />} />
+                <Route path="scripts/:id" element={<ScriptEditorPage />} />
+              </Route>
+              <Route element={<RequirePermission permission={['scripts.run', 'audit.read']} />}>
+                <Route path="runs" element={<RunsPage />} />
+                <Route path="runs/:id" element={<RunPage />} />
               </Route>
               <Route element={<RequirePermission permission="users.manage" />}>
                 <Route path="users" element={<UsersPage />} />

@@ -10,12 +10,15 @@ import { applyTheme, currentTheme, type Theme } from '../theme';
 interface NavItem {
   to: string;
   key: string;
-  permission?: string;
+  /** Shown to holders of this permission (or of any one of several). */
+  permission?: string | string[];
 }
 
 const NAV: NavItem[] = [
   { to: '/', key: 'nav.dashboard' },
   { to: '/servers', key: 'nav.servers', permission: 'servers.read' },
+  { to: '/scripts', key: 'nav.scripts', permission: ['scripts.run', 'scripts.write'] },
+  { to: '/runs', key: 'nav.runs', permission: ['scripts.run', 'audit.read'] },
   { to: '/users', key: 'nav.users', permission: 'users.manage' },
   { to: '/roles', key: 'nav.roles', permission: 'roles.manage' },
   { to: '/audit', key: 'nav.audit', permission: 'audit.read' },
@@ -36,7 +39,7 @@ export function Layout() {
     setMenuOpen(false);
   }, [location.pathname]);
 
-  const items = NAV.filter((n) => !n.permission || can(n.permission));
+  const items = NAV.filter((n) => !n.permission || (Array.isArray(n.permission) ? n.permission : [n.permission]).some(can));
   return (
     <div className="app">
       <a className="skip-link" href="#main">

@@ -1,14 +1,16 @@
 // One server: its settings, its credential's public facts, and the actions on it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, CopyButton, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime } from '../components/ui';
 import { HostKeyPanel } from './HostKeyPanel';
 import { ScanPanel } from './ScanPanel';
+import { RunDialog } from './RunDialog';
+import { RunRows, useRunHeaders } from './RunsPage';
 import { ServerFormDialog } from './ServerForm';
 
 export function ServerDetailPage() {
@@ -23,6 +25,11 @@ export function ServerDetailPage() {
   const [confirm, setConfirm] = useState<'server' | 'credential' | null>(null);
   // Bumped after a scan, which may have recorded the host key at first contact.
   const [scans, setScans] = useState(0);
+  const [jumpServer, setJumpServer] = useState<Server | null>(null);
+  const [recentRuns, setRecentRuns] = useState<Schemas['Execution'][] | null>(null);
+  const [running, setRunning] = useState(false);
+  const runHeaders = useRunHeaders();
+  const seesRuns = can('scripts.run') || can('audit.read');
 
   const load = useCallback(async () => {
     try {
@@ -35,6 +42,11 @@ export function ServerDetailPage() {
             )
           : null,
       );
+      setJumpServer(
+        s.jump_server_id
+          ? await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id: s.jump_server_id! } } })).catch(() => null)
+          : null,
+      );
     } catch (e) {
       setError(e);
     }
@@ -43,6 +55,14 @@ export function ServerDetailPage() {
   useEffect(() => {
     void load();
   }, [load]);
+
+  useEffect(() => {
+    if (!seesRuns) return;
+    void call(() => api.GET('/api/v1/executions', { params: { query: { server_id: id, limit: 5 } } })).then(
+      (p) => setRecentRuns(p.items),
+      () => setRecentRuns([]),
+    );
+  }, [id, seesRuns]);
 
   if (error) {
     return (
@@ -60,12 +80,19 @@ export function ServerDetailPage() {
       <PageHeader
         title={server.name}
         actions={
-          canWrite && (
+          (canWrite || can('scripts.run')) && (
             <>
-              <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>
-              <Button variant="danger" onClick={() => setConfirm('server')}>
-                {t('common.delete')}
-              </Button>
+              {can('scripts.run') && (
+                <Button variant="primary" onClick={() => setRunning(true)}>
+                  {t('servers.runScript')}
+                </Button>
+              )}
+              {canWrite && <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>}
+              {canWrite && (
+                <Button variant="danger" onClick={() => setConfirm('server')}>
+                  {t('common.delete')}
+                </Button>
+              )}
             </>
           )
         }
@@ -81,6 +108,16 @@ export function ServerDetailPage() {
           <dd>{server.ssh_user}</dd>
           <dt>{t('fields.auth_method')}</dt>
           <dd>{server.auth_method === 'key' ? t('servers.authKey') : t('servers.authPassword')}</dd>
+          <dt>{t('servers.jumpServer')}</dt>
+          <dd>
+            {server.jump_server_id ? (
+              <Link to={`/servers/${server.jump_server_id}`} data-testid="jump-server">
+                {jumpServer?.name ?? server.jump_server_id}
+              </Link>
+            ) : (
+              t('servers.direct')
+            )}
+          </dd>
           <dt>{t('fields.tags')}</dt>
           <dd>{server.tags.length ? server.tags.map((tg) => <span key={tg} className="tag">{tg}</span>) : '—'}</dd>
           <dt>{t('fields.updated')}</dt>
@@ -139,6 +176,24 @@ export function ServerDetailPage() {
           </div>
         )}
       </section>
+      {seesRuns && (
+        <section className="card" aria-labelledby="recent-runs">
+          <h2 id="recent-runs">{t('servers.recentRuns')}</h2>
+          {!recentRuns ? (
+            <Loading />
+          ) : recentRuns.length === 0 ? (
+            <p className="muted">{t('servers.noRuns')}</p>
+          ) : (
+            <DataTable caption={t('servers.recentRuns')} headers={runHeaders}>
+              <RunRows items={recentRuns} />
+            </DataTable>
+          )}
+          <p>
+            <Link to="/runs">{t('servers.allRuns')}</Link>
+          </p>
+        </section>
+      )}
+      {running && <RunDialog open servers={[{ id: server.id, name: server.name }]} onClose={() => setRunning(false)} />}
       {editing && (
         <ServerFormDialog
           open

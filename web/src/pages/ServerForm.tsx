@@ -1,5 +1,5 @@
 // Adding or editing a server, and setting its credential.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../api/client';
 import { Dialog } from '../components/Dialog';
@@ -32,11 +32,22 @@ export function ServerFormDialog({
   const [authMethod, setAuthMethod] = useState<'key' | 'password'>(server?.auth_method ?? 'key');
   const [tags, setTags] = useState((server?.tags ?? []).join(', '));
   const [notes, setNotes] = useState(server?.notes ?? '');
+  const [jumpServerId, setJumpServerId] = useState(server?.jump_server_id ?? '');
+  const [jumpCandidates, setJumpCandidates] = useState<Server[]>([]);
   const [credential, setCredential] = useState<CredentialChoice>(server ? 'none' : 'generate');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [secret, setSecret] = useState({ key: '', passphrase: '', password: '' });
   const [publicKey, setPublicKey] = useState<string | null>(null);
   const [saved, setSaved] = useState<Server | null>(null);
+
+  // Jump servers: any other server that is itself reached directly.
+  useEffect(() => {
+    if (!open) return;
+    void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then(
+      (p) => setJumpCandidates(p.items.filter((s) => s.id !== server?.id && !s.jump_server_id)),
+      () => setJumpCandidates([]),
+    );
+  }, [open, server?.id]);
 
   const validate = () => {
     const e: Record<string, string> = {};
@@ -62,6 +73,7 @@ export function ServerFormDialog({
         auth_method: authMethod,
         tags: parseTags(tags),
         notes,
+        jump_server_id: jumpServerId || null,
       };
       const result = server
         ? await call(() => api.PUT('/api/v1/servers/{id}', { params: { path: { id: server.id } }, body }))
@@ -152,6 +164,22 @@ export function ServerFormDialog({
           <option value="password">{t('servers.authPassword')}</option>
         </SelectField>
         <TextField label={t('fields.tags')} hint={t('servers.tagsHint')} value={tags} onChange={(e) => setTags(e.target.value)} />
+        <SelectField
+          label={t('servers.jumpServer')}
+          hint={t('servers.jumpServerHint')}
+          value={jumpServerId}
+          onChange={(e) => setJumpServerId(e.target.value)}
+        >
+          <option value="">{t('servers.noJumpServer')}</option>
+          {server?.jump_server_id && !jumpCandidates.some((c) => c.id === server.jump_server_id) && (
+            <option value={server.jump_server_id}>{server.jump_server_id}</option>
+          )}
+          {jumpCandidates.map((c) => (
+            <option key={c.id} value={c.id}>
+              {c.name} ({c.host})
+            </option>
+          ))}
+        </SelectField>
       </div>
       <TextArea label={t('fields.notes')} value={notes} onChange={(e) => setNotes(e.target.value)} rows={3} />
       <fieldset className="credential-choice">

@@ -52,6 +52,15 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
   await setupThroughUi(page, steward);
   const server = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'web-1', host: '10.0.0.1', ssh_user: 'root', tags: ['web'] })) as { id: string };
   await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'generate' });
+  // A script with a parameter, and a finished run of it (on a closed local port: one error).
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', {
+    name: 'greet',
+    description: 'Says hello',
+    body: '# says hello\necho "hello $WHO"\n',
+    parameters: [{ name: 'WHO', label: 'Who to greet', type: 'string', required: true, default: 'world' }],
+  })) as { id: string };
+  const local = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'local-closed', host: '127.0.0.1', port: 1, ssh_user: 'root' })) as { id: string };
+  const run = (await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, server_ids: [local.id], timeout_secs: 10 })) as { id: string };
 
   const pages: [string, string][] = [
     ['/', 'Dashboard'],
@@ -60,6 +69,11 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
     ['/users', 'Users'],
     ['/roles', 'Roles'],
     ['/audit', 'Audit log'],
+    ['/scripts', 'Scripts'],
+    [`/scripts/${script.id}`, 'greet'],
+    ['/scripts/new', 'New script'],
+    ['/runs', 'Runs'],
+    [`/runs/${run.id}`, 'greet'],
     ['/settings', 'Settings'],
     ['/profile', 'Profile'],
     ['/profile/security', 'Password and 2FA'],
@@ -77,6 +91,19 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
     await page.getByRole('button', { name: 'Add server' }).click();
     await page.getByRole('dialog').waitFor();
     await check(`${theme} add-server dialog`);
+    // The run dialog, and the step-up dialog an ad-hoc command asks for.
+    await page.goto(`${steward.url}/scripts/${script.id}`);
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.getByRole('dialog', { name: 'Run greet' }).waitFor();
+    await check(`${theme} run dialog`);
+    await page.goto(`${steward.url}/runs`);
+    await page.getByRole('button', { name: 'Ad-hoc command' }).click();
+    const adHoc = page.getByRole('dialog', { name: 'Run an ad-hoc command' });
+    await adHoc.getByLabel('Command', { exact: true }).fill('uptime');
+    await adHoc.getByLabel('local-closed', { exact: false }).check();
+    await adHoc.getByRole('button', { name: 'Start run' }).click();
+    await page.getByRole('dialog', { name: 'Confirm it is you' }).waitFor();
+    await check(`${theme} step-up dialog`);
   }
   await page.goto(`${steward.url}/login`);
   expect(found).toEqual([]);

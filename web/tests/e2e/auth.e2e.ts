@@ -52,6 +52,8 @@ test('first-run setup, then login with and without TOTP', async () => {
   await shot(page, '04-totp-enroll');
   await page.getByLabel('Authentication code').fill(totp(secret));
   await page.getByRole('button', { name: 'Turn on' }).click();
+  // The codes come after the server's answer, which takes a while on a busy machine.
+  await page.getByTestId('recovery-codes').locator('li').first().waitFor();
   const codes = (await page.getByTestId('recovery-codes').locator('li').allTextContents()).map((c) => c.trim());
   expect(codes).toHaveLength(10);
   await page.getByRole('button', { name: 'I have saved them' }).click();

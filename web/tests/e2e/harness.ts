@@ -33,14 +33,14 @@ function stewardEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Starts the real server and waits until it listens. */
-export async function startSteward(): Promise<Steward> {
+/** Starts the real server (with extra `serve` options, if any) and waits until it listens. */
+export async function startSteward(opts: { serveArgs?: string[] } = {}): Promise<Steward> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build it with \`cargo build -p steward\` first`);
   if (!existsSync(join(WEB_DIR, 'dist', 'index.html'))) throw new Error('web/dist is missing: run `npm run build` first');
   const dataDir = mkdtempSync(join(tmpdir(), 'steward-e2e-'));
   const child: ChildProcess = spawn(
     BIN,
-    ['--data-dir', dataDir, '--log-format', 'json', 'serve', '--listen', '127.0.0.1:0'],
+    ['--data-dir', dataDir, '--log-format', 'json', 'serve', '--listen', '127.0.0.1:0', ...(opts.serveArgs ?? [])],
     { stdio: ['ignore', 'ignore', 'pipe'], env: stewardEnv() },
   );
   const lines = createInterface({ input: child.stderr! });

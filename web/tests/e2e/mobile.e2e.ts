@@ -102,6 +102,14 @@ test('on a phone every page is reachable from the menus and fits the screen', as
   await apiCall(page, 'POST', '/api/v1/roles', { name: 'Operators of the web tier', permissions: ['servers.read', 'servers.write'], server_tags: ['web'] });
   await apiCall(page, 'POST', '/api/v1/users', { username: 'operator', password: 'initial-lantern-forest-7', email: 'operator@example.org', roles: ['operator'] });
   await apiCall(page, 'POST', '/api/v1/api-tokens', { name: 'backup script', permissions: ['servers.read'], expires_in_days: 30 });
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', {
+    name: 'rotate-logs-on-every-frontend-production-server',
+    description: 'Rotates /var/log/a/very/long/path/that/does/not/break/anywhere/on/its/own/at/all',
+    body: '# a long line that must wrap rather than widen the page: ' + 'x'.repeat(200) + '\necho "$KEEP"\n',
+    parameters: [{ name: 'KEEP', label: 'Days to keep', type: 'integer', required: true, default: '7' }],
+  })) as { id: string };
+  const local = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'local-closed', host: '127.0.0.1', port: 1, ssh_user: 'root' })) as { id: string };
+  await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, server_ids: [local.id], timeout_secs: 10 });
   await page.reload();
   await expectTitle(page, 'Dashboard');
   await expectNoHorizontalScroll(page, 'the dashboard');
@@ -119,6 +127,8 @@ test('on a phone every page is reachable from the menus and fits the screen', as
     ['Users', 'Users', '41-mobile-users'],
     ['Roles', 'Roles', '42-mobile-roles'],
     ['Audit log', 'Audit log', '43-mobile-audit'],
+    ['Scripts', 'Scripts', '43a-mobile-scripts'],
+    ['Runs', 'Runs', '43c-mobile-runs'],
     ['Settings', 'Settings', '44-mobile-settings'],
     ['Dashboard', 'Dashboard', '37-mobile-dashboard'],
   ];
@@ -131,6 +141,22 @@ test('on a phone every page is reachable from the menus and fits the screen', as
     if (link === 'Users' || link === 'Roles') {
       // The actions column keeps its name for screen readers.
       await expect(page.getByRole('columnheader', { name: 'Actions' }).count()).resolves.toBe(1);
+    }
+    if (link === 'Scripts') {
+      // A script in the editor.
+      await page.getByRole('link', { name: 'rotate-logs-on-every-frontend-production-server' }).click();
+      await expectTitle(page, 'rotate-logs-on-every-frontend-production-server');
+      await page.getByTestId('script-body').waitFor();
+      await expectNoHorizontalScroll(page, 'the script editor');
+      await shot(page, '43b-mobile-script-editor');
+    }
+    if (link === 'Runs') {
+      // A run's page, from the history.
+      await page.getByRole('link', { name: /rotate-logs/ }).first().click();
+      await expectTitle(page, 'rotate-logs-on-every-frontend-production-server');
+      await page.getByTestId('host-pane').first().waitFor();
+      await expectNoHorizontalScroll(page, 'the run page');
+      await shot(page, '43d-mobile-run');
     }
     if (link === 'Servers') {
       // A server's detail page, from the list.

@@ -1,5 +1,6 @@
-// A real OpenSSH server for browser tests: sshd on 127.0.0.2 with a generated host key and its
-// own authorized_keys file.
+// A real OpenSSH server for browser tests: sshd on 127.0.0.2 (and, when asked, up to 15 more
+// loopback addresses, to stand in for a fleet; sshd listens on at most 16 sockets) with a generated host key and its own authorized_keys
+// file.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -54,7 +55,7 @@ export interface TestSshd {
   stop: () => Promise<void>;
 }
 
-export async function startSshd(): Promise<TestSshd> {
+export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promise<TestSshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install it with \`apt-get install -y openssh-server\``);
   mkdirSync('/run/sshd', { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'steward-sshd-'));
@@ -67,6 +68,9 @@ export async function startSshd(): Promise<TestSshd> {
     [
       `Port ${port}`,
       `ListenAddress ${HOST}`,
+      ...(opts.extraAddresses ?? []).map((a) => `ListenAddress ${a}`),
+      // Many hosts of one run connect at once.
+      'MaxStartups 500',
       `HostKey ${dir}/host_key`,
       `PidFile ${dir}/sshd.pid`,
       `AuthorizedKeysFile ${dir}/authorized_keys`,

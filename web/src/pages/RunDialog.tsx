@@ -1,0 +1,310 @@
+// Starting a run: a saved script (its parameters as a form) or an ad-hoc command, on servers
+// picked by name and/or by tag, with timeout, concurrency and stop-on-first-failure. A
+// `step_up_required` answer asks for the password or a code and retries by itself.
+import { useEffect, useMemo, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { useNavigate } from 'react-router';
+import { api, call, type Schemas } from '../api/client';
+import { Dialog } from '../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
+import { Button, Checkbox, ErrorAlert, SelectField, TextArea, TextField, useAction } from '../components/ui';
+
+type Script = Schemas['Script'];
+/** Program names, the same in every language. */
+const SHELLS = ['sh', 'bash'] as const;
+type Parameter = Schemas['ScriptParameter'];
+type Value = string | boolean;
+
+function initialValues(parameters: Parameter[]): Record<string, Value> {
+  const v: Record<string, Value> = {};
+  for (const p of parameters) {
+    if (p.type === 'boolean') v[p.name] = p.default === 'true';
+    else if (p.type === 'choice') v[p.name] = p.default ?? (p.required ? (p.choices?.[0] ?? '') : '');
+    else v[p.name] = p.default ?? '';
+  }
+  return v;
+}
+
+/** One field of the generated parameter form. */
+function ParameterField({ p, value, onChange, error }: { p: Parameter; value: Value; onChange: (v: Value) => void; error?: string }) {
+  const { t } = useTranslation();
+  const label = `${p.label || p.name}${p.required ? ' *' : ''}`;
+  const hint = p.description || undefined;
+  if (p.type === 'boolean') {
+    return <Checkbox label={p.label || p.name} hint={hint} checked={value === true} onChange={(e) => onChange(e.target.checked)} />;
+  }
+  if (p.type === 'choice') {
+    return (
+      <SelectField label={label} hint={hint} error={error} value={String(value)} onChange={(e) => onChange(e.target.value)} required={p.required}>
+        {!p.required && <option value="">{t('runs.noValue')}</option>}
+        {(p.choices ?? []).map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </SelectField>
+    );
+  }
+  return (
+    <TextField
+      label={label}
+      hint={hint}
+      error={error}
+      type={p.type === 'integer' ? 'number' : 'text'}
+      step={p.type === 'integer' ? 1 : undefined}
+      value={String(value)}
+      required={p.required}
+      onChange={(e) => onChange(e.target.value)}
+    />
+  );
+}
+
+export function RunDialog({
+  open,
+  onClose,
+  script: givenScript,
+  servers: preselected = [],
+  adHoc = false,
+}: {
+  open: boolean;
+  onClose: () => void;
+  /** A script to run; without it (and without `adHoc`) the dialog offers the library. */
+  script?: Script;
+  servers?: { id: string; name: string }[];
+  /** Start with an ad-hoc command instead of a script. */
+  adHoc?: boolean;
+}) {
+  const { t } = useTranslation();
+  const navigate = useNavigate();
+  const { busy, error, setError, run } = useAction();
+  const { withStepUp, dialog: stepUpDialog } = useStepUp();
+  const [mode, setMode] = useState<'script' | 'command'>(adHoc ? 'command' : 'script');
+  const [scripts, setScripts] = useState<Script[]>(givenScript ? [givenScript] : []);
+  const [scriptId, setScriptId] = useState(givenScript?.id ?? '');
+  const script = useMemo(() => scripts.find((s) => s.id === scriptId), [scripts, scriptId]);
+  const [values, setValues] = useState<Record<string, Value>>(() => initialValues(givenScript?.parameters ?? []));
+  const [command, setCommand] = useState('');
+  const [shell, setShell] = useState<'sh' | 'bash'>('sh');
+  const [selected, setSelected] = useState<Map<string, string>>(() => new Map(preselected.map((s) => [s.id, s.name])));
+  const [chosenTags, setChosenTags] = useState<Set<string>>(new Set());
+  const [search, setSearch] = useState('');
+  const [found, setFound] = useState<Schemas['Server'][]>([]);
+  const [allTags, setAllTags] = useState<Schemas['TagCount'][]>([]);
+  const [timeout, setTimeoutSecs] = useState('300');
+  const [concurrency, setConcurrency] = useState('10');
+  const [stopOnFailure, setStopOnFailure] = useState(false);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+
+  // The library, when no script was given.
+  useEffect(() => {
+    if (!open || givenScript) return;
+    void call(() => api.GET('/api/v1/scripts')).then(setScripts, setError);
+  }, [open, givenScript, setError]);
+
+  useEffect(() => {
+    if (!open) return;
+    void call(() => api.GET('/api/v1/tags')).then(setAllTags, setError);
+  }, [open, setError]);
+
+  // Server search, after a short pause.
+  useEffect(() => {
+    if (!open) return;
+    const timer = setTimeout(() => {
+      void call(() => api.GET('/api/v1/servers', { params: { query: { q: search.trim() || undefined, limit: 50 } } })).then(
+        (p) => setFound(p.items),
+        setError,
+      );
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [open, search, setError]);
+
+  const pickScript = (id: string) => {
+    setScriptId(id);
+    setValues(initialValues(scripts.find((s) => s.id === id)?.parameters ?? []));
+    setErrors({});
+  };
+
+  const toggleServer = (s: { id: string; name: string }, on: boolean) => {
+    const next = new Map(selected);
+    if (on) next.set(s.id, s.name);
+    else next.delete(s.id);
+    setSelected(next);
+  };
+
+  const toggleTag = (tag: string, on: boolean) => {
+    const next = new Set(chosenTags);
+    if (on) next.add(tag);
+    else next.delete(tag);
+    setChosenTags(next);
+  };
+
+  const validate = () => {
+    const e: Record<string, string> = {};
+    if (mode === 'script' && !script) e.script = t('validation.required');
+    if (mode === 'command' && !command.trim()) e.command = t('validation.required');
+    if (mode === 'script' && script) {
+      for (const p of script.parameters) {
+        const v = values[p.name];
+        if (p.type === 'boolean') continue;
+        if (p.required && (v === undefined || String(v).trim() === '')) e[`p.${p.name}`] = t('validation.required');
+        else if (p.type === 'integer' && String(v ?? '').trim() !== '' && !/^-?\d+$/.test(String(v).trim())) {
+          e[`p.${p.name}`] = t('runs.wholeNumber');
+        }
+      }
+    }
+    if (selected.size === 0 && chosenTags.size === 0) e.targets = t('runs.pickTargets');
+    const to = Number(timeout);
+    if (!Number.isInteger(to) || to < 1 || to > 86400) e.timeout = t('runs.timeoutRange');
+    const c = Number(concurrency);
+    if (!Number.isInteger(c) || c < 1 || c > 200) e.concurrency = t('runs.concurrencyRange');
+    setErrors(e);
+    return Object.keys(e).length === 0;
+  };
+
+  const submit = () => {
+    if (!validate()) return;
+    const parameters: Record<string, unknown> = {};
+    if (mode === 'script' && script) {
+      for (const p of script.parameters) {
+        const v = values[p.name];
+        if (p.type === 'boolean') parameters[p.name] = v === true ? 'true' : 'false';
+        else if (String(v ?? '') !== '') parameters[p.name] = String(v);
+      }
+    }
+    const body: Schemas['ExecutionRequest'] = {
+      // The schema types a free-form object as Record<string, never>.
+      ...(mode === 'script' ? { script_id: scriptId, parameters: parameters as Record<string, never> } : { command, shell }),
+      server_ids: [...selected.keys()],
+      tags: [...chosenTags],
+      timeout_secs: Number(timeout),
+      concurrency: Number(concurrency),
+      stop_on_failure: stopOnFailure,
+    };
+    void run(async () => {
+      try {
+        const detail = await withStepUp(() => call(() => api.POST('/api/v1/executions', { body })));
+        onClose();
+        navigate(`/runs/${detail.id}`);
+      } catch (e) {
+        if (!(e instanceof StepUpCancelled)) throw e;
+      }
+    });
+  };
+
+  const shown = [...found];
+  for (const [id, name] of selected) if (!shown.some((s) => s.id === id)) shown.unshift({ id, name } as Schemas['Server']);
+
+  return (
+    <>
+      <Dialog
+        open={open}
+        wide
+        title={mode === 'command' ? t('runs.adHocTitle') : script ? t('runs.runTitle', { name: script.name }) : t('runs.runScript')}
+        onClose={onClose}
+        onSubmit={submit}
+        footer={
+          <>
+            <Button onClick={onClose}>{t('common.cancel')}</Button>
+            <Button type="submit" variant="primary" busy={busy}>
+              {t('runs.start')}
+            </Button>
+          </>
+        }
+      >
+        {!givenScript && (
+          <fieldset>
+            <legend>{t('runs.what')}</legend>
+            <label className="radio">
+              <input type="radio" name="run-mode" checked={mode === 'script'} onChange={() => setMode('script')} />
+              {t('runs.savedScript')}
+            </label>
+            <label className="radio">
+              <input type="radio" name="run-mode" checked={mode === 'command'} onChange={() => setMode('command')} />
+              {t('runs.adHoc')}
+            </label>
+          </fieldset>
+        )}
+        {mode === 'script' && !givenScript && (
+          <SelectField label={t('runs.script')} value={scriptId} onChange={(e) => pickScript(e.target.value)} error={errors.script}>
+            <option value="">{t('runs.chooseScript')}</option>
+            {scripts.map((s) => (
+              <option key={s.id} value={s.id}>
+                {s.name}
+              </option>
+            ))}
+          </SelectField>
+        )}
+        {mode === 'script' && script && script.parameters.length > 0 && (
+          <fieldset>
+            <legend>{t('scripts.parameters')}</legend>
+            {script.parameters.map((p) => (
+              <ParameterField
+                key={`${script.id}-${p.name}`}
+                p={p}
+                value={values[p.name] ?? ''}
+                error={errors[`p.${p.name}`]}
+                onChange={(v) => setValues((old) => ({ ...old, [p.name]: v }))}
+              />
+            ))}
+          </fieldset>
+        )}
+        {mode === 'command' && (
+          <>
+            <TextArea
+              label={t('runs.command')}
+              className="mono"
+              rows={4}
+              spellCheck={false}
+              value={command}
+              error={errors.command}
+              hint={t('runs.commandHint')}
+              onChange={(e) => setCommand(e.target.value)}
+            />
+            <SelectField label={t('scripts.shell')} value={shell} onChange={(e) => setShell(e.target.value as 'sh' | 'bash')}>
+              {SHELLS.map((sh) => (
+                <option key={sh} value={sh}>
+                  {sh}
+                </option>
+              ))}
+            </SelectField>
+          </>
+        )}
+        <fieldset className="targets" aria-describedby={errors.targets ? 'run-targets-error' : undefined}>
+          <legend>{t('runs.targets')}</legend>
+          <TextField label={t('runs.searchServers')} type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+          <ul className="pick-list" aria-label={t('runs.servers')}>
+            {shown.map((s) => (
+              <li key={s.id}>
+                <Checkbox label={s.host ? `${s.name} (${s.host})` : s.name} checked={selected.has(s.id)} onChange={(e) => toggleServer(s, e.target.checked)} />
+              </li>
+            ))}
+            {shown.length === 0 && <li className="muted">{t('servers.noMatch')}</li>}
+          </ul>
+          {allTags.length > 0 && (
+            <div className="pick-tags" role="group" aria-label={t('runs.byTag')}>
+              <span className="field-label">{t('runs.byTag')}</span>
+              {allTags.map((tg) => (
+                <Checkbox key={tg.tag} label={`${tg.tag} (${tg.count})`} checked={chosenTags.has(tg.tag)} onChange={(e) => toggleTag(tg.tag, e.target.checked)} />
+              ))}
+            </div>
+          )}
+          <p className="muted small" aria-live="polite">
+            {t('runs.selectedCount', { servers: selected.size, tags: chosenTags.size })}
+          </p>
+          {errors.targets && (
+            <div className="field-error" id="run-targets-error" role="alert">
+              {errors.targets}
+            </div>
+          )}
+        </fieldset>
+        <div className="form-grid">
+          <TextField label={t('runs.timeout')} type="number" min={1} max={86400} value={timeout} error={errors.timeout} onChange={(e) => setTimeoutSecs(e.target.value)} />
+          <TextField label={t('runs.concurrency')} type="number" min={1} max={200} value={concurrency} error={errors.concurrency} onChange={(e) => setConcurrency(e.target.value)} />
+        </div>
+        <Checkbox label={t('runs.stopOnFailure')} hint={t('runs.stopOnFailureHint')} checked={stopOnFailure} onChange={(e) => setStopOnFailure(e.target.checked)} />
+        <ErrorAlert error={error} />
+      </Dialog>
+      {stepUpDialog}
+    </>
+  );
+}

@@ -1,0 +1,71 @@
+// The script library: search, and the way into the editor. Running starts from a script.
+import { useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Link } from 'react-router';
+import { api, call, type Schemas } from '../api/client';
+import { useAuth } from '../auth/AuthContext';
+import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { DataTable, ErrorAlert, Loading, TextField, formatTime } from '../components/ui';
+
+export function ScriptsPage() {
+  const { t, i18n } = useTranslation();
+  const { can } = useAuth();
+  const [search, setSearch] = useState('');
+  const [items, setItems] = useState<Schemas['Script'][] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      call(() => api.GET('/api/v1/scripts', { params: { query: { q: search.trim() || undefined } } })).then(
+        (list) => {
+          setItems(list);
+          setError(null);
+        },
+        setError,
+      );
+    }, 200);
+    return () => clearTimeout(timer);
+  }, [search]);
+
+  return (
+    <>
+      <Breadcrumbs items={[{ label: t('nav.scripts') }]} />
+      <PageHeader
+        title={t('nav.scripts')}
+        actions={
+          can('scripts.write') && (
+            <Link className="btn btn-primary" to="/scripts/new">
+              {t('scripts.new')}
+            </Link>
+          )
+        }
+      />
+      <div className="toolbar">
+        <TextField label={t('common.search')} type="search" value={search} placeholder={t('scripts.searchPlaceholder')} onChange={(e) => setSearch(e.target.value)} />
+      </div>
+      <ErrorAlert error={error} />
+      {!items ? (
+        <Loading />
+      ) : items.length === 0 ? (
+        <p className="empty">{search ? t('scripts.noMatch') : t('scripts.empty')}</p>
+      ) : (
+        <DataTable caption={t('nav.scripts')} headers={[t('fields.name'), t('fields.description'), t('scripts.shell'), t('scripts.version'), t('fields.updated')]}>
+          {items.map((s) => (
+            <tr key={s.id}>
+              <td>
+                <Link to={`/scripts/${s.id}`}>{s.name}</Link>
+              </td>
+              <td className="muted">{s.description.split('\n')[0]}</td>
+              <td className="mono">{s.shell}</td>
+              <td>{s.version}</td>
+              <td className="nowrap">
+                {formatTime(s.updated_at, i18n.language)}
+                {s.updated_by && <span className="muted small"> · {s.updated_by}</span>}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+    </>
+  );
+}
