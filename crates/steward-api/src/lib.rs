@@ -14,6 +14,7 @@ pub mod openapi;
 mod router;
 mod security;
 mod state;
+pub mod terminal;
 mod web;
 
 pub use error::ApiError;

@@ -37,6 +37,10 @@ pub struct ApiConfig {
     pub ssh_idle_timeout: std::time::Duration,
     /// Bytes of output kept per host and stream of a script run.
     pub execution_output_cap: usize,
+    /// A web terminal without keystrokes for this long is closed (default 15 minutes).
+    pub terminal_idle_timeout: std::time::Duration,
+    /// Terminal recordings are deleted this many days after they started (default 90).
+    pub recording_retention_days: i64,
 }
 
 impl Default for ApiConfig {
@@ -55,6 +59,8 @@ impl Default for ApiConfig {
             ssh_max_connections: 512,
             ssh_idle_timeout: std::time::Duration::from_secs(300),
             execution_output_cap: 1024 * 1024,
+            terminal_idle_timeout: std::time::Duration::from_secs(900),
+            recording_retention_days: 90,
         }
     }
 }
@@ -74,6 +80,8 @@ pub struct Inner {
     pub dummy_password_hash: String,
     /// One SSH connection per managed server, shared.
     pub ssh: steward_ssh::pool::Pool,
+    /// The web terminal sessions running on this instance.
+    pub terminals: crate::terminal::Registry,
 }
 
 impl std::ops::Deref for AppState {
@@ -101,6 +109,7 @@ impl AppState {
         });
         Self(Arc::new(Inner {
             ssh,
+            terminals: Default::default(),
             db,
             vault,
             clock,

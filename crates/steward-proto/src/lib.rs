@@ -10,6 +10,7 @@ pub mod error;
 pub mod roles;
 pub mod sensitive;
 pub mod servers;
+pub mod terminal;
 pub mod users;
 
 pub use audit::*;
@@ -18,6 +19,7 @@ pub use error::*;
 pub use roles::*;
 pub use sensitive::Sensitive;
 pub use servers::*;
+pub use terminal::*;
 pub use users::*;
 
 pub use steward_core::Permission;

@@ -115,6 +115,12 @@ pub struct ServeOpts {
     /// Bytes of output kept per host and stream of a script run (more is cut and marked).
     #[arg(long, env = "STEWARD_EXECUTION_OUTPUT_CAP")]
     pub execution_output_cap: Option<i64>,
+    /// Seconds without keystrokes after which a web terminal is closed.
+    #[arg(long, env = "STEWARD_TERMINAL_IDLE_TIMEOUT")]
+    pub terminal_idle_timeout: Option<i64>,
+    /// Days terminal recordings are kept.
+    #[arg(long, env = "STEWARD_RECORDING_RETENTION_DAYS")]
+    pub recording_retention_days: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -179,6 +185,8 @@ pub struct FileConfig {
     pub ssh_idle_timeout: Option<i64>,
     pub step_up_window: Option<i64>,
     pub execution_output_cap: Option<i64>,
+    pub terminal_idle_timeout: Option<i64>,
+    pub recording_retention_days: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -321,6 +329,21 @@ pub fn api_config(
                 s.execution_output_cap.or(file.execution_output_cap),
                 defaults.execution_output_cap as i64,
             )? as usize,
+            terminal_idle_timeout: std::time::Duration::from_secs(positive(
+                "terminal-idle-timeout",
+                s.terminal_idle_timeout.or(file.terminal_idle_timeout),
+                defaults.terminal_idle_timeout.as_secs() as i64,
+            )? as u64),
+            recording_retention_days: match s
+                .recording_retention_days
+                .or(file.recording_retention_days)
+            {
+                Some(d) if d <= 0 => {
+                    anyhow::bail!("recording-retention-days must be a positive number of days")
+                }
+                Some(d) => d,
+                None => defaults.recording_retention_days,
+            },
         },
     ))
 }
