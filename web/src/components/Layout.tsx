@@ -11,6 +11,8 @@ interface NavItem {
   to: string;
   key: string;
   permission?: string;
+  /** Shown with any of these permissions. */
+  anyOf?: string[];
 }
 
 const NAV: NavItem[] = [
@@ -18,6 +20,7 @@ const NAV: NavItem[] = [
   { to: '/servers', key: 'nav.servers', permission: 'servers.read' },
   { to: '/users', key: 'nav.users', permission: 'users.manage' },
   { to: '/roles', key: 'nav.roles', permission: 'roles.manage' },
+  { to: '/recordings', key: 'nav.recordings', anyOf: ['terminal.open', 'audit.read'] },
   { to: '/audit', key: 'nav.audit', permission: 'audit.read' },
   { to: '/settings', key: 'nav.settings', permission: 'settings.manage' },
 ];
@@ -36,7 +39,7 @@ export function Layout() {
     setMenuOpen(false);
   }, [location.pathname]);
 
-  const items = NAV.filter((n) => !n.permission || can(n.permission));
+  const items = NAV.filter((n) => (!n.permission || can(n.permission)) && (!n.anyOf || n.anyOf.some(can)));
   return (
     <div className="app">
       <a className="skip-link" href="#main">

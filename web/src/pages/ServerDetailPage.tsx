@@ -1,7 +1,7 @@
 // One server: its settings, its credential's public facts, and the actions on it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { useNavigate, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
@@ -57,12 +57,21 @@ export function ServerDetailPage() {
       <PageHeader
         title={server.name}
         actions={
-          canWrite && (
+          (canWrite || can('terminal.open')) && (
             <>
+              {can('terminal.open') && (
+                <Link className="btn btn-primary" to={`/servers/${id}/terminal`}>
+                  {t('terminal.open')}
+                </Link>
+              )}
+              {canWrite && (
+                <>
               <Button onClick={() => setEditing(true)}>{t('common.edit')}</Button>
               <Button variant="danger" onClick={() => setConfirm('server')}>
                 {t('common.delete')}
               </Button>
+                </>
+              )}
             </>
           )
         }
