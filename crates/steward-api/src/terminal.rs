@@ -88,6 +88,18 @@ impl Registry {
     pub fn count(&self) -> usize {
         self.lock().len()
     }
+
+    /// Ends every running session with `reason` and waits (up to `wait`) until each has
+    /// written its end — for shutdown.
+    pub async fn stop_all(&self, reason: &'static str, wait: Duration) {
+        for l in self.lock().values() {
+            let _ = l.stop.send(Some(reason));
+        }
+        let deadline = Instant::now() + wait;
+        while self.count() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Takes the longest valid UTF-8 text from the front of `pending`, leaving an incomplete

@@ -18,7 +18,7 @@ pub struct TerminalSessionRow {
     pub duration_ms: Option<i64>,
     /// Output bytes recorded so far.
     pub bytes: i64,
-    /// `closed`, `exited`, `idle_timeout`, `terminated`, `error` or `interrupted`.
+    /// `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`.
     pub end_reason: Option<String>,
     pub width: i64,
     pub height: i64,

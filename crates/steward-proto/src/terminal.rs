@@ -34,7 +34,7 @@ pub enum TerminalServerMessage {
     /// `bad_message` …) and a message.
     Error { code: String, message: String },
     /// The session ended: `exited` (the shell ended), `closed`, `idle_timeout`,
-    /// `terminated` (by an administrator) or `error`.
+    /// `terminated` (by an administrator), `shutdown` or `error`.
     Closed { reason: String },
 }
 
@@ -51,7 +51,7 @@ pub struct TerminalSession {
     pub duration_ms: Option<i64>,
     /// Output bytes recorded.
     pub bytes: i64,
-    /// `closed`, `exited`, `idle_timeout`, `terminated`, `error` or `interrupted`.
+    /// `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`.
     pub end_reason: Option<String>,
     /// The initial size.
     pub cols: i64,

@@ -415,4 +415,49 @@ mod tests {
             "unknown keys are errors"
         );
     }
+
+    #[test]
+    fn terminal_settings() {
+        let r = Resolved::new(&parse(&["serve"]).global, &FileConfig::default());
+        let serve_of = |args: &[&str]| match parse(args).command {
+            Command::Serve(s) => s,
+            _ => panic!("serve"),
+        };
+        let (_, api) =
+            api_config(&serve_of(&["serve"]), &FileConfig::default(), &r.data_dir).expect("config");
+        assert_eq!(api.terminal_idle_timeout.as_secs(), 900);
+        assert_eq!(api.recording_retention_days, 90);
+        let file: FileConfig =
+            toml::from_str("terminal_idle_timeout = 60\nrecording_retention_days = 30")
+                .expect("toml");
+        let (_, api) = api_config(&serve_of(&["serve"]), &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (
+                api.terminal_idle_timeout.as_secs(),
+                api.recording_retention_days
+            ),
+            (60, 30)
+        );
+        let serve = serve_of(&[
+            "serve",
+            "--terminal-idle-timeout",
+            "120",
+            "--recording-retention-days",
+            "7",
+        ]);
+        let (_, api) = api_config(&serve, &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (
+                api.terminal_idle_timeout.as_secs(),
+                api.recording_retention_days
+            ),
+            (120, 7)
+        );
+        for bad in [
+            ["serve", "--terminal-idle-timeout", "0"],
+            ["serve", "--recording-retention-days", "0"],
+        ] {
+            assert!(api_config(&serve_of(&bad), &FileConfig::default(), &r.data_dir).is_err());
+        }
+    }
 }

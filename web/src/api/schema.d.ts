@@ -1104,7 +1104,7 @@ export interface components {
              * @description Output bytes recorded.
              */
             bytes: number;
-            /** @description `closed`, `exited`, `idle_timeout`, `terminated`, `error` or `interrupted`. */
+            /** @description `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`. */
             end_reason?: string | null;
             /**
              * Format: int64

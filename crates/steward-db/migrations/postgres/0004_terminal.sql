@@ -12,7 +12,7 @@ CREATE TABLE terminal_sessions (
     duration_ms BIGINT,
     -- output bytes recorded
     bytes BIGINT NOT NULL DEFAULT 0,
-    -- closed | exited | idle_timeout | terminated | error | interrupted
+    -- closed | exited | idle_timeout | terminated | shutdown | error | interrupted
     end_reason TEXT,
     width BIGINT NOT NULL,
     height BIGINT NOT NULL
