@@ -26,8 +26,6 @@ type Status =
 
 interface Tab {
   key: number;
-  /** Bumped to reconnect. */
-  attempt: number;
 }
 
 /** Asks the server whether a terminal may open now (a plain GET answers 426 when it may). */
@@ -205,7 +203,7 @@ export function TerminalPage() {
       return;
     }
     const key = nextKey.current++;
-    setTabs((ts) => [...ts, { key, attempt: 0 }]);
+    setTabs((ts) => [...ts, { key }]);
     setStatuses((s) => ({ ...s, [key]: { kind: 'connecting' } }));
     setActive(key);
   }, [id]);
@@ -218,11 +216,9 @@ export function TerminalPage() {
   }, [server, open]);
 
   const close = (key: number) => {
-    setTabs((ts) => {
-      const rest = ts.filter((tab) => tab.key !== key);
-      if (active === key) setActive(rest.length ? rest[rest.length - 1]!.key : 0);
-      return rest;
-    });
+    const rest = tabs.filter((tab) => tab.key !== key);
+    setTabs(rest);
+    if (active === key) setActive(rest.length ? rest[rest.length - 1]!.key : 0);
   };
 
   const statusText = (s: Status | undefined): string => {
@@ -303,7 +299,7 @@ export function TerminalPage() {
       {tabs.length === 0 && <p className="empty">{t('terminal.noTabs')}</p>}
       <div className="terminal-frame">
         {tabs.map((tab, i) => (
-          <div key={`${tab.key}-${tab.attempt}`} id={`terminal-${tab.key}`} role="tabpanel" aria-labelledby={`terminal-tab-${tab.key}`} hidden={tab.key !== active}>
+          <div key={tab.key} id={`terminal-${tab.key}`} role="tabpanel" aria-labelledby={`terminal-tab-${tab.key}`} hidden={tab.key !== active}>
             <TerminalPane
               serverId={id}
               active={tab.key === active}
