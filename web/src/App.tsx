@@ -1,5 +1,6 @@
 // Routes. Signed-in pages sit behind RequireAuth, which also holds users to what their account
 // still needs (2FA set-up, a new password) before anything else.
+import { Suspense, lazy, type ReactNode } from 'react';
 import { useTranslation } from 'react-i18next';
 import { BrowserRouter, Link, Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
 import { AuthProvider, useAuth } from './auth/AuthContext';
@@ -19,6 +20,12 @@ import { ServersPage } from './pages/ServersPage';
 import { SettingsPage } from './pages/SettingsPage';
 import { SetupPage } from './pages/SetupPage';
 import { UsersPage } from './pages/UsersPage';
+
+// The terminal and the recordings carry xterm.js: loaded when first visited.
+const TerminalPage = lazy(() => import('./pages/TerminalPage').then((m) => ({ default: m.TerminalPage })));
+const RecordingsPage = lazy(() => import('./pages/RecordingsPage').then((m) => ({ default: m.RecordingsPage })));
+const RecordingPlayerPage = lazy(() => import('./pages/RecordingsPage').then((m) => ({ default: m.RecordingPlayerPage })));
+const lazyPage = (page: ReactNode) => <Suspense fallback={<Loading />}>{page}</Suspense>;
 
 function RequireAuth() {
   const { me, loading, setupRequired, sessionEnded } = useAuth();
@@ -73,6 +80,7 @@ export function App() {
               <Route element={<RequirePermission permission="servers.read" />}>
                 <Route path="servers" element={<ServersPage />} />
                 <Route path="servers/:id" element={<ServerDetailPage />} />
+                <Route path="servers/:id/terminal" element={lazyPage(<TerminalPage />)} />
               </Route>
               <Route element={<RequirePermission permission={['scripts.run', 'scripts.write']} />}>
                 <Route path="scripts" element={<ScriptsPage />} />
@@ -94,6 +102,8 @@ export function App() {
               <Route element={<RequirePermission permission="settings.manage" />}>
                 <Route path="settings" element={<SettingsPage />} />
               </Route>
+              <Route path="recordings" element={lazyPage(<RecordingsPage />)} />
+              <Route path="recordings/:id" element={lazyPage(<RecordingPlayerPage />)} />
               <Route path="profile" element={<ProfilePage />} />
               <Route path="profile/security" element={<SecurityPage />} />
               <Route path="profile/tokens" element={<TokensPage />} />

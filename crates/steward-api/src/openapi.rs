@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::handlers::{
     api_tokens, audit, auth, credentials, executions, health, roles, scan, scripts, servers,
-    settings, setup, ssh, step_up, totp, users,
+    settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -18,6 +18,7 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Steward API", description = "Run a fleet of Linux servers: inventory, access, audit.", license(name = "AGPL-3.0-only")),
     modifiers(&Security),
+    components(schemas(steward_proto::TerminalClientMessage, steward_proto::TerminalServerMessage)),
     security(("bearer" = []), ("cookie" = [])),
     tags(
         (name = "setup", description = "First-run setup"),
@@ -108,6 +109,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::get))
         .routes(routes!(executions::cancel))
         .routes(routes!(executions::stream))
+        .routes(routes!(terminal::open))
+        .routes(routes!(terminal::list))
+        .routes(routes!(terminal::get))
+        .routes(routes!(terminal::recording))
+        .routes(routes!(terminal::terminate))
         .routes(routes!(audit::list))
         .routes(routes!(api_tokens::list, api_tokens::create))
         .routes(routes!(api_tokens::revoke))

@@ -68,10 +68,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let terminals = state.clone();
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await?;
+    // Upgraded connections (web terminals) are not drained by axum: end them, recorded.
+    terminals
+        .terminals
+        .stop_all("shutdown", std::time::Duration::from_secs(5))
+        .await;
+    Ok(())
 }

@@ -43,6 +43,10 @@ pub struct ApiConfig {
     pub scan_concurrency: usize,
     /// Wait after startup before the first scheduled scans.
     pub scan_first_delay: std::time::Duration,
+    /// A web terminal without keystrokes for this long is closed (default 15 minutes).
+    pub terminal_idle_timeout: std::time::Duration,
+    /// Terminal recordings are deleted this many days after they started (default 90).
+    pub recording_retention_days: i64,
 }
 
 impl Default for ApiConfig {
@@ -64,6 +68,8 @@ impl Default for ApiConfig {
             scan_interval: Some(std::time::Duration::from_secs(24 * 3600)),
             scan_concurrency: 4,
             scan_first_delay: std::time::Duration::from_secs(60),
+            terminal_idle_timeout: std::time::Duration::from_secs(900),
+            recording_retention_days: 90,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct Inner {
     pub ssh: steward_ssh::pool::Pool,
     /// Script runs in progress on this instance.
     pub executions: crate::runner::Registry,
+    /// The web terminal sessions running on this instance.
+    pub terminals: crate::terminal::Registry,
 }
 
 impl std::ops::Deref for AppState {
@@ -113,6 +121,7 @@ impl AppState {
         Self(Arc::new(Inner {
             ssh,
             executions: crate::runner::Registry::default(),
+            terminals: Default::default(),
             db,
             vault,
             clock,

@@ -21,6 +21,7 @@ pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod state;
+pub mod terminal_sessions;
 pub mod throttle;
 pub mod users;
 

@@ -12,6 +12,7 @@ pub mod scan;
 pub mod scripts;
 pub mod sensitive;
 pub mod servers;
+pub mod terminal;
 pub mod users;
 
 pub use audit::*;
@@ -22,6 +23,7 @@ pub use scan::*;
 pub use scripts::*;
 pub use sensitive::Sensitive;
 pub use servers::*;
+pub use terminal::*;
 pub use users::*;
 
 pub use steward_core::Permission;

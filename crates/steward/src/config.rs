@@ -118,6 +118,12 @@ pub struct ServeOpts {
     /// Hours between scheduled service-discovery scans of each server (0 turns them off).
     #[arg(long, env = "STEWARD_SCAN_INTERVAL")]
     pub scan_interval: Option<i64>,
+    /// Seconds without keystrokes after which a web terminal is closed.
+    #[arg(long, env = "STEWARD_TERMINAL_IDLE_TIMEOUT")]
+    pub terminal_idle_timeout: Option<i64>,
+    /// Days terminal recordings are kept.
+    #[arg(long, env = "STEWARD_RECORDING_RETENTION_DAYS")]
+    pub recording_retention_days: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -183,6 +189,8 @@ pub struct FileConfig {
     pub step_up_window: Option<i64>,
     pub execution_output_cap: Option<i64>,
     pub scan_interval: Option<i64>,
+    pub terminal_idle_timeout: Option<i64>,
+    pub recording_retention_days: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -333,6 +341,21 @@ pub fn api_config(
                 }
                 Some(_) => anyhow::bail!("scan-interval must be 0 (off) or 1 to 8760 hours"),
             },
+            terminal_idle_timeout: std::time::Duration::from_secs(positive(
+                "terminal-idle-timeout",
+                s.terminal_idle_timeout.or(file.terminal_idle_timeout),
+                defaults.terminal_idle_timeout.as_secs() as i64,
+            )? as u64),
+            recording_retention_days: match s
+                .recording_retention_days
+                .or(file.recording_retention_days)
+            {
+                Some(d) if d <= 0 => {
+                    anyhow::bail!("recording-retention-days must be a positive number of days")
+                }
+                Some(d) => d,
+                None => defaults.recording_retention_days,
+            },
             ..defaults
         },
     ))
@@ -424,5 +447,50 @@ mod tests {
             toml::from_str::<FileConfig>("no_such_option = 1").is_err(),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn terminal_settings() {
+        let r = Resolved::new(&parse(&["serve"]).global, &FileConfig::default());
+        let serve_of = |args: &[&str]| match parse(args).command {
+            Command::Serve(s) => s,
+            _ => panic!("serve"),
+        };
+        let (_, api) =
+            api_config(&serve_of(&["serve"]), &FileConfig::default(), &r.data_dir).expect("config");
+        assert_eq!(api.terminal_idle_timeout.as_secs(), 900);
+        assert_eq!(api.recording_retention_days, 90);
+        let file: FileConfig =
+            toml::from_str("terminal_idle_timeout = 60\nrecording_retention_days = 30")
+                .expect("toml");
+        let (_, api) = api_config(&serve_of(&["serve"]), &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (
+                api.terminal_idle_timeout.as_secs(),
+                api.recording_retention_days
+            ),
+            (60, 30)
+        );
+        let serve = serve_of(&[
+            "serve",
+            "--terminal-idle-timeout",
+            "120",
+            "--recording-retention-days",
+            "7",
+        ]);
+        let (_, api) = api_config(&serve, &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (
+                api.terminal_idle_timeout.as_secs(),
+                api.recording_retention_days
+            ),
+            (120, 7)
+        );
+        for bad in [
+            ["serve", "--terminal-idle-timeout", "0"],
+            ["serve", "--recording-retention-days", "0"],
+        ] {
+            assert!(api_config(&serve_of(&bad), &FileConfig::default(), &r.data_dir).is_err());
+        }
     }
 }

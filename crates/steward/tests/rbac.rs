@@ -303,6 +303,42 @@ fn matrix() -> Vec<Route> {
             None,
             [U, H, F, A, A, A],
         ),
+        // Plain GETs (no upgrade): authorization runs first; even admins lack the step-up.
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/terminal",
+            "/api/v1/servers/{web}/terminal",
+            None,
+            [U, H, F, F, F, F],
+        ),
+        r(
+            M::GET,
+            "/api/v1/terminal-sessions",
+            "/api/v1/terminal-sessions",
+            None,
+            [U, A, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/terminal-sessions/{id}",
+            "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000",
+            None,
+            [U, H, H, H, H, H],
+        ),
+        r(
+            M::GET,
+            "/api/v1/terminal-sessions/{id}/recording",
+            "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000/recording",
+            None,
+            [U, H, H, H, H, H],
+        ),
+        r(
+            M::POST,
+            "/api/v1/terminal-sessions/{id}/terminate",
+            "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000/terminate",
+            None,
+            [U, F, F, F, F, H],
+        ),
         r(
             M::POST,
             "/api/v1/servers/{id}/scan",
@@ -457,6 +493,14 @@ fn matrix() -> Vec<Route> {
             "/api/v1/settings",
             Some(json!({ "require_totp": false })),
             [U, F, F, F, F, A],
+        ),
+        // After the terminal rows, which expect no step-up yet.
+        r(
+            M::POST,
+            "/api/v1/auth/step-up",
+            "/api/v1/auth/step-up",
+            Some(json!({ "password": PASSWORD })),
+            [U, A, A, A, A, A],
         ),
         // Destructive routes last.
         r(

@@ -611,6 +611,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{id}/terminal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Opens a terminal: upgrade to a WebSocket. Binary frames carry keystrokes in and output
+         *     out; text frames carry JSON control messages (`TerminalClientMessage` in,
+         *     `TerminalServerMessage` out). A plain GET (no upgrade) is checked like an upgrade and
+         *     answered 426 `websocket_required` when allowed — the UI calls it first to learn whether a
+         *     step-up is needed.
+         */
+        get: operations["terminal_open"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers/{id}/test-connection": {
         parameters: {
             query?: never;
@@ -678,6 +701,80 @@ export interface paths {
         get: operations["servers_tag_list"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/terminal-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Terminal sessions, newest first: the caller's own, or everyone's with `audit.read`. */
+        get: operations["terminal_sessions_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/terminal-sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One terminal session. */
+        get: operations["terminal_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/terminal-sessions/{id}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The session's recording: asciicast v2 text (output and resizes; input is never recorded),
+         *     as a download. A running session's recording is complete up to the last few seconds.
+         */
+        get: operations["terminal_sessions_recording"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/terminal-sessions/{id}/terminate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends a running session (needs `users.manage`): the user's terminal closes with reason
+         *     `terminated`.
+         */
+        post: operations["terminal_sessions_terminate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1584,6 +1681,76 @@ export interface components {
             tag: string;
             /** Format: int64 */
             count: number;
+        };
+        /**
+         * @description A control message from the browser (a WebSocket text frame). Keystrokes travel as binary
+         *     frames.
+         */
+        TerminalClientMessage: {
+            /** Format: int32 */
+            cols: number;
+            /** Format: int32 */
+            rows: number;
+            /** @enum {string} */
+            type: "resize";
+        };
+        /** @description A control message from Steward (a WebSocket text frame). Output travels as binary frames. */
+        TerminalServerMessage: {
+            session_id: string;
+            /** @enum {string} */
+            type: "ready";
+        } | {
+            code: string;
+            message: string;
+            /** @enum {string} */
+            type: "error";
+        } | {
+            reason: string;
+            /** @enum {string} */
+            type: "closed";
+        };
+        /** @description A recorded terminal session. */
+        TerminalSession: {
+            id: string;
+            user_id: string;
+            username: string;
+            server_id: string;
+            server_name: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            ended_at?: string | null;
+            /** Format: int64 */
+            duration_ms?: number | null;
+            /**
+             * Format: int64
+             * @description Output bytes recorded.
+             */
+            bytes: number;
+            /** @description `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`. */
+            end_reason?: string | null;
+            /**
+             * Format: int64
+             * @description The initial size.
+             */
+            cols: number;
+            /** Format: int64 */
+            rows: number;
+            /** @description The session is running now (on this instance). */
+            live: boolean;
+        };
+        /** @description A page of terminal sessions. */
+        TerminalSessionPage: {
+            items: components["schemas"]["TerminalSession"][];
+            /**
+             * Format: int64
+             * @description How many match the filter in all.
+             */
+            total: number;
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            offset: number;
         };
         /** @description Tokens after login or refresh. Browsers also get them as HttpOnly cookies. */
         TokenResponse: {
@@ -3577,6 +3744,65 @@ export interface operations {
             };
         };
     };
+    terminal_open: {
+        parameters: {
+            query?: {
+                /** @description Columns, 1–1000 (default 80). */
+                cols?: number;
+                /** @description Rows, 1–1000 (default 24). */
+                rows?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no `terminal.open`, `step_up_required`, or `cross_origin` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `websocket_required`: allowed, but not a WebSocket upgrade */
+            426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     ssh_test_connection: {
         parameters: {
             query?: never;
@@ -3764,6 +3990,146 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TagCount"][];
+                };
+            };
+        };
+    };
+    terminal_sessions_list: {
+        parameters: {
+            query?: {
+                /** @description The user's id or name. */
+                user?: string;
+                /** @description The server's id or name. */
+                server?: string;
+                /** @description `true`: only running sessions; `false`: only ended ones. */
+                live?: boolean;
+                /** @description 1–500, default 50. */
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TerminalSessionPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    terminal_sessions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TerminalSession"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    terminal_sessions_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description asciicast v2 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-asciicast": string;
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    terminal_sessions_terminate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `session_not_live` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

@@ -21,6 +21,7 @@ const NAV: NavItem[] = [
   { to: '/runs', key: 'nav.runs', permission: ['scripts.run', 'audit.read'] },
   { to: '/users', key: 'nav.users', permission: 'users.manage' },
   { to: '/roles', key: 'nav.roles', permission: 'roles.manage' },
+  { to: '/recordings', key: 'nav.recordings', permission: ['terminal.open', 'audit.read'] },
   { to: '/audit', key: 'nav.audit', permission: 'audit.read' },
   { to: '/settings', key: 'nav.settings', permission: 'settings.manage' },
 ];

@@ -80,10 +80,15 @@ export function ServerDetailPage() {
       <PageHeader
         title={server.name}
         actions={
-          (canWrite || can('scripts.run')) && (
+          (canWrite || can('scripts.run') || can('terminal.open')) && (
             <>
+              {can('terminal.open') && (
+                <Link className="btn btn-primary" to={`/servers/${id}/terminal`}>
+                  {t('terminal.open')}
+                </Link>
+              )}
               {can('scripts.run') && (
-                <Button variant="primary" onClick={() => setRunning(true)}>
+                <Button variant={can('terminal.open') ? undefined : 'primary'} onClick={() => setRunning(true)}>
                   {t('servers.runScript')}
                 </Button>
               )}

@@ -78,6 +78,9 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
     ['/profile', 'Profile'],
     ['/profile/security', 'Password and 2FA'],
     ['/profile/tokens', 'API tokens'],
+    // Without a step-up the terminal page asks for the password in a dialog.
+    [`/servers/${server.id}/terminal`, 'Terminal on web-1'],
+    ['/recordings', 'Recordings'],
   ];
   for (const theme of ['light', 'dark']) {
     await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
@@ -105,6 +108,11 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
     await page.getByRole('dialog', { name: 'Confirm it is you' }).waitFor();
     await check(`${theme} step-up dialog`);
   }
+  // The terminal itself (the server is unreachable; the xterm screen is there all the same).
+  await apiCall(page, 'POST', '/api/v1/auth/step-up', { password: 'violet-harbour-engine-42' });
+  await page.goto(`${steward.url}/servers/${server.id}/terminal`);
+  await page.locator('.xterm-rows').waitFor();
+  await check('terminal');
   await page.goto(`${steward.url}/login`);
   expect(found).toEqual([]);
   await context.close();

@@ -129,6 +129,7 @@ test('on a phone every page is reachable from the menus and fits the screen', as
     ['Audit log', 'Audit log', '43-mobile-audit'],
     ['Scripts', 'Scripts', '43a-mobile-scripts'],
     ['Runs', 'Runs', '43c-mobile-runs'],
+    ['Recordings', 'Recordings', '43b-mobile-recordings'],
     ['Settings', 'Settings', '44-mobile-settings'],
     ['Dashboard', 'Dashboard', '37-mobile-dashboard'],
   ];
@@ -165,6 +166,15 @@ test('on a phone every page is reachable from the menus and fits the screen', as
       await page.locator('dt:text-is("Public key") + dd code').waitFor();
       await expectNoHorizontalScroll(page, 'the server detail page');
       await shot(page, '40-mobile-server-detail');
+      // Its terminal: the step-up dialog, then the terminal itself.
+      await page.getByRole('link', { name: 'Open terminal' }).click();
+      await page.getByRole('dialog', { name: 'Confirm it is you' }).waitFor();
+      await expectNoHorizontalScroll(page, 'the step-up dialog');
+      await page.getByRole('dialog').getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+      await page.locator('.xterm-rows').waitFor();
+      await expectNoHorizontalScroll(page, 'the terminal page');
+      await shot(page, '40b-mobile-terminal');
     }
   }
 

@@ -55,7 +55,7 @@ test('a role limited to web servers: its user sees only those, and no admin page
   // The admin sees all four, and every admin page.
   await page.goto(`${steward.url}/servers`);
   await poll(() => serverNames(page)).toEqual(['db-1', 'db-2', 'web-1', 'web-2']);
-  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Scripts', 'Runs', 'Users', 'Roles', 'Audit log', 'Settings']);
+  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Scripts', 'Runs', 'Users', 'Roles', 'Recordings', 'Audit log', 'Settings']);
   await expect(page.getByRole('button', { name: 'Add server' }).isVisible()).resolves.toBe(true);
 
   // A custom role through the Roles page: "See servers", only on servers tagged web.

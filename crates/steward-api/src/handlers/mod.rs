@@ -13,6 +13,7 @@ pub mod settings;
 pub mod setup;
 pub mod ssh;
 pub mod step_up;
+pub mod terminal;
 pub mod totp;
 pub mod users;
 

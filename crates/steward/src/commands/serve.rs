@@ -42,7 +42,18 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
             "marked runs left over from the last process as interrupted"
         );
     }
-    let housekeeping = tokio::spawn(housekeeping(db.clone(), clock.clone()));
+    let ended = steward_db::terminal_sessions::end_interrupted(&db.pool, clock.now_ms()).await?;
+    if ended > 0 {
+        tracing::info!(
+            sessions = ended,
+            "terminal sessions interrupted by the restart marked ended"
+        );
+    }
+    let housekeeping = tokio::spawn(housekeeping(
+        db.clone(),
+        clock.clone(),
+        config.recording_retention_days,
+    ));
     let state = AppState::new(db.clone(), vault, clock, config, jwt);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
@@ -63,8 +74,9 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     Ok(())
 }
 
-/// Prunes expired sessions, refresh tokens and throttle counters now and then every hour.
-async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>) {
+/// Prunes expired sessions, refresh tokens and throttle counters, and terminal recordings
+/// older than the retention, now and then every hour.
+async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>, recording_retention_days: i64) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
@@ -78,6 +90,13 @@ async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>) {
                 "pruned"
             ),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry in an hour"),
+        }
+        let before = now.saturating_sub(recording_retention_days.saturating_mul(24 * 3600 * 1000));
+        match steward_db::terminal_sessions::prune(&db.pool, before).await {
+            Ok(n) => tracing::debug!(recordings = n, "pruned terminal recordings"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning terminal recordings failed; will retry in an hour")
+            }
         }
     }
 }

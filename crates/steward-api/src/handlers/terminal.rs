@@ -1,0 +1,257 @@
+//! Web terminals: opening one on a server (a WebSocket), and the recorded sessions.
+//!
+//! Opening needs `terminal.open` on the server and a recent step-up; the upgrade must come from
+//! Steward's own pages (a present `Origin` must match the `Host`). A session belongs to the
+//! user who opened it: nothing attaches to it. Recordings are readable by their own user and
+//! by holders of `audit.read`; a running session can be ended by holders of `users.manage`
+//! (the administrators who manage what users may do).
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, http::Uri};
+use serde_json::json;
+use steward_core::Permission;
+use steward_db::terminal_sessions::{self, TerminalFilter, TerminalSessionRow};
+use steward_proto::{
+    ErrorBody, TerminalOpenQuery, TerminalSession, TerminalSessionPage, TerminalSessionQuery,
+};
+
+use super::servers::visible;
+use super::{opt_time, tags, time};
+use crate::audit::{Event, Outcome};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiQuery, IdPath, clean_query_text};
+use crate::state::AppState;
+use crate::terminal::{self, MAX_SIZE};
+
+fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
+    TerminalSession {
+        live: r.ended_at.is_none() && st.terminals.is_live(&r.id),
+        started_at: time(r.started_at),
+        ended_at: opt_time(r.ended_at),
+        id: r.id,
+        user_id: r.user_id,
+        username: r.username,
+        server_id: r.server_id,
+        server_name: r.server_name,
+        duration_ms: r.duration_ms,
+        bytes: r.bytes,
+        end_reason: r.end_reason,
+        cols: r.width,
+        rows: r.height,
+    }
+}
+
+/// The host and port part of an origin or URL (`https://a.example:8443/x` → `a.example:8443`).
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// A present `Origin` must name the host the request was sent to (or the public URL's).
+fn same_origin(st: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = authority(origin);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    (!host.is_empty() && origin.eq_ignore_ascii_case(host))
+        || origin.eq_ignore_ascii_case(authority(&st.config.public_url))
+}
+
+/// Opens a terminal: upgrade to a WebSocket. Binary frames carry keystrokes in and output
+/// out; text frames carry JSON control messages (`TerminalClientMessage` in,
+/// `TerminalServerMessage` out). A plain GET (no upgrade) is checked like an upgrade and
+/// answered 426 `websocket_required` when allowed — the UI calls it first to learn whether a
+/// step-up is needed.
+#[utoipa::path(get, operation_id = "terminal_open", path = "/api/v1/servers/{id}/terminal", tag = tags::SERVERS, params(("id" = String, Path), TerminalOpenQuery),
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "no `terminal.open`, `step_up_required`, or `cross_origin`"), (status = 404, body = ErrorBody), (status = 426, body = ErrorBody, description = "`websocket_required`: allowed, but not a WebSocket upgrade")))]
+pub async fn open(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::TerminalOpen, &server.tags)?;
+    if !same_origin(&st, &headers) {
+        return Err(
+            ApiError::forbidden("terminals open only from Steward's own pages")
+                .with_code("cross_origin"),
+        );
+    }
+    if let Err(e) = p.require_step_up(&st, "opening a terminal") {
+        Event::by(&p, "terminal.open", st.now_ms())
+            .target("server", &server.id, &server.name)
+            .outcome(Outcome::Denied)
+            .details(json!({ "reason": "step_up_required" }))
+            .write(&st.db.pool)
+            .await?;
+        return Err(e);
+    }
+    let q: TerminalOpenQuery = ApiQuery::from_uri(&uri)?;
+    let cols = q.cols.unwrap_or(80);
+    let rows = q.rows.unwrap_or(24);
+    if !(1..=MAX_SIZE).contains(&cols) || !(1..=MAX_SIZE).contains(&rows) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("cols and rows must be 1–{MAX_SIZE}"),
+        ));
+    }
+    let Ok(ws) = ws else {
+        return Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "websocket_required",
+            "open the terminal with a WebSocket",
+        ));
+    };
+    Ok(ws
+        .max_message_size(1024 * 1024)
+        .on_upgrade(move |socket| terminal::run(st, p, server, cols, rows, socket)))
+}
+
+/// The session if the caller may see it (its own user, or `audit.read`); else 404.
+async fn readable(st: &AppState, p: &Principal, id: &str) -> ApiResult<TerminalSessionRow> {
+    match terminal_sessions::get(&st.db.pool, &p.user.org_id, id).await? {
+        Some(r) if r.user_id == p.user.id || p.authz.has(Permission::AuditRead) => Ok(r),
+        _ => Err(ApiError::not_found("terminal session")),
+    }
+}
+
+/// Terminal sessions, newest first: the caller's own, or everyone's with `audit.read`.
+#[utoipa::path(get, operation_id = "terminal_sessions_list", path = "/api/v1/terminal-sessions", tag = tags::SERVERS, params(TerminalSessionQuery),
+    responses((status = 200, body = TerminalSessionPage), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(st): State<AppState>,
+    p: Principal,
+    uri: Uri,
+) -> ApiResult<Json<TerminalSessionPage>> {
+    let q: TerminalSessionQuery = ApiQuery::from_uri(&uri)?;
+    let limit = q.limit.unwrap_or(50);
+    let offset = q.offset.unwrap_or(0);
+    if !(1..=500).contains(&limit) || offset < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "limit must be 1–500 and offset not negative",
+        ));
+    }
+    let filter = TerminalFilter {
+        org_id: p.user.org_id.clone(),
+        owner: (!p.authz.has(Permission::AuditRead)).then(|| p.user.id.clone()),
+        user: clean_query_text("user", q.user.as_deref())?,
+        server: clean_query_text("server", q.server.as_deref())?,
+        open: q.live,
+        limit,
+        offset,
+    };
+    let (rows, total) = terminal_sessions::list(&st.db.pool, &filter).await?;
+    Ok(Json(TerminalSessionPage {
+        items: rows.into_iter().map(|r| view(&st, r)).collect(),
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// One terminal session.
+#[utoipa::path(get, operation_id = "terminal_sessions_get", path = "/api/v1/terminal-sessions/{id}", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, body = TerminalSession), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<TerminalSession>> {
+    let r = readable(&st, &p, &id).await?;
+    Ok(Json(view(&st, r)))
+}
+
+/// The session's recording: asciicast v2 text (output and resizes; input is never recorded),
+/// as a download. A running session's recording is complete up to the last few seconds.
+#[utoipa::path(get, operation_id = "terminal_sessions_recording", path = "/api/v1/terminal-sessions/{id}/recording", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 200, content_type = "application/x-asciicast", body = String, description = "asciicast v2"), (status = 404, body = ErrorBody)))]
+pub async fn recording(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Response> {
+    let r = readable(&st, &p, &id).await?;
+    let chunks = terminal_sessions::chunks(&st.db.pool, &r.id).await?;
+    let body = tokio::task::spawn_blocking(move || terminal::decompress(&chunks))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let stamp = time(r.started_at).format("%Y%m%dT%H%M%SZ");
+    let name: String = r
+        .server_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-asciicast"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"steward-terminal-{name}-{stamp}.cast\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok((headers, body).into_response())
+}
+
+/// Ends a running session (needs `users.manage`): the user's terminal closes with reason
+/// `terminated`.
+#[utoipa::path(post, operation_id = "terminal_sessions_terminate", path = "/api/v1/terminal-sessions/{id}/terminate", tag = tags::SERVERS, params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`session_not_live`")))]
+pub async fn terminate(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::UsersManage)?;
+    let r = terminal_sessions::get(&st.db.pool, &p.user.org_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("terminal session"))?;
+    if r.ended_at.is_some() || !st.terminals.is_live(&r.id) {
+        return Err(ApiError::conflict(
+            "session_not_live",
+            "the session is not running",
+        ));
+    }
+    Event::by(&p, "terminal.terminate", st.now_ms())
+        .target("server", &r.server_id, &r.server_name)
+        .details(json!({ "session_id": r.id, "user": r.username }))
+        .write(&st.db.pool)
+        .await?;
+    st.terminals.terminate(&r.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority;
+
+    #[test]
+    fn authority_of_origins_and_urls() {
+        assert_eq!(authority("https://a.example:8443"), "a.example:8443");
+        assert_eq!(authority("http://a.example/x?y"), "a.example");
+        assert_eq!(authority("null"), "null");
+    }
+}

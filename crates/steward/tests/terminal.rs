@@ -1,0 +1,480 @@
+//! Web terminals against a real OpenSSH server: step-up, a real PTY over a WebSocket (typing,
+//! resizing, UTF-8), recordings in asciicast v2, sessions that belong to their user, ending by
+//! closing, idling or an administrator, and cross-origin upgrades refused.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::sshd::Sshd;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Fleet {
+    sshd: Sshd,
+    app: TestApp,
+    admin: Session,
+    server: String,
+}
+
+async fn fleet_with(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Fleet {
+    let sshd = Sshd::start();
+    let app = TestApp::spawn_with(configure).await;
+    let admin = app.admin().await;
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "box-1", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let server = b["id"].as_str().unwrap().to_string();
+    let (_, c) = admin
+        .put(
+            &format!("/api/v1/servers/{server}/credential"),
+            json!({ "kind": "generate" }),
+        )
+        .await;
+    sshd.authorize(c["public_key"].as_str().unwrap());
+    Fleet {
+        sshd,
+        app,
+        admin,
+        server,
+    }
+}
+
+async fn step_up(s: &Session) {
+    let (st, b) = s
+        .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
+fn request(
+    app: &TestApp,
+    s: &Session,
+    server: &str,
+    query: &str,
+) -> tungstenite::handshake::client::Request {
+    let url = format!(
+        "{}/api/v1/servers/{server}/terminal{query}",
+        app.base.replace("http://", "ws://")
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", s.token).parse().unwrap(),
+    );
+    req
+}
+
+async fn open(app: &TestApp, s: &Session, server: &str, query: &str) -> (Ws, String) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(request(app, s, server, query))
+        .await
+        .expect("upgrade");
+    let ready = next_control(&mut ws).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    (ws, ready["session_id"].as_str().unwrap().to_string())
+}
+
+/// The next control message, skipping output.
+async fn next_control(ws: &mut Ws) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).unwrap(),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no control message: {other:?}"),
+        }
+    }
+}
+
+/// Whether the output has `line` as a whole line (the shell may wrap it in control sequences).
+fn has_line(output: &str, line: &str) -> bool {
+    output.split(['\r', '\n']).any(|l| l == line)
+}
+
+/// Output until it has `line` as a whole line.
+async fn read_line(ws: &mut Ws, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut out = String::new();
+    while !has_line(&out, line) {
+        assert!(Instant::now() < deadline, "{line:?} never came: {out:?}");
+        out.push_str(&read_until(ws, "\n").await);
+    }
+    out
+}
+
+/// Output until it contains `needle`; returns all output read.
+async fn read_until(ws: &mut Ws, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut out = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(&out).to_string();
+        if text.contains(needle) {
+            return text;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => out.extend_from_slice(&b),
+            Ok(Some(Ok(Message::Text(t)))) => panic!("unexpected control message {t} in {text:?}"),
+            Ok(Some(Ok(_))) => {}
+            other => panic!("{needle:?} never came ({other:?}); output so far: {text:?}"),
+        }
+    }
+}
+
+async fn type_in(ws: &mut Ws, keys: &str) {
+    ws.send(Message::Binary(keys.as_bytes().to_vec().into()))
+        .await
+        .unwrap();
+}
+
+async fn wait_ended(s: &Session, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (st, b) = s.get(&format!("/api/v1/terminal-sessions/{id}")).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        if !b["ended_at"].is_null() {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "session never ended: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn audit_details(app: &TestApp, action: &str) -> Vec<(String, Value)> {
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT outcome, details FROM audit_events WHERE action = $1 ORDER BY at, id",
+    )
+    .bind(action)
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(o, d)| (o, serde_json::from_str(&d).unwrap()))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_terminal_is_a_real_shell_and_is_recorded() {
+    let f = fleet_with(|_| {}).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+
+    // Without a step-up: refused, audited, and nothing is opened.
+    let (st, b) = admin
+        .get(&format!("/api/v1/servers/{server}/terminal"))
+        .await;
+    assert_eq!((st, code(&b)), (StatusCode::FORBIDDEN, "step_up_required"));
+    let err = tokio_tungstenite::connect_async(request(app, admin, server, ""))
+        .await
+        .expect_err("no upgrade without a step-up");
+    match err {
+        tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
+        other => panic!("{other:?}"),
+    }
+    let denied = audit_details(app, "terminal.open").await;
+    assert!(
+        denied.len() == 2
+            && denied
+                .iter()
+                .all(|(o, d)| o == "denied" && d["reason"] == "step_up_required"),
+        "{denied:?}"
+    );
+
+    step_up(admin).await;
+    // Allowed but not a WebSocket: 426, so the UI can ask before upgrading.
+    let (st, b) = admin
+        .get(&format!("/api/v1/servers/{server}/terminal"))
+        .await;
+    assert_eq!(
+        (st, code(&b)),
+        (StatusCode::UPGRADE_REQUIRED, "websocket_required")
+    );
+    let (st, _) = admin
+        .get(&format!("/api/v1/servers/{server}/terminal?cols=0"))
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    let (mut ws, id) = open(app, admin, server, "?cols=90&rows=20").await;
+    type_in(&mut ws, "echo hi\r").await;
+    read_line(&mut ws, "hi").await;
+
+    ws.send(Message::Text(
+        json!({ "type": "resize", "cols": 100, "rows": 30 })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    type_in(&mut ws, "stty size\r").await;
+    read_until(&mut ws, "30 100").await;
+
+    // UTF-8 through the PTY both ways (cat echoes the line back).
+    type_in(&mut ws, "cat\r").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    type_in(&mut ws, "ünïcödé ✓\r").await;
+    let out = read_until(&mut ws, "ünïcödé ✓\r\nünïcödé ✓").await;
+    assert!(!out.contains('\u{FFFD}'), "{out:?}");
+    type_in(&mut ws, "\u{4}").await;
+
+    // A bad control message is answered, not fatal.
+    ws.send(Message::Text("{\"type\":\"dance\"}".into()))
+        .await
+        .unwrap();
+    let m = next_control(&mut ws).await;
+    assert_eq!(
+        (m["type"].as_str(), m["code"].as_str()),
+        (Some("error"), Some("bad_message"))
+    );
+
+    let (_, live) = admin.get(&format!("/api/v1/terminal-sessions/{id}")).await;
+    assert_eq!(live["live"], true, "{live}");
+    assert_eq!(
+        (live["cols"].as_i64(), live["rows"].as_i64()),
+        (Some(90), Some(20))
+    );
+
+    // Closing the socket ends the session.
+    ws.close(None).await.unwrap();
+    let ended = wait_ended(admin, &id).await;
+    assert_eq!(ended["end_reason"], "closed", "{ended}");
+    assert_eq!(ended["live"], false);
+    assert!(ended["duration_ms"].as_i64().unwrap() > 0, "{ended}");
+    assert!(ended["bytes"].as_i64().unwrap() > 0, "{ended}");
+    let closes = audit_details(app, "terminal.close").await;
+    assert_eq!(closes.len(), 1);
+    assert_eq!(closes[0].1["session_id"], id.as_str());
+    assert!(closes[0].1["duration_ms"].as_i64().unwrap() > 0);
+    let opens = audit_details(app, "terminal.open").await;
+    assert_eq!(opens.last().unwrap().0, "success");
+
+    // The recording replays: asciicast v2 with the output and the resize, and no input.
+    let res = admin
+        .client
+        .get(app.url(&format!("/api/v1/terminal-sessions/{id}/recording")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"steward-terminal-box-1-")
+            && disposition.ends_with(".cast\""),
+        "{disposition}"
+    );
+    let cast = res.text().await.unwrap();
+    let mut lines = cast.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        (
+            header["version"].as_i64(),
+            header["width"].as_i64(),
+            header["height"].as_i64()
+        ),
+        (Some(2), Some(90), Some(20))
+    );
+    assert_eq!(header["env"]["TERM"], "xterm-256color");
+    assert!(header["timestamp"].as_i64().unwrap() > 1_600_000_000);
+    let events: Vec<Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut last = 0.0;
+    for e in &events {
+        let t = e[0].as_f64().unwrap();
+        assert!(t >= last, "events out of order: {e}");
+        last = t;
+        assert!(["o", "r"].contains(&e[1].as_str().unwrap()), "{e}");
+    }
+    let output: String = events
+        .iter()
+        .filter(|e| e[1] == "o")
+        .map(|e| e[2].as_str().unwrap())
+        .collect();
+    assert!(has_line(&output, "hi"), "{output:?}");
+    assert!(output.contains("30 100"), "{output:?}");
+    assert!(output.contains("ünïcödé ✓"), "{output:?}");
+    assert!(
+        events.iter().any(|e| e[1] == "r" && e[2] == "100x30"),
+        "{events:?}"
+    );
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn sessions_belong_to_their_user_and_administrators_can_end_them() {
+    let f = fleet_with(|_| {}).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    let alice = app.user_with_roles(admin, "alice", &["operator"]).await;
+    let bob = app.user_with_roles(admin, "bob", &["operator"]).await;
+    step_up(&alice).await;
+    step_up(&bob).await;
+    let (mut ws, id) = open(app, &alice, server, "").await;
+    type_in(&mut ws, "echo secret-$((6*7))\r").await;
+    read_until(&mut ws, "secret-42").await;
+
+    // Bob (who may open terminals too) cannot see, read, end or attach to it.
+    let (st, _) = bob.get(&format!("/api/v1/terminal-sessions/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = bob
+        .get(&format!("/api/v1/terminal-sessions/{id}/recording"))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = bob
+        .post(
+            &format!("/api/v1/terminal-sessions/{id}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (_, page) = bob.get("/api/v1/terminal-sessions").await;
+    assert_eq!(page["total"], 0, "{page}");
+    let (_, page) = bob
+        .get(&format!("/api/v1/terminal-sessions?user={}", "alice"))
+        .await;
+    assert_eq!(page["total"], 0, "{page}");
+    // Alice cannot end sessions either, not even her own.
+    let (st, _) = alice
+        .post(
+            &format!("/api/v1/terminal-sessions/{id}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Alice sees hers; the administrator sees everyone's, live.
+    let (_, page) = alice.get("/api/v1/terminal-sessions").await;
+    assert_eq!(page["total"], 1, "{page}");
+    let (_, page) = admin
+        .get("/api/v1/terminal-sessions?live=true&user=alice&server=box-1")
+        .await;
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(
+        (
+            page["items"][0]["id"].as_str(),
+            page["items"][0]["live"].as_bool(),
+            page["items"][0]["username"].as_str(),
+            page["items"][0]["server_name"].as_str()
+        ),
+        (Some(id.as_str()), Some(true), Some("alice"), Some("box-1"))
+    );
+    let (_, page) = admin.get("/api/v1/terminal-sessions?live=false").await;
+    assert_eq!(page["total"], 0, "{page}");
+    let (st, _) = admin.get("/api/v1/terminal-sessions?limit=0").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = admin.get("/api/v1/terminal-sessions?live=maybe").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
+    // The administrator ends it: Alice's terminal says why and closes.
+    let (st, b) = admin
+        .post(
+            &format!("/api/v1/terminal-sessions/{id}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let m = next_control(&mut ws).await;
+    assert_eq!(m, json!({ "type": "closed", "reason": "terminated" }));
+    let ended = wait_ended(&alice, &id).await;
+    assert_eq!(ended["end_reason"], "terminated");
+    let (st, b) = admin
+        .post(
+            &format!("/api/v1/terminal-sessions/{id}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((st, code(&b)), (StatusCode::CONFLICT, "session_not_live"));
+    let terminated = audit_details(app, "terminal.terminate").await;
+    assert_eq!(terminated.len(), 1);
+    assert_eq!(terminated[0].1["session_id"], id.as_str());
+
+    // Alice reads her own recording.
+    let (st, _) = alice
+        .get(&format!("/api/v1/terminal-sessions/{id}/recording"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn idle_sessions_time_out() {
+    let f = fleet_with(|c| c.terminal_idle_timeout = Duration::from_secs(1)).await;
+    step_up(&f.admin).await;
+    let (mut ws, id) = open(&f.app, &f.admin, &f.server, "").await;
+    let m = next_control(&mut ws).await;
+    assert_eq!(m, json!({ "type": "closed", "reason": "idle_timeout" }));
+    let ended = wait_ended(&f.admin, &id).await;
+    assert_eq!(ended["end_reason"], "idle_timeout");
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn cross_origin_upgrades_are_refused() {
+    let f = fleet_with(|_| {}).await;
+    step_up(&f.admin).await;
+    let mut req = request(&f.app, &f.admin, &f.server, "");
+    req.headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 403);
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap_or(b"{}")).unwrap();
+            assert_eq!(code(&body), "cross_origin");
+        }
+        other => panic!("cross-origin upgrade not refused: {other:?}"),
+    }
+    // The same origin is fine (any scheme).
+    let mut req = request(&f.app, &f.admin, &f.server, "");
+    let host = f.app.base.trim_start_matches("http://").to_string();
+    req.headers_mut()
+        .insert("origin", format!("https://{host}").parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("same origin");
+    assert_eq!(next_control(&mut ws).await["type"], "ready");
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn old_recordings_are_pruned() {
+    let f = fleet_with(|_| {}).await;
+    step_up(&f.admin).await;
+    let (mut ws, id) = open(&f.app, &f.admin, &f.server, "").await;
+    ws.close(None).await.unwrap();
+    wait_ended(&f.admin, &id).await;
+    let pool = &f.app.db.pool;
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(
+        steward_db::terminal_sessions::prune(pool, now - 3_600_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        steward_db::terminal_sessions::prune(pool, now + 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let (st, _) = f
+        .admin
+        .get(&format!("/api/v1/terminal-sessions/{id}"))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let chunks: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM terminal_recording_chunks")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(chunks, 0);
+    drop(f.sshd);
+}
