@@ -71,6 +71,9 @@ export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promi
       ...(opts.extraAddresses ?? []).map((a) => `ListenAddress ${a}`),
       // Many hosts of one run connect at once.
       'MaxStartups 500',
+      // Keeps bash from reading ~/.bashrc for every session (slow on test machines, and a
+      // session killed halfway through it can leave locks behind).
+      'SetEnv SHLVL=1',
       `HostKey ${dir}/host_key`,
       `PidFile ${dir}/sshd.pid`,
       `AuthorizedKeysFile ${dir}/authorized_keys`,

@@ -114,6 +114,10 @@ impl Sshd {
         s
     }
 
+    /// The config. `SetEnv SHLVL=1` keeps bash (the test account's shell) from reading
+    /// ~/.bashrc for every session, as it does for commands run by sshd: the test machine's
+    /// .bashrc can be slow, and a session killed halfway through it (the cancel and timeout
+    /// tests kill sessions) can leave behind locks that stall every later login.
     fn config(&self) -> PathBuf {
         let d = self.dir.path().display();
         let path = self.dir.path().join("sshd_config");
@@ -124,7 +128,8 @@ impl Sshd {
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  PermitRootLogin prohibit-password\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n\
-                 MaxStartups 500\nMaxSessions 100\n",
+                 MaxStartups 500\nMaxSessions 100\n\
+                 SetEnv SHLVL=1\n",
                 port = self.port,
                 extra = self.extra,
                 listen = self
