@@ -11,7 +11,7 @@ import { ApiError, api, call, type Server } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading } from '../components/ui';
 import { installStyleShim } from '../terminal/csp';
-import { StepUpDialog } from '../terminal/StepUpDialog';
+import { StepUpDialog } from '../components/StepUpDialog';
 
 installStyleShim();
 

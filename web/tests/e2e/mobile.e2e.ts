@@ -170,7 +170,7 @@ test('on a phone every page is reachable from the menus and fits the screen', as
       await page.getByRole('link', { name: 'Open terminal' }).click();
       await page.getByRole('dialog', { name: 'Confirm it is you' }).waitFor();
       await expectNoHorizontalScroll(page, 'the step-up dialog');
-      await page.getByRole('dialog').getByLabel('Password', { exact: true }).fill(PASSWORD);
+      await page.getByRole('dialog').getByLabel('Your password', { exact: true }).fill(PASSWORD);
       await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
       await page.locator('.xterm-rows').waitFor();
       await expectNoHorizontalScroll(page, 'the terminal page');

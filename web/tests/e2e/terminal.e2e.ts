@@ -47,10 +47,10 @@ test('open a terminal (with step-up), run a command, open a second tab, replay t
   const dialog = page.getByRole('dialog', { name: 'Confirm it is you' });
   await dialog.waitFor();
   await shot(page, '60-terminal-step-up');
-  await dialog.getByLabel('Password', { exact: true }).fill('wrong-password-123');
+  await dialog.getByLabel('Your password', { exact: true }).fill('wrong-password-123');
   await dialog.getByRole('button', { name: 'Confirm' }).click();
   await dialog.getByText('The password or code is wrong.').waitFor();
-  await dialog.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await dialog.getByLabel('Your password', { exact: true }).fill(PASSWORD);
   await dialog.getByRole('button', { name: 'Confirm' }).click();
   await page.getByText('Connected. Everything shown here is recorded.').waitFor();
 
