@@ -14,6 +14,8 @@ pub struct Sshd {
     pub user: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Extra sshd_config lines.
+    extra: String,
 }
 
 fn keygen(path: &Path, passphrase: &str) {
@@ -62,6 +64,11 @@ pub fn closed_port() -> u16 {
 
 impl Sshd {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts with extra sshd_config lines (e.g. `MaxSessions 200`).
+    pub fn start_with(extra: &str) -> Self {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install it with `apt-get install -y openssh-server`"
@@ -81,6 +88,7 @@ impl Sshd {
             user,
             dir,
             child: None,
+            extra: extra.to_string(),
         };
         s.spawn();
         s
@@ -95,9 +103,10 @@ impl Sshd {
                 "Port {port}\nListenAddress {host}\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-                 PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
+                 PermitRootLogin prohibit-password\nLogLevel ERROR\nSubsystem sftp internal-sftp\n{extra}\n",
                 port = self.port,
                 host = self.host,
+                extra = self.extra,
             ),
         )
         .unwrap();
