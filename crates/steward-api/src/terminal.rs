@@ -134,20 +134,29 @@ fn take_utf8(pending: &mut Vec<u8>) -> String {
     out
 }
 
-/// Writes the asciicast v2 recording of one session.
+/// Writes the asciicast v2 recording of one session. Chunks are stored by a writer task of
+/// their own, in order, so a slow database never delays the terminal.
 pub struct Recorder {
-    session_id: String,
     started: Instant,
     text: String,
     pending: Vec<u8>,
     seq: i64,
     /// Output bytes seen.
     pub bytes: i64,
+    chunks: Option<mpsc::UnboundedSender<(i64, Vec<u8>, i64)>>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Recorder {
     /// Starts a recording with its header line.
-    pub fn new(session_id: &str, cols: u32, rows: u32, started_ms: i64, title: &str) -> Self {
+    pub fn new(
+        st: &AppState,
+        session_id: &str,
+        cols: u32,
+        rows: u32,
+        started_ms: i64,
+        title: &str,
+    ) -> Self {
         let header = json!({
             "version": 2,
             "width": cols,
@@ -156,13 +165,25 @@ impl Recorder {
             "title": title,
             "env": { "TERM": TERM, "SHELL": "/bin/sh" },
         });
+        let (chunks, mut rx) = mpsc::unbounded_channel::<(i64, Vec<u8>, i64)>();
+        let (st, id) = (st.clone(), session_id.to_string());
+        let writer = tokio::spawn(async move {
+            while let Some((seq, data, bytes)) = rx.recv().await {
+                if let Err(e) =
+                    terminal_sessions::add_chunk(&st.db.pool, &id, seq, &data, bytes).await
+                {
+                    tracing::warn!(error = %e, session = %id, "terminal recording: write failed");
+                }
+            }
+        });
         Self {
-            session_id: session_id.to_string(),
             started: Instant::now(),
             text: format!("{header}\n"),
             pending: Vec::new(),
             seq: 0,
             bytes: 0,
+            chunks: Some(chunks),
+            writer,
         }
     }
 
@@ -195,8 +216,8 @@ impl Recorder {
         self.text.len() >= FLUSH_BYTES
     }
 
-    /// Writes what was recorded since the last write, as one compressed chunk.
-    pub async fn flush(&mut self, st: &AppState) {
+    /// Hands what was recorded since the last time to the writer, as one compressed chunk.
+    pub fn flush(&mut self) {
         if self.text.is_empty() {
             return;
         }
@@ -208,18 +229,17 @@ impl Recorder {
                 return;
             }
         };
-        if let Err(e) = terminal_sessions::add_chunk(
-            &st.db.pool,
-            &self.session_id,
-            self.seq,
-            &compressed,
-            self.bytes,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, session = %self.session_id, "terminal recording: write failed");
+        if let Some(chunks) = &self.chunks {
+            let _ = chunks.send((self.seq, compressed, self.bytes));
         }
         self.seq += 1;
+    }
+
+    /// Flushes, and waits until every chunk is stored.
+    pub async fn finish(&mut self) {
+        self.flush();
+        self.chunks = None;
+        let _ = (&mut self.writer).await;
     }
 }
 
@@ -393,6 +413,7 @@ pub async fn run(
     }
     let mut stop = st.terminals.insert(&id, &p.user.id);
     let mut rec = Recorder::new(
+        &st,
         &id,
         cols,
         rows,
@@ -428,7 +449,7 @@ pub async fn run(
                         break "closed";
                     }
                     if rec.due() {
-                        rec.flush(&st).await;
+                        rec.flush();
                     }
                 }
                 Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => break "exited",
@@ -453,7 +474,7 @@ pub async fn run(
                     break why;
                 }
             },
-            _ = flush.tick() => rec.flush(&st).await,
+            _ = flush.tick() => rec.flush(),
         }
     };
 
@@ -470,7 +491,7 @@ pub async fn run(
             }
         }
     }
-    rec.flush(&st).await;
+    rec.finish().await;
     if reason != "closed" {
         let _ = ws_tx
             .send(text(&TerminalServerMessage::Closed {

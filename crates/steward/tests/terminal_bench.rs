@@ -41,7 +41,12 @@ struct Bench {
 }
 
 async fn bench() -> Bench {
-    let sshd = Sshd::start();
+    // One SSH connection carries every terminal of a server: allow more than the default 10
+    // channels per connection (and 100 ssh clients at once).
+    let sshd = Sshd::start_with(
+        &["127.0.0.2".to_string()],
+        "MaxSessions 500\nMaxStartups 500",
+    );
     let app = TestApp::spawn_with(|c| c.ssh_max_connections = 1024).await;
     let admin = app.admin().await;
     let (s, b) = admin
@@ -87,7 +92,10 @@ async fn open(b: &Bench) -> Ws {
         "authorization",
         format!("Bearer {}", b.admin.token).parse().unwrap(),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // Like browsers, without Nagle's algorithm.
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        .await
+        .unwrap();
     loop {
         if let Some(Ok(Message::Text(t))) = ws.next().await {
             assert!(t.contains("ready"), "{t}");
