@@ -98,6 +98,25 @@ fn process_running(marker: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// An upgrade request for a run's live stream, as `session`.
+fn stream_request(
+    app: &TestApp,
+    session: &Session,
+    id: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let url = app
+        .url(&format!("/api/v1/executions/{id}/stream"))
+        .replace("http://", "ws://");
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", session.token).parse().unwrap(),
+    );
+    req
+}
+
 async fn step_up(session: &Session) {
     let (s, b) = session
         .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
@@ -496,16 +515,7 @@ async fn fan_out_to_fifty_hosts_with_one_down_streams_live_output() {
     let started = Instant::now();
     let id = start(&admin, body).await;
     // Follow it live over the WebSocket.
-    let url = app
-        .url(&format!("/api/v1/executions/{id}/stream"))
-        .replace("http://", "ws://");
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", admin.token).parse().unwrap(),
-    );
+    let req = stream_request(&app, &admin, &id);
     let (mut ws, _) = tokio_tungstenite::connect_async(req)
         .await
         .expect("websocket");
@@ -596,16 +606,7 @@ async fn fan_out_to_fifty_hosts_with_one_down_streams_live_output() {
     );
 
     // A stream of a finished run gives its stored state and the end.
-    let url = app
-        .url(&format!("/api/v1/executions/{id}/stream"))
-        .replace("http://", "ws://");
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", admin.token).parse().unwrap(),
-    );
+    let req = stream_request(&app, &admin, &id);
     let (mut ws, _) = tokio_tungstenite::connect_async(req)
         .await
         .expect("websocket");
@@ -841,16 +842,7 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(code(&b), "websocket_required");
 
-    let url = app
-        .url(&format!("/api/v1/executions/{id}/stream"))
-        .replace("http://", "ws://");
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", admin.token).parse().unwrap(),
-    );
+    let mut req = stream_request(&app, &admin, &id);
     req.headers_mut()
         .insert("origin", "https://evil.example".parse().unwrap());
     let err = tokio_tungstenite::connect_async(req)
@@ -861,16 +853,7 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
         other => panic!("unexpected {other}"),
     }
     let mut ws_ok = false;
-    let url = app
-        .url(&format!("/api/v1/executions/{id}/stream"))
-        .replace("http://", "ws://");
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", admin.token).parse().unwrap(),
-    );
+    let mut req = stream_request(&app, &admin, &id);
     let host = req.uri().authority().unwrap().to_string();
     req.headers_mut()
         .insert("origin", format!("http://{host}").parse().unwrap());
