@@ -7,7 +7,7 @@ NPM ?= npm
 DATA_DIR ?= ./steward-data
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary
+.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary bench-fanout bench-terminal
 
 ## Build everything (UI included) in release mode and start the server on http://127.0.0.1:8080.
 run: build
@@ -58,3 +58,13 @@ test-postgres: ui
 
 test-e2e: ui debug-binary
 	cd web && $(NPM) run e2e
+
+## Benchmarks (not part of the tests; results go to docs/PERFORMANCE.md). Run as root.
+bench-fanout: build
+	command -v parallel-ssh >/dev/null || apt-get install -y -qq pssh
+	test -x bench/.venv/bin/python || python3 -m venv bench/.venv
+	bench/.venv/bin/pip install -q parallel-ssh requests
+	bench/.venv/bin/python bench/fanout.py
+
+bench-terminal:
+	$(CARGO) test --release --locked -p steward --test terminal_bench -- --ignored --nocapture --test-threads 1
