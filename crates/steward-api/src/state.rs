@@ -47,6 +47,8 @@ pub struct ApiConfig {
     pub terminal_idle_timeout: std::time::Duration,
     /// Terminal recordings are deleted this many days after they started (default 90).
     pub recording_retention_days: i64,
+    /// Script runs (with their output) are deleted this many days after they started.
+    pub execution_retention_days: i64,
 }
 
 impl Default for ApiConfig {
@@ -70,6 +72,7 @@ impl Default for ApiConfig {
             scan_first_delay: std::time::Duration::from_secs(60),
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
+            execution_retention_days: 90,
         }
     }
 }

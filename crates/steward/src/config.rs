@@ -124,6 +124,9 @@ pub struct ServeOpts {
     /// Days terminal recordings are kept.
     #[arg(long, env = "STEWARD_RECORDING_RETENTION_DAYS")]
     pub recording_retention_days: Option<i64>,
+    /// Days script runs and their output are kept.
+    #[arg(long, env = "STEWARD_EXECUTION_RETENTION_DAYS")]
+    pub execution_retention_days: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -191,6 +194,7 @@ pub struct FileConfig {
     pub scan_interval: Option<i64>,
     pub terminal_idle_timeout: Option<i64>,
     pub recording_retention_days: Option<i64>,
+    pub execution_retention_days: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -355,6 +359,16 @@ pub fn api_config(
                 }
                 Some(d) => d,
                 None => defaults.recording_retention_days,
+            },
+            execution_retention_days: match s
+                .execution_retention_days
+                .or(file.execution_retention_days)
+            {
+                Some(d) if d <= 0 => {
+                    anyhow::bail!("execution-retention-days must be a positive number of days")
+                }
+                Some(d) => d,
+                None => defaults.execution_retention_days,
             },
             ..defaults
         },

@@ -865,3 +865,59 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
     }
     assert!(ws_ok, "same-origin stream refused");
 }
+
+#[tokio::test]
+async fn old_runs_are_pruned_with_their_output_and_running_ones_kept() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    let (_, script) = admin
+        .post(
+            "/api/v1/scripts",
+            json!({ "name": "hi", "body": "echo hi" }),
+        )
+        .await;
+    let old = start(
+        &admin,
+        json!({ "script_id": script["id"], "server_ids": [server] }),
+    )
+    .await;
+    wait_done(&admin, &old, Duration::from_secs(20)).await;
+    let recent = start(
+        &admin,
+        json!({ "script_id": script["id"], "server_ids": [server] }),
+    )
+    .await;
+    wait_done(&admin, &recent, Duration::from_secs(20)).await;
+    // The first one is 100 days old.
+    let hundred_days = 100 * 24 * 3600 * 1000_i64;
+    sqlx::query("UPDATE executions SET created_at = created_at - $1 WHERE id = $2")
+        .bind(hundred_days)
+        .bind(&old)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let pruned = steward_db::executions::prune(&app.db.pool, now - 90 * 24 * 3600 * 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(
+        admin.get(&format!("/api/v1/executions/{old}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        admin.get(&format!("/api/v1/executions/{recent}")).await.0,
+        StatusCode::OK
+    );
+    let hosts: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM execution_hosts WHERE execution_id = $1")
+            .bind(&old)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(hosts, 0, "the pruned run's output is gone too");
+}

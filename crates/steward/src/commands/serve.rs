@@ -53,6 +53,7 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         db.clone(),
         clock.clone(),
         config.recording_retention_days,
+        config.execution_retention_days,
     ));
     let state = AppState::new(db.clone(), vault, clock, config, jwt);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
@@ -76,7 +77,12 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
 
 /// Prunes expired sessions, refresh tokens and throttle counters, and terminal recordings
 /// older than the retention, now and then every hour.
-async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>, recording_retention_days: i64) {
+async fn housekeeping(
+    db: steward_db::Db,
+    clock: Arc<dyn Clock>,
+    recording_retention_days: i64,
+    execution_retention_days: i64,
+) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         every.tick().await;
@@ -96,6 +102,13 @@ async fn housekeeping(db: steward_db::Db, clock: Arc<dyn Clock>, recording_reten
             Ok(n) => tracing::debug!(recordings = n, "pruned terminal recordings"),
             Err(e) => {
                 tracing::warn!(error = %e, "pruning terminal recordings failed; will retry in an hour")
+            }
+        }
+        let before = now.saturating_sub(execution_retention_days.saturating_mul(24 * 3600 * 1000));
+        match steward_db::executions::prune(&db.pool, before).await {
+            Ok(n) => tracing::debug!(runs = n, "pruned script runs"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning script runs failed; will retry in an hour")
             }
         }
     }
