@@ -55,8 +55,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// What to do.
+/// What to do. (Parsed once at start-up, so the size of the `serve` options does not matter.)
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the server.
     Serve(ServeOpts),
