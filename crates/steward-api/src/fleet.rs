@@ -268,7 +268,7 @@ async fn connect_direct(
                 .await?
                 .ok_or(ReachError::NoCredential)?;
             let result = client::connect_through(
-                jump.as_deref(),
+                jump.clone(),
                 &target_of(server),
                 Some(&auth),
                 trusted_key.as_deref(),

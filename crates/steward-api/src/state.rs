@@ -120,6 +120,7 @@ impl AppState {
         let ssh = steward_ssh::pool::Pool::new(steward_ssh::pool::PoolConfig {
             max_connections: config.ssh_max_connections,
             idle_timeout: config.ssh_idle_timeout,
+            ..Default::default()
         });
         Self(Arc::new(Inner {
             ssh,

@@ -135,6 +135,9 @@ pub struct Connection {
     pub authenticated: bool,
     /// Time to connect, exchange keys and authenticate.
     pub handshake: Duration,
+    /// The jump server's connection this one is tunnelled through, kept alive as long as this
+    /// one lives (closing it would cut the tunnel).
+    via: Option<Arc<Connection>>,
 }
 
 fn config(timeout: Duration) -> Arc<client::Config> {
@@ -162,7 +165,7 @@ pub async fn connect(
 /// connected to) with a `direct-tcpip` channel, as `ssh -J` does. The target's host key is
 /// checked end to end: the bastion cannot impersonate it.
 pub async fn connect_through(
-    jump: Option<&Connection>,
+    jump: Option<Arc<Connection>>,
     target: &Target,
     auth: Option<&Auth>,
     trusted: Option<&str>,
@@ -187,7 +190,7 @@ pub async fn connect_through(
     let addr = format!("{}:{}", target.host, target.port);
 
     let run = async {
-        let handshake = match jump {
+        let handshake = match jump.as_deref() {
             None => {
                 let socket = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
                     .await
@@ -266,6 +269,7 @@ pub async fn connect_through(
             host_key: HostKey::of(&key),
             authenticated: ok,
             handshake: started.elapsed(),
+            via: jump.clone(),
         })
     };
     tokio::time::timeout(timeout, run)
@@ -347,6 +351,11 @@ pub struct ExecOutput {
 }
 
 impl Connection {
+    /// The jump server's connection this one goes through, if any.
+    pub fn jump(&self) -> Option<&Arc<Connection>> {
+        self.via.as_ref()
+    }
+
     /// Whether the connection has closed (the server went away, or it was disconnected).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()

@@ -1,10 +1,14 @@
-//! One SSH connection per server, shared by every command, terminal and transfer that needs it.
+//! Pooled SSH connections, shared by every command, terminal and transfer that needs one.
 //!
 //! A connection is opened on first use, reused for as long as it is alive and its settings
-//! have not changed, and closed once nobody has used it for the idle time. The number of open
-//! connections is bounded: when the bound is reached, the least recently used idle connection
-//! is closed to make room, and if every connection is busy the caller waits. So 5,000 servers
-//! cannot exhaust the hub's file descriptors however many runs start at once.
+//! have not changed, and closed once nobody has used it for the idle time. One connection per
+//! server usually suffices; because OpenSSH allows only `MaxSessions` (default 10) channels on
+//! one connection, a server whose connections all carry `channels_per_connection` users gets
+//! another one, and users are spread over the least loaded. (Each holder of a [`Shared`] counts
+//! as one channel: a run's host, a terminal, a scan, a connection tunnelled through it.) The
+//! number of open connections is bounded: when the bound is reached, the least recently used
+//! idle connection is closed to make room, and if every connection is busy the caller waits.
+//! So 5,000 servers cannot exhaust the hub's file descriptors however many runs start at once.
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
@@ -21,6 +25,10 @@ pub struct PoolConfig {
     pub max_connections: usize,
     /// A connection unused for this long is closed (default 5 minutes).
     pub idle_timeout: Duration,
+    /// Users one connection takes before another is opened to the same server (default 8,
+    /// under OpenSSH's default `MaxSessions 10`, leaving room for the short extra channel a
+    /// cancel uses).
+    pub channels_per_connection: usize,
 }
 
 impl Default for PoolConfig {
@@ -28,6 +36,7 @@ impl Default for PoolConfig {
         Self {
             max_connections: 512,
             idle_timeout: Duration::from_secs(300),
+            channels_per_connection: 8,
         }
     }
 }
@@ -48,7 +57,12 @@ struct Entry {
 struct Slot {
     /// Serializes connecting, so that concurrent users of one server share one handshake.
     connecting: tokio::sync::Mutex<()>,
-    entry: Mutex<Option<Entry>>,
+    entries: Mutex<Vec<Entry>>,
+}
+
+/// Users of a pooled connection (the pool's own reference not counted).
+fn users(e: &Entry) -> usize {
+    Arc::strong_count(&e.conn).saturating_sub(1)
 }
 
 struct Inner {
@@ -104,24 +118,39 @@ impl Pool {
             let mut slots = lock(&self.inner.slots);
             slots.entry(key.to_string()).or_default().clone()
         };
-        let _connecting = slot.connecting.lock().await;
-        let stale = {
-            let mut entry = lock(&slot.entry);
-            match entry.as_mut() {
-                Some(e) if e.version == version && !e.conn.is_closed() => {
-                    e.last_used = Instant::now();
-                    return Ok(e.conn.clone());
+        let per_connection = self.inner.config.channels_per_connection.max(1);
+        let pick = |entries: &mut Vec<Entry>, stale: &mut Vec<Shared>| -> Option<Shared> {
+            entries.retain(|e| {
+                let keep = e.version == version && !e.conn.is_closed();
+                if !keep {
+                    stale.push(e.conn.clone());
                 }
-                Some(_) => entry.take(),
-                None => None,
-            }
+                keep
+            });
+            let e = entries
+                .iter_mut()
+                .filter(|e| users(e) < per_connection)
+                .min_by_key(|e| users(e))?;
+            e.last_used = Instant::now();
+            Some(e.conn.clone())
         };
-        if let Some(old) = stale {
-            close_later(old.conn);
+        let mut stale = Vec::new();
+        // Fast path: a connection with room, without waiting for a handshake in progress.
+        let found = pick(&mut lock(&slot.entries), &mut stale);
+        if let Some(conn) = found {
+            stale.into_iter().for_each(close_later);
+            return Ok(conn);
+        }
+        let _connecting = slot.connecting.lock().await;
+        // Someone may have connected while we waited.
+        let found = pick(&mut lock(&slot.entries), &mut stale);
+        stale.into_iter().for_each(close_later);
+        if let Some(conn) = found {
+            return Ok(conn);
         }
         let permit = self.permit().await;
         let conn = Arc::new(connect().await?);
-        *lock(&slot.entry) = Some(Entry {
+        lock(&slot.entries).push(Entry {
             conn: conn.clone(),
             version: version.to_string(),
             last_used: Instant::now(),
@@ -155,21 +184,23 @@ impl Pool {
         let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();
         let mut oldest: Option<(Instant, Arc<Slot>)> = None;
         for slot in slots {
-            let entry = lock(&slot.entry);
-            if let Some(e) = entry.as_ref()
-                && Arc::strong_count(&e.conn) == 1
-                && oldest.as_ref().is_none_or(|(t, _)| e.last_used < *t)
-            {
-                oldest = Some((e.last_used, slot.clone()));
+            let entries = lock(&slot.entries);
+            for e in entries.iter() {
+                if users(e) == 0 && oldest.as_ref().is_none_or(|(t, _)| e.last_used < *t) {
+                    oldest = Some((e.last_used, slot.clone()));
+                }
             }
         }
-        let Some((_, slot)) = oldest else {
+        let Some((at, slot)) = oldest else {
             return false;
         };
-        let taken = lock(&slot.entry).take();
-        match taken {
-            Some(e) => {
-                close_later(e.conn);
+        let mut entries = lock(&slot.entries);
+        match entries
+            .iter()
+            .position(|e| users(e) == 0 && e.last_used == at)
+        {
+            Some(i) => {
+                close_later(entries.remove(i).conn);
                 true
             }
             None => false,
@@ -180,10 +211,10 @@ impl Pool {
     /// Users holding it keep it until they let go.
     pub fn invalidate(&self, key: &str) {
         let slot = lock(&self.inner.slots).remove(key);
-        if let Some(slot) = slot
-            && let Some(e) = lock(&slot.entry).take()
-        {
-            close_later(e.conn);
+        if let Some(slot) = slot {
+            for e in lock(&slot.entries).drain(..) {
+                close_later(e.conn);
+            }
         }
     }
 
@@ -192,9 +223,9 @@ impl Pool {
         let slots: Vec<Arc<Slot>> = lock(&self.inner.slots).values().cloned().collect();
         let mut stats = PoolStats { open: 0, in_use: 0 };
         for slot in slots {
-            if let Some(e) = lock(&slot.entry).as_ref() {
+            for e in lock(&slot.entries).iter() {
                 stats.open += 1;
-                if Arc::strong_count(&e.conn) > 1 {
+                if users(e) > 0 {
                     stats.in_use += 1;
                 }
             }
@@ -228,25 +259,21 @@ async fn reaper(pool: Weak<Inner>, period: Duration) {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (key, slot) in slots {
-            let expired = {
-                let mut entry = lock(&slot.entry);
-                match entry.as_ref() {
-                    Some(e)
-                        if Arc::strong_count(&e.conn) == 1
-                            && (e.last_used.elapsed() >= idle || e.conn.is_closed()) =>
-                    {
-                        entry.take()
-                    }
-                    _ => None,
+            let mut expired = Vec::new();
+            lock(&slot.entries).retain(|e| {
+                let done = users(e) == 0 && (e.last_used.elapsed() >= idle || e.conn.is_closed());
+                if done {
+                    expired.push(e.conn.clone());
                 }
-            };
-            if let Some(e) = expired {
+                !done
+            });
+            for conn in expired {
                 tracing::debug!(server = %key, "closing idle SSH connection");
-                close_later(e.conn);
+                close_later(conn);
             }
         }
         // Forget slots with no connection, so the map does not grow with every server ever used.
         lock(&inner.slots)
-            .retain(|_, slot| Arc::strong_count(slot) > 1 || lock(&slot.entry).is_some());
+            .retain(|_, slot| Arc::strong_count(slot) > 1 || !lock(&slot.entries).is_empty());
     }
 }

@@ -470,3 +470,63 @@ async fn files_travel_over_sftp_on_the_same_connection_as_commands() {
     drop(sftp);
     conn.close().await;
 }
+
+#[tokio::test]
+async fn a_busy_server_gets_another_pooled_connection_instead_of_refused_channels() {
+    // This sshd allows 2 channels per connection, like a stricter MaxSessions.
+    let sshd = Sshd::start_with(&["127.0.0.4".to_string()], "MaxSessions 2");
+    let (private, public) = key_pair("");
+    sshd.authorize(&public);
+    let pool = steward_ssh::pool::Pool::new(steward_ssh::pool::PoolConfig {
+        channels_per_connection: 2,
+        ..Default::default()
+    });
+    let target = steward_ssh::client::Target {
+        host: sshd.host.clone(),
+        port: sshd.port,
+        user: sshd.user.clone(),
+    };
+    let host_key = sshd.host_key();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let conn = pool
+            .get("server", "v1", || async {
+                let auth = steward_ssh::client::Auth::Key {
+                    private_key: private.clone().into(),
+                    passphrase: None,
+                };
+                steward_ssh::client::connect(
+                    &target,
+                    Some(&auth),
+                    Some(&host_key),
+                    Duration::from_secs(10),
+                )
+                .await
+            })
+            .await
+            .expect("a connection");
+        // Each user keeps a command running on its connection.
+        let process = conn.start("sleep 5").await.expect("a channel");
+        held.push((conn, process));
+    }
+    assert_eq!(pool.stats().open, 3, "5 users at 2 per connection");
+    assert_eq!(pool.stats().in_use, 3);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sshd.log().matches("Accepted publickey").count() < 3 {
+        assert!(Instant::now() < deadline, "{}", sshd.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Once they let go, the next user reuses a connection rather than opening a fourth.
+    for (_, p) in &held {
+        p.close().await;
+    }
+    held.clear();
+    let again = pool
+        .get("server", "v1", || async {
+            Err::<steward_ssh::client::Connection, ()>(())
+        })
+        .await
+        .expect("reused");
+    assert!(!again.is_closed());
+    assert_eq!(pool.stats().open, 3);
+}
