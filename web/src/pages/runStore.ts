@@ -134,7 +134,11 @@ export class RunStore {
     }
     const a = { block, pre };
     this.attached.set(key, a);
-    this.fill(a, this.output.get(serverId)?.[stream] ?? '');
+    // Output not yet flushed is appended by the next frame: fill only what came before it, or
+    // a pane that mounts between a message and that frame would show it twice.
+    const all = this.output.get(serverId)?.[stream] ?? '';
+    const pending = this.pending.get(serverId)?.[stream] ?? '';
+    this.fill(a, all.slice(0, all.length - pending.length));
   }
 
   /** Bytes of output kept for a host's stream (what the cut marker compares with the total). */
