@@ -6,7 +6,6 @@
 //! time has its key recorded (trust on first use) and audited; a different key refuses the
 //! connection before any credential is sent, and is recorded and audited for a user with
 //! `servers.write` to review.
-use std::sync::Arc;
 
 use serde_json::json;
 use steward_db::credentials;
@@ -243,13 +242,10 @@ async fn connect_direct(
     jump: Option<Shared>,
     actor: &Actor,
 ) -> Result<Shared, ReachError> {
-    let cred = credentials::get(&st.db.pool, &server.id)
+    let cred = credentials::reach(&st.db.pool, &server.id)
         .await
         .map_err(ApiError::from)?
         .ok_or(ReachError::NoCredential)?;
-    let trusted = host_keys::get(&st.db.pool, &server.id)
-        .await
-        .map_err(ApiError::from)?;
     // Anything that should make a new connection when it changes. (A change of the trusted
     // host key invalidates the server's connection explicitly.)
     let version = format!(
@@ -261,7 +257,7 @@ async fn connect_direct(
         cred.updated_at,
         server.jump_server_id.as_deref().unwrap_or(""),
     );
-    let trusted_key = trusted.as_ref().map(|t| t.public_key.clone());
+    let trusted_key = cred.trusted_public_key.clone();
     st.ssh
         .get(&server.id, &version, || async {
             let auth = load_auth(st, &server.id)
@@ -300,11 +296,3 @@ async fn connect_direct(
         })
         .await
 }
-
-/// The pool's counters, for status output.
-pub fn pool_stats(st: &AppState) -> steward_ssh::pool::PoolStats {
-    st.ssh.stats()
-}
-
-/// Keeps the type in one place for callers that hold a connection.
-pub type Conn = Arc<Connection>;

@@ -69,3 +69,27 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, server_id: &str) 
         .await?;
     Ok(())
 }
+
+/// What connecting to a server needs from the database, in one query: which credential (and
+/// its version) and the host key trusted for it, if any.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReachRow {
+    pub secret_id: String,
+    pub updated_at: i64,
+    pub trusted_public_key: Option<String>,
+}
+
+/// A server's credential version and trusted host key; `None` without a credential.
+pub async fn reach<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    server_id: &str,
+) -> DbResult<Option<ReachRow>> {
+    Ok(sqlx::query_as(
+        "SELECT c.secret_id, c.updated_at, h.public_key AS trusted_public_key \
+         FROM credentials c LEFT JOIN host_keys h ON h.server_id = c.server_id \
+         WHERE c.server_id = $1",
+    )
+    .bind(server_id)
+    .fetch_optional(ex)
+    .await?)
+}

@@ -140,11 +140,32 @@ pub struct Connection {
     via: Option<Arc<Connection>>,
 }
 
+/// Cipher preference: AES-GCM first where the CPU has AES instructions (both ends then
+/// encrypt in hardware: several times the throughput of ChaCha20-Poly1305, which stays first
+/// elsewhere). Every choice is an authenticated cipher OpenSSH offers by default.
+fn ciphers() -> &'static [russh::cipher::Name] {
+    use russh::cipher::{AES_128_GCM, AES_256_CTR, AES_256_GCM, CHACHA20_POLY1305};
+    static HW: &[russh::cipher::Name] = &[AES_256_GCM, AES_128_GCM, CHACHA20_POLY1305, AES_256_CTR];
+    static SW: &[russh::cipher::Name] = &[CHACHA20_POLY1305, AES_256_GCM, AES_128_GCM, AES_256_CTR];
+    #[cfg(target_arch = "x86_64")]
+    let hw = std::arch::is_x86_feature_detected!("aes")
+        && std::arch::is_x86_feature_detected!("pclmulqdq");
+    #[cfg(target_arch = "aarch64")]
+    let hw = std::arch::is_aarch64_feature_detected!("aes");
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let hw = false;
+    if hw { HW } else { SW }
+}
+
 fn config(timeout: Duration) -> Arc<client::Config> {
     Arc::new(client::Config {
         inactivity_timeout: Some(timeout.max(Duration::from_secs(30))),
         keepalive_interval: Some(Duration::from_secs(15)),
         nodelay: true,
+        preferred: russh::Preferred {
+            cipher: std::borrow::Cow::Borrowed(ciphers()),
+            ..Default::default()
+        },
         ..Default::default()
     })
 }

@@ -1,6 +1,5 @@
 //! Web terminals: a WebSocket bridged to an SSH PTY on the server's pooled connection, every
-//! session recorded as asciicast v2 (output and resizes, never input: it may hold passwords),
-//! zstd-compressed in chunks written every few seconds, so a crash loses little.
+//! session recorded ([`recorder`]).
 //!
 //! The [`Registry`] knows the sessions running on this instance: who owns each one, and how to
 //! end it (an administrator's terminate).
@@ -9,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use russh::ChannelMsg;
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
 use steward_db::servers::ServerRow;
 use steward_db::terminal_sessions::{self, TerminalSessionRow};
 use steward_proto::{TerminalClientMessage, TerminalServerMessage};
@@ -22,14 +22,15 @@ use crate::auth::Principal;
 use crate::fleet::{self, Actor};
 use crate::state::AppState;
 
+mod recorder;
+pub use recorder::{Recorder, decompress};
+
 /// The terminal type announced to the server.
 pub const TERM: &str = "xterm-256color";
 /// Largest accepted width or height.
 pub const MAX_SIZE: u32 = 1000;
-/// How often the recording is written.
-const FLUSH_EVERY: Duration = Duration::from_secs(2);
-/// Recorded text held before an early write.
-const FLUSH_BYTES: usize = 256 * 1024;
+/// Output already waiting when a frame is sent goes into the same frame, up to this size.
+const FRAME_BYTES: usize = 64 * 1024;
 
 struct Live {
     user_id: String,
@@ -102,156 +103,6 @@ impl Registry {
     }
 }
 
-/// Takes the longest valid UTF-8 text from the front of `pending`, leaving an incomplete
-/// trailing sequence for the next chunk (invalid bytes become U+FFFD).
-fn take_utf8(pending: &mut Vec<u8>) -> String {
-    let mut out = String::new();
-    let mut start = 0;
-    loop {
-        match std::str::from_utf8(&pending[start..]) {
-            Ok(s) => {
-                out.push_str(s);
-                start = pending.len();
-                break;
-            }
-            Err(e) => {
-                let valid = start + e.valid_up_to();
-                out.push_str(&String::from_utf8_lossy(&pending[start..valid]));
-                match e.error_len() {
-                    Some(n) => {
-                        out.push('\u{FFFD}');
-                        start = valid + n;
-                    }
-                    None => {
-                        start = valid;
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    pending.drain(..start);
-    out
-}
-
-/// Writes the asciicast v2 recording of one session. Chunks are stored by a writer task of
-/// their own, in order, so a slow database never delays the terminal.
-pub struct Recorder {
-    started: Instant,
-    text: String,
-    pending: Vec<u8>,
-    seq: i64,
-    /// Output bytes seen.
-    pub bytes: i64,
-    chunks: Option<mpsc::UnboundedSender<(i64, Vec<u8>, i64)>>,
-    writer: tokio::task::JoinHandle<()>,
-}
-
-impl Recorder {
-    /// Starts a recording with its header line.
-    pub fn new(
-        st: &AppState,
-        session_id: &str,
-        cols: u32,
-        rows: u32,
-        started_ms: i64,
-        title: &str,
-    ) -> Self {
-        let header = json!({
-            "version": 2,
-            "width": cols,
-            "height": rows,
-            "timestamp": started_ms / 1000,
-            "title": title,
-            "env": { "TERM": TERM, "SHELL": "/bin/sh" },
-        });
-        let (chunks, mut rx) = mpsc::unbounded_channel::<(i64, Vec<u8>, i64)>();
-        let (st, id) = (st.clone(), session_id.to_string());
-        let writer = tokio::spawn(async move {
-            while let Some((seq, data, bytes)) = rx.recv().await {
-                if let Err(e) =
-                    terminal_sessions::add_chunk(&st.db.pool, &id, seq, &data, bytes).await
-                {
-                    tracing::warn!(error = %e, session = %id, "terminal recording: write failed");
-                }
-            }
-        });
-        Self {
-            started: Instant::now(),
-            text: format!("{header}\n"),
-            pending: Vec::new(),
-            seq: 0,
-            bytes: 0,
-            chunks: Some(chunks),
-            writer,
-        }
-    }
-
-    fn at(&self) -> f64 {
-        (self.started.elapsed().as_micros() as f64) / 1e6
-    }
-
-    fn event(&mut self, kind: &str, data: &str) {
-        let line = json!([self.at(), kind, data]);
-        self.text.push_str(&line.to_string());
-        self.text.push('\n');
-    }
-
-    /// Records output.
-    pub fn output(&mut self, data: &[u8]) {
-        self.bytes += data.len() as i64;
-        self.pending.extend_from_slice(data);
-        let text = take_utf8(&mut self.pending);
-        if !text.is_empty() {
-            self.event("o", &text);
-        }
-    }
-
-    /// Records a resize.
-    pub fn resize(&mut self, cols: u32, rows: u32) {
-        self.event("r", &format!("{cols}x{rows}"));
-    }
-
-    fn due(&self) -> bool {
-        self.text.len() >= FLUSH_BYTES
-    }
-
-    /// Hands what was recorded since the last time to the writer, as one compressed chunk.
-    pub fn flush(&mut self) {
-        if self.text.is_empty() {
-            return;
-        }
-        let text = std::mem::take(&mut self.text);
-        let compressed = match zstd::bulk::compress(text.as_bytes(), 3) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "terminal recording: compression failed");
-                return;
-            }
-        };
-        if let Some(chunks) = &self.chunks {
-            let _ = chunks.send((self.seq, compressed, self.bytes));
-        }
-        self.seq += 1;
-    }
-
-    /// Flushes, and waits until every chunk is stored.
-    pub async fn finish(&mut self) {
-        self.flush();
-        self.chunks = None;
-        let _ = (&mut self.writer).await;
-    }
-}
-
-/// Decompresses a recording's chunks into the asciicast text.
-pub fn decompress(chunks: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    for c in chunks {
-        out.extend_from_slice(&zstd::stream::decode_all(c.as_slice())?);
-    }
-    Ok(out)
-}
-
 fn text(msg: &TerminalServerMessage) -> Message {
     Message::Text(Utf8Bytes::from(
         serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
@@ -276,11 +127,34 @@ async fn fail(socket: &mut WebSocket, code: &str, message: &str) {
 
 /// What the input side tells the session loop.
 enum Input {
-    Activity,
     Resize(u32, u32),
     BadMessage(String),
     Closed,
     Failed,
+}
+
+/// When the user last typed or resized, for the idle timeout.
+struct Activity {
+    since: Instant,
+    ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.since + Duration::from_millis(self.ms.load(Ordering::Relaxed))
+    }
 }
 
 /// Forwards the browser's keystrokes and resizes to the channel.
@@ -288,11 +162,13 @@ async fn pump_input(
     mut rx: futures_util::stream::SplitStream<WebSocket>,
     write: Arc<russh::ChannelWriteHalf<russh::client::Msg>>,
     events: mpsc::UnboundedSender<Input>,
+    activity: Arc<Activity>,
 ) {
     while let Some(msg) = rx.next().await {
         match msg {
             Ok(Message::Binary(data)) => {
-                let _ = events.send(Input::Activity);
+                // A keystroke only marks the time: no wake-up of the session loop.
+                activity.touch();
                 if write.data_bytes(data).await.is_err() {
                     let _ = events.send(Input::Failed);
                     return;
@@ -302,6 +178,7 @@ async fn pump_input(
                 Ok(TerminalClientMessage::Resize { cols, rows })
                     if (1..=MAX_SIZE).contains(&cols) && (1..=MAX_SIZE).contains(&rows) =>
                 {
+                    activity.touch();
                     if write.window_change(cols, rows, 0, 0).await.is_err() {
                         let _ = events.send(Input::Failed);
                         return;
@@ -434,47 +311,68 @@ pub async fn run(
     let (mut read, write) = channel.split();
     let write = Arc::new(write);
     let (events_tx, mut events) = mpsc::unbounded_channel();
-    let input = tokio::spawn(pump_input(ws_rx, write.clone(), events_tx));
+    let activity = Arc::new(Activity::new());
+    let input = tokio::spawn(pump_input(
+        ws_rx,
+        write.clone(),
+        events_tx,
+        activity.clone(),
+    ));
     let idle = st.config.terminal_idle_timeout;
     let mut idle_at = tokio::time::Instant::now() + idle;
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A message read while gathering output into one frame, handled on the next turn.
+    let mut held: Option<Option<ChannelMsg>> = None;
 
     let reason: &'static str = loop {
         tokio::select! {
-            msg = read.wait() => match msg {
+            msg = async { match held.take() { Some(m) => m, None => read.wait().await } } => match msg {
                 Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    rec.output(&data);
-                    if ws_tx.send(Message::Binary(bytes::Bytes::copy_from_slice(&data))).await.is_err() {
-                        break "closed";
+                    let mut frame = bytes::BytesMut::from(&data[..]);
+                    // Output that is already here goes out in the same frame: fewer frames
+                    // and writes when a program prints a lot, no waiting when it does not.
+                    while frame.len() < FRAME_BYTES {
+                        match read.wait().now_or_never() {
+                            Some(Some(ChannelMsg::Data { data }))
+                            | Some(Some(ChannelMsg::ExtendedData { data, .. })) => {
+                                frame.extend_from_slice(&data);
+                            }
+                            Some(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            None => break,
+                        }
                     }
-                    if rec.due() {
-                        rec.flush();
+                    let frame = frame.freeze();
+                    rec.output(frame.clone()).await;
+                    if ws_tx.send(Message::Binary(frame)).await.is_err() {
+                        break "closed";
                     }
                 }
                 Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => break "exited",
                 Some(_) => {}
             },
             ev = events.recv() => match ev {
-                Some(Input::Activity) => idle_at = tokio::time::Instant::now() + idle,
-                Some(Input::Resize(c, r)) => {
-                    idle_at = tokio::time::Instant::now() + idle;
-                    rec.resize(c, r);
-                }
+                Some(Input::Resize(c, r)) => rec.resize(c, r).await,
                 Some(Input::BadMessage(m)) => {
                     let _ = ws_tx.send(text(&TerminalServerMessage::Error { code: "bad_message".into(), message: m })).await;
                 }
                 Some(Input::Failed) => break "error",
                 Some(Input::Closed) | None => break "closed",
             },
-            () = tokio::time::sleep_until(idle_at) => break "idle_timeout",
+            () = tokio::time::sleep_until(idle_at) => {
+                let due = tokio::time::Instant::from_std(activity.last()) + idle;
+                if due <= tokio::time::Instant::now() {
+                    break "idle_timeout";
+                }
+                idle_at = due;
+            },
             changed = stop.changed() => {
                 let why = if changed.is_ok() { *stop.borrow() } else { None };
                 if let Some(why) = why {
                     break why;
                 }
             },
-            _ = flush.tick() => rec.flush(),
         }
     };
 
@@ -483,11 +381,10 @@ pub async fn run(
     // Whatever the shell printed last.
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), read.wait()).await {
         if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = msg {
-            rec.output(&data);
+            let data = bytes::Bytes::copy_from_slice(&data);
+            rec.output(data.clone()).await;
             if reason != "closed" {
-                let _ = ws_tx
-                    .send(Message::Binary(bytes::Bytes::copy_from_slice(&data)))
-                    .await;
+                let _ = ws_tx.send(Message::Binary(data)).await;
             }
         }
     }
@@ -524,33 +421,4 @@ pub async fn run(
     }
     st.terminals.remove(&id);
     drop(conn);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utf8_split_across_chunks_is_kept_whole() {
-        let text = "ünï".as_bytes();
-        // "ü" (two bytes), "n", and the first byte of "ï".
-        let mut p = text[..4].to_vec();
-        assert_eq!(take_utf8(&mut p), "ün");
-        assert_eq!(p, vec![text[3]]);
-        p.extend_from_slice(&text[4..]);
-        assert_eq!(take_utf8(&mut p), "ï");
-        assert!(p.is_empty());
-        let mut bad = vec![b'a', 0xff, b'b'];
-        assert_eq!(take_utf8(&mut bad), "a\u{FFFD}b");
-    }
-
-    #[test]
-    fn chunks_decompress_to_the_recording() {
-        let a = zstd::bulk::compress(b"{\"version\":2}\n", 3).expect("zstd");
-        let b = zstd::bulk::compress(b"[0.1,\"o\",\"hi\"]\n", 3).expect("zstd");
-        assert_eq!(
-            decompress(&[a, b]).expect("decompress"),
-            b"{\"version\":2}\n[0.1,\"o\",\"hi\"]\n"
-        );
-    }
 }
