@@ -16,6 +16,7 @@ mod router;
 pub mod runner;
 mod security;
 mod state;
+pub mod telemetry;
 pub mod terminal;
 mod web;
 

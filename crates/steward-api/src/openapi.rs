@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, executions, health, roles, scan, scripts, servers,
-    settings, setup, ssh, step_up, terminal, totp, users,
+    api_tokens, audit, auth, credentials, executions, health, prometheus, roles, scan, scripts,
+    servers, settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -63,6 +63,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(prometheus::metrics))
         .routes(routes!(document))
         .routes(routes!(setup::status, setup::create))
         .routes(routes!(auth::login))

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(crate::telemetry::track))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::headers))

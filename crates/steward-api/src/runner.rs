@@ -49,6 +49,14 @@ impl Registry {
         lock(&self.runs).remove(id);
     }
 
+    /// How many runs are still going.
+    pub fn running(&self) -> usize {
+        lock(&self.runs)
+            .values()
+            .filter(|r| !lock(&r.state).finished)
+            .count()
+    }
+
     /// Whether any run is still going.
     pub fn any_running(&self) -> bool {
         lock(&self.runs).values().any(|r| !lock(&r.state).finished)

@@ -49,6 +49,11 @@ pub struct ApiConfig {
     pub recording_retention_days: i64,
     /// Script runs (with their output) are deleted this many days after they started.
     pub execution_retention_days: i64,
+    /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
+    /// not kept).
+    pub metrics_token_sha256: Option<String>,
+    /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
+    pub metrics_allow: Vec<IpNet>,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +78,11 @@ impl Default for ApiConfig {
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
             execution_retention_days: 90,
+            metrics_token_sha256: None,
+            metrics_allow: vec![
+                "127.0.0.0/8".parse().expect("loopback"),
+                "::1/128".parse().expect("loopback"),
+            ],
         }
     }
 }

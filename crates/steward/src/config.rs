@@ -128,6 +128,13 @@ pub struct ServeOpts {
     /// Days script runs and their output are kept.
     #[arg(long, env = "STEWARD_EXECUTION_RETENTION_DAYS")]
     pub execution_retention_days: Option<i64>,
+    /// Bearer token Prometheus sends to scrape `GET /metrics` (at least 16 characters).
+    #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Addresses or networks that may scrape `GET /metrics` without the token (repeatable or
+    /// comma-separated; default loopback; `none` for none).
+    #[arg(long, env = "STEWARD_METRICS_ALLOW", value_delimiter = ',')]
+    pub metrics_allow: Vec<String>,
 }
 
 /// `steward admin …`.
@@ -196,6 +203,8 @@ pub struct FileConfig {
     pub terminal_idle_timeout: Option<i64>,
     pub recording_retention_days: Option<i64>,
     pub execution_retention_days: Option<i64>,
+    pub metrics_token: Option<String>,
+    pub metrics_allow: Option<Vec<String>>,
 }
 
 /// Resolved settings shared by every command.
@@ -280,6 +289,33 @@ pub fn api_config(
                 .with_context(|| format!("trusted proxy `{p}` is not an address or network"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let metrics_token_sha256 = match s.metrics_token.clone().or(file.metrics_token.clone()) {
+        Some(t) if t.trim().chars().count() < 16 => {
+            anyhow::bail!("metrics-token must be at least 16 characters")
+        }
+        Some(t) => Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            t.trim().as_bytes(),
+        ))),
+        None => None,
+    };
+    let allow_raw = if s.metrics_allow.is_empty() {
+        file.metrics_allow.clone()
+    } else {
+        Some(s.metrics_allow.clone())
+    };
+    let metrics_allow = match allow_raw {
+        None => defaults.metrics_allow.clone(),
+        Some(list) if list.iter().any(|a| a.trim() == "none") => Vec::new(),
+        Some(list) => list
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| format!("metrics-allow `{p}` is not an address or network"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    };
     let positive = |name: &str, v: Option<i64>, d: i64| -> anyhow::Result<i64> {
         match v {
             Some(x) if x <= 0 => anyhow::bail!("{name} must be a positive number of seconds"),
@@ -371,6 +407,8 @@ pub fn api_config(
                 Some(d) => d,
                 None => defaults.execution_retention_days,
             },
+            metrics_token_sha256,
+            metrics_allow,
             ..defaults
         },
     ))

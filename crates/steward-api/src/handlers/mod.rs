@@ -5,6 +5,7 @@ pub mod auth;
 pub mod credentials;
 pub mod executions;
 pub mod health;
+pub mod prometheus;
 pub mod roles;
 pub mod scan;
 pub mod scripts;
