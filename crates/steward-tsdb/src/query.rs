@@ -93,11 +93,12 @@ pub fn plan(
     if res > 0 {
         step = ceil_div(step, res).saturating_mul(res);
     }
+    // Whole steps: the last point covers its full step whichever tier answers it.
     Plan {
         tier,
         step_ms: step,
         from: align_down(from, step),
-        to,
+        to: align_down(to, step).saturating_add(step - 1),
     }
 }
 
