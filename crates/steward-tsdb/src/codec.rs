@@ -23,7 +23,7 @@
 //! | bursty byte rate           | 2.35   | 2.40                 | 3.51             | 3.07                |
 //! | load average               | 1.54   | 1.59                 | 4.73             | 7.43                |
 //! | constant                   | 0.60   | 0.66                 | 0.75             | 0.76                |
-//! | a simulated server (93 series, [`crate::sim::server_metric`]) | 1.55 | | 3.61 |      |
+//! | a simulated server (93 series, [`crate::sim::server_metric`]) | 1.55 |  |  | 3.61 |
 //!
 //! At 1 s the figures are within 0.1 of these; 120-sample chunks cost ~0.8 B/sample more,
 //! 1,440-sample chunks ~0.07 less. Most of the cost of a constant series is timestamp

@@ -511,6 +511,46 @@ async fn retention_prunes_each_tier_and_queries_fall_back_to_coarser_tiers() {
 }
 
 #[tokio::test]
+async fn the_background_task_flushes_and_flushes_again_on_shutdown() {
+    let env = Env::new().await;
+    let server = env.server("bg").await;
+    let cfg = StoreConfig {
+        flush_interval: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let store = env.store(cfg.clone()).await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = store.spawn_background(shutdown.clone());
+    store
+        .ingest(&server, T0, &[("cpu.user", "", 1.5)])
+        .await
+        .unwrap();
+    let mut logged = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        logged = env.count("SELECT COUNT(*) FROM metric_head_log").await;
+        if logged > 0 {
+            break;
+        }
+    }
+    assert_eq!(logged, 1, "the periodic flush wrote the head log");
+    // Accepted just before shutdown: the final flush keeps it.
+    store
+        .ingest(&server, T0 + 1_000, &[("cpu.user", "", 2.5)])
+        .await
+        .unwrap();
+    shutdown.cancel();
+    task.await.unwrap();
+    drop(store);
+    let store = env.store(cfg).await;
+    let got = store
+        .raw(&server, "cpu.user", "", T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(got, vec![(T0, 1.5), (T0 + 1_000, 2.5)]);
+}
+
+#[tokio::test]
 async fn deleting_a_server_deletes_its_series_and_chunks() {
     let env = Env::new().await;
     let gone = env.server("gone").await;
