@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod fleet;
 pub mod handlers;
+pub mod metrics;
 pub mod openapi;
 mod router;
 pub mod runner;

@@ -11,6 +11,7 @@ pub mod credentials;
 pub mod executions;
 pub mod host_keys;
 pub mod maintenance;
+pub mod metrics;
 mod pool;
 pub mod proposals;
 pub mod roles;
