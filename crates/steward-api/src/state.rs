@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub recording_retention_days: i64,
     /// Script runs (with their output) are deleted this many days after they started.
     pub execution_retention_days: i64,
+    /// How long each tier of host metrics is kept.
+    pub metrics_retention: steward_tsdb::Retention,
     /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
     /// not kept).
     pub metrics_token_sha256: Option<String>,
@@ -78,6 +80,7 @@ impl Default for ApiConfig {
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
             execution_retention_days: 90,
+            metrics_retention: steward_tsdb::Retention::default(),
             metrics_token_sha256: None,
             metrics_allow: vec![
                 "127.0.0.0/8".parse().expect("loopback"),
@@ -106,6 +109,8 @@ pub struct Inner {
     pub executions: crate::runner::Registry,
     /// The web terminal sessions running on this instance.
     pub terminals: crate::terminal::Registry,
+    /// Host metrics: the time-series store.
+    pub metrics: crate::metrics::store::Store,
 }
 
 impl std::ops::Deref for AppState {
@@ -116,7 +121,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`]. Must be called within
+    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`], `metrics` from
+    /// [`crate::metrics::store::Store::open`]. Must be called within
     /// a Tokio runtime (the SSH pool starts its idle-connection reaper).
     pub fn new(
         db: Db,
@@ -124,6 +130,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         config: ApiConfig,
         jwt: JwtKeys,
+        metrics: crate::metrics::store::Store,
     ) -> Self {
         let dummy_password_hash =
             crate::auth::password::hash(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
@@ -136,6 +143,7 @@ impl AppState {
             ssh,
             executions: crate::runner::Registry::default(),
             terminals: Default::default(),
+            metrics,
             db,
             vault,
             clock,

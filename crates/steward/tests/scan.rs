@@ -444,12 +444,17 @@ async fn scheduled_scans_cover_servers_with_a_credential_and_skip_recent_ones() 
     let jwt = steward_api::bootstrap::prepare(&app.db, &app.vault, clock.as_ref())
         .await
         .unwrap();
+    let metrics =
+        steward_api::metrics::store::Store::open(app.db.clone(), Default::default(), clock.clone())
+            .await
+            .unwrap();
     let state = steward_api::AppState::new(
         app.db.clone(),
         app.vault.clone(),
         clock,
         steward_api::ApiConfig::default(),
         jwt,
+        metrics,
     );
     let day = Duration::from_secs(24 * 3600);
     assert_eq!(steward_api::discovery::run_due(&state, day).await, 1);

@@ -379,5 +379,6 @@ pub async fn delete(
         .await?;
     tx.commit().await?;
     st.ssh.invalidate(&old.id);
+    st.metrics.forget_server(&old.id);
     Ok(StatusCode::NO_CONTENT)
 }

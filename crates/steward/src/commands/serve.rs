@@ -55,7 +55,19 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         config.recording_retention_days,
         config.execution_retention_days,
     ));
-    let state = AppState::new(db.clone(), vault, clock, config, jwt);
+    let metrics = steward_api::metrics::store::Store::open(
+        db.clone(),
+        steward_api::metrics::store::StoreConfig {
+            retention: config.metrics_retention,
+            ..Default::default()
+        },
+        clock.clone(),
+    )
+    .await
+    .context("cannot open the metric store")?;
+    let metrics_stop = tokio_util::sync::CancellationToken::new();
+    let metrics_task = metrics.spawn_background(metrics_stop.clone());
+    let state = AppState::new(db.clone(), vault, clock, config, jwt, metrics);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
     housekeeping.abort();
@@ -69,6 +81,11 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The last samples reach the database before it closes.
+    metrics_stop.cancel();
+    if let Err(e) = metrics_task.await {
+        tracing::warn!(error = %e, "the metric store did not stop cleanly");
     }
     db.close().await;
     tracing::info!("steward stopped");

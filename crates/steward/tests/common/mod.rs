@@ -101,6 +101,7 @@ pub struct TestApp {
     pub test_db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    metrics_stop: tokio_util::sync::CancellationToken,
 }
 
 impl TestApp {
@@ -130,7 +131,20 @@ impl TestApp {
             ..Default::default()
         };
         configure(&mut config);
-        let state = steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt);
+        let metrics_stop = tokio_util::sync::CancellationToken::new();
+        let metrics = steward_api::metrics::store::Store::open(
+            db.clone(),
+            steward_api::metrics::store::StoreConfig {
+                retention: config.metrics_retention,
+                ..Default::default()
+            },
+            clock.clone(),
+        )
+        .await
+        .expect("metric store");
+        let _ = metrics.spawn_background(metrics_stop.clone());
+        let state =
+            steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -153,6 +167,7 @@ impl TestApp {
             test_db,
             shutdown: Some(tx),
             task: Some(task),
+            metrics_stop,
         }
     }
 
@@ -244,6 +259,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.metrics_stop.cancel();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
