@@ -49,6 +49,11 @@ pub struct ApiConfig {
     pub recording_retention_days: i64,
     /// Script runs (with their output) are deleted this many days after they started.
     pub execution_retention_days: i64,
+    /// Most health checks running at once; 0 turns the check scheduler off.
+    pub check_concurrency: usize,
+    /// Health-check results are deleted this many days after the run (hourly roll-ups, which
+    /// uptime is computed from, are kept for 400 days).
+    pub check_retention_days: i64,
 }
 
 impl Default for ApiConfig {
@@ -73,6 +78,8 @@ impl Default for ApiConfig {
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
             execution_retention_days: 90,
+            check_concurrency: 16,
+            check_retention_days: 30,
         }
     }
 }

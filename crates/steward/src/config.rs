@@ -128,6 +128,12 @@ pub struct ServeOpts {
     /// Days script runs and their output are kept.
     #[arg(long, env = "STEWARD_EXECUTION_RETENTION_DAYS")]
     pub execution_retention_days: Option<i64>,
+    /// Most health checks running at once (0 turns the check scheduler off).
+    #[arg(long, env = "STEWARD_CHECK_CONCURRENCY")]
+    pub check_concurrency: Option<i64>,
+    /// Days health-check results are kept (uptime comes from hourly roll-ups kept 400 days).
+    #[arg(long, env = "STEWARD_CHECK_RETENTION_DAYS")]
+    pub check_retention_days: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -196,6 +202,8 @@ pub struct FileConfig {
     pub terminal_idle_timeout: Option<i64>,
     pub recording_retention_days: Option<i64>,
     pub execution_retention_days: Option<i64>,
+    pub check_concurrency: Option<i64>,
+    pub check_retention_days: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -370,6 +378,18 @@ pub fn api_config(
                 }
                 Some(d) => d,
                 None => defaults.execution_retention_days,
+            },
+            check_concurrency: match s.check_concurrency.or(file.check_concurrency) {
+                None => defaults.check_concurrency,
+                Some(n) if (0..=1024).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("check-concurrency must be 0 (off) to 1024"),
+            },
+            check_retention_days: match s.check_retention_days.or(file.check_retention_days) {
+                Some(d) if !(1..=400).contains(&d) => {
+                    anyhow::bail!("check-retention-days must be 1 to 400 days")
+                }
+                Some(d) => d,
+                None => defaults.check_retention_days,
             },
             ..defaults
         },
