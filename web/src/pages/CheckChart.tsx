@@ -28,8 +28,9 @@ function statusBands(points: Point[]): uPlot.Plugin {
         points.forEach((p, i) => {
           if (p.status === 'up') return;
           const x = xs[i]!;
-          const prev = i > 0 ? xs[i - 1]! : x;
-          const next = i < xs.length - 1 ? xs[i + 1]! : x;
+          // Half the gap to each neighbour; the first and last runs mirror their one gap.
+          const prev = i > 0 ? xs[i - 1]! : i < xs.length - 1 ? 2 * x - xs[i + 1]! : x;
+          const next = i < xs.length - 1 ? xs[i + 1]! : i > 0 ? 2 * x - xs[i - 1]! : x;
           const left = u.valToPos((prev + x) / 2, 'x', true);
           const right = u.valToPos((x + next) / 2, 'x', true);
           ctx.fillStyle = colors[p.status];
@@ -58,7 +59,7 @@ export default function CheckChart({ points, label }: { points: Point[]; label: 
       width: Math.max(el.clientWidth, 280),
       height: 260,
       plugins: [statusBands(points)],
-      scales: { x: { time: true }, ms: { auto: true, range: (_u, _min, max) => [0, Math.max(max ?? 0, 10) * 1.1] } },
+      scales: { x: { time: true, range: (_u, min, max) => [min, Math.max(max, Date.now() / 1000)] }, ms: { auto: true, range: (_u, _min, max) => [0, Math.max(max ?? 0, 10) * 1.1] } },
       axes: [
         { ...axis },
         { ...axis, scale: 'ms', values: (_u, ticks) => ticks.map((v) => number.format(v)), size: 60 },

@@ -47,11 +47,15 @@ export function CheckDetailPage() {
     }
   }, [id, hours]);
 
+  // A check that has not run yet runs within seconds: look again soon.
+  const pending = !!check && !check.last && check.enabled;
   useEffect(() => {
     void load();
-    const every = setInterval(() => void load(), REFRESH_MS);
-    return () => clearInterval(every);
   }, [load]);
+  useEffect(() => {
+    const every = setInterval(() => void load(), pending ? 2_000 : REFRESH_MS);
+    return () => clearInterval(every);
+  }, [load, pending]);
 
   if (!check) return error ? <ErrorAlert error={error} /> : <Loading />;
 
