@@ -429,7 +429,7 @@ async fn accepting_a_proposal_creates_a_check() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{check}");
-    assert_eq!(check["name"], "redis on cache-1");
+    assert_eq!(check["name"], "Redis on cache-1");
     assert_eq!(check["server_id"], server.as_str());
     assert_eq!(check["server_name"], "cache-1");
     assert_eq!(check["proposal_id"], health.id.as_str());

@@ -512,7 +512,8 @@ fn proposal_definition(pr: &ProposalRow, server: &ServerRow) -> ApiResult<Defini
         Some(h) if !is_local(h) => h.to_string(),
         _ => server.host.clone(),
     };
-    let name: String = format!("{} on {}", pr.service, server.name)
+    let service = crate::discovery::parse::service_name(&pr.service).unwrap_or(&pr.service);
+    let name: String = format!("{service} on {}", server.name)
         .chars()
         .take(100)
         .collect();
