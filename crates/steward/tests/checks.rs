@@ -472,6 +472,26 @@ async fn accepting_a_proposal_creates_a_check() {
             .iter()
             .any(|(a, _)| a == "check.create")
     );
+    // Accepted several times at once: one check, the other calls are told it was accepted.
+    let mut again = proposal(
+        &server,
+        "health_check",
+        json!({ "type": "tcp", "host": "0.0.0.0", "port": 6380 }),
+    );
+    again.dedupe_key = "health_check:redis:6380".into();
+    steward_db::proposals::insert_new(&app.db.pool, &again)
+        .await
+        .unwrap();
+    let path = format!("/api/v1/proposals/{}/accept", again.id);
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| admin.post(&path, json!(null)))).await;
+    let mut codes: Vec<u16> = answers.iter().map(|(s, _)| s.as_u16()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes, [201, 409, 409, 409], "{answers:?}");
+    let (_, list) = admin
+        .get(&format!("/api/v1/checks?server_id={server}"))
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
     // Deleting the server deletes its checks.
     let (st, _) = admin.delete(&format!("/api/v1/servers/{server}")).await;
     assert_eq!(st, StatusCode::NO_CONTENT);

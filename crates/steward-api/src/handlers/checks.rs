@@ -308,8 +308,11 @@ async fn insert(
     };
     let mut tx = st.db.begin().await?;
     checks::insert(&mut *tx, &row).await?;
-    if let Some(pr) = proposal {
-        proposals::decide(&mut *tx, &pr.id, "accepted", now, Some(&p.user.id)).await?;
+    if let Some(pr) = proposal
+        && !proposals::accept(&mut *tx, &pr.id, now, &p.user.id).await?
+    {
+        // Accepted by someone else meanwhile: dropping the transaction drops the check.
+        return Err(accepted_already());
     }
     Event::by(p, "check.create", now)
         .target("check", &row.id, &row.name)
@@ -528,6 +531,10 @@ fn proposal_definition(pr: &ProposalRow, server: &ServerRow) -> ApiResult<Defini
     })
 }
 
+fn accepted_already() -> ApiError {
+    ApiError::conflict("proposal_accepted", "this proposal was already accepted")
+}
+
 /// Accepts a scan's health-check proposal: creates a TCP check of the service's port on the
 /// server (every 60 s) and marks the proposal accepted. A dismissed proposal can still be
 /// accepted.
@@ -546,10 +553,7 @@ pub async fn proposal_accept(
         .map_err(|_| ApiError::not_found("proposal"))?;
     require_write(&p, Some(&server))?;
     if pr.status == "accepted" {
-        return Err(ApiError::conflict(
-            "proposal_accepted",
-            "this proposal was already accepted",
-        ));
+        return Err(accepted_already());
     }
     let def = proposal_definition(&pr, &server)?;
     let row = insert(&st, &p, def, Some(&server), Some(&pr)).await?;
