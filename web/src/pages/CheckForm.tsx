@@ -11,11 +11,11 @@ type Kind = Schemas['CheckSpec']['type'];
 const RECORD_TYPES: Schemas['DnsRecordType'][] = ['A', 'AAAA', 'CNAME', 'MX', 'TXT'];
 
 /** The form's state: every kind's fields, so switching kinds keeps what was typed. */
-function initial(check?: Check) {
+function initial(check?: Check, serverId?: string) {
   const s = check?.spec;
   return {
     name: check?.name ?? '',
-    serverId: check?.server_id ?? '',
+    serverId: check ? (check.server_id ?? '') : (serverId ?? ''),
     kind: (s?.type ?? 'http') as Kind,
     interval: String(check?.interval_secs ?? 60),
     timeout: String(check?.timeout_secs ?? 10),
@@ -70,17 +70,22 @@ function specOf(f: FormState): Schemas['CheckSpec'] {
 export function CheckFormDialog({
   open,
   check,
+  serverId,
+  serverName,
   onClose,
   onSaved,
 }: {
   open: boolean;
   check?: Check;
+  /** The server a new check belongs to, preselected, and its name. */
+  serverId?: string;
+  serverName?: string;
   onClose: () => void;
   onSaved: (c: Check) => void;
 }) {
   const { t } = useTranslation();
   const { busy, error, run } = useAction();
-  const [f, setF] = useState(() => initial(check));
+  const [f, setF] = useState(() => initial(check, serverId));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [servers, setServers] = useState<Server[]>([]);
   const set = <K extends keyof FormState>(k: K, v: FormState[K]) => setF((old) => ({ ...old, [k]: v }));
@@ -155,8 +160,9 @@ export function CheckFormDialog({
         </SelectField>
         <SelectField label={t('checks.server')} hint={t('checks.serverHint')} value={f.serverId} onChange={(e) => set('serverId', e.target.value)}>
           <option value="">{t('checks.standalone')}</option>
-          {check?.server_id && !servers.some((s) => s.id === check.server_id) && (
-            <option value={check.server_id}>{check.server_name ?? check.server_id}</option>
+          {f.serverId && !servers.some((s) => s.id === f.serverId) && (
+            // Until the list arrives (or if the server is not in it), the chosen one stays shown.
+            <option value={f.serverId}>{(f.serverId === check?.server_id ? check?.server_name : serverName) ?? f.serverId}</option>
           )}
           {servers.map((s) => (
             <option key={s.id} value={s.id}>

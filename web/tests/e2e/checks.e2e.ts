@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let steward: Steward;
@@ -85,6 +85,32 @@ test('a check created in the browser goes up, then down, and shows its history',
   await row.getByRole('link', { name: 'Shop' }).click();
   await page.getByRole('button', { name: 'Run now' }).click();
   await poll(() => page.getByTestId('check-status').first().textContent()).toBe('Up');
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('a TCP check added on a server page belongs to that server', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const server = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'shop-1', host: '127.0.0.1', ssh_user: 'root', tags: ['web'] })) as { id: string };
+  await page.goto(`${steward.url}/servers/${server.id}`);
+  const section = page.getByRole('region', { name: 'Checks' });
+  await section.getByText('No health checks for this server.').waitFor();
+  await section.getByRole('button', { name: 'Create check' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Create check' });
+  expect(await dialog.getByLabel('Server', { exact: true }).inputValue()).toBe(server.id);
+  await dialog.getByLabel('Name').fill('Shop port');
+  await dialog.getByLabel('Kind').selectOption('tcp');
+  await dialog.getByLabel('Host').fill('127.0.0.1');
+  await dialog.getByLabel('Port').fill(new URL(targetUrl).port);
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: 'Shop port' }).waitFor();
+  await page.getByRole('link', { name: 'shop-1' }).waitFor();
+  await poll(() => page.getByTestId('check-status').first().textContent(), 20_000).toBe('Up');
+  expect(await page.getByTestId('check-message').textContent()).toMatch(/^connected in \d+ ms$/);
+  await page.getByRole('link', { name: 'shop-1' }).click();
+  await page.getByRole('region', { name: 'Checks' }).getByRole('link', { name: 'Shop port' }).waitFor();
   expect(problems).toEqual([]);
   await context.close();
 });
