@@ -7,6 +7,8 @@ import { AuthProvider, useAuth } from './auth/AuthContext';
 import { Layout, PageHeader } from './components/Layout';
 import { Loading } from './components/ui';
 import { AuditPage } from './pages/AuditPage';
+import { CheckDetailPage } from './pages/CheckDetailPage';
+import { ChecksPage } from './pages/ChecksPage';
 import { DashboardPage } from './pages/DashboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { ProfilePage, SecurityPage, TokensPage } from './pages/ProfilePages';
@@ -81,6 +83,8 @@ export function App() {
                 <Route path="servers" element={<ServersPage />} />
                 <Route path="servers/:id" element={<ServerDetailPage />} />
                 <Route path="servers/:id/terminal" element={lazyPage(<TerminalPage />)} />
+                <Route path="checks" element={<ChecksPage />} />
+                <Route path="checks/:id" element={<CheckDetailPage />} />
               </Route>
               <Route element={<RequirePermission permission={['scripts.run', 'scripts.write']} />}>
                 <Route path="scripts" element={<ScriptsPage />} />

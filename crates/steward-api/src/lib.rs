@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod checks;
 pub mod discovery;
 pub mod error;
 pub mod extract;

@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, credentials, executions, health, prometheus, roles, scan, scripts,
-    servers, settings, setup, ssh, step_up, terminal, totp, users,
+    api_tokens, audit, auth, checks, credentials, executions, health, prometheus, roles, scan,
+    scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -27,6 +27,7 @@ use crate::state::AppState;
         (name = "roles", description = "Roles and permissions"),
         (name = "servers", description = "Server inventory and credentials"),
         (name = "scripts", description = "Script library and runs across servers"),
+        (name = "checks", description = "Health checks run from Steward: HTTP(S), TCP, DNS"),
         (name = "audit", description = "Audit log"),
         (name = "api-tokens", description = "Personal API tokens"),
         (name = "settings", description = "Organization settings"),
@@ -102,6 +103,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(scan::history))
         .routes(routes!(scan::proposals_list))
         .routes(routes!(scan::proposal_dismiss))
+        .routes(routes!(checks::list, checks::create))
+        .routes(routes!(checks::get, checks::update, checks::delete))
+        .routes(routes!(checks::results))
+        .routes(routes!(checks::run))
+        .routes(routes!(checks::proposal_accept))
         .routes(routes!(scripts::list, scripts::create))
         .routes(routes!(scripts::get, scripts::update, scripts::delete))
         .routes(routes!(scripts::versions))

@@ -56,6 +56,11 @@ pub struct ApiConfig {
     pub metrics_token_sha256: Option<String>,
     /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
     pub metrics_allow: Vec<IpNet>,
+    /// Most health checks running at once; 0 turns the check scheduler off.
+    pub check_concurrency: usize,
+    /// Health-check results are deleted this many days after the run (hourly roll-ups, which
+    /// uptime is computed from, are kept for 400 days).
+    pub check_retention_days: i64,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +91,8 @@ impl Default for ApiConfig {
                 "127.0.0.0/8".parse().expect("loopback"),
                 "::1/128".parse().expect("loopback"),
             ],
+            check_concurrency: 16,
+            check_retention_days: 30,
         }
     }
 }

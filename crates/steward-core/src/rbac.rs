@@ -54,6 +54,7 @@ permissions! {
     TerminalOpen => "terminal.open", true, "Open a web terminal on a server";
     ScriptsRun => "scripts.run", true, "Run scripts and commands on servers";
     ScriptsWrite => "scripts.write", true, "Edit the script library";
+    ChecksWrite => "checks.write", true, "Create, edit, run and delete health checks";
     BackupsRun => "backups.run", true, "Start backups";
     BackupsRestore => "backups.restore", true, "Restore backups";
     UsersManage => "users.manage", false, "Create, disable and edit users";

@@ -7,6 +7,7 @@
 
 pub mod api_tokens;
 pub mod audit;
+pub mod checks;
 pub mod credentials;
 pub mod executions;
 pub mod host_keys;

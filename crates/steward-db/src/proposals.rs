@@ -97,3 +97,23 @@ pub async fn decide<'e>(
         .await?;
     Ok(())
 }
+
+/// Marks a proposal accepted unless it already is; returns whether this call did (so two
+/// concurrent accepts cannot both act on it).
+pub async fn accept<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    at: i64,
+    by: &str,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE proposals SET status = 'accepted', decided_at = $2, decided_by = $3 \
+         WHERE id = $1 AND status <> 'accepted'",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(by)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod checks;
 pub mod error;
 pub mod roles;
 pub mod scan;
@@ -17,6 +18,7 @@ pub mod users;
 
 pub use audit::*;
 pub use auth::*;
+pub use checks::*;
 pub use error::*;
 pub use roles::*;
 pub use scan::*;

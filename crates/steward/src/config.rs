@@ -135,6 +135,12 @@ pub struct ServeOpts {
     /// comma-separated; default loopback; `none` for none).
     #[arg(long, env = "STEWARD_METRICS_ALLOW", value_delimiter = ',')]
     pub metrics_allow: Vec<String>,
+    /// Most health checks running at once (0 turns the check scheduler off).
+    #[arg(long, env = "STEWARD_CHECK_CONCURRENCY")]
+    pub check_concurrency: Option<i64>,
+    /// Days health-check results are kept (uptime comes from hourly roll-ups kept 400 days).
+    #[arg(long, env = "STEWARD_CHECK_RETENTION_DAYS")]
+    pub check_retention_days: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -205,6 +211,8 @@ pub struct FileConfig {
     pub execution_retention_days: Option<i64>,
     pub metrics_token: Option<String>,
     pub metrics_allow: Option<Vec<String>>,
+    pub check_concurrency: Option<i64>,
+    pub check_retention_days: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -409,6 +417,18 @@ pub fn api_config(
             },
             metrics_token_sha256,
             metrics_allow,
+            check_concurrency: match s.check_concurrency.or(file.check_concurrency) {
+                None => defaults.check_concurrency,
+                Some(n) if (0..=1024).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("check-concurrency must be 0 (off) to 1024"),
+            },
+            check_retention_days: match s.check_retention_days.or(file.check_retention_days) {
+                Some(d) if !(1..=400).contains(&d) => {
+                    anyhow::bail!("check-retention-days must be 1 to 400 days")
+                }
+                Some(d) => d,
+                None => defaults.check_retention_days,
+            },
             ..defaults
         },
     ))

@@ -374,6 +374,18 @@ async fn stored(app: &TestApp) -> Vec<String> {
         "SELECT id, command, status FROM executions ORDER BY id",
     )
     .await;
+    dump::<(String, String, Option<String>, String, i64, i64, i64, i64)>(
+        app,
+        &mut out,
+        "SELECT id, name, server_id, spec, interval_secs, timeout_secs, enabled, updated_at FROM checks ORDER BY id",
+    )
+    .await;
+    dump::<(String, i64, String)>(
+        app,
+        &mut out,
+        "SELECT check_id, at, status FROM check_results ORDER BY check_id, at",
+    )
+    .await;
     out
 }
 
@@ -431,6 +443,7 @@ struct World {
     bob: String,
     role: String,
     script: String,
+    check: String,
 }
 
 async fn world() -> World {
@@ -458,6 +471,14 @@ async fn world() -> World {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let script = b["id"].as_str().expect("script id").to_string();
+    let (s, b) = admin
+        .post(
+            "/api/v1/checks",
+            json!({ "name": "c1", "server_id": server, "enabled": false, "spec": { "type": "tcp", "host": "10.0.0.1", "port": 5432 } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let check = b["id"].as_str().expect("check id").to_string();
     World {
         app,
         admin,
@@ -465,6 +486,7 @@ async fn world() -> World {
         bob,
         role,
         script,
+        check,
     }
 }
 
@@ -576,6 +598,16 @@ fn json_endpoints(w: &World) -> Vec<(Method, String, Value)> {
             Method::POST,
             "/api/v1/executions".into(),
             json!({ "script_id": w.script, "server_ids": [server], "parameters": { "N": 1 } }),
+        ),
+        (
+            Method::POST,
+            "/api/v1/checks".into(),
+            json!({ "name": "c2", "spec": { "type": "http", "url": "http://10.0.0.1/" } }),
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/checks/{}", w.check),
+            json!({ "name": "c1", "spec": { "type": "dns", "name": "example.com" } }),
         ),
     ]
 }
@@ -1021,6 +1053,90 @@ async fn wrong_types_missing_fields_and_unknown_fields_are_invalid_body() {
         json!({ "token": "x", "username": "root2", "password": PASSWORD, "email": 5 }),
     ] {
         add(&Method::POST, "/api/v1/setup", body);
+    }
+    let check_body =
+        json!({ "name": "c2", "spec": { "type": "tcp", "host": "10.0.0.1", "port": 22 } });
+    for (m, path) in [
+        (Method::POST, "/api/v1/checks".to_string()),
+        (Method::PUT, format!("/api/v1/checks/{}", w.check)),
+    ] {
+        for body in [
+            json!({}),
+            without(&check_body, "name"),
+            without(&check_body, "spec"),
+            with(&check_body, "name", json!(1)),
+            with(&check_body, "server_id", json!(5)),
+            with(&check_body, "interval_secs", json!("60")),
+            with(&check_body, "interval_secs", json!(-1)),
+            with(&check_body, "interval_secs", json!(1.5)),
+            with(&check_body, "timeout_secs", json!(99_999_999_999_i64)),
+            with(&check_body, "enabled", json!("yes")),
+            with(&check_body, "spec", json!("tcp")),
+            with(
+                &check_body,
+                "spec",
+                json!({ "host": "10.0.0.1", "port": 22 }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "ping", "host": "10.0.0.1" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "TCP", "host": "10.0.0.1", "port": 22 }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "tcp", "host": "10.0.0.1", "port": 70000 }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "tcp", "host": "10.0.0.1", "port": "22" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "tcp", "host": "10.0.0.1" }),
+            ),
+            // Fields of another kind are unknown fields of this one.
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "tcp", "host": "10.0.0.1", "port": 22, "url": "http://x/" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "http", "url": "http://x/", "method": "POST" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "http", "url": "http://x/", "verify_tls": "no" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "http", "url": "http://x/", "max_response_ms": -5 }),
+            ),
+            with(&check_body, "spec", json!({ "type": "http" })),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "dns", "name": "example.com", "record_type": "SOA" }),
+            ),
+            with(
+                &check_body,
+                "spec",
+                json!({ "type": "dns", "name": "example.com", "record_type": "a" }),
+            ),
+        ] {
+            add(&m, &path, body);
+        }
     }
     // Numbers beyond 64 bits.
     let huge = "99999999999999999999";
@@ -2724,6 +2840,16 @@ async fn unknown_and_malformed_ids_are_404_on_every_id_route() {
         (Method::GET, "/api/v1/executions/{id}", None),
         (Method::POST, "/api/v1/executions/{id}/cancel", None),
         (Method::GET, "/api/v1/executions/{id}/stream", None),
+        (Method::GET, "/api/v1/checks/{id}", None),
+        (
+            Method::PUT,
+            "/api/v1/checks/{id}",
+            Some(json!({ "name": "x", "spec": { "type": "tcp", "host": "10.0.0.1", "port": 22 } })),
+        ),
+        (Method::DELETE, "/api/v1/checks/{id}", None),
+        (Method::GET, "/api/v1/checks/{id}/results", None),
+        (Method::POST, "/api/v1/checks/{id}/run", None),
+        (Method::POST, "/api/v1/proposals/{id}/accept", None),
     ];
     // Path segments as sent (already percent-encoded).
     let ids: Vec<String> = vec![
@@ -3347,5 +3473,215 @@ async fn terminal_queries_and_ids_are_validated() {
     p.unchanged(app, &before, "after bad terminal queries")
         .await;
     p.alive(app, "bad terminal queries").await;
+    p.finish();
+}
+
+#[tokio::test]
+async fn check_definitions_and_queries_are_validated_and_nothing_is_stored() {
+    let w = world().await;
+    let (app, admin) = (&w.app, &w.admin);
+    let mut p = Probe::default();
+    let before = stored(app).await;
+    let tcp = json!({ "type": "tcp", "host": "10.0.0.1", "port": 22 });
+    let http = |extra: Value| {
+        let mut spec = json!({ "type": "http", "url": "https://example.com/health" });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    let dns = |extra: Value| {
+        let mut spec = json!({ "type": "dns", "name": "example.com" });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        spec
+    };
+    let mut cases: Vec<(Value, &str)> = Vec::new();
+    for name in bad_names() {
+        cases.push((json!({ "name": name, "spec": tcp }), "name"));
+    }
+    for (interval, timeout, field) in [
+        (json!(0), json!(null), "interval_secs"),
+        (json!(9), json!(null), "interval_secs"),
+        (json!(86_401), json!(null), "interval_secs"),
+        (json!(60), json!(0), "timeout_secs"),
+        (json!(60), json!(61), "timeout_secs"),
+        (json!(10), json!(10), "timeout_secs"),
+    ] {
+        cases.push((
+            json!({ "name": "c", "interval_secs": interval, "timeout_secs": timeout, "spec": tcp }),
+            field,
+        ));
+    }
+    let mut spec = |s: Value, field: &'static str| {
+        cases.push((json!({ "name": "c", "spec": s }), field));
+    };
+    for host in [
+        "",
+        "bad host",
+        "a..b",
+        "-x.example.com",
+        "'; DROP TABLE checks; --",
+        "\u{0}",
+    ] {
+        spec(
+            json!({ "type": "tcp", "host": host, "port": 22 }),
+            "spec.host",
+        );
+    }
+    spec(
+        json!({ "type": "tcp", "host": "10.0.0.1", "port": 0 }),
+        "spec.port",
+    );
+    for url in [
+        "",
+        "example.com",
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "javascript:alert(1)",
+        "https://user:secret@example.com/",
+        "http://",
+        "http://exa mple.com/",
+        "http://example.com/\u{7}",
+    ] {
+        spec(http(json!({ "url": url })), "spec.url");
+    }
+    spec(
+        http(json!({ "url": format!("https://example.com/{}", chars(2100)) })),
+        "spec.url",
+    );
+    for status in [
+        "", "2xx", "200-", "299-200", "600", "0", "200;300", "200,,300",
+    ] {
+        spec(
+            http(json!({ "expected_status": status })),
+            "spec.expected_status",
+        );
+    }
+    spec(http(json!({ "keyword": "" })), "spec.keyword");
+    spec(http(json!({ "keyword": chars(201) })), "spec.keyword");
+    spec(http(json!({ "keyword": "a\u{0}b" })), "spec.keyword");
+    spec(
+        http(json!({ "keyword": "ok", "method": "HEAD" })),
+        "spec.keyword",
+    );
+    spec(
+        http(json!({ "keyword_absent": true })),
+        "spec.keyword_absent",
+    );
+    spec(
+        http(json!({ "max_response_ms": 0 })),
+        "spec.max_response_ms",
+    );
+    spec(
+        http(json!({ "cert_warn_days": 366 })),
+        "spec.cert_warn_days",
+    );
+    for name in [
+        "",
+        "bad name",
+        "a..b",
+        ".",
+        "%",
+        "'; DROP TABLE checks; --",
+        &chars(254),
+    ] {
+        spec(dns(json!({ "name": name })), "spec.name");
+    }
+    for resolver in [
+        "dns.example.com",
+        "127.0.0.1:0",
+        "127.0.0.1:99999",
+        "1.2.3",
+        "",
+    ] {
+        spec(dns(json!({ "resolver": resolver })), "spec.resolver");
+    }
+    spec(dns(json!({ "expected": "" })), "spec.expected");
+    spec(dns(json!({ "expected": chars(501) })), "spec.expected");
+    for (body, field) in &cases {
+        p.invalid(
+            &format!("POST /checks with {}", short(&body.to_string())),
+            admin.post("/api/v1/checks", body.clone()).await,
+            field,
+        );
+        p.invalid(
+            &format!("PUT /checks/… with {}", short(&body.to_string())),
+            admin
+                .put(&format!("/api/v1/checks/{}", w.check), body.clone())
+                .await,
+            field,
+        );
+    }
+    // A server that does not exist (or is not a server id at all).
+    for id in [
+        uuid::Uuid::now_v7().to_string(),
+        "web-1".into(),
+        "'; --".into(),
+    ] {
+        p.error(
+            &format!("POST /checks for server {id}"),
+            admin
+                .post(
+                    "/api/v1/checks",
+                    json!({ "name": "c", "server_id": id, "spec": tcp }),
+                )
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            None,
+        );
+    }
+    for q in [
+        "status=unknown",
+        "status=UP",
+        "status=",
+        "server_id=web-1",
+        "server_id=%27%3B%20--",
+        "bogus=1",
+        "q=%00",
+        "q=a&q=b",
+    ] {
+        p.invalid_query(
+            &format!("GET /checks?{q}"),
+            admin.get(&format!("/api/v1/checks?{q}")).await,
+        );
+    }
+    for q in [
+        "hours=0",
+        "hours=721",
+        "hours=-1",
+        "hours=abc",
+        "hours=1.5",
+        "limit=5",
+    ] {
+        p.invalid_query(
+            &format!("GET /checks/…/results?{q}"),
+            admin
+                .get(&format!("/api/v1/checks/{}/results?{q}", w.check))
+                .await,
+        );
+    }
+    // Text with SQL meta-characters is a literal search.
+    for q in SQL_META {
+        let got = admin.get(&format!("/api/v1/checks?q={}", enc(q))).await;
+        let body = p.ok(&format!("GET /checks?q={q}"), got, StatusCode::OK);
+        p.check(
+            &format!("GET /checks?q={q} matches nothing"),
+            body == json!([]),
+            || body.to_string(),
+        );
+    }
+    let got = admin
+        .get(&format!("/api/v1/checks?q={}", enc(UNDERSCORE)))
+        .await;
+    let body = p.ok("GET /checks?q=_", got, StatusCode::OK);
+    p.check("`_` is not a wildcard", body == json!([]), || {
+        body.to_string()
+    });
+
+    p.unchanged(app, &before, "after bad check input").await;
+    p.alive(app, "bad check input").await;
     p.finish();
 }

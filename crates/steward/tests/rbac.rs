@@ -43,7 +43,8 @@ struct Route {
     method: Method,
     /// As in the OpenAPI document.
     path: &'static str,
-    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {script} {exec} {n} {p}.
+    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {check} {solo} {script}
+    /// {exec} {n} {p}.
     concrete: &'static str,
     body: Option<Value>,
     expect: [E; 6],
@@ -69,9 +70,14 @@ fn matrix() -> Vec<Route> {
     use Method as M;
     // Loopback and a port nobody listens on: test-connection really connects.
     let srv = |name: &str| json!({ "name": name, "host": "127.0.0.2", "port": "{closed}", "ssh_user": "root", "tags": ["web"] });
+    // A TCP check of the web server's discard port (closed: a run is refused at once).
+    let check_body = |name: &str| json!({ "name": name, "server_id": "{web}", "spec": { "type": "tcp", "host": "127.0.0.2", "port": 9 } });
     vec![
         r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A]),
         r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A]),
+        // Decided by address (loopback is allowed by default) or the scrape token, not by
+        // role: tests/prometheus.rs covers the refusals.
+        r(M::GET, "/metrics", "/metrics", None, [A, A, A, A, A, A]),
         r(
             M::GET,
             "/api/v1/openapi.json",
@@ -381,6 +387,70 @@ fn matrix() -> Vec<Route> {
             Some(json!({ "password": PASSWORD })),
             [U, A, A, A, A, A],
         ),
+        // Checks on the web server follow its tags; the standalone one needs every server.
+        r(
+            M::GET,
+            "/api/v1/checks",
+            "/api/v1/checks",
+            None,
+            [U, F, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/checks",
+            "/api/v1/checks",
+            Some(check_body("new-{p}-{n}")),
+            [U, F, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/{check}",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/{solo}",
+            None,
+            [U, H, A, H, A, A],
+        ),
+        r(
+            M::PUT,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/{check}",
+            Some(check_body("renamed-{p}")),
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/checks/{id}/results",
+            "/api/v1/checks/{check}/results",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/checks/{id}/run",
+            "/api/v1/checks/{check}/run",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/checks/{id}/run",
+            "/api/v1/checks/{solo}/run",
+            None,
+            [U, H, F, H, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/proposals/{id}/accept",
+            "/api/v1/proposals/{proposal}/accept",
+            None,
+            [U, H, F, A, A, A],
+        ),
         r(
             M::GET,
             "/api/v1/scripts",
@@ -503,6 +573,20 @@ fn matrix() -> Vec<Route> {
             [U, A, A, A, A, A],
         ),
         // Destructive routes last.
+        r(
+            M::DELETE,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/{check}",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/{solo}",
+            None,
+            [U, H, F, H, A, A],
+        ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}/host-key",
@@ -639,7 +723,7 @@ async fn every_route_for_every_role() {
 
     // A custom role limited to servers tagged `web`.
     let (s, b) = admin_setup
-        .post("/api/v1/roles", json!({ "name": "web-operators", "permissions": ["servers.read", "servers.write", "credentials.write"], "server_tags": ["web"] }))
+        .post("/api/v1/roles", json!({ "name": "web-operators", "permissions": ["servers.read", "servers.write", "credentials.write", "checks.write"], "server_tags": ["web"] }))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
 
@@ -710,6 +794,14 @@ async fn every_route_for_every_role() {
         )
         .await
         .unwrap();
+        let mut fixture_checks = Vec::new();
+        for server_id in [Some(&web), None] {
+            let (st, b) = admin_setup
+                .post("/api/v1/checks", json!({ "name": format!("check-{who}"), "server_id": server_id, "spec": { "type": "tcp", "host": "127.0.0.2", "port": 9 } }))
+                .await;
+            assert_eq!(st, StatusCode::CREATED, "{b}");
+            fixture_checks.push(b["id"].as_str().unwrap().to_string());
+        }
         let (_, user) = admin_setup
             .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"] }))
             .await;
@@ -773,6 +865,8 @@ async fn every_route_for_every_role() {
                 ("role", role["id"].as_str().unwrap_or_default().to_string()),
                 ("token", own_token.clone()),
                 ("proposal", proposal.clone()),
+                ("check", fixture_checks[0].clone()),
+                ("solo", fixture_checks[1].clone()),
                 (
                     "script",
                     script["id"].as_str().unwrap_or_default().to_string(),

@@ -439,23 +439,7 @@ async fn scheduled_scans_cover_servers_with_a_credential_and_skip_recent_ones() 
     admin.server("no-credential", &[]).await;
 
     // The scheduler's own state over the same database, as `serve` builds it.
-    let clock: std::sync::Arc<dyn steward_core::Clock> =
-        std::sync::Arc::new(steward_core::SystemClock);
-    let jwt = steward_api::bootstrap::prepare(&app.db, &app.vault, clock.as_ref())
-        .await
-        .unwrap();
-    let metrics =
-        steward_api::metrics::store::Store::open(app.db.clone(), Default::default(), clock.clone())
-            .await
-            .unwrap();
-    let state = steward_api::AppState::new(
-        app.db.clone(),
-        app.vault.clone(),
-        clock,
-        steward_api::ApiConfig::default(),
-        jwt,
-        metrics,
-    );
+    let state = app.second_instance(steward_api::ApiConfig::default()).await;
     let day = Duration::from_secs(24 * 3600);
     assert_eq!(steward_api::discovery::run_due(&state, day).await, 1);
     // Scanned recently: skipped.

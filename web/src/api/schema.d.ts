@@ -230,6 +230,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Health checks the caller can see, by name, with their last run and uptime. */
+        get: operations["checks_list"];
+        put?: never;
+        /** Adds a health check; it runs for the first time within seconds. */
+        post: operations["checks_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One health check. */
+        get: operations["checks_get"];
+        /** Replaces a check's definition; it runs again within seconds. */
+        put: operations["checks_update"];
+        post?: never;
+        /** Deletes a check and its results. */
+        delete: operations["checks_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checks/{id}/results": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A check's runs in the last hours (default 24), oldest first, for the history chart. */
+        get: operations["checks_results"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/checks/{id}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Runs a check now (also a disabled one), stores the result and returns the check. */
+        post: operations["checks_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/executions": {
         parameters: {
             query?: never;
@@ -330,6 +401,27 @@ export interface paths {
         get: operations["roles_permissions"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/proposals/{id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accepts a scan's health-check proposal: creates a TCP check of the service's port on the
+         *     server (every 60 s) and marks the proposal accepted. A dismissed proposal can still be
+         *     accepted.
+         */
+        post: operations["proposals_accept"];
         delete?: never;
         options?: never;
         head?: never;
@@ -872,6 +964,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Steward's and the fleet's metrics for Prometheus. */
+        get: operations["prometheus_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -947,6 +1056,101 @@ export interface components {
             /** Format: password */
             new_password: string;
         };
+        /** @description A health check. */
+        Check: {
+            id: string;
+            name: string;
+            server_id?: string | null;
+            server_name?: string | null;
+            spec: components["schemas"]["CheckSpec"];
+            /** Format: int64 */
+            interval_secs: number;
+            /** Format: int64 */
+            timeout_secs: number;
+            enabled: boolean;
+            /** @description The scan proposal it was made from. */
+            proposal_id?: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+            last?: null | components["schemas"]["CheckLast"];
+            uptime: components["schemas"]["Uptime"];
+        };
+        /** @description A check to create, or the new definition of one. */
+        CheckInput: {
+            name: string;
+            /**
+             * @description The server the check belongs to (its tags decide who sees it); none for a standalone
+             *     check, which needs permissions on every server.
+             */
+            server_id?: string | null;
+            spec: components["schemas"]["CheckSpec"];
+            /**
+             * Format: int32
+             * @description Seconds between runs, 10 to 86400. Default 60.
+             */
+            interval_secs?: number | null;
+            /**
+             * Format: int32
+             * @description Seconds a run may take, 1 to 60 and less than the interval. Default 10.
+             */
+            timeout_secs?: number | null;
+            /** @description Default true. */
+            enabled?: boolean | null;
+        };
+        /** @description The last run of a check. */
+        CheckLast: {
+            /** Format: date-time */
+            at: string;
+            status: components["schemas"]["CheckStatus"];
+            /** Format: int64 */
+            latency_ms?: number | null;
+            message: string;
+            /** Format: int64 */
+            http_status?: number | null;
+            /**
+             * Format: int64
+             * @description Days until the TLS certificate expires (negative: expired).
+             */
+            cert_days_left?: number | null;
+        };
+        /** @description One stored run. */
+        CheckResultPoint: {
+            /** Format: date-time */
+            at: string;
+            status: components["schemas"]["CheckStatus"];
+            /** Format: int64 */
+            latency_ms?: number | null;
+            /** @description Why it was not up (empty when up). */
+            message: string;
+            /** Format: int64 */
+            http_status?: number | null;
+            /** Format: int64 */
+            cert_days_left?: number | null;
+        };
+        /** @description Runs of a check, oldest first. */
+        CheckResults: {
+            items: components["schemas"]["CheckResultPoint"][];
+            /** @description Whether older runs in the window were left out (at most 5000 are returned). */
+            truncated: boolean;
+        };
+        /** @description What a check probes. Stored as JSON with the check. */
+        CheckSpec: (components["schemas"]["HttpCheck"] & {
+            /** @enum {string} */
+            type: "http";
+        }) | (components["schemas"]["TcpCheck"] & {
+            /** @enum {string} */
+            type: "tcp";
+        }) | (components["schemas"]["DnsCheck"] & {
+            /** @enum {string} */
+            type: "dns";
+        });
+        /**
+         * @description The outcome of one run.
+         * @enum {string}
+         */
+        CheckStatus: "up" | "degraded" | "down";
         /** @description Why a connection test failed. */
         ConnectionProblem: {
             /**
@@ -1066,6 +1270,27 @@ export interface components {
             /** Format: int64 */
             used_bytes: number;
         };
+        /** @description A DNS lookup. */
+        DnsCheck: {
+            /** @description The name to resolve (`example.com`). */
+            name: string;
+            record_type?: components["schemas"]["DnsRecordType"];
+            /**
+             * @description The name server to ask (`192.0.2.53` or `192.0.2.53:5353`); the hub's resolvers when
+             *     absent.
+             */
+            resolver?: string | null;
+            /**
+             * @description A value one of the answers must equal (an address, a host name, `10 mail.example.com`
+             *     for MX, the text for TXT).
+             */
+            expected?: string | null;
+        };
+        /**
+         * @description A DNS record type a DNS check asks for.
+         * @enum {string}
+         */
+        DnsRecordType: "A" | "AAAA" | "CNAME" | "MX" | "TXT";
         DockerContainer: {
             name: string;
             image: string;
@@ -1244,6 +1469,46 @@ export interface components {
             /** Format: date-time */
             seen_at: string;
         };
+        /** @description An HTTP(S) request and what its answer must look like. */
+        HttpCheck: {
+            /** @description `http://` or `https://` URL. */
+            url: string;
+            method?: components["schemas"]["HttpMethod"];
+            /**
+             * @description Status codes that count as up: codes and ranges separated by commas (`200-299,301`).
+             *     Default `200-399`.
+             */
+            expected_status?: string;
+            /**
+             * @description Text the body must contain (or, with `keyword_absent`, must not contain). Only the
+             *     first MiB of the body is searched. Not with `HEAD`.
+             */
+            keyword?: string | null;
+            keyword_absent?: boolean;
+            /** @description Follow redirects (at most 10). Default true. */
+            follow_redirects?: boolean;
+            /**
+             * @description Verify the server's TLS certificate. When off, the certificate's expiry is still
+             *     reported. Default true.
+             */
+            verify_tls?: boolean;
+            /**
+             * Format: int32
+             * @description Slower than this counts as degraded.
+             */
+            max_response_ms?: number | null;
+            /**
+             * Format: int32
+             * @description A certificate expiring within this many days counts as degraded (an expired one as
+             *     down). Default 14; 0 turns the warning off.
+             */
+            cert_warn_days?: number;
+        };
+        /**
+         * @description The HTTP method of an HTTP check.
+         * @enum {string}
+         */
+        HttpMethod: "GET" | "HEAD";
         /** @description A listening TCP socket. */
         ListeningPort: {
             /** @description The local address (`0.0.0.0`, `127.0.0.1`, `::`, `*` …). */
@@ -1682,6 +1947,12 @@ export interface components {
             /** Format: int64 */
             count: number;
         };
+        /** @description A TCP connection to a port. */
+        TcpCheck: {
+            host: string;
+            /** Format: int32 */
+            port: number;
+        };
         /**
          * @description A control message from the browser (a WebSocket text frame). Keystrokes travel as binary
          *     frames.
@@ -1791,6 +2062,15 @@ export interface components {
             roles?: string[] | null;
             disabled?: boolean | null;
             require_totp?: boolean | null;
+        };
+        /** @description Share of runs that were up (or degraded), in percent; absent without runs in the window. */
+        Uptime: {
+            /** Format: double */
+            h24?: number | null;
+            /** Format: double */
+            d7?: number | null;
+            /** Format: double */
+            d30?: number | null;
         };
         /** @description An account as administrators see it. */
         User: {
@@ -2339,6 +2619,289 @@ export interface operations {
             };
         };
     };
+    checks_list: {
+        parameters: {
+            query?: {
+                /** @description Only checks of this server. */
+                server_id?: string;
+                /**
+                 * @description Only checks whose last run had this status (`up`, `degraded`, `down`, or `pending` for
+                 *     none yet).
+                 */
+                status?: string;
+                /** @description Case-insensitive part of the name. */
+                q?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"][];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description no such server */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_results: {
+        parameters: {
+            query?: {
+                /** @description How far back, 1 to 720 hours. Default 24. */
+                hours?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckResults"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    checks_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     executions_list: {
         parameters: {
             query?: {
@@ -2586,6 +3149,61 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PermissionInfo"][];
+                };
+            };
+        };
+    };
+    proposals_accept: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Check"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `proposal_accepted`: already accepted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `proposal_unsupported`: not a health check */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4387,6 +5005,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StatusBody"];
+                };
+            };
+        };
+    };
+    prometheus_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description No valid token and not from an allowed address */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };

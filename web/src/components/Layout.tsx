@@ -17,6 +17,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: '/', key: 'nav.dashboard' },
   { to: '/servers', key: 'nav.servers', permission: 'servers.read' },
+  { to: '/checks', key: 'nav.checks', permission: 'servers.read' },
   { to: '/scripts', key: 'nav.scripts', permission: ['scripts.run', 'scripts.write'] },
   { to: '/runs', key: 'nav.runs', permission: ['scripts.run', 'audit.read'] },
   { to: '/users', key: 'nav.users', permission: 'users.manage' },

@@ -3,6 +3,7 @@
 // scan before, and the next steps proposed for the databases found.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
+import { useNavigate } from 'react-router';
 import { api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { Button, DataTable, ErrorAlert, Notice, formatTime, useAction } from '../components/ui';
@@ -163,14 +164,18 @@ function Proposals({
   proposals,
   names,
   canWrite,
+  canCheck,
   onChange,
 }: {
   proposals: Proposal[];
   names: Map<string, string>;
   canWrite: boolean;
+  /** May turn health-check proposals into checks (`checks.write`). */
+  canCheck: boolean;
   onChange: () => Promise<void>;
 }) {
   const { t } = useTranslation();
+  const navigate = useNavigate();
   const { busy, error, run } = useAction();
   const describe = (p: Proposal) => {
     const spec = (p.spec ?? {}) as { host?: string; port?: number | null };
@@ -188,6 +193,21 @@ function Proposals({
             <li key={p.id} className={p.status === 'dismissed' ? 'muted' : undefined}>
               <span>{describe(p)}</span>
               <span className="tag">{t(`scan.proposalStatus.${p.status}`, { defaultValue: p.status })}</span>
+              {canCheck && p.kind === 'health_check' && p.status !== 'accepted' && (
+                <Button
+                  variant="primary"
+                  busy={busy}
+                  aria-label={t('scan.createCheckLabel', { what: describe(p) })}
+                  onClick={() =>
+                    run(async () => {
+                      const check = await call(() => api.POST('/api/v1/proposals/{id}/accept', { params: { path: { id: p.id } } }));
+                      navigate(`/checks/${check.id}`);
+                    })
+                  }
+                >
+                  {t('scan.createCheck')}
+                </Button>
+              )}
               {canWrite && p.status === 'proposed' && (
                 <Button
                   busy={busy}
@@ -340,6 +360,7 @@ export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: (
           proposals={proposals}
           names={new Map((report?.services ?? []).map((s) => [s.kind, s.name]))}
           canWrite={canWrite}
+          canCheck={can('checks.write')}
           onChange={load}
         />
       )}

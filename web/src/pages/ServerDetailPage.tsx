@@ -9,6 +9,7 @@ import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime } from '../components/ui';
 import { HostKeyPanel } from './HostKeyPanel';
 import { ScanPanel } from './ScanPanel';
+import { ServerChecks } from './ServerChecks';
 import { RunDialog } from './RunDialog';
 import { RunRows, useRunHeaders } from './RunsPage';
 import { ServerFormDialog } from './ServerForm';
@@ -137,6 +138,7 @@ export function ServerDetailPage() {
       </section>
       <HostKeyPanel key={`${server.updated_at}:${scans}`} server={server} />
       <ScanPanel server={server} onScanned={() => setScans((n) => n + 1)} />
+      <ServerChecks server={server} />
       <section className="card">
         <h2>{t('servers.credential')}</h2>
         {credential ? (

@@ -31,7 +31,7 @@ function text(strings: Strings, key: string): string {
 }
 
 const STALE = 'the UI does not show the locale file’s text: if a locale file changed, rebuild web/dist (npx vite build)';
-const NAV_KEYS = ['nav.dashboard', 'nav.servers', 'nav.scripts', 'nav.runs', 'nav.users', 'nav.roles', 'nav.recordings', 'nav.audit', 'nav.settings'];
+const NAV_KEYS = ['nav.dashboard', 'nav.servers', 'nav.checks', 'nav.scripts', 'nav.runs', 'nav.users', 'nav.roles', 'nav.recordings', 'nav.audit', 'nav.settings'];
 
 let steward: Steward;
 let browser: Browser;

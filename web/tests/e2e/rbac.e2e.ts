@@ -55,7 +55,7 @@ test('a role limited to web servers: its user sees only those, and no admin page
   // The admin sees all four, and every admin page.
   await page.goto(`${steward.url}/servers`);
   await poll(() => serverNames(page)).toEqual(['db-1', 'db-2', 'web-1', 'web-2']);
-  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Scripts', 'Runs', 'Users', 'Roles', 'Recordings', 'Audit log', 'Settings']);
+  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Checks', 'Scripts', 'Runs', 'Users', 'Roles', 'Recordings', 'Audit log', 'Settings']);
   await expect(page.getByRole('button', { name: 'Add server' }).isVisible()).resolves.toBe(true);
 
   // A custom role through the Roles page: "See servers", only on servers tagged web.
@@ -120,7 +120,7 @@ test('a role limited to web servers: its user sees only those, and no admin page
   await expect(page.getByText(`Signed in as ${WEB_USER}`).isVisible()).resolves.toBe(true);
 
   // Only the pages the role allows, and only the web servers.
-  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers']);
+  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Checks']);
   await shot(page, '25-limited-dashboard');
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Servers' }).click();
   await page.getByRole('heading', { name: 'Servers', level: 1 }).waitFor();

@@ -71,6 +71,14 @@ test('Scan now shows the OS, the databases and sshd, and proposals that can be d
   // A second scan compares with the first.
   await page.getByRole('button', { name: 'Scan now' }).click();
   await page.getByText(/Nothing changed since the scan of|Changes since the scan of/).first().waitFor({ timeout: 60_000 });
+
+  // A health-check proposal becomes a check of the server's address, which runs at once.
+  await page.getByRole('button', { name: 'Create check: Health check: PostgreSQL answers on 127.0.0.1:5432' }).click();
+  await page.getByRole('heading', { name: 'PostgreSQL on db-1' }).waitFor();
+  expect(await page.getByText(`${sshd.host}:5432`, { exact: true }).count()).toBe(1);
+  await expect.poll(() => page.getByTestId('check-status').first().textContent(), { timeout: 15_000 }).toMatch(/^(Up|Down)$/);
+  await page.goBack();
+  await proposals.getByText('Accepted').waitFor();
   expect(problems).toEqual([]);
   await context.close();
 });

@@ -303,7 +303,7 @@ test('without scripts.write the library is read-only; without scripts.run there 
   await page.getByLabel('Repeat password').fill('quiet-meadow-copper-19');
   await page.getByRole('button', { name: 'Change password' }).click();
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Scripts', 'Runs']);
+  expect(await navLinks(page)).toEqual(['Dashboard', 'Servers', 'Checks', 'Scripts', 'Runs']);
   await page.goto(`${steward.url}/scripts/${script.id}`);
   await page.getByRole('heading', { level: 1, name: 'uptime' }).waitFor();
   await page.getByRole('button', { name: 'Run', exact: true }).waitFor();

@@ -617,6 +617,11 @@ const SERVICES: &[Def] = &[
     },
 ];
 
+/// The display name of a service kind (`postgresql` → `PostgreSQL`).
+pub fn service_name(kind: &str) -> Option<&'static str> {
+    SERVICES.iter().find(|d| d.kind == kind).map(|d| d.name)
+}
+
 /// The kinds of service that are databases (and get proposals).
 pub const DATABASES: &[&str] = &["postgresql", "mysql", "mongodb", "redis"];
 

@@ -2,6 +2,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod checks;
 pub mod credentials;
 pub mod executions;
 pub mod health;
@@ -38,6 +39,7 @@ pub(crate) mod tags {
     pub const ROLES: &str = "roles";
     pub const SERVERS: &str = "servers";
     pub const SCRIPTS: &str = "scripts";
+    pub const CHECKS: &str = "checks";
     pub const AUDIT: &str = "audit";
     pub const TOKENS: &str = "api-tokens";
     pub const SETTINGS: &str = "settings";

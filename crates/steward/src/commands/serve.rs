@@ -54,6 +54,7 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         clock.clone(),
         config.recording_retention_days,
         config.execution_retention_days,
+        config.check_retention_days,
     ));
     let metrics = steward_api::metrics::store::Store::open(
         db.clone(),
@@ -69,10 +70,14 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     let metrics_task = metrics.spawn_background(metrics_stop.clone());
     let state = AppState::new(db.clone(), vault, clock, config, jwt, metrics);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
+    let checks = steward_api::checks::spawn_scheduler(state.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
     housekeeping.abort();
     if let Some(scans) = scans {
         scans.abort();
+    }
+    if let Some(checks) = checks {
+        checks.abort();
     }
     // Stop what still runs on managed servers rather than leave it behind.
     state.executions.cancel_all();
@@ -92,13 +97,14 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     Ok(())
 }
 
-/// Prunes expired sessions, refresh tokens and throttle counters, and terminal recordings
-/// older than the retention, now and then every hour.
+/// Prunes expired sessions, refresh tokens and throttle counters, and terminal recordings,
+/// script runs and health-check results older than their retention, now and then every hour.
 async fn housekeeping(
     db: steward_db::Db,
     clock: Arc<dyn Clock>,
     recording_retention_days: i64,
     execution_retention_days: i64,
+    check_retention_days: i64,
 ) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -126,6 +132,14 @@ async fn housekeeping(
             Ok(n) => tracing::debug!(runs = n, "pruned script runs"),
             Err(e) => {
                 tracing::warn!(error = %e, "pruning script runs failed; will retry in an hour")
+            }
+        }
+        let before = now.saturating_sub(check_retention_days.saturating_mul(24 * 3600 * 1000));
+        let rollups_before = now.saturating_sub(400 * 24 * 3600 * 1000);
+        match steward_db::checks::prune(&db.pool, before, rollups_before).await {
+            Ok(n) => tracing::debug!(results = n, "pruned health-check results"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning health-check results failed; will retry in an hour")
             }
         }
     }

@@ -171,6 +171,30 @@ impl TestApp {
         }
     }
 
+    /// Another instance's state over this app's database and keyring (as `serve` builds it),
+    /// for tests of work several instances share.
+    pub async fn second_instance(&self, config: steward_api::ApiConfig) -> steward_api::AppState {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let jwt = steward_api::bootstrap::prepare(&self.db, &self.vault, clock.as_ref())
+            .await
+            .expect("prepare");
+        let metrics = steward_api::metrics::store::Store::open(
+            self.db.clone(),
+            Default::default(),
+            clock.clone(),
+        )
+        .await
+        .expect("metric store");
+        steward_api::AppState::new(
+            self.db.clone(),
+            self.vault.clone(),
+            clock,
+            config,
+            jwt,
+            metrics,
+        )
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }

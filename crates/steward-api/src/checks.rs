@@ -1,0 +1,111 @@
+//! Running health checks from the hub: one run stored with its roll-up ([`run_and_store`]),
+//! and the scheduler that runs every enabled check on its own interval, a bounded number at a
+//! time ([`spawn_scheduler`]).
+use std::sync::Arc;
+use std::time::Duration;
+
+use steward_checks::{CheckResult, CheckSpec, CheckStatus};
+use steward_db::checks::{self, CheckRow, ResultRow};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// How often the scheduler looks for due checks.
+const TICK: Duration = Duration::from_secs(1);
+
+/// The stored definition of a check.
+pub fn spec_of(row: &CheckRow) -> ApiResult<CheckSpec> {
+    serde_json::from_str(&row.spec).map_err(ApiError::internal)
+}
+
+/// The stored form of a run that started at `at`.
+pub fn result_row(at: i64, r: &CheckResult) -> ResultRow {
+    ResultRow {
+        at,
+        status: r.status.as_str().into(),
+        latency_ms: r.latency_ms.and_then(|l| i64::try_from(l).ok()),
+        http_status: r.http_status.map(i64::from),
+        cert_days: r.cert_days_left,
+        // An up run needs no explanation; keeping none keeps the table small.
+        message: (r.status != CheckStatus::Up).then(|| r.message.clone()),
+    }
+}
+
+/// Runs a check once now and stores the result; returns it.
+pub async fn run_and_store(st: &AppState, row: &CheckRow) -> ApiResult<CheckResult> {
+    let spec = spec_of(row)?;
+    let timeout = Duration::from_secs(u64::try_from(row.timeout_secs).unwrap_or(10).max(1));
+    let at = st.now_ms();
+    let result = steward_checks::run(&spec, timeout).await;
+    let mut tx = st.db.begin().await?;
+    checks::record(&mut tx, &row.id, &result_row(at, &result), &result.message).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// Starts the scheduler (none when `check_concurrency` is 0).
+pub fn spawn_scheduler(st: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let concurrency = st.config.check_concurrency;
+    if concurrency == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        tracing::info!(concurrency, "health checks are on");
+        let limit = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        // Aborting the scheduler drops the set, which aborts the runs in flight.
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.try_join_next().is_some() {}
+            start_due(&st, &limit, &mut running).await;
+            tokio::time::sleep(TICK).await;
+        }
+    }))
+}
+
+/// Starts the due checks there is room for; returns how many were started.
+pub async fn start_due(
+    st: &AppState,
+    limit: &Arc<tokio::sync::Semaphore>,
+    running: &mut tokio::task::JoinSet<()>,
+) -> usize {
+    let room = limit.available_permits();
+    if room == 0 {
+        return 0;
+    }
+    let now = st.now_ms();
+    let due = match checks::due(&st.db.pool, now, i64::try_from(room).unwrap_or(1)).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing due health checks failed");
+            return 0;
+        }
+    };
+    let mut started = 0;
+    for row in due {
+        // The next run counts from now, so a hub that was down does not catch up in a burst.
+        let next = now.saturating_add(row.interval_secs.saturating_mul(1000));
+        match checks::claim(&st.db.pool, &row.id, row.next_run_at, next).await {
+            Ok(true) => {}
+            // Another instance took it, or it was edited meanwhile.
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, check = %row.name, "claiming a health check failed");
+                continue;
+            }
+        }
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            break;
+        };
+        let st = st.clone();
+        running.spawn(async move {
+            let _permit = permit;
+            match run_and_store(&st, &row).await {
+                Ok(r) => tracing::debug!(check = %row.name, status = r.status.as_str(), "health check"),
+                // Deleted while it ran, most likely.
+                Err(e) => tracing::debug!(check = %row.name, error = ?e, "storing a health check result failed"),
+            }
+        });
+        started += 1;
+    }
+    started
+}

@@ -1,0 +1,153 @@
+// Health checks: every check the user can see with its status, last response time and
+// uptime, filtered by name and status; creating one.
+import { useCallback, useEffect, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { Link, useNavigate } from 'react-router';
+import { api, call, type Schemas } from '../api/client';
+import { useAuth } from '../auth/AuthContext';
+import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
+import { CheckFormDialog, type Check } from './CheckForm';
+import '../styles/checks.css';
+
+/** How often the list and a check's page refresh themselves. */
+export const REFRESH_MS = 15_000;
+
+/** What a check probes, in one line (`GET https://…`, `db:5432`, `MX example.com`). */
+export function checkTarget(spec: Schemas['CheckSpec']): string {
+  switch (spec.type) {
+    case 'http':
+      return `${spec.method ?? 'GET'} ${spec.url}`;
+    case 'tcp':
+      return spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`;
+    case 'dns':
+      return `${spec.record_type ?? 'A'} ${spec.name}${spec.resolver ? ` @${spec.resolver}` : ''}`;
+  }
+}
+
+export function StatusBadge({ check }: { check: Pick<Check, 'last' | 'enabled'> }) {
+  const { t } = useTranslation();
+  const status = check.last?.status ?? 'pending';
+  return (
+    <span className={`status check-status-${status}`} data-testid="check-status">
+      {t(`checks.status.${status}`)}
+      {!check.enabled && <span className="muted"> · {t('checks.paused')}</span>}
+    </span>
+  );
+}
+
+export function formatPercent(value: number | null | undefined, locale: string): string {
+  if (value === null || value === undefined) return '—';
+  return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: value >= 99.995 || value === 0 ? 0 : 2 }).format(value / 100);
+}
+
+export function formatMs(value: number | null | undefined, locale: string): string {
+  if (value === null || value === undefined) return '—';
+  return new Intl.NumberFormat(locale, { style: 'unit', unit: 'millisecond', unitDisplay: 'short' }).format(value);
+}
+
+/** `5 days`, `1 minute`, in the user's language. */
+export function formatUnit(value: number, unit: 'second' | 'minute' | 'hour' | 'day', locale: string): string {
+  return new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'long' }).format(value);
+}
+
+const STATUSES = ['up', 'degraded', 'down', 'pending'] as const;
+
+export function ChecksPage() {
+  const { t, i18n } = useTranslation();
+  const { can } = useAuth();
+  const navigate = useNavigate();
+  const [search, setSearch] = useState('');
+  const [status, setStatus] = useState('');
+  const [items, setItems] = useState<Check[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [creating, setCreating] = useState(false);
+  const lang = i18n.language;
+
+  const load = useCallback(async () => {
+    try {
+      const query = { q: search.trim() || undefined, status: status || undefined };
+      setItems(await call(() => api.GET('/api/v1/checks', { params: { query } })));
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [search, status]);
+
+  useEffect(() => {
+    const first = setTimeout(() => void load(), 200);
+    const every = setInterval(() => void load(), REFRESH_MS);
+    return () => {
+      clearTimeout(first);
+      clearInterval(every);
+    };
+  }, [load]);
+
+  return (
+    <>
+      <Breadcrumbs items={[{ label: t('nav.checks') }]} />
+      <PageHeader
+        title={t('nav.checks')}
+        actions={
+          can('checks.write') && (
+            <Button variant="primary" onClick={() => setCreating(true)}>
+              {t('checks.create')}
+            </Button>
+          )
+        }
+      />
+      <div className="toolbar">
+        <TextField label={t('common.search')} type="search" value={search} placeholder={t('checks.searchPlaceholder')} onChange={(e) => setSearch(e.target.value)} />
+        <SelectField label={t('checks.statusFilter')} value={status} onChange={(e) => setStatus(e.target.value)}>
+          <option value="">{t('checks.anyStatus')}</option>
+          {STATUSES.map((s) => (
+            <option key={s} value={s}>
+              {t(`checks.status.${s}`)}
+            </option>
+          ))}
+        </SelectField>
+      </div>
+      <ErrorAlert error={error} />
+      {!items ? (
+        <Loading />
+      ) : items.length === 0 ? (
+        <p className="empty">{search || status ? t('checks.noMatch') : t('checks.empty')}</p>
+      ) : (
+        <DataTable
+          caption={t('nav.checks')}
+          headers={[t('fields.name'), t('checks.target'), t('checks.statusFilter'), t('checks.responseTime'), t('checks.uptime24h'), t('checks.uptime7d'), t('checks.uptime30d'), t('checks.lastRun')]}
+        >
+          {items.map((c) => (
+            <tr key={c.id} data-testid="check-row">
+              <td>
+                <Link to={`/checks/${c.id}`}>{c.name}</Link>
+                {c.server_name && <div className="muted small">{c.server_name}</div>}
+              </td>
+              <td className="mono check-target">{checkTarget(c.spec)}</td>
+              <td>
+                <StatusBadge check={c} />
+              </td>
+              <td className="nowrap">{formatMs(c.last?.latency_ms, lang)}</td>
+              <td className="nowrap">{formatPercent(c.uptime.h24, lang)}</td>
+              <td className="nowrap">{formatPercent(c.uptime.d7, lang)}</td>
+              <td className="nowrap">{formatPercent(c.uptime.d30, lang)}</td>
+              <td className="nowrap" title={c.last?.message}>
+                {formatTime(c.last?.at, lang)}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+      {creating && (
+        <CheckFormDialog
+          open
+          onClose={() => setCreating(false)}
+          onSaved={(c) => {
+            setCreating(false);
+            navigate(`/checks/${c.id}`);
+          }}
+        />
+      )}
+    </>
+  );
+}
