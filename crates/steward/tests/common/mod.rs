@@ -142,7 +142,8 @@ impl TestApp {
         )
         .await
         .expect("metric store");
-        let _ = metrics.spawn_background(metrics_stop.clone());
+        // Runs until the token is cancelled (on drop); the handle is not needed.
+        drop(metrics.spawn_background(metrics_stop.clone()));
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
