@@ -80,13 +80,19 @@ fn now_ms() -> i64 {
 fn collector_loop(shared: &Shared) {
     let mut collector = collect::Collector::new();
     loop {
-        let snapshot = collector.collect(now_ms());
+        let taken = now_ms();
+        let snapshot = collector.collect(taken);
         shared.buffer().push(snapshot);
         shared.wake.notify_one();
         loop {
             let step = i64::from(shared.interval_secs.load(Ordering::Relaxed)) * 1000;
             let now = now_ms();
-            let next = (now / step + 1) * step;
+            let mut next = (now / step + 1) * step;
+            // Rates over a sliver of time are noise (CPU time moves in 10 ms ticks): a
+            // boundary too close to the last snapshot is skipped.
+            if next - taken < step / 2 {
+                next += step;
+            }
             // Unparked early by an interval change: the next boundary is worked out again.
             std::thread::park_timeout(Duration::from_millis((next - now).unsigned_abs()));
             if now_ms() >= next {
@@ -168,15 +174,20 @@ async fn sender(
                 let started = tokio::time::Instant::now();
                 let end = conn::session(&mut ws, &shared, &mut stop).await;
                 shared.buffer().disconnected();
-                match end {
+                let why = match end {
                     End::Shutdown => return,
-                    End::Lost(why) => warning!("connection to the hub lost: {why}"),
-                }
+                    End::Lost(why) => why,
+                };
                 // A hub that drops every connection at once must not get a reconnect storm.
                 if started.elapsed() > Duration::from_secs(30) {
                     network.reset();
                 }
-                network.next_delay()
+                let d = network.next_delay();
+                warning!(
+                    "connection to the hub lost: {why}; reconnecting in {:.1} s",
+                    d.as_secs_f32()
+                );
+                d
             }
             Err(ConnectError::Unauthorized) => {
                 let d = refused.next_delay();
