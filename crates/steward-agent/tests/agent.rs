@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use steward_metrics::{RawSnapshot, derive};
-use support::{Agent, FakeHub, HubState, TempDir, now_ms};
+use support::hub::{FakeHub, HubState};
+use support::{Agent, TempDir, now_ms};
 
 const TOKEN: &str = "stw_agent_test_token";
 

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Agent, FakeHub, HubTls, TempDir};
+use support::hub::{FakeHub, HubTls};
+use support::{Agent, TempDir};
 
 const TOKEN: &str = "stw_tls_token";
 
