@@ -65,6 +65,30 @@ fn compare(remote: &RawSnapshot, local: &RawSnapshot) {
 }
 
 #[test]
+fn the_script_fed_to_sh_on_stdin_runs_to_the_end() {
+    use std::io::Write;
+    let mut child = Command::new("sh")
+        .arg("-s")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(AGENTLESS_SCRIPT.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("sh");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(text.ends_with("@@steward-metrics@@ end\n"), "{text}");
+    compare(
+        &parse_agentless(&text, 1).expect("parse"),
+        &Collector::new().collect(2),
+    );
+}
+
+#[test]
 fn the_script_under_sh_dash_and_bash_agrees_with_the_agent() {
     for shell in [&["sh"][..], &["dash"], &["bash", "--posix"]] {
         let output = run_script(shell);
