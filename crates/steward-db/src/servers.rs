@@ -22,13 +22,17 @@ pub struct ServerRow {
     pub credential_kind: Option<String>,
     /// The server to connect through (a bastion), if any.
     pub jump_server_id: Option<String>,
+    /// How metrics are collected: `agentless`, `agent` or `off`.
+    pub monitoring: String,
+    /// Seconds between metric samples.
+    pub metrics_interval_secs: i64,
     #[sqlx(skip)]
     pub tags: Vec<String>,
 }
 
 const SELECT: &str = "SELECT s.id, s.org_id, s.name, s.host, s.port, s.ssh_user, s.auth_method, s.notes, \
-    s.created_by, s.created_at, s.updated_at, c.kind AS credential_kind, s.jump_server_id \
-    FROM servers s LEFT JOIN credentials c ON c.server_id = s.id";
+    s.created_by, s.created_at, s.updated_at, c.kind AS credential_kind, s.jump_server_id, \
+    s.monitoring, s.metrics_interval_secs FROM servers s LEFT JOIN credentials c ON c.server_id = s.id";
 
 /// Sort orders for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

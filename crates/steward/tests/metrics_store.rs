@@ -74,6 +74,8 @@ impl Env {
             updated_at: T0,
             credential_kind: None,
             jump_server_id: None,
+            monitoring: "agentless".into(),
+            metrics_interval_secs: 10,
             tags: vec![],
         };
         let mut tx = self.db.begin().await.unwrap();

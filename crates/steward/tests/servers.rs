@@ -129,6 +129,8 @@ async fn listing_five_thousand_servers_pages_quickly() {
             updated_at: i,
             credential_kind: None,
             jump_server_id: None,
+            monitoring: "agentless".into(),
+            metrics_interval_secs: 10,
             tags: vec![if i % 3 == 0 {
                 "db".into()
             } else {

@@ -58,6 +58,8 @@ fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
         updated_at: 0,
         credential_kind: None,
         jump_server_id: None,
+        monitoring: "agentless".into(),
+        metrics_interval_secs: 10,
         tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
     })
 }
