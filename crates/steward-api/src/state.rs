@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub recording_retention_days: i64,
     /// Script runs (with their output) are deleted this many days after they started.
     pub execution_retention_days: i64,
+    /// Most agentless metric polls running at once; 0 turns agentless collection off.
+    pub metrics_collect_concurrency: usize,
     /// How long each tier of host metrics is kept.
     pub metrics_retention: steward_tsdb::Retention,
     /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
@@ -85,6 +87,7 @@ impl Default for ApiConfig {
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
             execution_retention_days: 90,
+            metrics_collect_concurrency: 32,
             metrics_retention: steward_tsdb::Retention::default(),
             metrics_token_sha256: None,
             metrics_allow: vec![
@@ -118,6 +121,8 @@ pub struct Inner {
     pub terminals: crate::terminal::Registry,
     /// Host metrics: the time-series store.
     pub metrics: crate::metrics::store::Store,
+    /// Agents connected to this instance.
+    pub agents: crate::metrics::agent::Registry,
 }
 
 impl std::ops::Deref for AppState {
@@ -151,6 +156,7 @@ impl AppState {
             executions: crate::runner::Registry::default(),
             terminals: Default::default(),
             metrics,
+            agents: Default::default(),
             db,
             vault,
             clock,

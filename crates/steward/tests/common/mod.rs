@@ -102,6 +102,9 @@ pub struct TestApp {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     metrics_stop: tokio_util::sync::CancellationToken,
+    /// The running server's state (its metric store, registries), for tests that drive
+    /// background work such as collection directly.
+    pub state: steward_api::AppState,
 }
 
 impl TestApp {
@@ -146,6 +149,7 @@ impl TestApp {
         drop(metrics.spawn_background(metrics_stop.clone()));
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
+        let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -169,6 +173,7 @@ impl TestApp {
             shutdown: Some(tx),
             task: Some(task),
             metrics_stop,
+            state: app_state,
         }
     }
 
