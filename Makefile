@@ -25,7 +25,7 @@ ui: ui-deps
 	cd web && $(NPM) run build
 
 debug-binary:
-	$(CARGO) build --locked -p steward
+	$(CARGO) build --locked -p steward -p steward-agent
 
 ## Regenerate the UI's API types from the server's OpenAPI document.
 api-types: debug-binary ui-deps

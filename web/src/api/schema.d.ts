@@ -628,7 +628,8 @@ export interface paths {
         post: operations["agent_enroll"];
         /**
          * Revokes the server's agent: its token stops working, a connected agent is disconnected,
-         *     and the server goes back to agentless collection.
+         *     and the server goes back to agentless collection. Revoking when no agent is enrolled does
+         *     nothing.
          */
         delete: operations["agent_revoke"];
         options?: never;
