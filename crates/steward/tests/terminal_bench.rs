@@ -99,9 +99,17 @@ async fn open(b: &Bench) -> Ws {
     loop {
         if let Some(Ok(Message::Text(t))) = ws.next().await {
             assert!(t.contains("ready"), "{t}");
-            return ws;
+            break;
         }
     }
+    // The shell is ready when it runs a command: the terminal echoes typed text at once, but
+    // only the shell prints 42 (a login shell's start-up files can take seconds, and 100 of
+    // them at once would otherwise be measured as keystroke latency).
+    ws.send(Message::Binary(b"echo READY-$((6*7))\r".to_vec().into()))
+        .await
+        .unwrap();
+    ws_until(&mut ws, b"READY-42").await;
+    ws
 }
 
 /// Output until `needle` appears; returns the bytes read.
@@ -158,7 +166,7 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64, f64) {
 }
 
 /// Keystroke echo latency: every session runs `cat` (the PTY echoes each key); each sends a
-/// key every 20 ms and times its echo.
+/// key every 20 ms and times its echo. Sessions are measured once their shell is ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn keystroke_echo_latency() {
