@@ -118,6 +118,8 @@ pub struct Inner {
     pub terminals: crate::terminal::Registry,
     /// Host metrics: the time-series store.
     pub metrics: crate::metrics::store::Store,
+    /// The latest values of every server and the live-update hub (`/api/v1/live`).
+    pub live: crate::metrics::live::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -146,7 +148,8 @@ impl AppState {
             idle_timeout: config.ssh_idle_timeout,
             ..Default::default()
         });
-        Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
+            live: crate::metrics::live::Hub::default(),
             ssh,
             executions: crate::runner::Registry::default(),
             terminals: Default::default(),
@@ -157,7 +160,15 @@ impl AppState {
             config,
             jwt,
             dummy_password_hash,
-        }))
+        }));
+        state.live.spawn_ticker(Arc::downgrade(&state.0));
+        state
+    }
+
+    /// The state behind a weak reference, if it still exists (for background tasks that must
+    /// not keep it alive).
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(Self)
     }
 
     /// Now, in stored form (Unix ms).

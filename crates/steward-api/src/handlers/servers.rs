@@ -281,6 +281,7 @@ pub async fn create(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 
@@ -350,6 +351,7 @@ pub async fn update(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     st.ssh.invalidate(&row.id);
     Ok(Json(view(row)))
 }
@@ -380,6 +382,7 @@ pub async fn delete(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     st.ssh.invalidate(&old.id);
     st.metrics.forget_server(&old.id);
     Ok(StatusCode::NO_CONTENT)
