@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::handlers::time;
+use crate::metrics::store::{ServerUsage, StoreResult};
 
 /// Values of `cpu.usage` kept per server for sparklines.
 pub const SPARK_LEN: usize = 60;
@@ -248,6 +249,8 @@ struct Inner {
     loading: tokio::sync::Mutex<()>,
     kicked_total: AtomicU64,
     ever_loaded: AtomicBool,
+    /// The store's disk use and when it was computed.
+    disk_usage: tokio::sync::Mutex<Option<(i64, Arc<Vec<ServerUsage>>)>>,
 }
 
 /// The live hub (cheap to clone).
@@ -442,6 +445,29 @@ impl Hub {
 
     fn remove(&self, client: u64) {
         lock(&self.0.clients).remove(&client);
+    }
+
+    /// The store's disk use, recomputed by `compute` when older than `ttl_ms`; with the time
+    /// it was computed.
+    pub async fn disk_usage<F, Fut>(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        compute: F,
+    ) -> StoreResult<(i64, Arc<Vec<ServerUsage>>)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Vec<ServerUsage>>>,
+    {
+        let mut cached = self.0.disk_usage.lock().await;
+        if let Some((at, usage)) = cached.as_ref()
+            && now_ms - at < ttl_ms
+        {
+            return Ok((*at, usage.clone()));
+        }
+        let usage = Arc::new(compute().await?);
+        *cached = Some((now_ms, usage.clone()));
+        Ok((now_ms, usage))
     }
 
     /// Clients connected.

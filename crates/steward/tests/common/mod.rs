@@ -99,6 +99,8 @@ pub struct TestApp {
     pub vault: Arc<steward_vault::Vault>,
     pub dir: TempDir,
     pub test_db: TestDb,
+    /// The running server's state (for tests that feed it what collectors would).
+    pub state: steward_api::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     metrics_stop: tokio_util::sync::CancellationToken,
@@ -151,8 +153,9 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
         let task = tokio::spawn(async move {
-            steward_api::serve(listener, state, async {
+            steward_api::serve(listener, served, async {
                 let _ = rx.await;
             })
             .await
@@ -166,6 +169,7 @@ impl TestApp {
             vault,
             dir,
             test_db,
+            state,
             shutdown: Some(tx),
             task: Some(task),
             metrics_stop,
