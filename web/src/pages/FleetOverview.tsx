@@ -53,7 +53,7 @@ function ServerCard({ s }: { s: ServerMetrics }) {
   const f = useFormat();
   const spark = s.sparkline ?? [];
   return (
-    <li className="card fleet-card" data-testid="fleet-card" data-server={s.id}>
+    <li className="card fleet-card" data-testid="fleet-card" data-server={s.id} data-sample={s.last_sample_at ?? ''}>
       <div className="fleet-card-head">
         <Link to={`/servers/${s.id}`} className="fleet-name">
           {s.name}
