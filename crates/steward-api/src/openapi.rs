@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    api_tokens, audit, auth, checks, credentials, executions, health, metrics, prometheus, roles,
-    scan, scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
+    agents, api_tokens, audit, auth, checks, credentials, executions, health, metrics, prometheus,
+    roles, scan, scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -66,6 +66,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(prometheus::metrics))
+        .routes(routes!(agents::connect))
+        .routes(routes!(agents::get, agents::enroll, agents::revoke))
         .routes(routes!(document))
         .routes(routes!(setup::status, setup::create))
         .routes(routes!(auth::login))

@@ -49,6 +49,8 @@ pub struct ApiConfig {
     pub recording_retention_days: i64,
     /// Script runs (with their output) are deleted this many days after they started.
     pub execution_retention_days: i64,
+    /// Most agentless metric polls running at once; 0 turns agentless collection off.
+    pub metrics_collect_concurrency: usize,
     /// How long each tier of host metrics is kept.
     pub metrics_retention: steward_tsdb::Retention,
     /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
@@ -85,6 +87,7 @@ impl Default for ApiConfig {
             terminal_idle_timeout: std::time::Duration::from_secs(900),
             recording_retention_days: 90,
             execution_retention_days: 90,
+            metrics_collect_concurrency: 32,
             metrics_retention: steward_tsdb::Retention::default(),
             metrics_token_sha256: None,
             metrics_allow: vec![
@@ -120,6 +123,8 @@ pub struct Inner {
     pub metrics: crate::metrics::store::Store,
     /// The latest values of every server and the live-update hub (`/api/v1/live`).
     pub live: crate::metrics::live::Hub,
+    /// Agents connected to this instance.
+    pub agents: crate::metrics::agent::Registry,
 }
 
 impl std::ops::Deref for AppState {
@@ -154,6 +159,7 @@ impl AppState {
             executions: crate::runner::Registry::default(),
             terminals: Default::default(),
             metrics,
+            agents: Default::default(),
             db,
             vault,
             clock,

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod agents;
 pub mod api_tokens;
 pub mod audit;
 pub mod checks;

@@ -202,8 +202,9 @@ async fn replace_tags(
 /// Creates a server with its tags; a taken name is a conflict on `name`.
 pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()> {
     sqlx::query(
-        "INSERT INTO servers (id, org_id, name, host, port, ssh_user, auth_method, notes, created_by, created_at, updated_at, jump_server_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO servers (id, org_id, name, host, port, ssh_user, auth_method, notes, created_by, created_at, updated_at, jump_server_id, \
+           monitoring, metrics_interval_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&s.id)
     .bind(&s.org_id)
@@ -217,6 +218,8 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
     .bind(s.created_at)
     .bind(s.updated_at)
     .bind(&s.jump_server_id)
+    .bind(&s.monitoring)
+    .bind(s.metrics_interval_secs)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
@@ -227,7 +230,7 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
 pub async fn update(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()> {
     sqlx::query(
         "UPDATE servers SET name = $2, host = $3, port = $4, ssh_user = $5, auth_method = $6, notes = $7, \
-         updated_at = $8, jump_server_id = $9 WHERE id = $1",
+         updated_at = $8, jump_server_id = $9, monitoring = $10, metrics_interval_secs = $11 WHERE id = $1",
     )
     .bind(&s.id)
     .bind(&s.name)
@@ -238,6 +241,8 @@ pub async fn update(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
     .bind(&s.notes)
     .bind(s.updated_at)
     .bind(&s.jump_server_id)
+    .bind(&s.monitoring)
+    .bind(s.metrics_interval_secs)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
@@ -261,4 +266,11 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> DbRe
         .execute(ex)
         .await?;
     Ok(())
+}
+
+/// Every server (of every organization) whose metrics are collected in `mode` and that has a
+/// credential, without tags.
+pub async fn monitored(pool: &sqlx::AnyPool, mode: &str) -> DbResult<Vec<ServerRow>> {
+    let sql = format!("{SELECT} WHERE s.monitoring = $1 AND c.kind IS NOT NULL ORDER BY s.id");
+    Ok(sqlx::query_as(&sql).bind(mode).fetch_all(pool).await?)
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod checks;
@@ -17,6 +18,7 @@ pub mod servers;
 pub mod terminal;
 pub mod users;
 
+pub use agents::*;
 pub use audit::*;
 pub use auth::*;
 pub use checks::*;

@@ -47,6 +47,10 @@ pub struct Server {
     pub credential_kind: Option<CredentialKind>,
     /// The server Steward connects through (a bastion), if any.
     pub jump_server_id: Option<String>,
+    /// How metrics are collected.
+    pub monitoring: Monitoring,
+    /// Seconds between metric samples.
+    pub metrics_interval_secs: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -71,6 +75,47 @@ pub struct ServerInput {
     /// Connect through this server (a bastion, itself reached directly), as `ssh -J` does.
     #[serde(default)]
     pub jump_server_id: Option<String>,
+    /// How metrics are collected: `agentless` (default for a new server), `agent` or `off`.
+    /// Absent on an update: unchanged.
+    #[serde(default)]
+    pub monitoring: Option<Monitoring>,
+    /// Seconds between metric samples, 1–3600 (agentless polls at most every 5 s; agents
+    /// take 1–60). Default 10; absent on an update: unchanged.
+    #[serde(default)]
+    pub metrics_interval_secs: Option<i64>,
+}
+
+/// How a server's metrics are collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitoring {
+    /// The hub polls over SSH.
+    Agentless,
+    /// `steward-agent` pushes.
+    Agent,
+    /// Not collected.
+    Off,
+}
+
+impl Monitoring {
+    /// The stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Monitoring::Agentless => "agentless",
+            Monitoring::Agent => "agent",
+            Monitoring::Off => "off",
+        }
+    }
+
+    /// From the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "agentless" => Some(Monitoring::Agentless),
+            "agent" => Some(Monitoring::Agent),
+            "off" => Some(Monitoring::Off),
+            _ => None,
+        }
+    }
 }
 
 /// A page of servers.

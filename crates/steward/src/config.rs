@@ -128,6 +128,18 @@ pub struct ServeOpts {
     /// Days script runs and their output are kept.
     #[arg(long, env = "STEWARD_EXECUTION_RETENTION_DAYS")]
     pub execution_retention_days: Option<i64>,
+    /// Most agentless metric polls (over SSH) running at once; 0 turns agentless collection off.
+    #[arg(long, env = "STEWARD_METRICS_COLLECT_CONCURRENCY")]
+    pub metrics_collect_concurrency: Option<i64>,
+    /// Days raw metric samples are kept.
+    #[arg(long, env = "STEWARD_METRICS_RAW_DAYS")]
+    pub metrics_raw_days: Option<i64>,
+    /// Days 1-minute metric rollups (min/avg/max) are kept.
+    #[arg(long, env = "STEWARD_METRICS_MINUTE_DAYS")]
+    pub metrics_minute_days: Option<i64>,
+    /// Days 1-hour metric rollups are kept.
+    #[arg(long, env = "STEWARD_METRICS_HOUR_DAYS")]
+    pub metrics_hour_days: Option<i64>,
     /// Bearer token Prometheus sends to scrape `GET /metrics` (at least 16 characters).
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -209,6 +221,10 @@ pub struct FileConfig {
     pub terminal_idle_timeout: Option<i64>,
     pub recording_retention_days: Option<i64>,
     pub execution_retention_days: Option<i64>,
+    pub metrics_collect_concurrency: Option<i64>,
+    pub metrics_raw_days: Option<i64>,
+    pub metrics_minute_days: Option<i64>,
+    pub metrics_hour_days: Option<i64>,
     pub metrics_token: Option<String>,
     pub metrics_allow: Option<Vec<String>>,
     pub check_concurrency: Option<i64>,
@@ -324,6 +340,46 @@ pub fn api_config(
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
+    let days = |name: &str, v: Option<i64>, default_ms: i64| -> anyhow::Result<i64> {
+        match v {
+            None => Ok(default_ms),
+            Some(d) if (1..=36_500).contains(&d) => Ok(d * 86_400_000),
+            Some(_) => anyhow::bail!("{name} must be 1 to 36500 days"),
+        }
+    };
+    let dr = defaults.metrics_retention;
+    let metrics_retention = steward_tsdb::Retention {
+        raw_ms: days(
+            "metrics-raw-days",
+            s.metrics_raw_days.or(file.metrics_raw_days),
+            dr.raw_ms,
+        )?,
+        minute_ms: days(
+            "metrics-minute-days",
+            s.metrics_minute_days.or(file.metrics_minute_days),
+            dr.minute_ms,
+        )?,
+        hour_ms: days(
+            "metrics-hour-days",
+            s.metrics_hour_days.or(file.metrics_hour_days),
+            dr.hour_ms,
+        )?,
+    };
+    if metrics_retention.raw_ms > metrics_retention.minute_ms
+        || metrics_retention.minute_ms > metrics_retention.hour_ms
+    {
+        anyhow::bail!(
+            "metric retentions must not shrink from raw to 1-minute to 1-hour (metrics-raw-days <= metrics-minute-days <= metrics-hour-days)"
+        );
+    }
+    let metrics_collect_concurrency = match s
+        .metrics_collect_concurrency
+        .or(file.metrics_collect_concurrency)
+    {
+        None => defaults.metrics_collect_concurrency,
+        Some(n) if (0..=4096).contains(&n) => n as usize,
+        Some(_) => anyhow::bail!("metrics-collect-concurrency must be 0 (off) to 4096"),
+    };
     let positive = |name: &str, v: Option<i64>, d: i64| -> anyhow::Result<i64> {
         match v {
             Some(x) if x <= 0 => anyhow::bail!("{name} must be a positive number of seconds"),
@@ -417,6 +473,8 @@ pub fn api_config(
             },
             metrics_token_sha256,
             metrics_allow,
+            metrics_retention,
+            metrics_collect_concurrency,
             check_concurrency: match s.check_concurrency.or(file.check_concurrency) {
                 None => defaults.check_concurrency,
                 Some(n) if (0..=1024).contains(&n) => n as usize,

@@ -281,6 +281,35 @@ fn matrix() -> Vec<Route> {
             None,
             [U, H, A, A, A, A],
         ),
+        // The agent's own socket takes an enrollment token, never a user's credentials.
+        r(
+            M::GET,
+            "/api/v1/agent/connect",
+            "/api/v1/agent/connect",
+            None,
+            [U, U, U, U, U, U],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/agent",
+            "/api/v1/servers/{web}/agent",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::POST,
+            "/api/v1/servers/{id}/agent",
+            "/api/v1/servers/{web}/agent",
+            None,
+            [U, H, F, A, A, A],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/servers/{id}/agent",
+            "/api/v1/servers/{web}/agent",
+            None,
+            [U, H, F, A, A, A],
+        ),
         r(
             M::GET,
             "/api/v1/servers/{id}/host-key",

@@ -4,6 +4,27 @@
  */
 
 export interface paths {
+    "/api/v1/agent/connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The agent's connection: a WebSocket upgrade with `Authorization: Bearer <enrollment
+         *     token>`. Protocol: `steward_metrics::agent_proto` (JSON text frames: hello, welcome,
+         *     samples, ack, config).
+         */
+        get: operations["agent_connect"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-tokens": {
         parameters: {
             query?: never;
@@ -652,6 +673,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{id}/agent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The server's agent: enrolled, connected, what it reported. */
+        get: operations["agent_get"];
+        put?: never;
+        /**
+         * Enrolls the server's agent: a new token (any previous one stops working), shown once,
+         *     with the commands that install it; the server's metrics now come from the agent.
+         */
+        post: operations["agent_enroll"];
+        /**
+         * Revokes the server's agent: its token stops working, a connected agent is disconnected,
+         *     and the server goes back to agentless collection. Revoking when no agent is enrolled does
+         *     nothing.
+         */
+        delete: operations["agent_revoke"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers/{id}/credential": {
         parameters: {
             query?: never;
@@ -1087,6 +1134,44 @@ export interface components {
         /** @description Accepts the new host key a server presented, naming its fingerprint as seen by the user. */
         AcceptHostKeyRequest: {
             fingerprint: string;
+        };
+        /** @description A new enrollment: `token` is shown this once and never again. */
+        AgentEnrollment: {
+            /** Format: password */
+            token: string;
+            /** @description The hub URL the agent connects to. */
+            hub_url: string;
+            /**
+             * @description Shell commands that install and start the agent on the server (as root), with the
+             *     token in a 0600 file.
+             */
+            install_command: string;
+            agent: components["schemas"]["AgentInfo"];
+        };
+        /** @description A server's agent, as the hub last saw it. */
+        AgentInfo: {
+            /** @description An enrollment token exists for this server. */
+            enrolled: boolean;
+            /** @description The agent is connected now. */
+            connected: boolean;
+            /** @description How the server's metrics are collected: `agentless`, `agent` or `off`. */
+            monitoring: string;
+            /** Format: date-time */
+            enrolled_at?: string | null;
+            /** Format: date-time */
+            connected_at?: string | null;
+            /** Format: date-time */
+            last_seen_at?: string | null;
+            /**
+             * Format: int64
+             * @description The highest sample batch stored.
+             */
+            last_seq: number;
+            agent_version?: string | null;
+            hostname?: string | null;
+            os?: string | null;
+            arch?: string | null;
+            kernel?: string | null;
         };
         /** @description A personal API token (never its secret after creation). */
         ApiToken: {
@@ -1728,6 +1813,11 @@ export interface components {
             /** @description Every server the caller may see, by name. */
             items: components["schemas"]["ServerMetrics"][];
         };
+        /**
+         * @description How a server's metrics are collected.
+         * @enum {string}
+         */
+        Monitoring: "agentless" | "agent" | "off";
         /** @description Something the scan could not see. */
         NotVisible: {
             /**
@@ -2014,6 +2104,13 @@ export interface components {
             credential_kind?: null | components["schemas"]["CredentialKind"];
             /** @description The server Steward connects through (a bastion), if any. */
             jump_server_id?: string | null;
+            /** @description How metrics are collected. */
+            monitoring: components["schemas"]["Monitoring"];
+            /**
+             * Format: int64
+             * @description Seconds between metric samples.
+             */
+            metrics_interval_secs: number;
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -2054,6 +2151,13 @@ export interface components {
             notes?: string;
             /** @description Connect through this server (a bastion, itself reached directly), as `ssh -J` does. */
             jump_server_id?: string | null;
+            monitoring?: null | components["schemas"]["Monitoring"];
+            /**
+             * Format: int64
+             * @description Seconds between metric samples, 1–3600 (agentless polls at most every 5 s; agents
+             *     take 1–60). Default 10; absent on an update: unchanged.
+             */
+            metrics_interval_secs?: number | null;
         };
         /** @description One server in the fleet summary and in live messages. */
         ServerMetrics: {
@@ -2340,6 +2444,42 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    agent_connect: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description no or unknown enrollment token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `websocket_required` */
+            426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     api_tokens_list: {
         parameters: {
             query?: never;
@@ -4236,6 +4376,107 @@ export interface operations {
         };
     };
     servers_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentInfo"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_enroll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentEnrollment"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_revoke: {
         parameters: {
             query?: never;
             header?: never;

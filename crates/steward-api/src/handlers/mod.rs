@@ -1,4 +1,5 @@
 //! Request handlers, one module per resource.
+pub mod agents;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;

@@ -11,7 +11,8 @@ use steward_core::{Permission, Scope};
 use steward_db::servers::{self, ServerFilter, ServerRow, SortKey};
 use steward_db::{credentials, secrets};
 use steward_proto::{
-    AuthMethod, CredentialKind, ErrorBody, Server, ServerInput, ServerPage, ServerQuery, TagCount,
+    AuthMethod, CredentialKind, ErrorBody, Monitoring, Server, ServerInput, ServerPage,
+    ServerQuery, TagCount,
 };
 
 use super::{tags, time};
@@ -35,6 +36,8 @@ pub(crate) fn view(r: ServerRow) -> Server {
         tags: r.tags,
         notes: r.notes,
         jump_server_id: r.jump_server_id,
+        monitoring: Monitoring::parse(&r.monitoring).unwrap_or(Monitoring::Agentless),
+        metrics_interval_secs: r.metrics_interval_secs,
     }
 }
 
@@ -58,8 +61,22 @@ fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
         updated_at: 0,
         credential_kind: None,
         jump_server_id: None,
-        monitoring: "agentless".into(),
-        metrics_interval_secs: 10,
+        monitoring: req
+            .monitoring
+            .unwrap_or(Monitoring::Agentless)
+            .as_str()
+            .to_string(),
+        metrics_interval_secs: match req.metrics_interval_secs {
+            None => 10,
+            Some(n) if (1..=3600).contains(&n) => n,
+            Some(_) => {
+                return Err(steward_core::ValidationError::new(
+                    "metrics_interval_secs",
+                    "must be 1 to 3600 seconds",
+                )
+                .into());
+            }
+        },
         tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
     })
 }
@@ -313,6 +330,12 @@ pub async fn update(
     )
     .await?;
     row.jump_server_id = check_jump(&st, &p, &req, Some(&old.id)).await?;
+    if req.monitoring.is_none() {
+        row.monitoring = old.monitoring.clone();
+    }
+    if req.metrics_interval_secs.is_none() {
+        row.metrics_interval_secs = old.metrics_interval_secs;
+    }
     row.id = old.id.clone();
     row.created_by = old.created_by.clone();
     row.created_at = old.created_at;
@@ -336,6 +359,12 @@ pub async fn update(
             "jump_server_id",
             json!(old.jump_server_id),
             json!(row.jump_server_id),
+        ),
+        ("monitoring", json!(old.monitoring), json!(row.monitoring)),
+        (
+            "metrics_interval_secs",
+            json!(old.metrics_interval_secs),
+            json!(row.metrics_interval_secs),
         ),
     ] {
         if before != after {

@@ -1,5 +1,8 @@
-//! Metrics: storage of the samples servers report (see `steward-tsdb` for the engine), and the
-//! live view of the fleet (`live`). Collectors hand every snapshot to [`record`].
+//! Metrics: storage of the samples servers report (see `steward-tsdb` for the engine), how they
+//! arrive (polled over SSH by [`collect`] or pushed by `steward-agent` through [`agent`]), and the
+//! live view of the fleet ([`live`]). Collectors hand every snapshot to [`record`].
+pub mod agent;
+pub mod collect;
 pub mod live;
 pub mod store;
 
@@ -14,7 +17,7 @@ pub async fn record(
     server_id: &str,
     ts_ms: i64,
     points: &[steward_metrics::Point],
-) -> Result<(), store::StoreError> {
+) -> store::StoreResult<()> {
     let samples: Vec<(&str, &str, f64)> = points
         .iter()
         .map(|p| (p.name, p.label.as_str(), p.value))

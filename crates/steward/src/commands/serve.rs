@@ -49,6 +49,8 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
             "terminal sessions interrupted by the restart marked ended"
         );
     }
+    // Agents marked connected by the previous process are not (they reconnect).
+    steward_db::agents::reset_connected(&db.pool).await?;
     let housekeeping = tokio::spawn(housekeeping(
         db.clone(),
         clock.clone(),
@@ -70,11 +72,15 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     let metrics_task = metrics.spawn_background(metrics_stop.clone());
     let state = AppState::new(db.clone(), vault, clock, config, jwt, metrics);
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
+    let collection = steward_api::metrics::collect::spawn(state.clone());
     let checks = steward_api::checks::spawn_scheduler(state.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
     housekeeping.abort();
     if let Some(scans) = scans {
         scans.abort();
+    }
+    if let Some(collection) = collection {
+        collection.abort();
     }
     if let Some(checks) = checks {
         checks.abort();

@@ -99,11 +99,12 @@ pub struct TestApp {
     pub vault: Arc<steward_vault::Vault>,
     pub dir: TempDir,
     pub test_db: TestDb,
-    /// The running server's state (for tests that feed it what collectors would).
-    pub state: steward_api::AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     metrics_stop: tokio_util::sync::CancellationToken,
+    /// The running server's state (its metric store, registries), for tests that drive
+    /// background work such as collection directly.
+    pub state: steward_api::AppState,
 }
 
 impl TestApp {
@@ -148,14 +149,14 @@ impl TestApp {
         drop(metrics.spawn_background(metrics_stop.clone()));
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
+        let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = state.clone();
         let task = tokio::spawn(async move {
-            steward_api::serve(listener, served, async {
+            steward_api::serve(listener, state, async {
                 let _ = rx.await;
             })
             .await
@@ -169,10 +170,10 @@ impl TestApp {
             vault,
             dir,
             test_db,
-            state,
             shutdown: Some(tx),
             task: Some(task),
             metrics_stop,
+            state: app_state,
         }
     }
 

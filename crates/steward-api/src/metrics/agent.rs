@@ -1,0 +1,235 @@
+//! The hub's side of the agent protocol ([`steward_metrics::agent_proto`]): one WebSocket per
+//! enrolled agent, authenticated by its enrollment token before the upgrade.
+//!
+//! A batch is stored only if its `seq` is above the agent's stored `last_seq` (then that
+//! advances), and every batch is acknowledged, so a batch resent after a lost ack is never
+//! stored twice. Within the store, a snapshot not newer than the server's newest is dropped as
+//! well. Rates are computed against the previous snapshot of the same server, kept across
+//! reconnects, so a backfilled hour after an outage turns into the same rates it would have
+//! given live.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use steward_db::agents::{self, AgentHello, AgentRow};
+use steward_db::servers;
+use steward_metrics::RawSnapshot;
+use steward_metrics::agent_proto::{
+    AgentMessage, HubMessage, PROTOCOL_VERSION, Samples, clamp_interval,
+};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// How long an agent has to say hello after the upgrade.
+const HELLO_WITHIN: Duration = Duration::from_secs(10);
+/// How often a connected agent's server is re-read (interval changes, revocation, deletion).
+const RECHECK: Duration = Duration::from_secs(10);
+/// An agent silent this long (no batch, no ping) is disconnected; it reconnects by itself.
+const SILENT_FOR: Duration = Duration::from_secs(180);
+
+struct Live {
+    stop: watch::Sender<bool>,
+    generation: u64,
+}
+
+/// Agents connected to this instance, and the last snapshot of each server (the base of the
+/// next rates).
+#[derive(Default)]
+pub struct Registry {
+    live: Mutex<HashMap<String, Live>>,
+    last: Mutex<HashMap<String, RawSnapshot>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    /// Whether a server's agent is connected here.
+    pub fn is_connected(&self, server_id: &str) -> bool {
+        lock(&self.live).contains_key(server_id)
+    }
+
+    /// Disconnects a server's agent (revoked, or its server deleted).
+    pub fn disconnect(&self, server_id: &str) {
+        if let Some(l) = lock(&self.live).get(server_id) {
+            let _ = l.stop.send(true);
+        }
+        lock(&self.last).remove(server_id);
+    }
+
+    /// Registers a connection, ending an older one of the same agent (one connection each).
+    fn attach(&self, server_id: &str) -> (u64, watch::Receiver<bool>) {
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (stop, rx) = watch::channel(false);
+        if let Some(old) = lock(&self.live).insert(server_id.to_string(), Live { stop, generation })
+        {
+            let _ = old.stop.send(true);
+        }
+        (generation, rx)
+    }
+
+    fn detach(&self, server_id: &str, generation: u64) {
+        let mut live = lock(&self.live);
+        if live
+            .get(server_id)
+            .is_some_and(|l| l.generation == generation)
+        {
+            live.remove(server_id);
+        }
+    }
+}
+
+fn frame(msg: &HubMessage) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
+    ))
+}
+
+async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
+}
+
+/// Stores one batch (if new) and returns the `last_seq` to acknowledge.
+async fn store_batch(st: &AppState, agent: &AgentRow, last_seq: &mut u64, batch: Samples) -> u64 {
+    if batch.seq <= *last_seq {
+        return batch.seq;
+    }
+    let server_id = agent.server_id.as_str();
+    let mut prev = lock(&st.agents.last).remove(server_id);
+    for snap in batch.snapshots {
+        if prev.as_ref().is_some_and(|p| snap.ts_ms <= p.ts_ms) {
+            continue;
+        }
+        let points = steward_metrics::derive(prev.as_ref(), &snap);
+        if let Err(e) = super::record(st, server_id, snap.ts_ms, &points).await {
+            tracing::warn!(server = %server_id, error = %e, "storing agent metrics failed");
+        }
+        prev = Some(snap);
+    }
+    if let Some(p) = prev {
+        lock(&st.agents.last).insert(server_id.to_string(), p);
+    }
+    if let Err(e) = agents::stored(&st.db.pool, server_id, batch.seq as i64, st.now_ms()).await {
+        tracing::warn!(server = %server_id, error = %e, "recording the agent's batch failed");
+    }
+    *last_seq = batch.seq;
+    batch.seq
+}
+
+/// Serves one agent's connection until it goes, is replaced, revoked or silent.
+pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
+    let server_id = agent.server_id.clone();
+    // Hello first.
+    let hello = match tokio::time::timeout(HELLO_WITHIN, socket.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => match serde_json::from_str::<AgentMessage>(&t) {
+            Ok(AgentMessage::Hello(h)) => h,
+            _ => return close(&mut socket, 1008, "expected hello").await,
+        },
+        _ => return close(&mut socket, 1008, "expected hello").await,
+    };
+    if hello.protocol != PROTOCOL_VERSION {
+        return close(&mut socket, 1008, "unsupported protocol version").await;
+    }
+    let Ok(Some(server)) = servers::get(&st.db.pool, &agent.org_id, &server_id).await else {
+        return close(&mut socket, 1008, "server deleted").await;
+    };
+    let (generation, mut stop) = st.agents.attach(&server_id);
+    let info = AgentHello {
+        agent_version: &hello.agent_version,
+        hostname: &hello.hostname,
+        os: &hello.os,
+        arch: &hello.arch,
+        kernel: &hello.kernel,
+    };
+    if let Err(e) = agents::connected(&st.db.pool, &server_id, &info, st.now_ms()).await {
+        tracing::warn!(server = %server.name, error = %e, "recording the agent's connection failed");
+    }
+    tracing::info!(server = %server.name, version = %hello.agent_version, "agent connected");
+    let mut last_seq = u64::try_from(agent.last_seq).unwrap_or(0);
+    let mut interval = clamp_interval(server.metrics_interval_secs.clamp(1, 60) as u32);
+    let welcome = HubMessage::Welcome {
+        server_id: server_id.clone(),
+        interval_secs: interval,
+        last_seq,
+    };
+    let mut reason = "closed";
+    if socket.send(frame(&welcome)).await.is_ok() {
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
+        let mut silent_at = tokio::time::Instant::now() + SILENT_FOR;
+        reason = loop {
+            tokio::select! {
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        silent_at = tokio::time::Instant::now() + SILENT_FOR;
+                        match serde_json::from_str::<AgentMessage>(&t) {
+                            Ok(AgentMessage::Samples(batch)) => {
+                                if let Err(e) = batch.check() {
+                                    tracing::warn!(server = %server.name, error = %e, "agent batch refused");
+                                    close(&mut socket, 1008, "malformed batch").await;
+                                    break "malformed batch";
+                                }
+                                let seq = store_batch(&st, &agent, &mut last_seq, batch).await;
+                                if socket.send(frame(&HubMessage::Ack { seq })).await.is_err() {
+                                    break "closed";
+                                }
+                            }
+                            Ok(AgentMessage::Hello(_)) => {}
+                            // Unknown message types are skipped (newer agents).
+                            Err(_) => {}
+                        }
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        silent_at = tokio::time::Instant::now() + SILENT_FOR;
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "closed",
+                    Some(Ok(Message::Binary(_))) => {}
+                },
+                _ = recheck.tick() => {
+                    match servers::get(&st.db.pool, &agent.org_id, &server_id).await {
+                        Ok(Some(s)) => {
+                            let now = clamp_interval(s.metrics_interval_secs.clamp(1, 60) as u32);
+                            if now != interval {
+                                interval = now;
+                                if socket.send(frame(&HubMessage::Config { interval_secs: now })).await.is_err() {
+                                    break "closed";
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            close(&mut socket, 1008, "server deleted").await;
+                            break "server deleted";
+                        }
+                        Err(_) => {}
+                    }
+                },
+                () = tokio::time::sleep_until(silent_at) => {
+                    close(&mut socket, 1001, "silent too long").await;
+                    break "silent";
+                },
+                _ = stop.changed() => {
+                    close(&mut socket, 1008, "agent revoked or replaced").await;
+                    break "revoked or replaced";
+                },
+            }
+        };
+    }
+    st.agents.detach(&server_id, generation);
+    if !st.agents.is_connected(&server_id)
+        && let Err(e) = agents::disconnected(&st.db.pool, &server_id, st.now_ms()).await
+    {
+        tracing::warn!(server = %server.name, error = %e, "recording the agent's disconnection failed");
+    }
+    tracing::info!(server = %server.name, reason, "agent disconnected");
+}
