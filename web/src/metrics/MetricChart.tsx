@@ -22,10 +22,24 @@ function cssVar(name: string, fallback: string): string {
   return v || fallback;
 }
 
-export function MetricChart({ title, unit, data, max }: { title: string; unit: Unit; data: ChartData; max?: number }) {
+export function MetricChart({
+  title,
+  unit,
+  data,
+  max,
+  range,
+}: {
+  title: string;
+  unit: Unit;
+  data: ChartData;
+  max?: number;
+  /** The time range shown, in seconds (the x axis spans it even where there is no data). */
+  range: [number, number];
+}) {
   const { i18n } = useTranslation();
   const holder = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
+  const xRange = useRef(range);
   const shape = `${unit}|${data.lines.map((l) => l.label).join('|')}|${i18n.language}`;
 
   useEffect(() => {
@@ -39,7 +53,7 @@ export function MetricChart({ title, unit, data, max }: { title: string; unit: U
       width: Math.max(el.clientWidth, 260),
       height: 200,
       scales: {
-        x: { time: true },
+        x: { time: true, range: () => [xRange.current[0], xRange.current[1]] },
         y: { range: (_u, min, mx) => [Math.min(0, min ?? 0), max ?? Math.max(mx ?? 0, 1) * 1.05] },
       },
       axes: [{ ...axis }, { ...axis, values: (_u, ticks) => ticks.map((v) => fmt(v)), size: 80 }],
@@ -52,7 +66,8 @@ export function MetricChart({ title, unit, data, max }: { title: string; unit: U
           stroke: PALETTE[i % PALETTE.length],
           width: 1.5,
           spanGaps: false,
-          points: { show: false },
+          // Dots where lines are too short to see (a few samples so far, or gaps).
+          points: { show: (_u: uPlot, _s: number, i0: number, i1: number) => i1 - i0 < 40 },
           value: (_u: uPlot, v: number | null) => fmt(v),
         })),
       ],
@@ -71,8 +86,9 @@ export function MetricChart({ title, unit, data, max }: { title: string; unit: U
   }, [shape]);
 
   useEffect(() => {
+    xRange.current = range;
     plot.current?.setData([data.xs, ...data.lines.map((l) => l.values)] as uPlot.AlignedData);
-  }, [data]);
+  }, [data, range]);
 
   return (
     <figure className="metric-chart">

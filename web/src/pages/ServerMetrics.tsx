@@ -121,6 +121,7 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
   const [live, setLive] = useState(false);
   const [points, setPoints] = useState<Points | null>(null);
   const [from, setFrom] = useState(0);
+  const [until, setUntil] = useState(0);
   const [error, setError] = useState<unknown>(null);
   const [usage, setUsage] = useState<Schemas['ServerDiskUsage'] | null | undefined>(undefined);
   const seconds = RANGES.find(([k]) => k === range)![1];
@@ -136,6 +137,7 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
       );
       setPoints(toPoints(r.series));
       setFrom(start);
+      setUntil(to);
       setError(null);
     } catch (e) {
       setError(e);
@@ -171,6 +173,7 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
       return next;
     });
     setFrom(Date.now() - seconds * 1000);
+    setUntil(Math.max(Date.now(), ts));
   }, [live, current?.last_sample_at, current?.points, seconds]);
 
   const charts = useMemo(
@@ -207,7 +210,7 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
       ) : (
         <div className="metric-charts">
           {charts.map(({ g, data }) => (
-            <MetricChart key={g.key} title={t(`metrics.groups.${g.key}`)} unit={g.unit} max={g.max} data={data!} />
+            <MetricChart key={g.key} title={t(`metrics.groups.${g.key}`)} unit={g.unit} max={g.max} data={data!} range={[from / 1000, until / 1000]} />
           ))}
         </div>
       )}

@@ -39,11 +39,12 @@ test('the dashboard shows a server with live values, and its page draws charts',
     port: sshd.port,
     ssh_user: sshd.user,
     tags: ['web'],
+    metrics_interval_secs: 5,
   })) as { id: string };
   serverId = server.id;
   const credential = (await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'generate' })) as { public_key: string };
   sshd.authorize(credential.public_key);
-  await apiCall(page, 'POST', '/api/v1/servers', { name: 'quiet-1', host: '127.0.0.9', ssh_user: 'nobody', tags: ['db'] });
+  await apiCall(page, 'POST', '/api/v1/servers', { name: 'quiet-1', host: '127.0.0.9', ssh_user: 'nobody', tags: ['db'], monitoring: 'off' });
 
   await page.goto(`${steward.url}/`);
   const fleet = page.getByRole('region', { name: 'Fleet' });
