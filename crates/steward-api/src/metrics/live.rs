@@ -309,37 +309,8 @@ impl Hub {
         }
         let now = st.now_ms();
         let metas = load_meta(st).await?;
-        let mut unseeded = Vec::new();
-        {
-            let mut views = self.0.views.write().unwrap_or_else(|e| e.into_inner());
-            let mut changed = lock(&self.0.changed_meta);
-            for (id, view) in views.iter_mut() {
-                let new = metas.get(id);
-                if view.meta.as_ref() != new {
-                    changed.push((id.clone(), view.meta.clone()));
-                    view.meta = new.cloned();
-                }
-            }
-            for (id, meta) in &metas {
-                if !views.contains_key(id) {
-                    views.insert(
-                        id.clone(),
-                        View {
-                            meta: Some(meta.clone()),
-                            ..Default::default()
-                        },
-                    );
-                    changed.push((id.clone(), None));
-                    if !self.0.ever_loaded.load(Ordering::Acquire) {
-                        unseeded.push(id.clone());
-                    }
-                }
-            }
-            // Views of servers that no longer exist go (their removal was noted above).
-            views.retain(|id, _| metas.contains_key(id));
-        }
+        let unseeded = self.set_meta(metas);
         self.0.meta_at.store(now.max(1), Ordering::Release);
-        self.0.ever_loaded.store(true, Ordering::Release);
         // After a restart, the last stored values say when each server was last seen, so a
         // silent server shows offline rather than unknown.
         for id in unseeded {
@@ -362,6 +333,41 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// Replaces the fleet's metadata (what [`Hub::refresh`] loads); servers not in `metas` are
+    /// forgotten. Returns the servers that are new since the first load was never done (their
+    /// last stored values may seed the view).
+    pub fn set_meta(&self, metas: HashMap<String, Meta>) -> Vec<String> {
+        let first = !self.0.ever_loaded.swap(true, Ordering::AcqRel);
+        let mut unseeded = Vec::new();
+        let mut views = self.0.views.write().unwrap_or_else(|e| e.into_inner());
+        let mut changed = lock(&self.0.changed_meta);
+        for (id, view) in views.iter_mut() {
+            let new = metas.get(id);
+            if view.meta.as_ref() != new {
+                changed.push((id.clone(), view.meta.clone()));
+                view.meta = new.cloned();
+            }
+        }
+        for (id, meta) in &metas {
+            if !views.contains_key(id) {
+                views.insert(
+                    id.clone(),
+                    View {
+                        meta: Some(meta.clone()),
+                        ..Default::default()
+                    },
+                );
+                changed.push((id.clone(), None));
+                if first {
+                    unseeded.push(id.clone());
+                }
+            }
+        }
+        // Views of servers that no longer exist go (their removal was noted above).
+        views.retain(|id, _| metas.contains_key(id));
+        unseeded
     }
 
     /// The summary of every server `scope` sees, by name.
@@ -548,6 +554,7 @@ impl Hub {
                 .clone()
         };
         let mut fleet_frames: HashMap<Arc<Scope>, Option<Bytes>> = HashMap::new();
+        let mut fleet_snapshots: HashMap<Arc<Scope>, Bytes> = HashMap::new();
         let mut gone = Vec::new();
         let sorted: Vec<&String> = {
             let mut c: Vec<&String> = changed.iter().collect();
@@ -557,7 +564,17 @@ impl Hub {
         for (cid, c) in clients.iter_mut() {
             let frame = if c.snapshot {
                 c.snapshot = false;
-                Some(snapshot_frame(&views, c, now_ms, &at))
+                // Clients that reconnect together (after a restart) share one encoding per scope.
+                if c.sub == Subscription::Fleet {
+                    Some(
+                        fleet_snapshots
+                            .entry(c.scope.clone())
+                            .or_insert_with(|| snapshot_frame(&views, c, now_ms, &at))
+                            .clone(),
+                    )
+                } else {
+                    Some(snapshot_frame(&views, c, now_ms, &at))
+                }
             } else {
                 match &c.sub {
                     Subscription::None => None,
