@@ -578,3 +578,56 @@ async fn disk_use_is_reported_per_visible_server() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["server_name"], "alpha");
 }
+
+#[tokio::test]
+async fn a_server_retagged_out_of_sight_is_removed_from_live_views() {
+    let app = TestApp::spawn().await;
+    let (admin, a, _, viewer) = fleet(&app).await;
+    record(&app, &a, now_ms(), &[pt("cpu.usage", "", 5.0)]).await;
+    let mut ws = live(&app, &viewer).await;
+    ws.send(Message::text(
+        json!({"type":"subscribe","fleet":true}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let snap = next_json(&mut ws, Duration::from_secs(2))
+        .await
+        .expect("snapshot");
+    assert_eq!(snap["servers"][0]["id"], a.as_str(), "{snap}");
+
+    // Alpha moves to tag b: the viewer is told it is gone, and hears nothing more of it.
+    let (status, body) = admin
+        .put(
+            &format!("/api/v1/servers/{a}"),
+            json!({ "name": "alpha", "host": "127.0.0.2", "ssh_user": "steward", "tags": ["b"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let gone = next_json(&mut ws, Duration::from_secs(3))
+        .await
+        .expect("an update");
+    assert_eq!(gone["type"], "update", "{gone}");
+    assert_eq!(gone["removed"], json!([a]), "{gone}");
+    assert_eq!(gone["servers"], json!([]), "{gone}");
+    record(&app, &a, now_ms(), &[pt("cpu.usage", "", 6.0)]).await;
+    assert!(
+        next_json(&mut ws, Duration::from_millis(1500))
+            .await
+            .is_none(),
+        "nothing about a server out of sight"
+    );
+
+    // Back to tag a: it comes back in an update.
+    let (status, _) = admin
+        .put(
+            &format!("/api/v1/servers/{a}"),
+            json!({ "name": "alpha", "host": "127.0.0.2", "ssh_user": "steward", "tags": ["a"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let back = next_json(&mut ws, Duration::from_secs(3))
+        .await
+        .expect("an update");
+    assert_eq!(back["servers"][0]["id"], a.as_str(), "{back}");
+    assert_eq!(back["servers"][0]["cpu_pct"], 6.0, "{back}");
+}
