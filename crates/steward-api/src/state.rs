@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub metrics_token_sha256: Option<String>,
     /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
     pub metrics_allow: Vec<IpNet>,
+    /// How often a live-metrics WebSocket re-reads its session, user and roles (default 30 s).
+    pub live_recheck: std::time::Duration,
     /// Most health checks running at once; 0 turns the check scheduler off.
     pub check_concurrency: usize,
     /// Health-check results are deleted this many days after the run (hourly roll-ups, which
@@ -94,6 +96,7 @@ impl Default for ApiConfig {
                 "127.0.0.0/8".parse().expect("loopback"),
                 "::1/128".parse().expect("loopback"),
             ],
+            live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,
         }

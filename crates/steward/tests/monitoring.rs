@@ -631,3 +631,73 @@ async fn a_server_retagged_out_of_sight_is_removed_from_live_views() {
     assert_eq!(back["servers"][0]["id"], a.as_str(), "{back}");
     assert_eq!(back["servers"][0]["cpu_pct"], 6.0, "{back}");
 }
+
+#[tokio::test]
+async fn live_connections_follow_role_changes_and_end_with_the_session() {
+    let app = TestApp::spawn_with(|c| c.live_recheck = Duration::from_millis(500)).await;
+    let (admin, a, b, viewer) = fleet(&app).await;
+    let mut ws = live(&app, &viewer).await;
+    ws.send(Message::text(
+        json!({"type":"subscribe","fleet":true}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let snap = next_json(&mut ws, Duration::from_secs(2))
+        .await
+        .expect("snapshot");
+    assert_eq!(snap["servers"].as_array().unwrap().len(), 1, "{snap}");
+    assert_eq!(snap["servers"][0]["id"], a.as_str());
+
+    // The role now covers tag b instead: a fresh snapshot with bravo only.
+    let (_, roles) = admin.get("/api/v1/roles").await;
+    let role = roles["items"]
+        .as_array()
+        .or(roles.as_array())
+        .expect("roles")
+        .iter()
+        .find(|r| r["name"] == "a-viewer")
+        .expect("a-viewer")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = admin
+        .put(
+            &format!("/api/v1/roles/{role}"),
+            json!({ "name": "a-viewer", "permissions": ["servers.read"], "server_tags": ["b"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let snap = loop {
+        let m = next_json(&mut ws, Duration::from_secs(3))
+            .await
+            .expect("a new snapshot");
+        if m["type"] == "snapshot" {
+            break m;
+        }
+    };
+    let ids: Vec<&str> = snap["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![b.as_str()]);
+
+    // Logging out ends the session, and the socket with it.
+    let (status, _) = viewer
+        .call(reqwest::Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let closed = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(frame.reason.to_string()),
+                None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the socket closes");
+    assert_eq!(closed.as_deref(), Some("session ended"));
+}

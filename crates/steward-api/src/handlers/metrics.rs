@@ -32,8 +32,6 @@ use crate::state::AppState;
 
 /// Most servers one live subscription may name.
 pub const MAX_LIVE_SERVERS: usize = 100;
-/// How often a live connection re-checks its session and what it may see.
-pub const LIVE_RECHECK: Duration = Duration::from_secs(30);
 /// The widest range a query may cover (the hour tier's retention and a bit).
 const MAX_SPAN_MS: i64 = 3 * 365 * 86_400_000;
 /// Disk-use figures are recomputed at most this often.
@@ -311,7 +309,7 @@ async fn close(socket: &mut WebSocket, reason: &'static str) {
 
 async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
     let mut client = st.live.connect(scope_of(&p));
-    let mut recheck = tokio::time::interval(LIVE_RECHECK);
+    let mut recheck = tokio::time::interval(st.config.live_recheck);
     recheck.tick().await;
     loop {
         tokio::select! {
