@@ -681,7 +681,7 @@ async fn live_connections_follow_role_changes_and_end_with_the_session() {
         .iter()
         .map(|s| s["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, vec![b.as_str()]);
+    assert_eq!(ids, vec![b.as_str()], "{snap}");
 
     // Logging out ends the session, and the socket with it.
     let (status, _) = viewer

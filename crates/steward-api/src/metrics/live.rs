@@ -246,6 +246,8 @@ struct Inner {
     next_client: AtomicU64,
     /// When the metadata was loaded (0: never, or invalidated).
     meta_at: AtomicI64,
+    /// Bumped by every invalidation, so a load that raced a server change is not trusted.
+    generation: AtomicU64,
     loading: tokio::sync::Mutex<()>,
     kicked_total: AtomicU64,
     ever_loaded: AtomicBool,
@@ -286,6 +288,7 @@ impl Hub {
 
     /// Forgets a deleted server and reloads the metadata on the next occasion.
     pub fn invalidate(&self) {
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
         self.0.meta_at.store(0, Ordering::Release);
     }
 
@@ -307,10 +310,19 @@ impl Hub {
         if !self.stale(st.now_ms()) {
             return Ok(());
         }
-        let now = st.now_ms();
-        let metas = load_meta(st).await?;
-        let unseeded = self.set_meta(metas);
-        self.0.meta_at.store(now.max(1), Ordering::Release);
+        let mut unseeded = Vec::new();
+        // A server changed while we read: read again (a few times at most), so a change that
+        // committed during the load is not hidden for the next 10 s.
+        for _ in 0..3 {
+            let generation = self.0.generation.load(Ordering::Acquire);
+            let now = st.now_ms();
+            let metas = load_meta(st).await?;
+            unseeded.extend(self.set_meta(metas));
+            if self.0.generation.load(Ordering::Acquire) == generation {
+                self.0.meta_at.store(now.max(1), Ordering::Release);
+                break;
+            }
+        }
         // After a restart, the last stored values say when each server was last seen, so a
         // silent server shows offline rather than unknown.
         for id in unseeded {
