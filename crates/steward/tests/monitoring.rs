@@ -232,6 +232,28 @@ async fn the_summary_lists_visible_servers_with_status_transitions() {
         json!([12.5]),
         "no cpu, no new spark"
     );
+
+    // So does a health check of the server that is down (a TCP port nobody listens on).
+    let closed = common::sshd::closed_port();
+    let (status, check) = admin
+        .post(
+            "/api/v1/checks",
+            json!({ "name": "port", "server_id": b, "spec": { "type": "tcp", "host": "127.0.0.1", "port": closed } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{check}");
+    let (status, ran) = admin
+        .post(
+            &format!("/api/v1/checks/{}/run", check["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ran}");
+    record(&app, &b, now_ms(), &[pt("cpu.usage", "", 1.0)]).await;
+    let (_, body) = admin.get("/api/v1/metrics/summary").await;
+    let bravo = item(&body, &b).unwrap();
+    assert_eq!(bravo["checks_down"], 1, "{bravo}");
+    assert_eq!(bravo["status"], "degraded", "{bravo}");
 }
 
 /// A WebSocket to `/api/v1/live` as `session`.
