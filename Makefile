@@ -7,7 +7,7 @@ NPM ?= npm
 DATA_DIR ?= ./steward-data
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary bench-fanout bench-terminal
+.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary bench-fanout bench-terminal bench-agent
 
 ## Build everything (UI included) in release mode and start the server on http://127.0.0.1:8080.
 run: build
@@ -25,7 +25,7 @@ ui: ui-deps
 	cd web && $(NPM) run build
 
 debug-binary:
-	$(CARGO) build --locked -p steward
+	$(CARGO) build --locked -p steward -p steward-agent
 
 ## Regenerate the UI's API types from the server's OpenAPI document.
 api-types: debug-binary ui-deps
@@ -68,3 +68,8 @@ bench-fanout: build
 
 bench-terminal:
 	$(CARGO) test --release --locked -p steward --test terminal_bench -- --ignored --nocapture --test-threads 1
+
+bench-agent: build
+	$(CARGO) build --locked --profile agent -p steward-agent
+	command -v prometheus-node-exporter >/dev/null || apt-get install -y -qq prometheus-node-exporter
+	python3 bench/agent_footprint.py

@@ -291,3 +291,182 @@ async fn the_real_agent_enrolls_and_pushes_and_a_wrong_token_is_refused() {
     assert!(actions.contains(&"agent.revoke".to_string()), "{actions:?}");
     drop(agent);
 }
+
+/// A `steward serve` process on a fixed port (the agent keeps its hub URL across restarts).
+struct Hub(Child);
+
+impl Hub {
+    fn start(data: &std::path::Path, db_url: &str, port: u16) -> Self {
+        Hub(Command::new(env!("CARGO_BIN_EXE_steward"))
+            .env_remove("STEWARD_MASTER_KEY")
+            .env_remove("RUST_LOG")
+            .arg("--data-dir")
+            .arg(data)
+            .args([
+                "--database-url",
+                db_url,
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start steward"))
+    }
+
+    /// SIGTERM, and wait for the graceful stop (the last metric flush included).
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let status = self.0.wait().expect("wait");
+        assert!(status.success(), "steward stopped with {status}");
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("steward did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_hub_restarts_the_agent_buffers_and_backfills_without_gaps_or_duplicates() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = TestDb::new(dir.path()).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let hub = Hub::start(&data, &db.url, port);
+    wait_ready(&client, &base).await;
+
+    let token = std::fs::read_to_string(data.join("setup-token")).unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/setup"))
+        .json(&json!({ "token": token.trim(), "username": "admin", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({ "username": "admin", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["access_token"].as_str().unwrap().to_string();
+    let server: serde_json::Value = client
+        .post(format!("{base}/api/v1/servers"))
+        .bearer_auth(&access)
+        .json(&json!({ "name": "db-1", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = server["id"].as_str().unwrap().to_string();
+    let enrollment: serde_json::Value = client
+        .post(format!("{base}/api/v1/servers/{id}/agent"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token_file = dir.path().join("agent-token");
+    std::fs::write(&token_file, enrollment["token"].as_str().unwrap()).unwrap();
+    let agent = start_agent(&base, &token_file);
+
+    let last_seq = |access: String, base: String, id: String| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("{base}/api/v1/servers/{id}/agent"))
+                .bearer_auth(&access)
+                .send()
+                .await;
+            match r {
+                Ok(r) if r.status().is_success() => r
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["last_seq"].as_i64())
+                    .unwrap_or(0),
+                _ => 0,
+            }
+        }
+    };
+    assert!(
+        eventually(30, || async {
+            last_seq(access.clone(), base.clone(), id.clone()).await >= 3
+        })
+        .await,
+        "the agent pushes"
+    );
+
+    // The hub goes away for five seconds; the agent keeps sampling.
+    hub.stop();
+    let down_from = steward_core::Clock::now_ms(&steward_core::SystemClock);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let down_to = steward_core::Clock::now_ms(&steward_core::SystemClock);
+    let hub = Hub::start(&data, &db.url, port);
+    wait_ready(&client, &base).await;
+    // Sessions survive a restart (they are in the database).
+    let before = last_seq(access.clone(), base.clone(), id.clone()).await;
+    assert!(
+        eventually(40, || async {
+            last_seq(access.clone(), base.clone(), id.clone()).await >= before + 3
+        })
+        .await,
+        "the agent reconnects and backfills"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(agent);
+    hub.stop();
+
+    // Read what was stored, as a new hub would.
+    let store_db = steward_db::Db::connect(&db.url).await.unwrap();
+    let store = steward_api::metrics::store::Store::open(
+        store_db,
+        Default::default(),
+        std::sync::Arc::new(steward_core::SystemClock),
+    )
+    .await
+    .unwrap();
+    let samples = store.raw(&id, "mem.total", "", 0, i64::MAX).await.unwrap();
+    assert!(samples.len() >= 10, "{} samples", samples.len());
+    assert!(
+        samples.windows(2).all(|w| w[1].0 > w[0].0),
+        "no duplicates: timestamps strictly increase"
+    );
+    let covered = samples
+        .iter()
+        .filter(|(ts, _)| *ts > down_from && *ts < down_to)
+        .count();
+    assert!(
+        covered >= 3,
+        "samples taken while the hub was down were backfilled: {covered}"
+    );
+    let gap = samples.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(gap <= 2_500, "no gap in the series (largest step {gap} ms)");
+}

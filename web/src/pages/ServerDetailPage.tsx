@@ -7,6 +7,7 @@ import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { AgentPanel } from './AgentPanel';
 import { HostKeyPanel } from './HostKeyPanel';
 import { ScanPanel } from './ScanPanel';
 import { ServerChecks } from './ServerChecks';
@@ -142,6 +143,7 @@ export function ServerDetailPage() {
         <ServerMetrics server={server} />
       </Suspense>
       <HostKeyPanel key={`${server.updated_at}:${scans}`} server={server} />
+      <AgentPanel server={server} onChanged={() => void load()} />
       <ScanPanel server={server} onScanned={() => setScans((n) => n + 1)} />
       <ServerChecks server={server} />
       <section className="card">

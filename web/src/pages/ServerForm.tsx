@@ -34,6 +34,8 @@ export function ServerFormDialog({
   const [notes, setNotes] = useState(server?.notes ?? '');
   const [jumpServerId, setJumpServerId] = useState(server?.jump_server_id ?? '');
   const [jumpCandidates, setJumpCandidates] = useState<Server[]>([]);
+  const [monitoring, setMonitoring] = useState<Schemas['Monitoring']>(server?.monitoring ?? 'agentless');
+  const [interval, setInterval_] = useState(String(server?.metrics_interval_secs ?? 10));
   const [credential, setCredential] = useState<CredentialChoice>(server ? 'none' : 'generate');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [secret, setSecret] = useState({ key: '', passphrase: '', password: '' });
@@ -56,6 +58,8 @@ export function ServerFormDialog({
     const p = Number(port);
     if (!Number.isInteger(p) || p < 1 || p > 65535) e.port = t('validation.port');
     if (!sshUser.trim()) e.ssh_user = t('validation.required');
+    const iv = Number(interval);
+    if (!Number.isInteger(iv) || iv < 1 || iv > 3600) e.metrics_interval_secs = t('validation.interval');
     if (credential === 'private_key' && !secret.key.trim()) e.private_key = t('validation.required');
     if (credential === 'password' && !secret.password) e.ssh_password = t('validation.required');
     setErrors(e);
@@ -74,6 +78,8 @@ export function ServerFormDialog({
         tags: parseTags(tags),
         notes,
         jump_server_id: jumpServerId || null,
+        monitoring,
+        metrics_interval_secs: Number(interval),
       };
       const result = server
         ? await call(() => api.PUT('/api/v1/servers/{id}', { params: { path: { id: server.id } }, body }))
@@ -180,6 +186,28 @@ export function ServerFormDialog({
             </option>
           ))}
         </SelectField>
+        <SelectField
+          label={t('servers.monitoring')}
+          hint={t('servers.monitoringHint')}
+          value={monitoring}
+          onChange={(e) => setMonitoring(e.target.value as Schemas['Monitoring'])}
+        >
+          {(['agentless', 'agent', 'off'] as const).map((m) => (
+            <option key={m} value={m}>
+              {t(`servers.monitoringChoice.${m}`)}
+            </option>
+          ))}
+        </SelectField>
+        <TextField
+          label={t('servers.metricsInterval')}
+          hint={t('servers.metricsIntervalHint')}
+          type="number"
+          min={1}
+          max={3600}
+          value={interval}
+          onChange={(e) => setInterval_(e.target.value)}
+          error={errors.metrics_interval_secs}
+        />
       </div>
       <TextArea label={t('fields.notes')} value={notes} onChange={(e) => setNotes(e.target.value)} rows={3} />
       <fieldset className="credential-choice">

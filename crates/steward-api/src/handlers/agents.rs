@@ -114,6 +114,9 @@ pub async fn get(
     )))
 }
 
+/// Commands that install the agent as a systemd service: the token in a root-only file,
+/// handed to an unprivileged dynamic user through systemd's credentials (`%d`), the service
+/// sandboxed (no new privileges, read-only system, no home directories).
 fn install_command(hub: &str, token: &str, interval: i64) -> String {
     format!(
         "install -d -m 0700 /etc/steward-agent && \\\n\
@@ -125,7 +128,7 @@ fn install_command(hub: &str, token: &str, interval: i64) -> String {
          After=network-online.target\n\
          Wants=network-online.target\n\n\
          [Service]\n\
-         ExecStart=/usr/local/bin/steward-agent --hub {hub} --token-file /etc/steward-agent/token --interval {interval}\n\
+         ExecStart=/usr/local/bin/steward-agent --hub {hub} --token-file %d/token --interval {interval}\n\
          DynamicUser=yes\n\
          LoadCredential=token:/etc/steward-agent/token\n\
          Restart=always\n\

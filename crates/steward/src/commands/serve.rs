@@ -9,7 +9,7 @@ use crate::config::{FileConfig, Resolved, ServeOpts, api_config};
 
 /// Prepares everything and serves until SIGTERM or Ctrl-C.
 pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<()> {
-    let (listen, config) = api_config(opts, file, &r.data_dir)?;
+    let (listen, mut config) = api_config(opts, file, &r.data_dir)?;
     super::ensure_data_dir(&r.data_dir)?;
     let db = super::connect(r).await?;
     let status = db.migrate().await?;
@@ -34,6 +34,11 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
+    // Port 0 picks a free port: the URL derived from the listen address names the real one
+    // (agents and install commands must reach it).
+    if listen.port() == 0 && config.public_url == format!("http://{listen}") {
+        config.public_url = format!("http://{local}");
+    }
     tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
     let interrupted = steward_db::executions::interrupt_running(&db.pool, clock.now_ms()).await?;
     if interrupted > 0 {
