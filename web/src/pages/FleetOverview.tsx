@@ -1,11 +1,12 @@
 // The fleet at a glance on the dashboard: every visible server's status, CPU, memory, disk,
 // network and a CPU sparkline, live over `/api/v1/live` (polling the summary while the socket
 // is down). Cards or a compact table; filter by tag and status; sort by any metric.
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
+import { api, call, type Schemas } from '../api/client';
 import { Button, DataTable, ErrorAlert, Loading, SelectField } from '../components/ui';
-import { formatValue } from '../metrics/format';
+import { formatBytes, formatValue } from '../metrics/format';
 import { useLive, type HostStatus, type ServerMetrics } from '../metrics/live';
 import { Sparkline } from '../metrics/Sparkline';
 import '../styles/metrics.css';
@@ -87,8 +88,14 @@ function ServerCard({ s }: { s: ServerMetrics }) {
 }
 
 export function FleetOverview() {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   const f = useFormat();
+  const [usage, setUsage] = useState<Schemas['MetricsDiskUsage'] | null>(null);
+  useEffect(() => {
+    void call(() => api.GET('/api/v1/metrics/disk-usage'))
+      .then(setUsage)
+      .catch(() => setUsage(null));
+  }, []);
   const { servers, live, loaded, error } = useLive({ fleet: true }, 'fleet');
   const [view, setView] = useState<'cards' | 'table'>(() => (localStorage.getItem('steward.fleetView') === 'table' ? 'table' : 'cards'));
   const [tag, setTag] = useState('');
@@ -212,6 +219,15 @@ export function FleetOverview() {
             </tr>
           ))}
         </DataTable>
+      )}
+      {usage && usage.items.length > 0 && (
+        <p className="muted small" data-testid="fleet-disk-use">
+          {t('metrics.fleetDiskUse', {
+            perDay: formatBytes(usage.bytes_per_day, i18n.language),
+            stored: formatBytes(usage.bytes, i18n.language),
+            projected: formatBytes(usage.projected_bytes, i18n.language),
+          })}
+        </p>
       )}
     </section>
   );
