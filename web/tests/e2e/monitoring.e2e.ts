@@ -1,8 +1,8 @@
 // Monitoring in the browser against a real OpenSSH server on this machine, polled agentlessly by
-// Steward: the dashboard shows the server with live values that change without a reload (over
-// the live WebSocket), the table view and filters work, the server's page draws its charts
-// (uPlot canvases under the strict CSP), and the dashboard meets WCAG 2.1 AA in both themes.
-// Needs the agentless collector (the lead's `metrics/collect.rs`) to be in the binary.
+// Steward: the dashboard shows the server while the live socket is refused (polling), goes live
+// once it is let through, and shows values that change without a reload; the table view and
+// filters work; the server's page draws its charts (uPlot canvases under the strict CSP); both
+// meet WCAG 2.1 AA in both themes. Needs the agentless collector (`metrics/collect.rs`).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Browser, Page } from 'playwright-core';
@@ -46,11 +46,20 @@ test('the dashboard shows a server with live values, and its page draws charts',
   sshd.authorize(credential.public_key);
   await apiCall(page, 'POST', '/api/v1/servers', { name: 'quiet-1', host: '127.0.0.9', ssh_user: 'nobody', tags: ['db'], monitoring: 'off' });
 
+  // The live socket is refused at first: the dashboard polls the summary, and goes live once
+  // the socket is let through (reconnecting with backoff).
+  let refuse = true;
+  await page.routeWebSocket(/\/api\/v1\/live$/, (ws) => {
+    if (refuse) void ws.close({ code: 1011, reason: 'refused by the test' });
+    else ws.connectToServer();
+  });
   await page.goto(`${steward.url}/`);
   const fleet = page.getByRole('region', { name: 'Fleet' });
-  await poll(() => fleet.getByTestId('live-state').textContent()).toBe('Live');
   const card = fleet.locator(`[data-testid="fleet-card"][data-server="${server.id}"]`);
   await card.waitFor();
+  expect(await fleet.getByTestId('live-state').textContent()).toBe('Updating every 10 seconds');
+  refuse = false;
+  await poll(() => fleet.getByTestId('live-state').textContent(), 20_000).toBe('Live');
   // The first sample, then another one arriving live (no reload).
   await poll(() => card.getAttribute('data-sample'), 60_000).not.toBe('');
   const first = await card.getAttribute('data-sample');
