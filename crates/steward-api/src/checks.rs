@@ -40,6 +40,11 @@ pub async fn run_and_store(st: &AppState, row: &CheckRow) -> ApiResult<CheckResu
     let mut tx = st.db.begin().await?;
     checks::record(&mut tx, &row.id, &result_row(at, &result), &result.message).await?;
     tx.commit().await?;
+    // A server's check going down (or coming back) changes the server's status at once.
+    let down = result.status == CheckStatus::Down;
+    if row.server_id.is_some() && (row.last_status.as_deref() == Some("down")) != down {
+        st.live.invalidate();
+    }
     Ok(result)
 }
 

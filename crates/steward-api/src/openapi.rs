@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::handlers::{
-    agents, api_tokens, audit, auth, checks, credentials, executions, health, prometheus, roles,
-    scan, scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
+    agents, api_tokens, audit, auth, checks, credentials, executions, health, metrics, prometheus,
+    roles, scan, scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -31,6 +31,7 @@ use crate::state::AppState;
         (name = "audit", description = "Audit log"),
         (name = "api-tokens", description = "Personal API tokens"),
         (name = "settings", description = "Organization settings"),
+        (name = "metrics", description = "Host metrics: charts, fleet summary, live updates"),
         (name = "health", description = "Probes"),
     )
 )]
@@ -123,6 +124,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(terminal::get))
         .routes(routes!(terminal::recording))
         .routes(routes!(terminal::terminate))
+        .routes(routes!(metrics::range))
+        .routes(routes!(metrics::summary))
+        .routes(routes!(metrics::disk_usage))
+        .routes(routes!(metrics::live))
         .routes(routes!(audit::list))
         .routes(routes!(api_tokens::list, api_tokens::create))
         .routes(routes!(api_tokens::revoke))

@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub metrics_token_sha256: Option<String>,
     /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
     pub metrics_allow: Vec<IpNet>,
+    /// How often a live-metrics WebSocket re-reads its session, user and roles (default 30 s).
+    pub live_recheck: std::time::Duration,
     /// Most health checks running at once; 0 turns the check scheduler off.
     pub check_concurrency: usize,
     /// Health-check results are deleted this many days after the run (hourly roll-ups, which
@@ -94,6 +96,7 @@ impl Default for ApiConfig {
                 "127.0.0.0/8".parse().expect("loopback"),
                 "::1/128".parse().expect("loopback"),
             ],
+            live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,
         }
@@ -121,6 +124,8 @@ pub struct Inner {
     pub terminals: crate::terminal::Registry,
     /// Host metrics: the time-series store.
     pub metrics: crate::metrics::store::Store,
+    /// The latest values of every server and the live-update hub (`/api/v1/live`).
+    pub live: crate::metrics::live::Hub,
     /// Agents connected to this instance.
     pub agents: crate::metrics::agent::Registry,
 }
@@ -151,7 +156,8 @@ impl AppState {
             idle_timeout: config.ssh_idle_timeout,
             ..Default::default()
         });
-        Self(Arc::new(Inner {
+        let state = Self(Arc::new(Inner {
+            live: crate::metrics::live::Hub::default(),
             ssh,
             executions: crate::runner::Registry::default(),
             terminals: Default::default(),
@@ -163,7 +169,15 @@ impl AppState {
             config,
             jwt,
             dummy_password_hash,
-        }))
+        }));
+        state.live.spawn_ticker(Arc::downgrade(&state.0));
+        state
+    }
+
+    /// The state behind a weak reference, if it still exists (for background tasks that must
+    /// not keep it alive).
+    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(Self)
     }
 
     /// Now, in stored form (Unix ms).

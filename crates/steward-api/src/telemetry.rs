@@ -223,7 +223,124 @@ pub fn render_own(st: &AppState) -> String {
         "Script runs in progress on this instance.",
         &one(st.executions.running()),
     );
+    render_fleet(st, &mut out);
     out
+}
+
+/// The fleet's latest host metrics, from the live view: `steward_host_up` for every server
+/// that has reported (1 online or degraded, 0 offline), and its values only while it is up
+/// (an offline server's last values would look current). Labels: `server` (name),
+/// `server_id`, `tags` (comma-separated), plus `mount` or `interface`.
+pub fn render_fleet(st: &AppState, out: &mut String) {
+    use steward_proto::metrics::HostStatus;
+    let hosts = st.live.hosts(st.now_ms());
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+    );
+    // (exposed name, help, catalog name, label name for the catalog label)
+    const FAMILIES: [Family; 9] = [
+        (
+            "steward_host_cpu_usage_percent",
+            "CPU busy (user + system + steal), percent.",
+            "cpu.usage",
+            None,
+        ),
+        (
+            "steward_host_memory_used_percent",
+            "Memory in use, percent of total.",
+            "mem.used_pct",
+            None,
+        ),
+        (
+            "steward_host_load1",
+            "Load average over 1 minute.",
+            "load.1",
+            None,
+        ),
+        (
+            "steward_host_load5",
+            "Load average over 5 minutes.",
+            "load.5",
+            None,
+        ),
+        (
+            "steward_host_disk_used_percent",
+            "Filesystem space in use, percent.",
+            "disk.used_pct",
+            Some("mount"),
+        ),
+        (
+            "steward_host_network_receive_bytes_per_second",
+            "Bytes received per second.",
+            "net.rx_bytes",
+            Some("interface"),
+        ),
+        (
+            "steward_host_network_transmit_bytes_per_second",
+            "Bytes sent per second.",
+            "net.tx_bytes",
+            Some("interface"),
+        ),
+        (
+            "steward_host_systemd_failed_units",
+            "systemd units in the failed state.",
+            "systemd.failed_units",
+            None,
+        ),
+        (
+            "steward_host_uptime_seconds",
+            "Seconds since the host booted.",
+            "uptime.seconds",
+            None,
+        ),
+    ];
+    // `tags` goes last: some simple parsers split label pairs at every comma.
+    let labels = |h: &crate::metrics::live::HostLatest, extra: Option<(&str, &str)>| {
+        let extra = extra
+            .map(|(k, v)| format!("{k}=\"{}\",", label_value(v)))
+            .unwrap_or_default();
+        format!(
+            "server=\"{}\",server_id=\"{}\",{extra}tags=\"{}\"",
+            label_value(&h.meta.name),
+            label_value(&h.id),
+            label_value(&h.meta.tags.join(","))
+        )
+    };
+    let up: Vec<(String, f64)> = hosts
+        .iter()
+        .filter(|h| h.status != HostStatus::Unknown)
+        .map(|h| {
+            let v = matches!(h.status, HostStatus::Online | HostStatus::Degraded);
+            (labels(h, None), if v { 1.0 } else { 0.0 })
+        })
+        .collect();
+    write_metric(
+        out,
+        "steward_host_up",
+        "gauge",
+        "1 when the server reported within three intervals, else 0.",
+        &up,
+    );
+    let live: Vec<&crate::metrics::live::HostLatest> = hosts
+        .iter()
+        .filter(|h| matches!(h.status, HostStatus::Online | HostStatus::Degraded))
+        .collect();
+    for (name, help, metric, label) in FAMILIES {
+        let samples: Vec<(String, f64)> = live
+            .iter()
+            .flat_map(|h| {
+                h.points
+                    .iter()
+                    .filter(move |p| p.name == metric && p.value.is_finite())
+                    .filter(move |p| label.is_some() || p.label.is_empty())
+                    .map(move |p| (labels(h, label.map(|l| (l, p.label.as_str()))), p.value))
+            })
+            .collect();
+        write_metric(out, name, "gauge", help, &samples);
+    }
 }
 
 #[cfg(test)]

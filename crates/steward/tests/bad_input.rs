@@ -1712,6 +1712,55 @@ async fn server_list_query_parameters_are_validated() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn metrics_query_parameters_are_validated() {
+    let w = world().await;
+    let (app, admin) = (&w.app, &w.admin);
+    let mut p = Probe::default();
+    let before = stored(app).await;
+    let base = format!("/api/v1/servers/{}/metrics", w.server);
+    for query in [
+        "names=cpu.usage&from=yesterday",
+        "names=cpu.usage&to=2026-13-01T00:00:00Z",
+        "names=cpu.usage&from=99999999999999999999",
+        "names=cpu.usage&from=2&to=1",
+        "names=cpu.usage&from=0&to=999999999999999",
+        "names=cpu.usage&step=-1",
+        "names=cpu.usage&step=abc",
+        "names=cpu.usage&step=99999999",
+        "names=cpu.usage&bogus=1",
+        "names=cpu.usage&names=load.1",
+    ] {
+        let got = admin.get(&format!("{base}?{query}")).await;
+        p.invalid_query(&format!("GET metrics?{}", short(query)), got);
+    }
+    for names in [
+        "",
+        "cpu",
+        "cpu.",
+        "*",
+        ".*",
+        "nope.*",
+        "cpu.usage,%00",
+        "%27%3B%20DROP%20TABLE%20metric_series%3B%20--",
+        &chars(5000),
+    ] {
+        let got = admin.get(&format!("{base}?names={names}")).await;
+        p.invalid(&format!("GET metrics?names={}", short(names)), got, "names");
+    }
+    let got = admin
+        .get(&format!("{base}?names=cpu.*,load.1&step=0"))
+        .await;
+    p.ok("GET metrics?names=cpu.*,load.1", got, StatusCode::OK);
+    p.unchanged(app, &before, "after bad metric queries").await;
+    p.alive(app, "bad metric queries").await;
+    p.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Audit log
 // ---------------------------------------------------------------------------------------------
 
@@ -2848,6 +2897,7 @@ async fn unknown_and_malformed_ids_are_404_on_every_id_route() {
         ),
         (Method::DELETE, "/api/v1/checks/{id}", None),
         (Method::GET, "/api/v1/checks/{id}/results", None),
+        (Method::GET, "/api/v1/servers/{id}/metrics", None),
         (Method::POST, "/api/v1/checks/{id}/run", None),
         (Method::POST, "/api/v1/proposals/{id}/accept", None),
     ];

@@ -560,6 +560,35 @@ fn matrix() -> Vec<Route> {
         ),
         r(
             M::GET,
+            "/api/v1/servers/{id}/metrics",
+            "/api/v1/servers/{web}/metrics?names=cpu.usage",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/metrics/summary",
+            "/api/v1/metrics/summary",
+            None,
+            [U, F, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/metrics/disk-usage",
+            "/api/v1/metrics/disk-usage",
+            None,
+            [U, F, A, A, A, A],
+        ),
+        // A plain GET (no upgrade): allowed callers get 400 `websocket_required`.
+        r(
+            M::GET,
+            "/api/v1/live",
+            "/api/v1/live",
+            None,
+            [U, F, N, N, N, N],
+        ),
+        r(
+            M::GET,
             "/api/v1/audit",
             "/api/v1/audit",
             None,

@@ -394,6 +394,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/live": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live metrics over a WebSocket. Send `{"type":"subscribe","fleet":true}` or
+         *     `{"type":"subscribe","servers":[ids]}`; receive a `snapshot`, then `update` messages (at
+         *     most four a second, newest values only) for the servers the caller may see. A client that
+         *     does not keep up is disconnected (close code 1008, reason `too slow`).
+         */
+        get: operations["metrics_live"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/disk-usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How much room the stored metrics take per server, what they add per day and what they will
+         *     take once retention is full (recomputed at most once a minute).
+         */
+        get: operations["metrics_disk_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/metrics/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every server the caller may see with its status, latest main values and CPU sparkline,
+         *     from memory (no query per server).
+         */
+        get: operations["metrics_summary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -689,6 +751,26 @@ export interface paths {
         put?: never;
         /** Accepts the new key a server presented, after the user compared fingerprints. */
         post: operations["ssh_accept_host_key"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A server's metrics over a time range: every series (label) of each named metric, at most
+         *     1,000 points each, from the finest tier that still holds the range.
+         */
+        get: operations["server_metrics"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1554,6 +1636,12 @@ export interface components {
             /** Format: date-time */
             seen_at: string;
         };
+        /**
+         * @description Where a server stands, from the age of its last sample and its health signals (the rule is
+         *     in `docs/notes/monitoring-read.md`).
+         * @enum {string}
+         */
+        HostStatus: "online" | "degraded" | "offline" | "unknown";
         /** @description An HTTP(S) request and what its answer must look like. */
         HttpCheck: {
             /** @description `http://` or `https://` URL. */
@@ -1605,6 +1693,13 @@ export interface components {
             /** Format: int32 */
             pid?: number | null;
         };
+        /** @description The latest value of one series (live updates of a server subscribed to by id). */
+        LivePoint: {
+            name: string;
+            label: string;
+            /** Format: double */
+            value: number;
+        };
         /** @description Logs in. */
         LoginRequest: {
             username: string;
@@ -1651,6 +1746,72 @@ export interface components {
             swap_total_bytes?: number | null;
             /** Format: int64 */
             swap_free_bytes?: number | null;
+        };
+        /** @description One point of a series: the samples of one step. */
+        MetricPoint: {
+            /**
+             * Format: int64
+             * @description Start of the step, Unix milliseconds (kept numeric for charts).
+             */
+            t: number;
+            /** Format: double */
+            min: number;
+            /** Format: double */
+            avg: number;
+            /** Format: double */
+            max: number;
+        };
+        /** @description One series (a metric name and label) of a range answer. */
+        MetricSeries: {
+            name: string;
+            /** @description Mount point, device, interface, `cpuN`, container, or `""`. */
+            label: string;
+            unit: components["schemas"]["MetricUnit"];
+            /** @description Oldest first. */
+            points: components["schemas"]["MetricPoint"][];
+        };
+        /**
+         * @description The unit of a metric's values.
+         * @enum {string}
+         */
+        MetricUnit: "percent" | "bytes" | "bytes_per_s" | "per_s" | "seconds" | "count" | "load";
+        /** @description `GET /metrics/disk-usage`. */
+        MetricsDiskUsage: {
+            /**
+             * Format: date-time
+             * @description When the figures were computed (they are cached for a minute).
+             */
+            at: string;
+            /** Format: int64 */
+            bytes: number;
+            /** Format: double */
+            bytes_per_day: number;
+            /** Format: double */
+            projected_bytes: number;
+            /** @description Servers the caller may see, largest first. */
+            items: components["schemas"]["ServerDiskUsage"][];
+        };
+        /** @description The answer of `GET /servers/{id}/metrics`. */
+        MetricsRange: {
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            /**
+             * Format: double
+             * @description The width of each point in seconds.
+             */
+            step_secs: number;
+            /** @description The storage tier read: `raw`, `minute` or `hour`. */
+            tier: string;
+            series: components["schemas"]["MetricSeries"][];
+        };
+        /** @description `GET /metrics/summary`. */
+        MetricsSummary: {
+            /** Format: date-time */
+            at: string;
+            /** @description Every server the caller may see, by name. */
+            items: components["schemas"]["ServerMetrics"][];
         };
         /**
          * @description How a server's metrics are collected.
@@ -1955,6 +2116,26 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description Disk use of one server's metrics. */
+        ServerDiskUsage: {
+            server_id: string;
+            server_name: string;
+            /**
+             * Format: int64
+             * @description Bytes stored now (all tiers).
+             */
+            bytes: number;
+            /**
+             * Format: double
+             * @description Bytes added per day at the current rate.
+             */
+            bytes_per_day: number;
+            /**
+             * Format: double
+             * @description What will be stored once every tier's retention is full.
+             */
+            projected_bytes: number;
+        };
         /** @description Creates or replaces a server. */
         ServerInput: {
             name: string;
@@ -1977,6 +2158,68 @@ export interface components {
              *     take 1–60). Default 10; absent on an update: unchanged.
              */
             metrics_interval_secs?: number | null;
+        };
+        /** @description One server in the fleet summary and in live messages. */
+        ServerMetrics: {
+            id: string;
+            name: string;
+            tags: string[];
+            /** @description `agentless`, `agent` or `off`. */
+            monitoring: string;
+            /** Format: int64 */
+            interval_secs: number;
+            status: components["schemas"]["HostStatus"];
+            /** Format: date-time */
+            last_sample_at?: string | null;
+            /**
+             * Format: double
+             * @description `cpu.usage` (all CPUs).
+             */
+            cpu_pct?: number | null;
+            /**
+             * Format: double
+             * @description `load.1`.
+             */
+            load1?: number | null;
+            /**
+             * Format: double
+             * @description `mem.used_pct`.
+             */
+            mem_used_pct?: number | null;
+            /**
+             * Format: double
+             * @description The fullest filesystem's `disk.used_pct`…
+             */
+            disk_used_pct?: number | null;
+            /** @description …and its mount point. */
+            disk_mount?: string | null;
+            /**
+             * Format: double
+             * @description Bytes received per second, summed over interfaces.
+             */
+            net_rx_bps?: number | null;
+            /**
+             * Format: double
+             * @description Bytes sent per second, summed over interfaces.
+             */
+            net_tx_bps?: number | null;
+            /**
+             * Format: double
+             * @description `systemd.failed_units`.
+             */
+            failed_units?: number | null;
+            /**
+             * Format: int64
+             * @description Attached health checks that are down.
+             */
+            checks_down: number;
+            /**
+             * @description The last (up to 60) `cpu.usage` values, oldest first. In live `update` messages it is
+             *     left out: append `cpu_pct`.
+             */
+            sparkline?: number[] | null;
+            /** @description Every value of the last sample; only for servers subscribed to by id. */
+            points?: components["schemas"]["LivePoint"][] | null;
         };
         /** @description A page of servers. */
         ServerPage: {
@@ -3256,6 +3499,95 @@ export interface operations {
             };
         };
     };
+    metrics_live: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description switching to the WebSocket protocol; messages are `LiveServerMessage`, requests `LiveClientMessage` */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `websocket_required` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    metrics_disk_usage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsDiskUsage"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    metrics_summary: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsSummary"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     document: {
         parameters: {
             query?: never;
@@ -4448,6 +4780,67 @@ export interface operations {
             };
             /** @description no new key is pending, or it is not the named one */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    server_metrics: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Comma-separated metric names from the catalog (`cpu.usage,mem.used_pct`); `group.*`
+                 *     stands for every name of a group (`cpu.*`).
+                 */
+                names?: string;
+                /** @description RFC 3339 time or Unix milliseconds (default: an hour before `to`). */
+                from?: string;
+                /** @description RFC 3339 time or Unix milliseconds (default: now). */
+                to?: string;
+                /**
+                 * @description Smallest width of a point in seconds; the store enlarges it so a series has at most
+                 *     1,000 points.
+                 */
+                step?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricsRange"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description an unknown metric name */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,6 +6,7 @@ import { api, call, type Schemas } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { PageHeader } from '../components/Layout';
 import { Notice } from '../components/ui';
+import { FleetOverview } from './FleetOverview';
 
 export function DashboardPage() {
   const { t } = useTranslation();
@@ -25,6 +26,7 @@ export function DashboardPage() {
           {t('dashboard.enable2fa')} <Link to="/profile/security">{t('dashboard.enable2faLink')}</Link>
         </Notice>
       )}
+      {can('servers.read') && <FleetOverview />}
       <div className="cards">
         {can('servers.read') && (
           <section className="card stat">

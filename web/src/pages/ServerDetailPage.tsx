@@ -1,5 +1,5 @@
 // One server: its settings, its credential's public facts, and the actions on it.
-import { useCallback, useEffect, useState } from 'react';
+import { Suspense, lazy, useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas, type Server } from '../api/client';
@@ -14,6 +14,8 @@ import { ServerChecks } from './ServerChecks';
 import { RunDialog } from './RunDialog';
 import { RunRows, useRunHeaders } from './RunsPage';
 import { ServerFormDialog } from './ServerForm';
+
+const ServerMetrics = lazy(() => import('./ServerMetrics'));
 
 export function ServerDetailPage() {
   const { id = '' } = useParams();
@@ -137,6 +139,9 @@ export function ServerDetailPage() {
           </p>
         )}
       </section>
+      <Suspense fallback={<Loading />}>
+        <ServerMetrics server={server} />
+      </Suspense>
       <HostKeyPanel key={`${server.updated_at}:${scans}`} server={server} />
       <AgentPanel server={server} onChanged={() => void load()} />
       <ScanPanel server={server} onScanned={() => setScans((n) => n + 1)} />

@@ -397,6 +397,8 @@ pub async fn update(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    // Enabling, disabling or moving a check can change a server's status.
+    st.live.invalidate();
     Ok(Json(full_view(&st, row).await?))
 }
 
@@ -419,6 +421,7 @@ pub async fn delete(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,6 +7,7 @@ pub mod checks;
 pub mod credentials;
 pub mod executions;
 pub mod health;
+pub mod metrics;
 pub mod prometheus;
 pub mod roles;
 pub mod scan;
@@ -45,4 +46,5 @@ pub(crate) mod tags {
     pub const TOKENS: &str = "api-tokens";
     pub const SETTINGS: &str = "settings";
     pub const HEALTH: &str = "health";
+    pub const METRICS: &str = "metrics";
 }

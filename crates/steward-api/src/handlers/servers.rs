@@ -298,6 +298,7 @@ pub async fn create(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     Ok((StatusCode::CREATED, Json(view(row))))
 }
 
@@ -379,6 +380,7 @@ pub async fn update(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     st.ssh.invalidate(&row.id);
     Ok(Json(view(row)))
 }
@@ -409,6 +411,7 @@ pub async fn delete(
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
+    st.live.invalidate();
     st.ssh.invalidate(&old.id);
     st.metrics.forget_server(&old.id);
     Ok(StatusCode::NO_CONTENT)

@@ -1,13 +1,17 @@
-//! Metrics: storage of the samples servers report (see `steward-tsdb` for the engine), and
-//! how they arrive: polled over SSH ([`collect`]) or pushed by `steward-agent` ([`agent`]).
+//! Metrics: storage of the samples servers report (see `steward-tsdb` for the engine), how they
+//! arrive (polled over SSH by [`collect`] or pushed by `steward-agent` through [`agent`]), and the
+//! live view of the fleet ([`live`]). Collectors hand every snapshot to [`record`].
 pub mod agent;
 pub mod collect;
+pub mod live;
 pub mod store;
 
 use crate::state::AppState;
 
-/// Takes one snapshot's derived values for a server: the single entry point of every
-/// collector.
+/// The one entry point of every collector (agentless poller, agent socket), once per
+/// snapshot: stores the points, updates the live view (fleet summary, sparklines, status) and
+/// lets the live hub push them to subscribers. Points at or before a series' last time are
+/// dropped by the store; a snapshot older than the newest seen does not move the live view.
 pub async fn record(
     st: &AppState,
     server_id: &str,
@@ -19,5 +23,11 @@ pub async fn record(
         .map(|p| (p.name, p.label.as_str(), p.value))
         .collect();
     st.metrics.ingest(server_id, ts_ms, &samples).await?;
+    st.live.update(server_id, ts_ms, points);
     Ok(())
+}
+
+/// The status of a server now (see [`live::status`] for the rule).
+pub fn status(st: &AppState, server_id: &str) -> steward_proto::metrics::HostStatus {
+    st.live.status_of(server_id, st.now_ms())
 }

@@ -1,0 +1,451 @@
+//! Reading host metrics: a server's series over a time range (charts), the fleet summary
+//! (served from the live view in memory), the metric store's disk use, and the live WebSocket.
+use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::DateTime;
+use steward_core::{Permission, ValidationError};
+use steward_db::{api_tokens, sessions, users};
+use steward_metrics::catalog::{self, Unit};
+use steward_proto::ErrorBody;
+use steward_proto::metrics::{
+    LiveClientMessage, LiveServerMessage, MetricPoint, MetricSeries, MetricUnit, MetricsDiskUsage,
+    MetricsQuery, MetricsRange, MetricsSummary, ServerDiskUsage,
+};
+use steward_tsdb::rollup::Tier;
+
+use super::executions::same_origin;
+use super::servers::visible;
+use super::{tags, time};
+use crate::auth::Principal;
+use crate::auth::principal::{AuthMethod, load_authz};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiQuery, IdPath};
+use crate::metrics::live::{Scope, Subscription};
+use crate::state::AppState;
+
+/// Most servers one live subscription may name.
+pub const MAX_LIVE_SERVERS: usize = 100;
+/// The widest range a query may cover (the hour tier's retention and a bit).
+const MAX_SPAN_MS: i64 = 3 * 365 * 86_400_000;
+/// Disk-use figures are recomputed at most this often.
+const DISK_USAGE_TTL_MS: i64 = 60_000;
+
+fn unit(u: Unit) -> MetricUnit {
+    match u {
+        Unit::Percent => MetricUnit::Percent,
+        Unit::Bytes => MetricUnit::Bytes,
+        Unit::BytesPerS => MetricUnit::BytesPerS,
+        Unit::PerS => MetricUnit::PerS,
+        Unit::Seconds => MetricUnit::Seconds,
+        Unit::Count => MetricUnit::Count,
+        Unit::Load => MetricUnit::Load,
+    }
+}
+
+/// The catalog names a `names` parameter stands for: exact names, or `group.*`.
+pub fn parse_names(raw: Option<&str>) -> Result<Vec<&'static str>, ValidationError> {
+    let raw = raw.unwrap_or("").trim();
+    if raw.is_empty() {
+        return Err(ValidationError::new(
+            "names",
+            "must name at least one metric",
+        ));
+    }
+    let mut out: Vec<&'static str> = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let matched: Vec<&'static str> = match part.strip_suffix('*') {
+            Some(prefix) if prefix.ends_with('.') => catalog::catalog()
+                .iter()
+                .filter(|i| i.name.starts_with(prefix))
+                .map(|i| i.name)
+                .collect(),
+            _ => catalog::info(part).map(|i| i.name).into_iter().collect(),
+        };
+        if matched.is_empty() {
+            let shown: String = part.chars().take(64).collect();
+            return Err(ValidationError::new(
+                "names",
+                format!("has an unknown metric `{shown}`"),
+            ));
+        }
+        for name in matched {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(ValidationError::new(
+            "names",
+            "must name at least one metric",
+        ));
+    }
+    Ok(out)
+}
+
+/// An RFC 3339 time or Unix milliseconds.
+fn parse_when(field: &str, v: Option<&str>) -> ApiResult<Option<i64>> {
+    let Some(s) = v.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("{field} must be an RFC 3339 time or Unix milliseconds"),
+            )
+        })
+}
+
+fn tier_name(t: Tier) -> &'static str {
+    match t {
+        Tier::Raw => "raw",
+        Tier::Minute => "minute",
+        Tier::Hour => "hour",
+    }
+}
+
+/// A server's metrics over a time range: every series (label) of each named metric, at most
+/// 1,000 points each, from the finest tier that still holds the range.
+#[utoipa::path(get, operation_id = "server_metrics", path = "/api/v1/servers/{id}/metrics", tag = tags::METRICS,
+    params(("id" = String, Path), MetricsQuery),
+    responses((status = 200, body = MetricsRange), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody, description = "an unknown metric name")))]
+pub async fn range(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<MetricsRange>> {
+    let server = visible(&st, &p, &id).await?;
+    let q: MetricsQuery = ApiQuery::from_uri(&uri)?;
+    let names = parse_names(q.names.as_deref())?;
+    let now = st.now_ms();
+    let to = parse_when("to", q.to.as_deref())?.unwrap_or(now);
+    let from = parse_when("from", q.from.as_deref())?.unwrap_or(to - 3_600_000);
+    if from >= to {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from must be before to",
+        ));
+    }
+    if to - from > MAX_SPAN_MS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "the range may cover at most three years",
+        ));
+    }
+    let step = q.step.unwrap_or(0);
+    if !(0..=86_400 * 31).contains(&step) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "step must be 0 to 2678400 seconds",
+        ));
+    }
+    let r = st
+        .metrics
+        .range(&server.id, &names, from, to, step * 1000)
+        .await
+        .map_err(ApiError::internal)?;
+    let series = r
+        .series
+        .into_iter()
+        .map(|s| MetricSeries {
+            unit: catalog::info(&s.name).map_or(MetricUnit::Count, |i| unit(i.unit)),
+            points: s
+                .points
+                .into_iter()
+                .map(|p| MetricPoint {
+                    t: p.ts,
+                    min: p.min,
+                    avg: p.avg,
+                    max: p.max,
+                })
+                .collect(),
+            name: s.name,
+            label: s.label,
+        })
+        .collect();
+    Ok(Json(MetricsRange {
+        from: time(from),
+        to: time(to),
+        step_secs: r.step_ms as f64 / 1000.0,
+        tier: tier_name(r.tier).into(),
+        series,
+    }))
+}
+
+/// Who the caller is for the live view.
+fn scope_of(p: &Principal) -> Scope {
+    Scope {
+        org_id: p.user.org_id.clone(),
+        visible_tags: p.visible_tags(),
+    }
+}
+
+/// Every server the caller may see with its status, latest main values and CPU sparkline,
+/// from memory (no query per server).
+#[utoipa::path(get, operation_id = "metrics_summary", path = "/api/v1/metrics/summary", tag = tags::METRICS,
+    responses((status = 200, body = MetricsSummary), (status = 403, body = ErrorBody)))]
+pub async fn summary(State(st): State<AppState>, p: Principal) -> ApiResult<Json<MetricsSummary>> {
+    p.require(Permission::ServersRead)?;
+    if st.live.stale(st.now_ms()) {
+        st.live.refresh(&st).await?;
+    }
+    let now = st.now_ms();
+    Ok(Json(MetricsSummary {
+        at: time(now),
+        items: st.live.summary(&scope_of(&p), now),
+    }))
+}
+
+/// How much room the stored metrics take per server, what they add per day and what they will
+/// take once retention is full (recomputed at most once a minute).
+#[utoipa::path(get, operation_id = "metrics_disk_usage", path = "/api/v1/metrics/disk-usage", tag = tags::METRICS,
+    responses((status = 200, body = MetricsDiskUsage), (status = 403, body = ErrorBody)))]
+pub async fn disk_usage(
+    State(st): State<AppState>,
+    p: Principal,
+) -> ApiResult<Json<MetricsDiskUsage>> {
+    p.require(Permission::ServersRead)?;
+    let now = st.now_ms();
+    let (at, usage) = st
+        .live
+        .disk_usage(now, DISK_USAGE_TTL_MS, || st.metrics.disk_usage())
+        .await
+        .map_err(ApiError::internal)?;
+    if st.live.stale(now) {
+        st.live.refresh(&st).await?;
+    }
+    let visible: std::collections::HashMap<String, String> = st
+        .live
+        .summary(&scope_of(&p), now)
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let mut items: Vec<ServerDiskUsage> = usage
+        .iter()
+        .filter_map(|u| {
+            Some(ServerDiskUsage {
+                server_name: visible.get(&u.server_id)?.clone(),
+                server_id: u.server_id.clone(),
+                bytes: u.tiers.iter().map(|t| t.bytes).sum(),
+                bytes_per_day: u.bytes_per_day,
+                projected_bytes: u.tiers.iter().map(|t| t.projected_bytes).sum(),
+            })
+        })
+        .collect();
+    items.sort_by(|a, b| {
+        b.bytes
+            .cmp(&a.bytes)
+            .then_with(|| a.server_name.cmp(&b.server_name))
+    });
+    Ok(Json(MetricsDiskUsage {
+        at: time(at),
+        bytes: items.iter().map(|i| i.bytes).sum(),
+        bytes_per_day: items.iter().map(|i| i.bytes_per_day).sum(),
+        projected_bytes: items.iter().map(|i| i.projected_bytes).sum(),
+        items,
+    }))
+}
+
+/// Live metrics over a WebSocket. Send `{"type":"subscribe","fleet":true}` or
+/// `{"type":"subscribe","servers":[ids]}`; receive a `snapshot`, then `update` messages (at
+/// most four a second, newest values only) for the servers the caller may see. A client that
+/// does not keep up is disconnected (close code 1008, reason `too slow`).
+#[utoipa::path(get, operation_id = "metrics_live", path = "/api/v1/live", tag = tags::METRICS,
+    responses((status = 101, description = "switching to the WebSocket protocol; messages are `LiveServerMessage`, requests `LiveClientMessage`"), (status = 400, body = ErrorBody, description = "`websocket_required`"), (status = 403, body = ErrorBody)))]
+pub async fn live(
+    State(st): State<AppState>,
+    p: Principal,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    p.require(Permission::ServersRead)?;
+    same_origin(&headers)?;
+    let ws = ws.map_err(|_| {
+        ApiError::bad_request(
+            "websocket_required",
+            "this endpoint speaks WebSocket; send an upgrade request",
+        )
+    })?;
+    if st.live.stale(st.now_ms()) {
+        st.live.refresh(&st).await?;
+    }
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| follow(st, p, socket))
+        .into_response())
+}
+
+async fn send_json(socket: &mut WebSocket, msg: &LiveServerMessage) -> bool {
+    match serde_json::to_string(msg) {
+        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+async fn close(socket: &mut WebSocket, reason: &'static str) {
+    let frame = CloseFrame {
+        code: 1008,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
+    let mut client = st.live.connect(scope_of(&p));
+    let mut recheck = tokio::time::interval(st.config.live_recheck);
+    recheck.tick().await;
+    loop {
+        tokio::select! {
+            frame = client.rx.recv() => {
+                let Some(frame) = frame else { return };
+                let Ok(text) = Utf8Bytes::try_from(frame) else { return };
+                tokio::select! {
+                    sent = socket.send(Message::Text(text)) => if sent.is_err() { return },
+                    // Stuck sending to a client that does not read: just go.
+                    () = client.kicked.cancelled() => return,
+                }
+            }
+            () = client.kicked.cancelled() => {
+                close(&mut socket, "too slow").await;
+                return;
+            }
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Text(text))) => {
+                    match subscription(&text) {
+                        Ok(sub) => st.live.subscribe(client.id, sub),
+                        Err(message) => {
+                            let msg = LiveServerMessage::Error { code: "invalid_message".into(), message };
+                            if !send_json(&mut socket, &msg).await {
+                                return;
+                            }
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = recheck.tick() => match still_allowed(&st, &p).await {
+                Some(scope) => st.live.set_scope(client.id, scope),
+                None => {
+                    close(&mut socket, "session ended").await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+fn subscription(text: &str) -> Result<Subscription, String> {
+    let msg: LiveClientMessage = serde_json::from_str(text)
+        .map_err(|e| format!("expected {{\"type\":\"subscribe\",…}}: {e}"))?;
+    match msg {
+        LiveClientMessage::Subscribe { fleet: true, .. } => Ok(Subscription::Fleet),
+        LiveClientMessage::Subscribe { servers, .. } => {
+            if servers.len() > MAX_LIVE_SERVERS {
+                return Err(format!("at most {MAX_LIVE_SERVERS} servers"));
+            }
+            Ok(Subscription::Servers(
+                servers.into_iter().collect::<HashSet<_>>(),
+            ))
+        }
+    }
+}
+
+/// The caller's scope now, or `None` when the session, token or account is no longer valid.
+/// Roles are re-read, so a changed role narrows (or widens) what the connection sees.
+async fn still_allowed(st: &AppState, p: &Principal) -> Option<Scope> {
+    let now = st.now_ms();
+    let pool = &st.db.pool;
+    let restrict = match &p.method {
+        AuthMethod::Session { session_id } => {
+            let s = sessions::get(pool, session_id).await.ok()??;
+            if s.revoked_at.is_some() || s.expires_at <= now {
+                return None;
+            }
+            None
+        }
+        AuthMethod::ApiToken { token_id } => {
+            let t = api_tokens::get_for_user(pool, &p.user.id, token_id)
+                .await
+                .ok()??;
+            if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
+                return None;
+            }
+            let allowed: BTreeSet<Permission> = serde_json::from_str::<Vec<String>>(&t.permissions)
+                .ok()?
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect();
+            Some(allowed)
+        }
+    };
+    let user = users::get(pool, &p.user.org_id, &p.user.id).await.ok()??;
+    if user.disabled_at.is_some() {
+        return None;
+    }
+    let (_, authz) = load_authz(st, &user.id).await.ok()?;
+    let authz = match &restrict {
+        Some(allowed) => authz.restrict_to(allowed),
+        None => authz,
+    };
+    if !authz.has(Permission::ServersRead) {
+        return None;
+    }
+    let fresh = Principal {
+        user,
+        authz,
+        ..p.clone()
+    };
+    Some(scope_of(&fresh))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_against_the_catalog() {
+        assert_eq!(
+            parse_names(Some("cpu.usage, mem.used_pct,cpu.usage")).expect("valid"),
+            vec!["cpu.usage", "mem.used_pct"]
+        );
+        let cpu = parse_names(Some("cpu.*")).expect("group");
+        assert!(cpu.contains(&"cpu.steal") && cpu.iter().all(|n| n.starts_with("cpu.")));
+        assert!(parse_names(Some("cpu.nope")).is_err());
+        assert!(parse_names(Some("nope.*")).is_err());
+        assert!(parse_names(Some("*")).is_err());
+        assert!(parse_names(Some(" , ")).is_err());
+        assert!(parse_names(None).is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_milliseconds() {
+        assert_eq!(
+            parse_when("from", Some("1700000000000")).ok(),
+            Some(Some(1_700_000_000_000))
+        );
+        assert_eq!(
+            parse_when("from", Some("2023-11-14T22:13:20Z")).ok(),
+            Some(Some(1_700_000_000_000))
+        );
+        assert!(parse_when("from", Some("yesterday")).is_err());
+        assert_eq!(parse_when("from", None).ok(), Some(None));
+    }
+}

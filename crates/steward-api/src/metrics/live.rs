@@ -1,0 +1,882 @@
+//! The live view of the fleet: the latest values of every server (for the fleet summary, the
+//! Prometheus fleet metrics and sparklines), each server's status, and the hub that pushes
+//! changes to `/api/v1/live` subscribers.
+//!
+//! - [`crate::metrics::record`] calls [`Hub::update`] per snapshot: O(points), one short lock.
+//! - Server metadata (name, tags, interval, collection mode, failing checks) is loaded from the
+//!   database in one query for the whole fleet, every 10 s or when a server changes
+//!   ([`Hub::invalidate`]), never per server or per request.
+//! - A ticker runs every 250 ms: it notices status changes (a server going offline sends no
+//!   sample), takes the set of servers changed since the previous tick, and gives each client
+//!   at most one frame with only the newest values of its servers, so no client gets more
+//!   than four frames a second. Fleet frames are encoded once per visibility scope; each
+//!   server's JSON once per tick. A client whose queue is full is kicked, not waited for.
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use steward_metrics::Point;
+use steward_proto::metrics::{HostStatus, LivePoint, ServerMetrics};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::handlers::time;
+use crate::metrics::store::{ServerUsage, StoreResult};
+
+/// Values of `cpu.usage` kept per server for sparklines.
+pub const SPARK_LEN: usize = 60;
+/// The ticker's period: at most four frames a second per client.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Frames queued per client before it counts as too slow and is dropped.
+pub const CLIENT_QUEUE: usize = 8;
+/// Server metadata older than this is reloaded.
+pub const META_MAX_AGE_MS: i64 = 10_000;
+/// A filesystem this full (percent) makes an online server degraded.
+pub const DISK_FULL_PCT: f64 = 95.0;
+/// The shortest time without a sample before a server counts as offline.
+pub const MIN_OFFLINE_MS: i64 = 30_000;
+
+/// The status rule. `last_ts`: the newest sample's time; `problems`: a check attached to the
+/// server is down, a filesystem is ≥ 95 % full or systemd units failed.
+///
+/// - monitoring `off`, or never sampled: unknown;
+/// - the last sample is younger than 3 × the interval (at least 30 s): online, or degraded
+///   with problems;
+/// - otherwise offline.
+pub fn status(
+    now_ms: i64,
+    interval_secs: i64,
+    monitoring: &str,
+    last_ts: Option<i64>,
+    problems: bool,
+) -> HostStatus {
+    let Some(last) = last_ts else {
+        return HostStatus::Unknown;
+    };
+    if monitoring == "off" {
+        return HostStatus::Unknown;
+    }
+    let window = (interval_secs.saturating_mul(3_000)).max(MIN_OFFLINE_MS);
+    if now_ms.saturating_sub(last) >= window {
+        HostStatus::Offline
+    } else if problems {
+        HostStatus::Degraded
+    } else {
+        HostStatus::Online
+    }
+}
+
+/// What the hub knows of a server from the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meta {
+    pub org_id: String,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub monitoring: String,
+    pub interval_secs: i64,
+    /// Enabled attached checks whose last result is `down`.
+    pub checks_down: i64,
+}
+
+/// The latest view of one server.
+#[derive(Debug, Default)]
+struct View {
+    meta: Option<Meta>,
+    last_ts: Option<i64>,
+    points: Vec<Point>,
+    spark: VecDeque<f32>,
+    /// The status last sent to clients.
+    published: Option<HostStatus>,
+}
+
+impl View {
+    fn value(&self, name: &str) -> Option<f64> {
+        self.points
+            .iter()
+            .find(|p| p.name == name && p.label.is_empty())
+            .map(|p| p.value)
+            .filter(|v| v.is_finite())
+    }
+
+    fn sum(&self, name: &str) -> Option<f64> {
+        let mut any = false;
+        let total = self
+            .points
+            .iter()
+            .filter(|p| p.name == name && p.value.is_finite())
+            .inspect(|_| any = true)
+            .map(|p| p.value)
+            .sum();
+        any.then_some(total)
+    }
+
+    fn fullest_disk(&self) -> Option<(&str, f64)> {
+        self.points
+            .iter()
+            .filter(|p| p.name == "disk.used_pct" && p.value.is_finite())
+            .max_by(|a, b| a.value.total_cmp(&b.value))
+            .map(|p| (p.label.as_str(), p.value))
+    }
+
+    fn problems(&self) -> bool {
+        let checks = self.meta.as_ref().is_some_and(|m| m.checks_down > 0);
+        checks
+            || self.fullest_disk().is_some_and(|(_, v)| v >= DISK_FULL_PCT)
+            || self.value("systemd.failed_units").is_some_and(|v| v > 0.0)
+    }
+
+    fn status(&self, now_ms: i64) -> HostStatus {
+        match &self.meta {
+            Some(m) => status(
+                now_ms,
+                m.interval_secs,
+                &m.monitoring,
+                self.last_ts,
+                self.problems(),
+            ),
+            None => HostStatus::Unknown,
+        }
+    }
+
+    fn summary(&self, id: &str, now_ms: i64, spark: bool, points: bool) -> Option<ServerMetrics> {
+        let meta = self.meta.as_ref()?;
+        let disk = self.fullest_disk();
+        Some(ServerMetrics {
+            id: id.to_string(),
+            name: meta.name.clone(),
+            tags: meta.tags.clone(),
+            monitoring: meta.monitoring.clone(),
+            interval_secs: meta.interval_secs,
+            status: self.status(now_ms),
+            last_sample_at: self.last_ts.map(time),
+            cpu_pct: self.value("cpu.usage"),
+            load1: self.value("load.1"),
+            mem_used_pct: self.value("mem.used_pct"),
+            disk_used_pct: disk.map(|d| d.1),
+            disk_mount: disk.map(|d| d.0.to_string()),
+            net_rx_bps: self.sum("net.rx_bytes"),
+            net_tx_bps: self.sum("net.tx_bytes"),
+            failed_units: self.value("systemd.failed_units"),
+            checks_down: meta.checks_down,
+            sparkline: spark.then(|| self.spark.iter().map(|v| f64::from(*v)).collect()),
+            points: points.then(|| {
+                self.points
+                    .iter()
+                    .filter(|p| p.value.is_finite())
+                    .map(|p| LivePoint {
+                        name: p.name.to_string(),
+                        label: p.label.clone(),
+                        value: p.value,
+                    })
+                    .collect()
+            }),
+        })
+    }
+}
+
+/// The latest values of a server, for the Prometheus fleet metrics.
+#[derive(Debug, Clone)]
+pub struct HostLatest {
+    pub id: String,
+    pub meta: Meta,
+    pub status: HostStatus,
+    pub points: Vec<Point>,
+}
+
+/// What a client subscribed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscription {
+    None,
+    Fleet,
+    Servers(HashSet<String>),
+}
+
+/// Who a client is, for visibility: the organization and the tags limiting which servers it
+/// sees (`None`: every server of the organization).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub org_id: String,
+    pub visible_tags: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    fn sees(&self, meta: &Meta) -> bool {
+        meta.org_id == self.org_id
+            && match &self.visible_tags {
+                None => true,
+                Some(t) => meta.tags.iter().any(|tag| t.contains(tag)),
+            }
+    }
+}
+
+struct Client {
+    scope: Arc<Scope>,
+    sub: Subscription,
+    /// The next frame must be a full snapshot (just subscribed).
+    snapshot: bool,
+    tx: mpsc::Sender<Bytes>,
+    kicked: CancellationToken,
+}
+
+/// A subscriber's end: frames to send, and a token cancelled when the hub drops it (too slow).
+/// Dropping it unregisters the client.
+pub struct ClientHandle {
+    pub id: u64,
+    pub rx: mpsc::Receiver<Bytes>,
+    pub kicked: CancellationToken,
+    hub: Hub,
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        self.hub.remove(self.id);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    views: RwLock<HashMap<String, View>>,
+    /// Servers with new values since the previous tick, and servers whose metadata changed
+    /// (with the metadata they had, to tell who could see them before).
+    dirty: Mutex<HashSet<String>>,
+    changed_meta: Mutex<Vec<(String, Option<Meta>)>>,
+    clients: Mutex<HashMap<u64, Client>>,
+    next_client: AtomicU64,
+    /// When the metadata was loaded (0: never, or invalidated).
+    meta_at: AtomicI64,
+    /// Bumped by every invalidation, so a load that raced a server change is not trusted.
+    generation: AtomicU64,
+    loading: tokio::sync::Mutex<()>,
+    kicked_total: AtomicU64,
+    ever_loaded: AtomicBool,
+    /// The store's disk use and when it was computed.
+    disk_usage: tokio::sync::Mutex<Option<(i64, Arc<Vec<ServerUsage>>)>>,
+}
+
+/// The live hub (cheap to clone).
+#[derive(Clone, Default)]
+pub struct Hub(Arc<Inner>);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Hub {
+    /// Takes one snapshot's points. A sample older than the newest seen (an agent's backfill)
+    /// is stored by the caller but does not move the live view back.
+    pub fn update(&self, server_id: &str, ts_ms: i64, points: &[Point]) {
+        {
+            let mut views = self.0.views.write().unwrap_or_else(|e| e.into_inner());
+            let view = views.entry(server_id.to_string()).or_default();
+            if view.last_ts.is_some_and(|t| t >= ts_ms) {
+                return;
+            }
+            view.last_ts = Some(ts_ms);
+            view.points.clear();
+            view.points.extend_from_slice(points);
+            if let Some(cpu) = view.value("cpu.usage") {
+                if view.spark.len() == SPARK_LEN {
+                    view.spark.pop_front();
+                }
+                view.spark.push_back(cpu as f32);
+            }
+        }
+        lock(&self.0.dirty).insert(server_id.to_string());
+    }
+
+    /// Forgets a deleted server and reloads the metadata on the next occasion.
+    pub fn invalidate(&self) {
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.meta_at.store(0, Ordering::Release);
+    }
+
+    /// Whether the metadata must be loaded before answering.
+    pub fn stale(&self, now_ms: i64) -> bool {
+        let at = self.0.meta_at.load(Ordering::Acquire);
+        at == 0 || now_ms - at >= META_MAX_AGE_MS
+    }
+
+    /// Loads the fleet's metadata (one query for servers, one for failing checks) if it is
+    /// stale; concurrent callers wait for one load.
+    pub async fn refresh(&self, st: &crate::state::AppState) -> steward_db::DbResult<()> {
+        let started = st.now_ms();
+        let _guard = self.0.loading.lock().await;
+        let at = self.0.meta_at.load(Ordering::Acquire);
+        if at != 0 && at >= started && self.0.ever_loaded.load(Ordering::Acquire) {
+            return Ok(()); // somebody loaded it while we waited
+        }
+        if !self.stale(st.now_ms()) {
+            return Ok(());
+        }
+        let mut unseeded = Vec::new();
+        // A server changed while we read: read again (a few times at most), so a change that
+        // committed during the load is not hidden for the next 10 s.
+        for _ in 0..3 {
+            let generation = self.0.generation.load(Ordering::Acquire);
+            let now = st.now_ms();
+            let metas = load_meta(st).await?;
+            unseeded.extend(self.set_meta(metas));
+            if self.0.generation.load(Ordering::Acquire) == generation {
+                self.0.meta_at.store(now.max(1), Ordering::Release);
+                break;
+            }
+        }
+        // After a restart, the last stored values say when each server was last seen, so a
+        // silent server shows offline rather than unknown.
+        for id in unseeded {
+            if let Ok(latest) = st.metrics.latest(&id).await
+                && let Some(ts) = latest.iter().map(|l| l.ts).max()
+            {
+                let points: Vec<Point> = latest
+                    .iter()
+                    .filter(|l| l.ts == ts)
+                    .filter_map(|l| {
+                        let info = steward_metrics::catalog::info(&l.name)?;
+                        Some(Point {
+                            name: info.name,
+                            label: l.label.clone(),
+                            value: l.value,
+                        })
+                    })
+                    .collect();
+                self.update(&id, ts, &points);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the fleet's metadata (what [`Hub::refresh`] loads); servers not in `metas` are
+    /// forgotten. Returns the servers that are new since the first load was never done (their
+    /// last stored values may seed the view).
+    pub fn set_meta(&self, metas: HashMap<String, Meta>) -> Vec<String> {
+        let first = !self.0.ever_loaded.swap(true, Ordering::AcqRel);
+        let mut unseeded = Vec::new();
+        let mut views = self.0.views.write().unwrap_or_else(|e| e.into_inner());
+        let mut changed = lock(&self.0.changed_meta);
+        for (id, view) in views.iter_mut() {
+            let new = metas.get(id);
+            if view.meta.as_ref() != new {
+                changed.push((id.clone(), view.meta.clone()));
+                view.meta = new.cloned();
+            }
+        }
+        for (id, meta) in &metas {
+            if !views.contains_key(id) {
+                views.insert(
+                    id.clone(),
+                    View {
+                        meta: Some(meta.clone()),
+                        ..Default::default()
+                    },
+                );
+                changed.push((id.clone(), None));
+                if first {
+                    unseeded.push(id.clone());
+                }
+            }
+        }
+        // Views of servers that no longer exist go (their removal was noted above).
+        views.retain(|id, _| metas.contains_key(id));
+        unseeded
+    }
+
+    /// The summary of every server `scope` sees, by name.
+    pub fn summary(&self, scope: &Scope, now_ms: i64) -> Vec<ServerMetrics> {
+        let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<ServerMetrics> = views
+            .iter()
+            .filter(|(_, v)| v.meta.as_ref().is_some_and(|m| scope.sees(m)))
+            .filter_map(|(id, v)| v.summary(id, now_ms, true, false))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
+    /// The status of one server.
+    pub fn status_of(&self, server_id: &str, now_ms: i64) -> HostStatus {
+        let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
+        views
+            .get(server_id)
+            .map_or(HostStatus::Unknown, |v| v.status(now_ms))
+    }
+
+    /// The latest values of every known server (all organizations).
+    pub fn hosts(&self, now_ms: i64) -> Vec<HostLatest> {
+        let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<HostLatest> = views
+            .iter()
+            .filter_map(|(id, v)| {
+                Some(HostLatest {
+                    id: id.clone(),
+                    meta: v.meta.clone()?,
+                    status: v.status(now_ms),
+                    points: v.points.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.meta.name.cmp(&b.meta.name).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
+    /// Registers a client with its visibility; it receives nothing until it subscribes.
+    pub fn connect(&self, scope: Scope) -> ClientHandle {
+        let id = self.0.next_client.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(CLIENT_QUEUE);
+        let kicked = CancellationToken::new();
+        lock(&self.0.clients).insert(
+            id,
+            Client {
+                scope: Arc::new(scope),
+                sub: Subscription::None,
+                snapshot: false,
+                tx,
+                kicked: kicked.clone(),
+            },
+        );
+        ClientHandle {
+            id,
+            rx,
+            kicked,
+            hub: self.clone(),
+        }
+    }
+
+    /// Replaces a client's subscription; its next frame is a snapshot.
+    pub fn subscribe(&self, client: u64, sub: Subscription) {
+        if let Some(c) = lock(&self.0.clients).get_mut(&client) {
+            c.sub = sub;
+            c.snapshot = true;
+        }
+    }
+
+    /// Changes what a client may see (after its roles changed); sends it a fresh snapshot.
+    pub fn set_scope(&self, client: u64, scope: Scope) {
+        if let Some(c) = lock(&self.0.clients).get_mut(&client)
+            && *c.scope != scope
+        {
+            c.scope = Arc::new(scope);
+            c.snapshot = true;
+        }
+    }
+
+    fn remove(&self, client: u64) {
+        lock(&self.0.clients).remove(&client);
+    }
+
+    /// The store's disk use, recomputed by `compute` when older than `ttl_ms`; with the time
+    /// it was computed.
+    pub async fn disk_usage<F, Fut>(
+        &self,
+        now_ms: i64,
+        ttl_ms: i64,
+        compute: F,
+    ) -> StoreResult<(i64, Arc<Vec<ServerUsage>>)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = StoreResult<Vec<ServerUsage>>>,
+    {
+        let mut cached = self.0.disk_usage.lock().await;
+        if let Some((at, usage)) = cached.as_ref()
+            && now_ms - at < ttl_ms
+        {
+            return Ok((*at, usage.clone()));
+        }
+        let usage = Arc::new(compute().await?);
+        *cached = Some((now_ms, usage.clone()));
+        Ok((now_ms, usage))
+    }
+
+    /// Clients connected.
+    pub fn clients(&self) -> usize {
+        lock(&self.0.clients).len()
+    }
+
+    /// Clients dropped for being too slow since the start.
+    pub fn kicked_total(&self) -> u64 {
+        self.0.kicked_total.load(Ordering::Relaxed)
+    }
+
+    /// Starts the ticker; it stops when `state` is dropped.
+    pub(crate) fn spawn_ticker(&self, state: std::sync::Weak<crate::state::Inner>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            let mut every = tokio::time::interval(TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(st) = crate::state::AppState::upgrade(&state) else {
+                    return;
+                };
+                let hub = st.live.clone();
+                if hub.clients() > 0 || hub.stale(st.now_ms()) {
+                    if hub.stale(st.now_ms())
+                        && let Err(e) = hub.refresh(&st).await
+                    {
+                        tracing::warn!(error = %e, "live view: loading server metadata failed");
+                    }
+                    hub.tick(st.now_ms());
+                }
+            }
+        });
+    }
+
+    /// One round: status changes, then at most one frame per client.
+    pub fn tick(&self, now_ms: i64) {
+        let mut changed: HashSet<String> = std::mem::take(&mut *lock(&self.0.dirty));
+        let meta_changes = std::mem::take(&mut *lock(&self.0.changed_meta));
+        let mut clients = lock(&self.0.clients);
+        let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
+        // Status changes without a sample (going offline) count as changes; the published
+        // status is written back below under the write lock only when something moved.
+        let mut moved = Vec::new();
+        for (id, v) in views.iter() {
+            let s = v.status(now_ms);
+            if v.published != Some(s) {
+                moved.push((id.clone(), s));
+                changed.insert(id.clone());
+            }
+        }
+        for (id, _) in &meta_changes {
+            changed.insert(id.clone());
+        }
+        if clients.is_empty() {
+            drop(views);
+            self.publish(moved);
+            return;
+        }
+        let old_meta: HashMap<&str, &Option<Meta>> = meta_changes
+            .iter()
+            .map(|(id, m)| (id.as_str(), m))
+            .collect();
+        let at = serde_json::to_string(&time(now_ms)).unwrap_or_else(|_| "null".into());
+        // Each server's JSON is encoded once per tick (with or without every value).
+        let mut cache: HashMap<(String, bool), Option<String>> = HashMap::new();
+        let mut encode = |id: &str, detail: bool| -> Option<String> {
+            cache
+                .entry((id.to_string(), detail))
+                .or_insert_with(|| {
+                    let v = views.get(id)?;
+                    v.summary(id, now_ms, false, detail)
+                        .and_then(|s| serde_json::to_string(&s).ok())
+                })
+                .clone()
+        };
+        let mut fleet_frames: HashMap<Arc<Scope>, Option<Bytes>> = HashMap::new();
+        let mut fleet_snapshots: HashMap<Arc<Scope>, Bytes> = HashMap::new();
+        let mut gone = Vec::new();
+        let sorted: Vec<&String> = {
+            let mut c: Vec<&String> = changed.iter().collect();
+            c.sort();
+            c
+        };
+        for (cid, c) in clients.iter_mut() {
+            let frame = if c.snapshot {
+                c.snapshot = false;
+                // Clients that reconnect together (after a restart) share one encoding per scope.
+                if c.sub == Subscription::Fleet {
+                    Some(
+                        fleet_snapshots
+                            .entry(c.scope.clone())
+                            .or_insert_with(|| snapshot_frame(&views, c, now_ms, &at))
+                            .clone(),
+                    )
+                } else {
+                    Some(snapshot_frame(&views, c, now_ms, &at))
+                }
+            } else {
+                match &c.sub {
+                    Subscription::None => None,
+                    Subscription::Fleet => {
+                        let key = c.scope.clone();
+                        fleet_frames
+                            .entry(key)
+                            .or_insert_with(|| {
+                                update_frame(
+                                    &views,
+                                    &sorted,
+                                    &old_meta,
+                                    &c.scope,
+                                    |_| true,
+                                    false,
+                                    &at,
+                                    &mut encode,
+                                )
+                            })
+                            .clone()
+                    }
+                    Subscription::Servers(ids) => update_frame(
+                        &views,
+                        &sorted,
+                        &old_meta,
+                        &c.scope,
+                        |id| ids.contains(id),
+                        true,
+                        &at,
+                        &mut encode,
+                    ),
+                }
+            };
+            if let Some(frame) = frame {
+                match c.tx.try_send(frame) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        c.kicked.cancel();
+                        gone.push(*cid);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => gone.push(*cid),
+                }
+            }
+        }
+        for cid in &gone {
+            if clients.remove(cid).is_some_and(|c| c.kicked.is_cancelled()) {
+                self.0.kicked_total.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(views);
+        drop(clients);
+        self.publish(moved);
+    }
+
+    fn publish(&self, moved: Vec<(String, HostStatus)>) {
+        if moved.is_empty() {
+            return;
+        }
+        let mut views = self.0.views.write().unwrap_or_else(|e| e.into_inner());
+        for (id, s) in moved {
+            if let Some(v) = views.get_mut(&id) {
+                v.published = Some(s);
+            }
+        }
+    }
+}
+
+fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &str) -> Bytes {
+    let mut items: Vec<ServerMetrics> = views
+        .iter()
+        .filter(|(id, v)| {
+            v.meta.as_ref().is_some_and(|m| c.scope.sees(m))
+                && match &c.sub {
+                    Subscription::None => false,
+                    Subscription::Fleet => true,
+                    Subscription::Servers(ids) => ids.contains(*id),
+                }
+        })
+        .filter_map(|(id, v)| {
+            v.summary(id, now_ms, true, matches!(c.sub, Subscription::Servers(_)))
+        })
+        .collect();
+    items.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+    let servers = serde_json::to_string(&items).unwrap_or_else(|_| "[]".into());
+    Bytes::from(format!(
+        r#"{{"type":"snapshot","at":{at},"servers":{servers}}}"#
+    ))
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the per-tick state shared by both subscription kinds"
+)]
+fn update_frame(
+    views: &HashMap<String, View>,
+    changed: &[&String],
+    old_meta: &HashMap<&str, &Option<Meta>>,
+    scope: &Scope,
+    wanted: impl Fn(&str) -> bool,
+    detail: bool,
+    at: &str,
+    encode: &mut impl FnMut(&str, bool) -> Option<String>,
+) -> Option<Bytes> {
+    let mut servers = String::new();
+    let mut removed = String::new();
+    for id in changed {
+        if !wanted(id) {
+            continue;
+        }
+        let now_visible = views
+            .get(id.as_str())
+            .and_then(|v| v.meta.as_ref())
+            .is_some_and(|m| scope.sees(m));
+        if now_visible {
+            if let Some(json) = encode(id, detail) {
+                if !servers.is_empty() {
+                    servers.push(',');
+                }
+                servers.push_str(&json);
+            }
+        } else if let Some(Some(before)) = old_meta.get(id.as_str())
+            && scope.sees(before)
+        {
+            if !removed.is_empty() {
+                removed.push(',');
+            }
+            removed.push_str(&serde_json::to_string(id).unwrap_or_default());
+        }
+    }
+    if servers.is_empty() && removed.is_empty() {
+        return None;
+    }
+    Some(Bytes::from(format!(
+        r#"{{"type":"update","at":{at},"servers":[{servers}],"removed":[{removed}]}}"#
+    )))
+}
+
+/// The fleet's metadata, from the database: every server with its tags, and the number of
+/// enabled checks attached to it that are down.
+async fn load_meta(st: &crate::state::AppState) -> steward_db::DbResult<HashMap<String, Meta>> {
+    use steward_db::{checks, servers};
+    let org = steward_core::DEFAULT_ORG_ID;
+    let (rows, _) = servers::list(
+        &st.db.pool,
+        &servers::ServerFilter {
+            org_id: org,
+            query: None,
+            tags: &[],
+            visible_tags: None,
+            sort: servers::SortKey::Name,
+            descending: false,
+            limit: i64::MAX / 2,
+            offset: 0,
+        },
+    )
+    .await?;
+    let down = checks::list(
+        &st.db.pool,
+        &checks::CheckFilter {
+            org_id: org,
+            server_id: None,
+            status: Some("down"),
+            query: None,
+            visible_tags: None,
+        },
+    )
+    .await?;
+    let mut down_by_server: HashMap<String, i64> = HashMap::new();
+    for c in down.into_iter().filter(|c| c.enabled != 0) {
+        if let Some(s) = c.server_id {
+            *down_by_server.entry(s).or_default() += 1;
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let meta = Meta {
+                org_id: r.org_id,
+                name: r.name,
+                tags: r.tags,
+                monitoring: r.monitoring,
+                interval_secs: r.metrics_interval_secs,
+                checks_down: down_by_server.get(&r.id).copied().unwrap_or(0),
+            };
+            (r.id, meta)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_rule() {
+        let now = 1_000_000;
+        assert_eq!(
+            status(now, 10, "agentless", None, false),
+            HostStatus::Unknown
+        );
+        assert_eq!(
+            status(now, 10, "off", Some(now), false),
+            HostStatus::Unknown
+        );
+        assert_eq!(
+            status(now, 10, "agent", Some(now - 29_999), false),
+            HostStatus::Online
+        );
+        assert_eq!(
+            status(now, 10, "agent", Some(now - 30_000), false),
+            HostStatus::Offline
+        );
+        assert_eq!(
+            status(now, 10, "agent", Some(now - 1_000), true),
+            HostStatus::Degraded
+        );
+        assert_eq!(
+            status(now, 10, "agent", Some(now - 40_000), true),
+            HostStatus::Offline
+        );
+        // A slow interval gets three intervals.
+        assert_eq!(
+            status(now, 60, "agentless", Some(now - 170_000), false),
+            HostStatus::Online
+        );
+        assert_eq!(
+            status(now, 60, "agentless", Some(now - 180_000), false),
+            HostStatus::Offline
+        );
+    }
+
+    fn point(name: &'static str, label: &str, value: f64) -> Point {
+        Point {
+            name,
+            label: label.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn summary_values_and_a_bounded_sparkline() {
+        let hub = Hub::default();
+        {
+            let mut views = hub.0.views.write().expect("lock");
+            views.insert(
+                "s1".into(),
+                View {
+                    meta: Some(Meta {
+                        org_id: "o".into(),
+                        name: "web".into(),
+                        tags: vec!["a".into()],
+                        monitoring: "agentless".into(),
+                        interval_secs: 10,
+                        checks_down: 0,
+                    }),
+                    ..Default::default()
+                },
+            );
+        }
+        for i in 0..100 {
+            hub.update(
+                "s1",
+                1_000 + i,
+                &[
+                    point("cpu.usage", "", i as f64),
+                    point("disk.used_pct", "/", 50.0),
+                    point("disk.used_pct", "/data", 97.0),
+                    point("net.rx_bytes", "eth0", 100.0),
+                    point("net.rx_bytes", "eth1", 50.0),
+                ],
+            );
+        }
+        // An older sample does not move the view back.
+        hub.update("s1", 5, &[point("cpu.usage", "", 1.0)]);
+        let scope = Scope {
+            org_id: "o".into(),
+            visible_tags: None,
+        };
+        let s = &hub.summary(&scope, 1_100)[0];
+        assert_eq!(s.cpu_pct, Some(99.0));
+        assert_eq!(s.disk_mount.as_deref(), Some("/data"));
+        assert_eq!(s.net_rx_bps, Some(150.0));
+        assert_eq!(s.status, HostStatus::Degraded);
+        let spark = s.sparkline.as_ref().expect("sparkline");
+        assert_eq!(spark.len(), SPARK_LEN);
+        assert_eq!(spark.last(), Some(&99.0));
+        let other = Scope {
+            org_id: "o".into(),
+            visible_tags: Some(["b".to_string()].into()),
+        };
+        assert!(hub.summary(&other, 1_100).is_empty());
+    }
+}

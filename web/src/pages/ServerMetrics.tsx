@@ -1,0 +1,235 @@
+// The Metrics section of a server's page: one chart per metric group over a chosen range, a
+// live mode that appends each new sample, the server's current status and how much room its
+// metrics take per day. Loaded lazily (uPlot) by ServerDetailPage.
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useTranslation } from 'react-i18next';
+import { api, call, type Schemas } from '../api/client';
+import { Button, ErrorAlert, Loading } from '../components/ui';
+import { formatBytes, type Unit } from '../metrics/format';
+import { useLive } from '../metrics/live';
+import { MetricChart, type ChartData } from '../metrics/MetricChart';
+import { StatusBadge } from './FleetOverview';
+import '../styles/metrics.css';
+
+type Series = Schemas['MetricSeries'];
+
+const RANGES = [
+  ['1h', 3600],
+  ['6h', 6 * 3600],
+  ['24h', 24 * 3600],
+  ['7d', 7 * 86400],
+  ['30d', 30 * 86400],
+  ['1y', 365 * 86400],
+] as const;
+type RangeKey = (typeof RANGES)[number][0];
+
+const NAMES = [
+  'cpu.user',
+  'cpu.system',
+  'cpu.iowait',
+  'cpu.steal',
+  'load.1',
+  'load.5',
+  'load.15',
+  'mem.used',
+  'swap.used',
+  'disk.used_pct',
+  'diskio.read_bytes',
+  'diskio.write_bytes',
+  'net.rx_bytes',
+  'net.tx_bytes',
+].join(',');
+
+type Line = { name: string; label: string };
+type GroupSpec = { key: string; unit: Unit; max?: number; line: (l: Line) => string | null };
+
+function useGroups(): GroupSpec[] {
+  const { t } = useTranslation();
+  return useMemo(() => {
+    const cpu: Record<string, string> = {
+      'cpu.user': t('metrics.series.user'),
+      'cpu.system': t('metrics.series.system'),
+      'cpu.iowait': t('metrics.series.iowait'),
+      'cpu.steal': t('metrics.series.steal'),
+    };
+    const load: Record<string, string> = {
+      'load.1': t('metrics.series.load1'),
+      'load.5': t('metrics.series.load5'),
+      'load.15': t('metrics.series.load15'),
+    };
+    return [
+      { key: 'cpu', unit: 'percent', max: 100, line: (l) => (l.label === '' ? (cpu[l.name] ?? null) : null) },
+      { key: 'load', unit: 'load', line: (l) => load[l.name] ?? null },
+      {
+        key: 'memory',
+        unit: 'bytes',
+        line: (l) => (l.name === 'mem.used' ? t('metrics.series.memUsed') : l.name === 'swap.used' ? t('metrics.series.swapUsed') : null),
+      },
+      { key: 'disk', unit: 'percent', max: 100, line: (l) => (l.name === 'disk.used_pct' ? l.label : null) },
+      {
+        key: 'diskio',
+        unit: 'bytes_per_s',
+        line: (l) =>
+          l.name === 'diskio.read_bytes'
+            ? t('metrics.series.read', { device: l.label })
+            : l.name === 'diskio.write_bytes'
+              ? t('metrics.series.write', { device: l.label })
+              : null,
+      },
+      {
+        key: 'network',
+        unit: 'bytes_per_s',
+        line: (l) =>
+          l.name === 'net.rx_bytes'
+            ? t('metrics.series.rx', { iface: l.label })
+            : l.name === 'net.tx_bytes'
+              ? t('metrics.series.tx', { iface: l.label })
+              : null,
+      },
+    ];
+  }, [t]);
+}
+
+/** Points per series, keyed `name|label`; values are each step's average. */
+type Points = Map<string, { line: Line; pts: Map<number, number> }>;
+
+function toPoints(series: Series[]): Points {
+  const out: Points = new Map();
+  for (const s of series) {
+    out.set(`${s.name}|${s.label}`, { line: { name: s.name, label: s.label }, pts: new Map(s.points.map((p) => [p.t, p.avg])) });
+  }
+  return out;
+}
+
+function chartOf(points: Points, spec: GroupSpec, from: number): ChartData | null {
+  const lines = [...points.values()]
+    .map((p) => ({ p, label: spec.line(p.line) }))
+    .filter((x): x is { p: Points extends Map<string, infer V> ? V : never; label: string } => x.label !== null);
+  if (lines.length === 0) return null;
+  const ts = [...new Set(lines.flatMap((l) => [...l.p.pts.keys()]))].filter((t) => t >= from).sort((a, b) => a - b);
+  if (ts.length === 0) return null;
+  return {
+    xs: ts.map((t) => t / 1000),
+    lines: lines.map((l) => ({ label: l.label, values: ts.map((t) => l.p.pts.get(t) ?? null) })),
+  };
+}
+
+export default function ServerMetrics({ server }: { server: Schemas['Server'] }) {
+  const { t, i18n } = useTranslation();
+  const groups = useGroups();
+  const [range, setRange] = useState<RangeKey>('1h');
+  const [live, setLive] = useState(false);
+  const [points, setPoints] = useState<Points | null>(null);
+  const [from, setFrom] = useState(0);
+  const [until, setUntil] = useState(0);
+  const [error, setError] = useState<unknown>(null);
+  const [usage, setUsage] = useState<Schemas['ServerDiskUsage'] | null | undefined>(undefined);
+  const seconds = RANGES.find(([k]) => k === range)![1];
+
+  const load = useCallback(async () => {
+    const to = Date.now();
+    const start = to - seconds * 1000;
+    try {
+      const r = await call(() =>
+        api.GET('/api/v1/servers/{id}/metrics', {
+          params: { path: { id: server.id }, query: { names: NAMES, from: String(start), to: String(to) } },
+        }),
+      );
+      setPoints(toPoints(r.series));
+      setFrom(start);
+      setUntil(to);
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [server.id, seconds]);
+
+  useEffect(() => {
+    setPoints(null);
+    void load();
+  }, [load]);
+
+  useEffect(() => {
+    void call(() => api.GET('/api/v1/metrics/disk-usage'))
+      .then((u) => setUsage(u.items.find((i) => i.server_id === server.id) ?? null))
+      .catch(() => setUsage(null));
+  }, [server.id]);
+
+  // Live mode: every new sample of this server is appended to the lines it belongs to.
+  const { servers } = useLive(live ? { servers: [server.id] } : null, live ? `server:${server.id}` : 'off');
+  const current = servers.get(server.id);
+  useEffect(() => {
+    if (!live || !current?.last_sample_at || !current.points) return;
+    const ts = new Date(current.last_sample_at).getTime();
+    setPoints((prev) => {
+      const next: Points = new Map(prev ?? []);
+      for (const p of current.points ?? []) {
+        const key = `${p.name}|${p.label}`;
+        const entry = next.get(key) ?? { line: { name: p.name, label: p.label }, pts: new Map<number, number>() };
+        const pts = new Map(entry.pts);
+        pts.set(ts, p.value);
+        next.set(key, { line: entry.line, pts });
+      }
+      return next;
+    });
+    setFrom(Date.now() - seconds * 1000);
+    setUntil(Math.max(Date.now(), ts));
+  }, [live, current?.last_sample_at, current?.points, seconds]);
+
+  const charts = useMemo(
+    () => (points ? groups.map((g) => ({ g, data: chartOf(points, g, from) })).filter((c) => c.data !== null) : []),
+    [points, groups, from],
+  );
+
+  return (
+    <section className="card" aria-labelledby="server-metrics">
+      <div className="fleet-head">
+        <h2 id="server-metrics">{t('metrics.section')}</h2>
+        {current && <StatusBadge status={current.status} />}
+      </div>
+      <div className="fleet-toolbar">
+        <div className="segmented" role="group" aria-label={t('metrics.range')}>
+          {RANGES.map(([k]) => (
+            <Button key={k} variant={range === k ? 'primary' : 'secondary'} aria-pressed={range === k} onClick={() => setRange(k)}>
+              {t(`metrics.ranges.${k}`)}
+            </Button>
+          ))}
+        </div>
+        <Button variant={live ? 'primary' : 'secondary'} aria-pressed={live} onClick={() => setLive((v) => !v)} data-testid="live-toggle">
+          {t('metrics.liveMode')}
+        </Button>
+        <Button variant="ghost" onClick={() => void load()}>
+          {t('metrics.reload')}
+        </Button>
+      </div>
+      {error !== null && <ErrorAlert error={error} />}
+      {!points ? (
+        <Loading />
+      ) : charts.length === 0 ? (
+        <p className="muted">{t('metrics.noData')}</p>
+      ) : (
+        <div className="metric-charts">
+          {charts.map(({ g, data }) => (
+            <MetricChart key={g.key} title={t(`metrics.groups.${g.key}`)} unit={g.unit} max={g.max} data={data!} range={[from / 1000, until / 1000]} />
+          ))}
+        </div>
+      )}
+      <p className="muted small" data-testid="metrics-disk-use">
+        {usage === undefined
+          ? '…'
+          : usage === null
+            ? t('metrics.diskUseNone')
+            : t('metrics.diskUse', {
+                perDay: formatBytes(usage.bytes_per_day, i18n.language),
+                stored: formatBytes(usage.bytes, i18n.language),
+                projected: formatBytes(usage.projected_bytes, i18n.language),
+              })}
+      </p>
+      {current?.last_sample_at && (
+        <p className="muted small">
+          {t('metrics.lastSample', { when: new Date(current.last_sample_at).toLocaleString(i18n.language) })}
+        </p>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,140 @@
+// Monitoring in the browser against a real OpenSSH server on this machine, polled agentlessly by
+// Steward: the dashboard shows the server while the live socket is refused (polling), goes live
+// once it is let through, and shows values that change without a reload; the table view and
+// filters work; the server's page draws its charts (uPlot canvases under the strict CSP); both
+// meet WCAG 2.1 AA in both themes. Needs the agentless collector (`metrics/collect.rs`).
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { startSshd, type TestSshd } from './sshd';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+let steward: Steward;
+let sshd: TestSshd;
+let browser: Browser;
+let serverId = '';
+
+beforeAll(async () => {
+  steward = await startSteward();
+  await setupViaApi(steward);
+  sshd = await startSshd();
+  browser = await launchBrowser();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await sshd?.stop();
+  await steward?.stop();
+});
+
+test('the dashboard shows a server with live values, and its page draws charts', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const server = (await apiCall(page, 'POST', '/api/v1/servers', {
+    name: 'mon-1',
+    host: sshd.host,
+    port: sshd.port,
+    ssh_user: sshd.user,
+    tags: ['web'],
+    metrics_interval_secs: 5,
+  })) as { id: string };
+  serverId = server.id;
+  const credential = (await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'generate' })) as { public_key: string };
+  sshd.authorize(credential.public_key);
+  await apiCall(page, 'POST', '/api/v1/servers', { name: 'quiet-1', host: '127.0.0.9', ssh_user: 'nobody', tags: ['db'], monitoring: 'off' });
+
+  // The live socket is refused at first: the dashboard polls the summary, and goes live once
+  // the socket is let through (reconnecting with backoff).
+  let refuse = true;
+  await page.routeWebSocket(/\/api\/v1\/live$/, (ws) => {
+    if (refuse) void ws.close({ code: 1011, reason: 'refused by the test' });
+    else ws.connectToServer();
+  });
+  await page.goto(`${steward.url}/`);
+  const fleet = page.getByRole('region', { name: 'Fleet' });
+  const card = fleet.locator(`[data-testid="fleet-card"][data-server="${server.id}"]`);
+  await card.waitFor();
+  expect(await fleet.getByTestId('live-state').textContent()).toBe('Updating every 10 seconds');
+  refuse = false;
+  await poll(() => fleet.getByTestId('live-state').textContent(), 20_000).toBe('Live');
+  // The first sample, then another one arriving live (no reload).
+  await poll(() => card.getAttribute('data-sample'), 60_000).not.toBe('');
+  const first = await card.getAttribute('data-sample');
+  await poll(() => card.getByTestId('cpu').textContent(), 30_000).toMatch(/%$/);
+  await poll(() => card.getAttribute('data-sample'), 45_000).not.toBe(first);
+  expect(await card.getByText('Online').count()).toBe(1);
+  await shot(page, '80-dashboard-fleet');
+
+  // Filters and the table view.
+  await fleet.getByLabel('Tag').selectOption('db');
+  await card.waitFor({ state: 'detached' });
+  await fleet.getByLabel('Tag').selectOption('');
+  await fleet.getByLabel('Status').selectOption('unknown');
+  await fleet.locator('[data-testid="fleet-card"]').filter({ hasText: 'quiet-1' }).waitFor();
+  await fleet.getByLabel('Status').selectOption('');
+  await fleet.getByRole('button', { name: 'Table' }).click();
+  const row = fleet.locator(`[data-testid="fleet-row"][data-server="${server.id}"]`);
+  await row.waitFor();
+  await fleet.getByRole('button', { name: 'Cards' }).click();
+
+  // The server's page: charts drawn on canvases.
+  await card.getByRole('link', { name: 'mon-1' }).click();
+  const metrics = page.getByRole('region', { name: 'Metrics' });
+  const cpuChart = metrics.getByRole('img', { name: 'CPU', exact: true });
+  await cpuChart.locator('canvas').waitFor({ timeout: 30_000 });
+  await poll(
+    () =>
+      cpuChart.locator('canvas').evaluate((c: HTMLCanvasElement) => {
+        const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let painted = 0;
+        for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) painted++;
+        return painted > 100;
+      }),
+    10_000,
+  ).toBe(true);
+  await metrics.getByRole('img', { name: 'Network' }).waitFor();
+  await metrics.getByRole('button', { name: '24 hours' }).click();
+  await cpuChart.locator('canvas').waitFor();
+  await metrics.getByRole('button', { name: 'Live', exact: true }).click();
+  await poll(() => metrics.getByRole('button', { name: 'Live', exact: true }).getAttribute('aria-pressed')).toBe('true');
+  await shot(page, '81-server-metrics');
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+interface Violation {
+  id: string;
+  impact: string;
+  help: string;
+  nodes: { target: string[] }[];
+}
+
+async function audit(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: axeSource });
+  const violations = (await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
+    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations;
+  })) as Violation[];
+  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
+}
+
+test('the fleet overview and the metrics section meet WCAG 2.1 AA in both themes', async () => {
+  expect(serverId).not.toBe('');
+  // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
+  const { context } = await newContext(browser, { bypassCSP: true });
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  for (const theme of ['light', 'dark']) {
+    await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
+    for (const path of ['/', `/servers/${serverId}`]) {
+      await page.goto(`${steward.url}${path}`);
+      await page.locator(path === '/' ? '[data-testid="fleet-card"]' : '[data-testid="metric-chart"] canvas').first().waitFor({ timeout: 30_000 });
+      expect(await audit(page), `${theme} ${path}`).toEqual([]);
+    }
+  }
+  await context.close();
+});
