@@ -65,7 +65,9 @@ test('the dashboard shows a server with live values, and its page draws charts',
   const first = await card.getAttribute('data-sample');
   await poll(() => card.getByTestId('cpu').textContent(), 30_000).toMatch(/%$/);
   await poll(() => card.getAttribute('data-sample'), 45_000).not.toBe(first);
-  expect(await card.getByText('Online').count()).toBe(1);
+  // Reporting: online, or degraded when this machine's own disk is ≥ 95 % full (the rule is
+  // the status, not the machine's state: unit-tested in tests/monitoring.rs).
+  expect(await card.getByText(/^(Online|Degraded)$/).count()).toBe(1);
   await shot(page, '80-dashboard-fleet');
 
   // Filters and the table view.
