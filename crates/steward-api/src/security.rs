@@ -50,3 +50,52 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
     }
     res
 }
+
+/// The host and port part of an origin or URL (`https://a.example:8443/x` → `a.example:8443`).
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
+/// Refuses a WebSocket opened by another site's page: the browser sends our cookies along with
+/// any page's upgrade request, so a present `Origin` must name the host the request was sent
+/// to, or the configured public URL's (behind a proxy that rewrites `Host`). Clients that are
+/// not browsers send no `Origin` and are authenticated like any request. One check, one error
+/// code (`cross_origin`), for every WebSocket Steward serves to users.
+pub fn require_same_origin(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> crate::error::ApiResult<()> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let same = origin.to_str().is_ok_and(|o| {
+        let o = authority(o);
+        (!host.is_empty() && o.eq_ignore_ascii_case(host))
+            || o.eq_ignore_ascii_case(authority(&st.config.public_url))
+    });
+    if same {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::forbidden(
+            "connection refused: it was opened from another site's page, not Steward's",
+        )
+        .with_code("cross_origin"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authority;
+
+    #[test]
+    fn authority_of_origins_and_urls() {
+        assert_eq!(authority("https://a.example:8443"), "a.example:8443");
+        assert_eq!(authority("http://a.example/x?y"), "a.example");
+        assert_eq!(authority("null"), "null");
+    }
+}

@@ -849,7 +849,11 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
         .await
         .expect_err("cross-site refused");
     match err {
-        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 403),
+        tokio_tungstenite::tungstenite::Error::Http(r) => {
+            assert_eq!(r.status(), 403);
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap_or(b"{}")).unwrap();
+            assert_eq!(code(&body), "cross_origin");
+        }
         other => panic!("unexpected {other}"),
     }
     let mut ws_ok = false;

@@ -410,6 +410,44 @@ async fn live_updates_are_batched_and_never_show_invisible_servers() {
     assert!(last.as_f64().unwrap() > 50.0, "{last}");
 }
 
+/// Another site's page cannot open the live view with the user's cookies: the same origin
+/// check, and error code, as terminals and run streams.
+#[tokio::test]
+async fn a_cross_site_live_connection_is_refused() {
+    let app = TestApp::spawn().await;
+    let (admin, _, _, _) = fleet(&app).await;
+    let request = |origin: &str| {
+        let url = app.url("/api/v1/live").replace("http://", "ws://");
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+                .unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", admin.token).parse().unwrap(),
+        );
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(request("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 403);
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap_or(b"{}")).unwrap();
+            assert_eq!(code(&body), "cross_origin", "{body}");
+        }
+        other => panic!("cross-site live connection not refused: {other:?}"),
+    }
+    let host = app.base.trim_start_matches("http://").to_string();
+    let (mut ws, _) = tokio_tungstenite::connect_async(request(&format!("http://{host}")))
+        .await
+        .expect("same origin accepted");
+    ws.send(Message::text(
+        json!({"type":"subscribe","fleet":true}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert!(next_json(&mut ws, Duration::from_secs(5)).await.is_some());
+}
+
 #[tokio::test]
 async fn a_client_that_does_not_read_is_dropped_and_others_keep_receiving() {
     let app = TestApp::spawn().await;

@@ -62,6 +62,7 @@ export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promi
   const port = await freePort();
   const user = spawnSync('id', ['-un']).stdout.toString().trim();
   writeFileSync(join(dir, 'authorized_keys'), '');
+  mkdirSync(join(dir, 'home'));
   keygen(join(dir, 'host_key'));
   writeFileSync(
     join(dir, 'sshd_config'),
@@ -71,9 +72,6 @@ export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promi
       ...(opts.extraAddresses ?? []).map((a) => `ListenAddress ${a}`),
       // Many hosts of one run connect at once.
       'MaxStartups 500',
-      // Keeps bash from reading ~/.bashrc for every session (slow on test machines, and a
-      // session killed halfway through it can leave locks behind).
-      'SetEnv SHLVL=1',
       `HostKey ${dir}/host_key`,
       `PidFile ${dir}/sshd.pid`,
       `AuthorizedKeysFile ${dir}/authorized_keys`,
@@ -83,6 +81,14 @@ export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promi
       'UsePAM no',
       'PermitRootLogin prohibit-password',
       'LogLevel ERROR',
+      // The test account's shells get an empty HOME of this sshd's, so they read none of its
+      // start-up files (slow on test machines, and a session killed halfway through them can
+      // leave locks behind); SHLVL=1 keeps bash from reading ~/.bashrc for commands. SetEnv
+      // takes the first value that applies, hence one per Match; Match blocks go last.
+      `Match User ${user}`,
+      `  SetEnv SHLVL=1 HOME=${dir}/home`,
+      'Match all',
+      '  SetEnv SHLVL=1',
       '',
     ].join('\n'),
   );

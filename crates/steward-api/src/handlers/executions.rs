@@ -513,27 +513,6 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(live.snapshot())))
 }
 
-/// Refuses a WebSocket opened by another site's page (the browser sends our cookies along).
-pub(crate) fn same_origin(headers: &HeaderMap) -> ApiResult<()> {
-    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://").map(|(_, rest)| rest))
-        .unwrap_or("");
-    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("cross-origin WebSocket refused").with_code("bad_origin"))
-    }
-}
-
 /// Live progress of a run over a WebSocket: a snapshot, then output and status messages as
 /// JSON text frames (`ExecutionEvent`), ending with `finished`.
 #[utoipa::path(get, operation_id = "executions_stream", path = "/api/v1/executions/{id}/stream", tag = tags::SCRIPTS, params(("id" = String, Path)),
@@ -546,7 +525,7 @@ pub async fn stream(
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let row = visible(&st, &p, &id).await?;
-    same_origin(&headers)?;
+    crate::security::require_same_origin(&st, &headers)?;
     let ws = ws.map_err(|_| {
         ApiError::bad_request(
             "websocket_required",

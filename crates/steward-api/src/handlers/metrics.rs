@@ -20,7 +20,6 @@ use steward_proto::metrics::{
 };
 use steward_tsdb::rollup::Tier;
 
-use super::executions::same_origin;
 use super::servers::visible;
 use super::{tags, time};
 use crate::auth::Principal;
@@ -272,7 +271,7 @@ pub async fn live(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     p.require(Permission::ServersRead)?;
-    same_origin(&headers)?;
+    crate::security::require_same_origin(&st, &headers)?;
     let ws = ws.map_err(|_| {
         ApiError::bad_request(
             "websocket_required",

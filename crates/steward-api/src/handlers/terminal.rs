@@ -45,29 +45,6 @@ fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
     }
 }
 
-/// The host and port part of an origin or URL (`https://a.example:8443/x` → `a.example:8443`).
-fn authority(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#']).next().unwrap_or(rest)
-}
-
-/// A present `Origin` must name the host the request was sent to (or the public URL's).
-fn same_origin(st: &AppState, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = authority(origin);
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    (!host.is_empty() && origin.eq_ignore_ascii_case(host))
-        || origin.eq_ignore_ascii_case(authority(&st.config.public_url))
-}
-
 /// Opens a terminal: upgrade to a WebSocket. Binary frames carry keystrokes in and output
 /// out; text frames carry JSON control messages (`TerminalClientMessage` in,
 /// `TerminalServerMessage` out). A plain GET (no upgrade) is checked like an upgrade and
@@ -85,12 +62,7 @@ pub async fn open(
 ) -> ApiResult<Response> {
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::TerminalOpen, &server.tags)?;
-    if !same_origin(&st, &headers) {
-        return Err(
-            ApiError::forbidden("terminals open only from Steward's own pages")
-                .with_code("cross_origin"),
-        );
-    }
+    crate::security::require_same_origin(&st, &headers)?;
     if let Err(e) = p.require_step_up(&st, "opening a terminal") {
         Event::by(&p, "terminal.open", st.now_ms())
             .target("server", &server.id, &server.name)
@@ -242,16 +214,4 @@ pub async fn terminate(
         .await?;
     st.terminals.terminate(&r.id);
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::authority;
-
-    #[test]
-    fn authority_of_origins_and_urls() {
-        assert_eq!(authority("https://a.example:8443"), "a.example:8443");
-        assert_eq!(authority("http://a.example/x?y"), "a.example");
-        assert_eq!(authority("null"), "null");
-    }
 }

@@ -100,6 +100,7 @@ impl Sshd {
             .trim()
             .to_string();
         std::fs::File::create(dir.path().join("authorized_keys")).unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
         keygen(&dir.path().join("host_key"), "");
         let mut s = Self {
             host: hosts[0].clone(),
@@ -114,10 +115,13 @@ impl Sshd {
         s
     }
 
-    /// The config. `SetEnv SHLVL=1` keeps bash (the test account's shell) from reading
-    /// ~/.bashrc for every session, as it does for commands run by sshd: the test machine's
-    /// .bashrc can be slow, and a session killed halfway through it (the cancel and timeout
-    /// tests kill sessions) can leave behind locks that stall every later login.
+    /// The config. The test account's sessions (root's, in CI) get `HOME` set to an empty
+    /// directory of this sshd's, so login and interactive shells read none of its start-up
+    /// files: the machine's ~/.bashrc can be slow, and a session killed halfway through it
+    /// (the cancel and timeout tests kill sessions) can leave behind locks that stall every
+    /// later login. `SHLVL=1` also keeps bash from reading ~/.bashrc for commands run by sshd.
+    /// Throwaway accounts (`OsUser`) keep their own home. (`SetEnv` takes the first value that
+    /// applies, hence one per `Match`.)
     fn config(&self) -> PathBuf {
         let d = self.dir.path().display();
         let path = self.dir.path().join("sshd_config");
@@ -129,7 +133,8 @@ impl Sshd {
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
                  PermitRootLogin prohibit-password\nLogLevel VERBOSE\nSubsystem sftp internal-sftp\n\
                  MaxStartups 500\nMaxSessions 100\n\
-                 SetEnv SHLVL=1\n",
+                 Match User {user}\n  SetEnv SHLVL=1 HOME={d}/home\nMatch all\n  SetEnv SHLVL=1\n",
+                user = self.user,
                 port = self.port,
                 extra = self.extra,
                 listen = self
