@@ -256,11 +256,11 @@ async fn the_summary_lists_visible_servers_with_status_transitions() {
     assert_eq!(bravo["status"], "degraded", "{bravo}");
 }
 
-/// A WebSocket to `/api/v1/live` as `session`.
-async fn live(
+/// An upgrade request to `/api/v1/live` as `session`.
+fn live_request(
     app: &TestApp,
     session: &Session,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let url = app.url("/api/v1/live").replace("http://", "ws://");
     let mut req =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
@@ -269,7 +269,15 @@ async fn live(
         "authorization",
         format!("Bearer {}", session.token).parse().unwrap(),
     );
-    let (ws, _) = tokio_tungstenite::connect_async(req)
+    req
+}
+
+/// A WebSocket to `/api/v1/live` as `session`.
+async fn live(
+    app: &TestApp,
+    session: &Session,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let (ws, _) = tokio_tungstenite::connect_async(live_request(app, session))
         .await
         .expect("upgrade");
     ws
@@ -417,14 +425,7 @@ async fn a_cross_site_live_connection_is_refused() {
     let app = TestApp::spawn().await;
     let (admin, _, _, _) = fleet(&app).await;
     let request = |origin: &str| {
-        let url = app.url("/api/v1/live").replace("http://", "ws://");
-        let mut req =
-            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-                .unwrap();
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", admin.token).parse().unwrap(),
-        );
+        let mut req = live_request(&app, &admin);
         req.headers_mut().insert("origin", origin.parse().unwrap());
         req
     };
@@ -454,14 +455,7 @@ async fn a_client_that_does_not_read_is_dropped_and_others_keep_receiving() {
     let (admin, a, _, _) = fleet(&app).await;
 
     // The slow client: a tiny receive window and it never reads.
-    let url = app.url("/api/v1/live").replace("http://", "ws://");
-    let mut req =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
-            .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", admin.token).parse().unwrap(),
-    );
+    let req = live_request(&app, &admin);
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let addr = app.base.trim_start_matches("http://").parse().unwrap();
