@@ -1,12 +1,9 @@
 // Accessibility: axe-core (WCAG 2.1 A and AA rules, colour contrast included) over every main
 // page in both themes, and keyboard use of the frame and a dialog.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { ADMIN, apiCall, launchBrowser, newContext, setupThroughUi, startSteward, type Steward } from './harness';
+import { a11yViolations, ADMIN, apiCall, launchBrowser, newContext, setupThroughUi, startSteward, type Steward } from './harness';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let steward: Steward;
 let browser: Browser;
 
@@ -20,30 +17,12 @@ afterAll(async () => {
   await steward?.stop();
 });
 
-interface Violation {
-  id: string;
-  impact: string;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function audit(page: Page): Promise<string[]> {
-  // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
-  await page.addScriptTag({ content: axeSource });
-  const violations = (await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
-    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations;
-  })) as Violation[];
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-}
-
 test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
   const { context } = await newContext(browser, { bypassCSP: true });
   const page = await context.newPage();
   const found: string[] = [];
   const check = async (name: string) => {
-    for (const v of await audit(page)) found.push(`${name}: ${v}`);
+    for (const v of await a11yViolations(page)) found.push(`${name}: ${v}`);
   };
 
   await page.goto(`${steward.url}/setup?token=${encodeURIComponent(steward.setupToken)}`);

@@ -2,15 +2,12 @@
 // through the dialog, see the scheduler find it up, switch the server to answering 500 and see
 // it down after Run now, read the uptime in the list and open the history chart (uPlot, under
 // the strict CSP); the pages meet WCAG 2.1 AA.
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { a11yViolations, apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let steward: Steward;
 let browser: Browser;
 let target: Server;
@@ -115,23 +112,6 @@ test('a TCP check added on a server page belongs to that server', async () => {
   await context.close();
 });
 
-interface Violation {
-  id: string;
-  impact: string;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function audit(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axeSource });
-  const violations = (await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
-    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations;
-  })) as Violation[];
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-}
-
 test('the checks pages meet WCAG 2.1 AA in both themes and fit a phone', async () => {
   expect(checkPath).not.toBe('');
   // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
@@ -143,10 +123,10 @@ test('the checks pages meet WCAG 2.1 AA in both themes and fit a phone', async (
     await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
     await page.goto(`${steward.url}/checks`);
     await page.getByTestId('check-row').first().waitFor();
-    for (const v of await audit(page)) found.push(`${theme} list: ${v}`);
+    for (const v of await a11yViolations(page)) found.push(`${theme} list: ${v}`);
     await page.goto(`${steward.url}${checkPath}`);
     await page.getByTestId('check-chart').locator('canvas').waitFor();
-    for (const v of await audit(page)) found.push(`${theme} detail: ${v}`);
+    for (const v of await a11yViolations(page)) found.push(`${theme} detail: ${v}`);
   }
   expect(found).toEqual([]);
   await page.setViewportSize({ width: 375, height: 800 });

@@ -3,14 +3,11 @@
 // once it is let through, and shows values that change without a reload; the table view and
 // filters work; the server's page draws its charts (uPlot canvases under the strict CSP); both
 // meet WCAG 2.1 AA in both themes. Needs the agentless collector (`metrics/collect.rs`).
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { a11yViolations, apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
 import { startSshd, type TestSshd } from './sshd';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let steward: Steward;
 let sshd: TestSshd;
 let browser: Browser;
@@ -107,23 +104,6 @@ test('the dashboard shows a server with live values, and its page draws charts',
   await context.close();
 });
 
-interface Violation {
-  id: string;
-  impact: string;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function audit(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axeSource });
-  const violations = (await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
-    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations;
-  })) as Violation[];
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-}
-
 test('the fleet overview and the metrics section meet WCAG 2.1 AA in both themes', async () => {
   expect(serverId).not.toBe('');
   // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
@@ -135,7 +115,7 @@ test('the fleet overview and the metrics section meet WCAG 2.1 AA in both themes
     for (const path of ['/', `/servers/${serverId}`]) {
       await page.goto(`${steward.url}${path}`);
       await page.locator(path === '/' ? '[data-testid="fleet-card"]' : '[data-testid="metric-chart"] canvas').first().waitFor({ timeout: 30_000 });
-      expect(await audit(page), `${theme} ${path}`).toEqual([]);
+      expect(await a11yViolations(page), `${theme} ${path}`).toEqual([]);
     }
   }
   await context.close();

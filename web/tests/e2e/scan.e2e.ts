@@ -3,13 +3,11 @@
 // the proposals for the databases can be dismissed, and the filled panel passes axe (WCAG AA)
 // in both themes and fits a 375 px phone screen.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { apiCall, launchBrowser, loginToDashboard, newContext, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { a11yViolations, apiCall, launchBrowser, loginToDashboard, newContext, setupViaApi, shot, startSteward, type Steward } from './harness';
 import { startSshd, type TestSshd } from './sshd';
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 let steward: Steward;
 let sshd: TestSshd;
 let browser: Browser;
@@ -83,23 +81,6 @@ test('Scan now shows the OS, the databases and sshd, and proposals that can be d
   await context.close();
 });
 
-interface Violation {
-  id: string;
-  impact: string;
-  help: string;
-  nodes: { target: string[] }[];
-}
-
-async function audit(page: Page): Promise<string[]> {
-  await page.addScriptTag({ content: axeSource });
-  const violations = (await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (o: unknown) => Promise<{ violations: unknown[] }> } }).axe;
-    const r = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
-    return r.violations;
-  })) as Violation[];
-  return violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`);
-}
-
 test('the filled scan panel meets WCAG 2.1 AA in both themes and fits a phone', async () => {
   expect(serverId).not.toBe('');
   // The page's CSP forbids injected scripts; this context bypasses it for the audit only.
@@ -111,7 +92,7 @@ test('the filled scan panel meets WCAG 2.1 AA in both themes and fits a phone', 
     await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
     await page.goto(`${steward.url}/servers/${serverId}`);
     await page.getByTestId('scan-services').waitFor();
-    for (const v of await audit(page)) found.push(`${theme}: ${v}`);
+    for (const v of await a11yViolations(page)) found.push(`${theme}: ${v}`);
   }
   expect(found).toEqual([]);
   await page.setViewportSize({ width: 375, height: 800 });
