@@ -151,11 +151,20 @@ pub async fn disconnected<'e>(
     Ok(())
 }
 
-/// Agents left marked connected by an instance that stopped: called at start.
-pub async fn reset_connected<'e>(ex: impl Executor<'e, Database = Any>) -> DbResult<u64> {
-    let r = sqlx::query("UPDATE agents SET connected = 0 WHERE connected = 1")
-        .execute(ex)
-        .await?;
+/// Agents left marked connected by an instance that stopped, called at start: those not
+/// heard from since `seen_before` (ms). An agent another running instance serves keeps
+/// sending batches, so its row stays fresh and is left alone.
+pub async fn reset_connected<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    seen_before: i64,
+) -> DbResult<u64> {
+    let r = sqlx::query(
+        "UPDATE agents SET connected = 0 \
+         WHERE connected = 1 AND (last_seen_at IS NULL OR last_seen_at < $1)",
+    )
+    .bind(seen_before)
+    .execute(ex)
+    .await?;
     Ok(r.rows_affected())
 }
 

@@ -470,3 +470,64 @@ async fn while_the_hub_restarts_the_agent_buffers_and_backfills_without_gaps_or_
     let gap = samples.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
     assert!(gap <= 2_500, "no gap in the series (largest step {gap} ms)");
 }
+
+/// Several instances share one database, and only one of them holds an agent's connection.
+/// An instance that starts leaves alone the agents another one serves (they keep reporting),
+/// and a row left marked connected by an instance that died is not believed once the agent
+/// has been silent longer than an agent may be.
+#[tokio::test]
+async fn connection_state_left_by_another_instance_is_believed_only_while_fresh() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "web-9", "host": "127.0.0.9", "ssh_user": "root" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let silent = steward_api::metrics::agent::SILENT_FOR.as_millis() as i64;
+    let mark = |last_seen: i64| {
+        sqlx::query("UPDATE agents SET connected = 1, last_seen_at = $1 WHERE server_id = $2")
+            .bind(last_seen)
+            .bind(id.clone())
+            .execute(&app.db.pool)
+    };
+    let connected = || async {
+        let (s, b) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b["connected"].as_bool().unwrap()
+    };
+
+    // Another instance holds the connection and heard from the agent a minute ago.
+    let now = app.state.now_ms();
+    mark(now - 60_000).await.unwrap();
+    assert!(connected().await, "served by another instance");
+    let reset = steward_db::agents::reset_connected(&app.db.pool, now - silent)
+        .await
+        .unwrap();
+    assert_eq!(
+        reset, 0,
+        "a starting instance left the other one's agent alone"
+    );
+    assert!(connected().await);
+
+    // That instance died four minutes ago and nobody has heard from the agent since.
+    mark(now - silent - 60_000).await.unwrap();
+    assert!(!connected().await, "a stale row is not believed");
+    let reset = steward_db::agents::reset_connected(&app.db.pool, now - silent)
+        .await
+        .unwrap();
+    assert_eq!(reset, 1);
+    let (flag,): (i64,) = sqlx::query_as("SELECT connected FROM agents WHERE server_id = $1")
+        .bind(&id)
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(flag, 0);
+}

@@ -26,7 +26,10 @@ use crate::state::AppState;
 /// Prefix of enrollment tokens, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "stwa_";
 
-fn info(monitoring: &str, row: Option<AgentRow>, connected_here: bool) -> AgentInfo {
+/// `connected` is true when this instance holds the agent's connection, or when the row says
+/// another instance does and the agent was heard from recently (a row left behind by an
+/// instance that died is not believed for longer than an agent may stay silent).
+fn info(monitoring: &str, row: Option<AgentRow>, connected_here: bool, now_ms: i64) -> AgentInfo {
     match row {
         None => AgentInfo {
             enrolled: false,
@@ -44,7 +47,11 @@ fn info(monitoring: &str, row: Option<AgentRow>, connected_here: bool) -> AgentI
         },
         Some(r) => AgentInfo {
             enrolled: true,
-            connected: connected_here || r.connected == 1,
+            connected: connected_here
+                || (r.connected == 1
+                    && r.last_seen_at.is_some_and(|t| {
+                        now_ms - t < crate::metrics::agent::SILENT_FOR.as_millis() as i64
+                    })),
             monitoring: monitoring.into(),
             enrolled_at: opt_time(Some(r.created_at)),
             connected_at: opt_time(r.connected_at),
@@ -111,6 +118,7 @@ pub async fn get(
         &server.monitoring,
         row,
         st.agents.is_connected(&server.id),
+        st.now_ms(),
     )))
 }
 
@@ -185,7 +193,7 @@ pub async fn enroll(
             install_command: install_command(&hub, &token, interval),
             token: token.into(),
             hub_url: hub,
-            agent: info("agent", row, false),
+            agent: info("agent", row, false, now),
         }),
     ))
 }

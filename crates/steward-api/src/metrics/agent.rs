@@ -27,7 +27,8 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// How often a connected agent's server is re-read (interval changes, revocation, deletion).
 const RECHECK: Duration = Duration::from_secs(10);
 /// An agent silent this long (no batch, no ping) is disconnected; it reconnects by itself.
-const SILENT_FOR: Duration = Duration::from_secs(180);
+/// A row marked connected but not heard from for this long is not believed.
+pub const SILENT_FOR: Duration = Duration::from_secs(180);
 
 struct Live {
     stop: watch::Sender<bool>,

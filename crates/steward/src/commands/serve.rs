@@ -54,8 +54,10 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
             "terminal sessions interrupted by the restart marked ended"
         );
     }
-    // Agents marked connected by the previous process are not (they reconnect).
-    steward_db::agents::reset_connected(&db.pool).await?;
+    // Agents marked connected by a previous process are not (they reconnect); those another
+    // running instance serves keep reporting and are left alone.
+    let silent = steward_api::metrics::agent::SILENT_FOR.as_millis() as i64;
+    steward_db::agents::reset_connected(&db.pool, clock.now_ms() - silent).await?;
     let housekeeping = tokio::spawn(housekeeping(
         db.clone(),
         clock.clone(),
