@@ -47,7 +47,9 @@ async fn bench() -> Bench {
         &["127.0.0.2".to_string()],
         "MaxSessions 500\nMaxStartups 500",
     );
-    let app = TestApp::spawn_with(|c| c.ssh_max_connections = 1024).await;
+    // Steward on threads of its own, so the benchmark's 100 WebSocket clients (browsers, in
+    // real use) do not queue on Steward's workers — as the `ssh` clients are other processes.
+    let app = TestApp::spawn_isolated(|c| c.ssh_max_connections = 1024).await;
     let admin = app.admin().await;
     let (s, b) = admin
         .post(

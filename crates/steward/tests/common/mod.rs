@@ -101,6 +101,8 @@ pub struct TestApp {
     pub test_db: TestDb,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The server's own runtime (`spawn_isolated`).
+    runtime: Option<tokio::runtime::Runtime>,
     metrics_stop: tokio_util::sync::CancellationToken,
     /// The running server's state (its metric store, registries), for tests that drive
     /// background work such as collection directly.
@@ -113,6 +115,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Self {
+        Self::start(configure, false).await
+    }
+
+    /// The server on a runtime of its own (two worker threads), apart from the test's: for
+    /// benchmarks, where the test's many clients must not queue on the server's workers (in
+    /// production the browsers are other processes, on other machines).
+    #[allow(dead_code)]
+    pub async fn spawn_isolated(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Self {
+        Self::start(configure, true).await
+    }
+
+    async fn start(configure: impl FnOnce(&mut steward_api::ApiConfig), isolated: bool) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let test_db = TestDb::new(dir.path()).await;
@@ -150,18 +164,29 @@ impl TestApp {
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
         let app_state = state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let serving = async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             steward_api::serve(listener, state, async {
                 let _ = rx.await;
             })
             .await
             .expect("serve");
-        });
+        };
+        let (task, runtime) = if isolated {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("steward-server")
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            (rt.spawn(serving), Some(rt))
+        } else {
+            (tokio::spawn(serving), None)
+        };
         Self {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder().build().expect("client"),
@@ -172,6 +197,7 @@ impl TestApp {
             test_db,
             shutdown: Some(tx),
             task: Some(task),
+            runtime,
             metrics_stop,
             state: app_state,
         }
@@ -295,6 +321,10 @@ impl Drop for TestApp {
         }
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        // A runtime cannot be dropped from async code: let its threads wind down by themselves.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
