@@ -113,6 +113,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Self {
+        Self::spawn_at(|c, _| configure(c)).await
+    }
+
+    /// Like [`TestApp::spawn_with`], but `configure` also gets the base URL the server will
+    /// listen at (`http://127.0.0.1:<port>`), e.g. for `public_url`.
+    pub async fn spawn_at(configure: impl FnOnce(&mut steward_api::ApiConfig, &str)) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let test_db = TestDb::new(dir.path()).await;
@@ -133,7 +139,11 @@ impl TestApp {
             data_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
         };
-        configure(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        configure(&mut config, &format!("http://{addr}"));
         let metrics_stop = tokio_util::sync::CancellationToken::new();
         let metrics = steward_api::metrics::store::Store::open(
             db.clone(),
@@ -150,10 +160,6 @@ impl TestApp {
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
         let app_state = state.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             steward_api::serve(listener, state, async {
