@@ -83,6 +83,17 @@ pub struct AgentInstallStep {
     pub detail: String,
 }
 
+/// Something that works but deserves attention.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentInstallWarning {
+    /// `no_boot_start` (detached: no start after a reboot), `runs_as_root` (detached system
+    /// install), `no_linger` (a user service that stops at logout), `not_connected` (running,
+    /// not connected yet).
+    pub code: String,
+    /// The same in English, with the specifics.
+    pub message: String,
+}
+
 /// The result of an install over SSH.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentInstallResult {
@@ -90,10 +101,12 @@ pub struct AgentInstallResult {
     pub service: AgentServiceKind,
     /// Where the binary is on the server.
     pub binary_path: String,
+    /// The hub URL the agent connects to.
+    pub hub_url: String,
     pub steps: Vec<AgentInstallStep>,
     /// Things that work but deserve attention (no start at boot, a user service that stops
     /// at logout, not connected yet …).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<AgentInstallWarning>,
     pub agent: AgentInfo,
 }
 
@@ -102,6 +115,6 @@ pub struct AgentInstallResult {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentUninstallResult {
     pub steps: Vec<AgentInstallStep>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<AgentInstallWarning>,
     pub agent: AgentInfo,
 }

@@ -198,6 +198,14 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
             .all(|s| s["ok"] == true),
         "{r}"
     );
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "no_boot_start"),
+        "{r}"
+    );
     let warnings = r["warnings"].to_string();
     assert!(
         warnings.contains("reboot"),

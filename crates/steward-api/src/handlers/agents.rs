@@ -15,7 +15,7 @@ use steward_db::agents::{self, AgentRow};
 use steward_db::servers::ServerRow;
 use steward_proto::{
     AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallRequest, AgentInstallResult,
-    AgentInstallStep, AgentServiceKind, AgentUninstallResult, ErrorBody,
+    AgentInstallStep, AgentInstallWarning, AgentServiceKind, AgentUninstallResult, ErrorBody,
 };
 use zeroize::Zeroizing;
 
@@ -373,7 +373,14 @@ async fn connect_and_probe(
     Ok((conn, probe))
 }
 
-/// Human text for the warning codes the scripts print.
+/// A warning the scripts printed (by code), with its English text.
+fn warning(code: &str, probe: &Probe) -> AgentInstallWarning {
+    AgentInstallWarning {
+        code: code.into(),
+        message: warning_text(code, probe),
+    }
+}
+
 fn warning_text(code: &str, probe: &Probe) -> String {
     match code {
         "no_boot_start" => "No systemd is running on this server: the agent runs as a detached process and will not start again after a reboot (or if it crashes). Install it again, or start it from the server's own init system.".into(),
@@ -613,11 +620,8 @@ async fn install_on(
             steps,
         ));
     }
-    let mut warnings: Vec<String> = out
-        .warnings
-        .iter()
-        .map(|w| warning_text(w, probe))
-        .collect();
+    let mut warnings: Vec<AgentInstallWarning> =
+        out.warnings.iter().map(|w| warning(w, probe)).collect();
     if wait_connected(st, &server.id, 10).await {
         steps.push(step(
             "connected",
@@ -625,9 +629,12 @@ async fn install_on(
             format!("the agent connected to {hub}"),
         ));
     } else {
-        warnings.push(format!(
-            "The agent runs but has not connected yet: check that the server can reach {hub}."
-        ));
+        warnings.push(AgentInstallWarning {
+            code: "not_connected".into(),
+            message: format!(
+                "The agent runs but has not connected yet: check that the server can reach {hub}."
+            ),
+        });
     }
     let row = agents::get(&st.db.pool, &server.id)
         .await
@@ -640,6 +647,7 @@ async fn install_on(
             mode: probe.mode(),
             service: probe.service(),
             binary_path: probe.binary_path(),
+            hub_url: hub.clone(),
             steps: vec![],
             warnings,
             agent: info("agent", row, st.agents.is_connected(&server.id)),
