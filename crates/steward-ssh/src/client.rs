@@ -402,7 +402,11 @@ impl Connection {
             .map_err(|e| SshError::Protocol(e.to_string()))?;
         russh_sftp::client::SftpSession::new(channel.into_stream())
             .await
-            .map_err(|e| SshError::Protocol(format!("SFTP: {e}")))
+            .map_err(|e| {
+                SshError::Protocol(format!(
+                    "SFTP: {e} (does the server's sshd offer the sftp subsystem?)"
+                ))
+            })
     }
 
     /// Writes `data` to a new file at `path` over SFTP, created with `mode` (so a secret is
