@@ -440,6 +440,10 @@ else
   step install ok "$BIN, $TOKEN (0600)"
 fi
 
+# A detached agent of an earlier install (e.g. before systemd was there) stops first.
+stop_pidfile "$PIDFILE" && old=" (the previous one stopped)" || old=""
+$SUDO rm -f "$PIDFILE"
+
 case "$SERVICE" in
 systemd)
   out=$( { $SUDO install -m 0644 "$TMP/steward-agent.service" /etc/systemd/system/steward-agent.service \
@@ -466,8 +470,6 @@ systemd-user)
   else step verify fail "$(systemctl --user status --no-pager steward-agent 2>&1 | tail -n 5)"; exit 1; fi
   ;;
 detached)
-  stop_pidfile "$PIDFILE" && old=" (the previous one stopped)" || old=""
-  $SUDO rm -f "$PIDFILE"
   $SUDO sh -c '
     pidf=$1; log=$2; shift 2
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi

@@ -466,9 +466,17 @@ async fn run_install(
             )),
         }
     }
-    let (mut result, replaced) = result?;
-    result.steps = steps.clone();
-    Ok((result, replaced))
+    match result {
+        Ok((mut result, replaced)) => {
+            result.steps = steps.clone();
+            Ok((result, replaced))
+        }
+        Err(mut f) => {
+            // The failure's steps, with the cleanup after it.
+            f.steps = steps.clone();
+            Err(f)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
