@@ -13,8 +13,13 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 run: build
 	./target/release/steward serve --data-dir $(DATA_DIR)
 
+# The agent binary goes next to the steward binary, where `steward serve` finds it
+# (`--agent-binary` default) to hand out and install over SSH. (`--profile agent` is the
+# release profile tuned for size; cargo refuses `--release` together with `--profile`.)
 build: ui
 	$(CARGO) build --release --locked -p steward
+	$(CARGO) build --locked --profile agent -p steward-agent
+	cp target/agent/steward-agent target/release/steward-agent
 
 ui-deps: web/node_modules/.package-lock.json
 
@@ -24,6 +29,7 @@ web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 ui: ui-deps
 	cd web && $(NPM) run build
 
+# Debug steward and steward-agent side by side (target/debug), as the tests and `serve` expect.
 debug-binary:
 	$(CARGO) build --locked -p steward -p steward-agent
 

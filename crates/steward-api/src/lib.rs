@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod agent_install;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;

@@ -65,6 +65,9 @@ pub struct ApiConfig {
     /// Health-check results are deleted this many days after the run (hourly roll-ups, which
     /// uptime is computed from, are kept for 400 days).
     pub check_retention_days: i64,
+    /// The `steward-agent` binary the hub serves (`GET /agent/download`) and installs over
+    /// SSH; `None` or a missing file: no binary to hand out.
+    pub agent_binary: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -99,6 +102,7 @@ impl Default for ApiConfig {
             live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,
+            agent_binary: None,
         }
     }
 }

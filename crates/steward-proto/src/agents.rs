@@ -38,3 +38,83 @@ pub struct AgentEnrollment {
     pub install_command: String,
     pub agent: AgentInfo,
 }
+
+/// Installing (or uninstalling) the agent over SSH. The body may be left out: a session that
+/// stepped up recently (`POST /auth/step-up`) needs nothing more; an API token proves its
+/// owner inline with `step_up`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInstallRequest {
+    #[serde(default)]
+    pub step_up: Option<crate::StepUpRequest>,
+}
+
+/// Where the agent was installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentInstallMode {
+    /// `/usr/local/bin/steward-agent`, `/etc/steward-agent/token` (as root, or with `sudo -n`).
+    System,
+    /// `~/.local/bin/steward-agent`, `~/.config/steward-agent/token` (the login user, no root).
+    User,
+}
+
+/// What keeps the agent running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgentServiceKind {
+    /// A system unit, `steward-agent.service`, enabled: starts at boot, restarted on failure.
+    Systemd,
+    /// A `systemctl --user` unit of the login user.
+    SystemdUser,
+    /// No systemd: a background process (pid file and log file); it does not start again
+    /// after a reboot.
+    Detached,
+}
+
+/// One step of an install or uninstall, in the order they ran.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentInstallStep {
+    /// `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
+    /// `verify`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+    pub name: String,
+    pub ok: bool,
+    /// What happened, for people (never contains the token).
+    pub detail: String,
+}
+
+/// Something that works but deserves attention.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentInstallWarning {
+    /// `no_boot_start` (detached: no start after a reboot), `runs_as_root` (detached system
+    /// install), `no_linger` (a user service that stops at logout), `not_connected` (running,
+    /// not connected yet).
+    pub code: String,
+    /// The same in English, with the specifics.
+    pub message: String,
+}
+
+/// The result of an install over SSH.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentInstallResult {
+    pub mode: AgentInstallMode,
+    pub service: AgentServiceKind,
+    /// Where the binary is on the server.
+    pub binary_path: String,
+    /// The hub URL the agent connects to.
+    pub hub_url: String,
+    pub steps: Vec<AgentInstallStep>,
+    /// Things that work but deserve attention (no start at boot, a user service that stops
+    /// at logout, not connected yet …).
+    pub warnings: Vec<AgentInstallWarning>,
+    pub agent: AgentInfo,
+}
+
+/// The result of an uninstall over SSH: the agent is stopped and removed, and its token
+/// revoked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AgentUninstallResult {
+    pub steps: Vec<AgentInstallStep>,
+    pub warnings: Vec<AgentInstallWarning>,
+    pub agent: AgentInfo,
+}

@@ -402,7 +402,64 @@ impl Connection {
             .map_err(|e| SshError::Protocol(e.to_string()))?;
         russh_sftp::client::SftpSession::new(channel.into_stream())
             .await
-            .map_err(|e| SshError::Protocol(format!("SFTP: {e}")))
+            .map_err(|e| {
+                SshError::Protocol(format!(
+                    "SFTP: {e} (does the server's sshd offer the sftp subsystem?)"
+                ))
+            })
+    }
+
+    /// Writes `data` to a new file at `path` over SFTP, created with `mode` (so a secret is
+    /// never readable by others, not even for a moment) and set to exactly `mode` afterwards
+    /// (the server's umask may have narrowed it). Fails if the file already exists: callers
+    /// write into a fresh private directory.
+    pub async fn upload(&self, path: &str, data: &[u8], mode: u32) -> Result<(), SshError> {
+        use russh_sftp::protocol::{FileAttributes, OpenFlags};
+        use tokio::io::AsyncWriteExt;
+        let sftp = self.sftp().await?;
+        let err = |what: &str, e: &dyn std::fmt::Display| {
+            SshError::Protocol(format!("SFTP {what} {path}: {e}"))
+        };
+        let result = async {
+            let attrs = FileAttributes {
+                permissions: Some(mode),
+                ..Default::default()
+            };
+            let mut file = sftp
+                .open_with_flags_and_attributes(
+                    path,
+                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+                    attrs,
+                )
+                .await
+                .map_err(|e| err("create", &e))?;
+            file.write_all(data).await.map_err(|e| err("write", &e))?;
+            file.shutdown().await.map_err(|e| err("close", &e))?;
+            sftp.set_metadata(
+                path,
+                FileAttributes {
+                    permissions: Some(mode),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err("chmod", &e))?;
+            let size = sftp
+                .metadata(path)
+                .await
+                .map_err(|e| err("stat", &e))?
+                .len();
+            if size != data.len() as u64 {
+                return Err(SshError::Protocol(format!(
+                    "SFTP: {path} has {size} bytes after writing {}",
+                    data.len()
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        let _ = sftp.close().await;
+        result
     }
 
     /// Starts a command on a new channel and returns at once; read its output with

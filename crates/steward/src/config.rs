@@ -153,6 +153,10 @@ pub struct ServeOpts {
     /// Days health-check results are kept (uptime comes from hourly roll-ups kept 400 days).
     #[arg(long, env = "STEWARD_CHECK_RETENTION_DAYS")]
     pub check_retention_days: Option<i64>,
+    /// The `steward-agent` binary to serve to agents and install over SSH (default: a
+    /// `steward-agent` file next to the `steward` executable).
+    #[arg(long, env = "STEWARD_AGENT_BINARY")]
+    pub agent_binary: Option<PathBuf>,
 }
 
 /// `steward admin …`.
@@ -229,6 +233,7 @@ pub struct FileConfig {
     pub metrics_allow: Option<Vec<String>>,
     pub check_concurrency: Option<i64>,
     pub check_retention_days: Option<i64>,
+    pub agent_binary: Option<PathBuf>,
 }
 
 /// Resolved settings shared by every command.
@@ -487,9 +492,20 @@ pub fn api_config(
                 Some(d) => d,
                 None => defaults.check_retention_days,
             },
+            agent_binary: s
+                .agent_binary
+                .clone()
+                .or_else(|| file.agent_binary.clone())
+                .or_else(default_agent_binary),
             ..defaults
         },
     ))
+}
+
+/// `steward-agent` next to the running executable (where `make build` puts it).
+fn default_agent_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("steward-agent"))
 }
 
 #[cfg(test)]
@@ -563,6 +579,21 @@ mod tests {
             api_config(&serve, &FileConfig::default(), &r.data_dir).expect("config");
         assert_eq!(listen.to_string(), "127.0.0.1:8080");
         assert!(!api.secure_cookies);
+        let exe_dir = std::env::current_exe()
+            .expect("exe")
+            .parent()
+            .expect("dir")
+            .to_path_buf();
+        assert_eq!(api.agent_binary, Some(exe_dir.join("steward-agent")));
+        let file: FileConfig = toml::from_str(r#"agent_binary = "/opt/a""#).expect("toml");
+        let (_, api) = api_config(&serve, &file, &r.data_dir).expect("config");
+        assert_eq!(api.agent_binary, Some(PathBuf::from("/opt/a")));
+        let flag = parse(&["serve", "--agent-binary", "/opt/b"]);
+        let Command::Serve(flag) = flag.command else {
+            panic!("serve")
+        };
+        let (_, api) = api_config(&flag, &file, &r.data_dir).expect("config");
+        assert_eq!(api.agent_binary, Some(PathBuf::from("/opt/b")));
 
         let bad = parse(&["serve", "--trusted-proxy", "not-an-ip"]);
         let Command::Serve(serve) = bad.command else {

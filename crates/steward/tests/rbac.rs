@@ -289,12 +289,35 @@ fn matrix() -> Vec<Route> {
             None,
             [U, U, U, U, U, U],
         ),
+        // The binary is for enrolled agents only (their token), not for users.
+        r(
+            M::GET,
+            "/api/v1/agent/download",
+            "/api/v1/agent/download",
+            None,
+            [U, U, U, U, U, U],
+        ),
         r(
             M::GET,
             "/api/v1/servers/{id}/agent",
             "/api/v1/servers/{web}/agent",
             None,
             [U, H, A, A, A, A],
+        ),
+        // Before any step-up row: allowed writers still need the step-up.
+        r(
+            M::POST,
+            "/api/v1/servers/{id}/agent/install",
+            "/api/v1/servers/{web}/agent/install",
+            None,
+            [U, H, F, F, F, F],
+        ),
+        r(
+            M::POST,
+            "/api/v1/servers/{id}/agent/uninstall",
+            "/api/v1/servers/{web}/agent/uninstall",
+            None,
+            [U, H, F, F, F, F],
         ),
         r(
             M::POST,

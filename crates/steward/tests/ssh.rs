@@ -472,6 +472,53 @@ async fn files_travel_over_sftp_on_the_same_connection_as_commands() {
 }
 
 #[tokio::test]
+async fn upload_creates_a_new_file_with_its_mode_and_never_overwrites() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start();
+    let (private, public) = key_pair("");
+    sshd.authorize(&public);
+    let target = steward_ssh::client::Target {
+        host: sshd.host.clone(),
+        port: sshd.port,
+        user: sshd.user.clone(),
+    };
+    let auth = steward_ssh::client::Auth::Key {
+        private_key: private.into(),
+        passphrase: None,
+    };
+    let conn = steward_ssh::client::connect(
+        &target,
+        Some(&auth),
+        Some(&sshd.host_key()),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    let p = path.to_str().unwrap();
+    conn.upload(p, b"stwa_secret\n", 0o600).await.unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"stwa_secret\n");
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // An existing file (a planted symlink, a file of someone else) is not written through.
+    let err = conn.upload(p, b"other", 0o600).await.unwrap_err();
+    assert!(err.to_string().contains("create"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"stwa_secret\n");
+    let exe = dir.path().join("exe");
+    conn.upload(exe.to_str().unwrap(), &[0u8; 70_000], 0o755)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&exe).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    conn.close().await;
+}
+
+#[tokio::test]
 async fn a_busy_server_gets_another_pooled_connection_instead_of_refused_channels() {
     // This sshd allows 2 channels per connection, like a stricter MaxSessions.
     let sshd = Sshd::start_with(&["127.0.0.4".to_string()], "MaxSessions 2");

@@ -25,6 +25,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agent/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The agent binary, for the server whose enrollment token is in `Authorization: Bearer
+         *     stwa_…` (the manual install command downloads it with curl). `X-Steward-Agent-Arch` names
+         *     the architecture it is built for, as `uname -m` says it.
+         */
+        get: operations["agent_download"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-tokens": {
         parameters: {
             query?: never;
@@ -699,6 +720,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{id}/agent/install": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Installs the agent on the server over its SSH connection: uploads the hub's binary by SFTP,
+         *     enrolls a new token (any previous one stops working) written to a 0600 file, installs a
+         *     systemd unit (system or user) or, without systemd, starts it detached, and waits briefly
+         *     for it to connect. Needs `servers.write` on the server and a step-up. On failure the error's
+         *     `details.steps` lists the steps so far.
+         */
+        post: operations["agent_install"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/servers/{id}/agent/uninstall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Uninstalls the agent over SSH: stops it (system unit, user unit or detached process),
+         *     removes its binary, token, unit and logs, then revokes its token and goes back to agentless
+         *     collection. Needs `servers.write` and a step-up. Nothing is revoked if the server cannot be
+         *     reached or the files cannot all be removed (`details.steps` says what happened).
+         */
+        post: operations["agent_uninstall"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers/{id}/credential": {
         parameters: {
             query?: never;
@@ -1172,6 +1238,71 @@ export interface components {
             os?: string | null;
             arch?: string | null;
             kernel?: string | null;
+        };
+        /**
+         * @description Where the agent was installed.
+         * @enum {string}
+         */
+        AgentInstallMode: "system" | "user";
+        /**
+         * @description Installing (or uninstalling) the agent over SSH. The body may be left out: a session that
+         *     stepped up recently (`POST /auth/step-up`) needs nothing more; an API token proves its
+         *     owner inline with `step_up`.
+         */
+        AgentInstallRequest: {
+            step_up?: null | components["schemas"]["StepUpRequest"];
+        };
+        /** @description The result of an install over SSH. */
+        AgentInstallResult: {
+            mode: components["schemas"]["AgentInstallMode"];
+            service: components["schemas"]["AgentServiceKind"];
+            /** @description Where the binary is on the server. */
+            binary_path: string;
+            /** @description The hub URL the agent connects to. */
+            hub_url: string;
+            steps: components["schemas"]["AgentInstallStep"][];
+            /**
+             * @description Things that work but deserve attention (no start at boot, a user service that stops
+             *     at logout, not connected yet …).
+             */
+            warnings: components["schemas"]["AgentInstallWarning"][];
+            agent: components["schemas"]["AgentInfo"];
+        };
+        /** @description One step of an install or uninstall, in the order they ran. */
+        AgentInstallStep: {
+            /**
+             * @description `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
+             *     `verify`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+             */
+            name: string;
+            ok: boolean;
+            /** @description What happened, for people (never contains the token). */
+            detail: string;
+        };
+        /** @description Something that works but deserves attention. */
+        AgentInstallWarning: {
+            /**
+             * @description `no_boot_start` (detached: no start after a reboot), `runs_as_root` (detached system
+             *     install), `no_linger` (a user service that stops at logout), `not_connected` (running,
+             *     not connected yet).
+             */
+            code: string;
+            /** @description The same in English, with the specifics. */
+            message: string;
+        };
+        /**
+         * @description What keeps the agent running.
+         * @enum {string}
+         */
+        AgentServiceKind: "systemd" | "systemd-user" | "detached";
+        /**
+         * @description The result of an uninstall over SSH: the agent is stopped and removed, and its token
+         *     revoked.
+         */
+        AgentUninstallResult: {
+            steps: components["schemas"]["AgentInstallStep"][];
+            warnings: components["schemas"]["AgentInstallWarning"][];
+            agent: components["schemas"]["AgentInfo"];
         };
         /** @description A personal API token (never its secret after creation). */
         ApiToken: {
@@ -2471,6 +2602,46 @@ export interface operations {
             };
             /** @description `websocket_required` */
             426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_download: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the steward-agent binary */
+            200: {
+                headers: {
+                    /** @description the architecture the binary is built for (`uname -m`): x86_64, aarch64 … */
+                    "x-steward-agent-arch"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description no or unknown enrollment token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `agent_binary_missing`: the hub has no agent binary */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4502,6 +4673,128 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_install: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional: `step_up` for API tokens */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["AgentInstallRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentInstallResult"];
+                };
+            };
+            /** @description no permission, or `step_up_required` / `step_up_failed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `no_credential`, `host_key_mismatch`, `bad_credential`, `wrong_architecture`, `agent_binary_missing`, `agent_busy` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unreachable`, `timeout`, `auth_failed`, `ssh_error`, `probe_failed`, `upload_failed`, `install_failed`, `no_permission` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_uninstall: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description optional: `step_up` for API tokens */
+        requestBody?: {
+            content: {
+                "application/json": null | components["schemas"]["AgentInstallRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentUninstallResult"];
+                };
+            };
+            /** @description no permission, or `step_up_required` / `step_up_failed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `no_credential`, `host_key_mismatch`, `bad_credential`, `agent_busy`, `no_permission` (system files and no root) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `unreachable`, `timeout`, `auth_failed`, `ssh_error`, `probe_failed`, `uninstall_failed` */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

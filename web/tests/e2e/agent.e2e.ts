@@ -1,12 +1,16 @@
 // The agent of a server, from its page: enroll (token and install commands shown once), the
 // real steward-agent binary connects with that token, the page shows it connected, revoke.
-import { spawn, type ChildProcess } from 'node:child_process';
+// And Install over SSH: a real sshd, a throwaway non-root account (so nothing is installed
+// system-wide on the test machine), the step-up dialog, the steps, the agent connected,
+// uninstall.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { WEB_DIR, apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { PASSWORD, WEB_DIR, apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward } from './harness';
+import { startSshd } from './sshd';
 
 const AGENT = resolve(WEB_DIR, '../target/debug/steward-agent');
 
@@ -74,4 +78,86 @@ test('enroll an agent, see it connect, revoke it', async () => {
   await poll(() => page.getByTestId('monitoring-mode').textContent()).toBe('Agentless (over SSH)');
   expect(problems).toEqual([]);
   await context.close();
+});
+
+/** A throwaway Unix account with a password (needs root), removed with its home afterwards. */
+function createAccount(): { name: string; password: string; remove: () => void } {
+  const name = `stwe${Math.floor(Math.random() * 0xffffff).toString(16)}`;
+  const password = `pw-${name}-Correct-Horse`;
+  if (spawnSync('useradd', ['-m', '-s', '/bin/sh', name]).status !== 0) throw new Error(`useradd ${name} failed`);
+  const chpasswd = spawnSync('chpasswd', { input: `${name}:${password}\n` });
+  if (chpasswd.status !== 0) throw new Error('chpasswd failed');
+  return {
+    name,
+    password,
+    remove: () => {
+      spawnSync('pkill', ['-KILL', '-u', name]);
+      spawnSync('userdel', ['-r', name]);
+    },
+  };
+}
+
+test('install the agent over SSH (step-up, steps, connected), then uninstall it', async (ctx) => {
+  if (process.getuid?.() !== 0) {
+    ctx.skip();
+    return;
+  }
+  const account = createAccount();
+  const sshd = await startSshd({ extraConfig: ['PasswordAuthentication yes', 'Subsystem sftp internal-sftp'] });
+  try {
+    const { context, problems } = await newContext(browser);
+    const page = await context.newPage();
+    await loginToDashboard(page, steward);
+    const server = (await apiCall(page, 'POST', '/api/v1/servers', {
+      name: 'ssh-agent-host',
+      host: sshd.host,
+      port: sshd.port,
+      ssh_user: account.name,
+      metrics_interval_secs: 1,
+    })) as { id: string };
+    await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'password', password: account.password });
+    await page.goto(`${steward.url}/servers/${server.id}`);
+    const panel = page.getByRole('region', { name: 'Metric collection' });
+    await panel.getByRole('button', { name: 'Install over SSH' }).click();
+
+    // The password again first, as for terminals.
+    const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+    await stepUp.waitFor();
+    await stepUp.getByLabel('Your password', { exact: true }).fill(PASSWORD);
+    await stepUp.getByRole('button', { name: 'Confirm' }).click();
+
+    const result = page.getByRole('dialog', { name: 'Install the agent over SSH' });
+    await result.waitFor();
+    // Done when the result (or an error) is shown.
+    await poll(async () => /Installed \(|failed|Done/.test((await result.getByTestId('install-result').textContent()) ?? '') && !(await result.locator('.spinner').count()), 60_000).toBe(true);
+    const text = (await result.getByTestId('install-result').textContent()) ?? '';
+    expect(text).toContain('Installed (for the login user, background process)');
+    await poll(() => result.getByTestId('install-agent-state').textContent(), 30_000).toBe('connected');
+    const steps = (await result.getByTestId('install-steps').textContent()) ?? '';
+    for (const step of ['Connect over SSH', 'Check the architecture', 'Upload the agent (SFTP)', 'Write the token (0600)', 'Start the agent']) {
+      expect(steps).toContain(step);
+    }
+    expect(steps).not.toContain('failed');
+    await expect(result.textContent()).resolves.toContain('will not start again after a reboot');
+    await expect(result.textContent()).resolves.toContain(`/home/${account.name}/.local/bin/steward-agent`);
+    await shot(page, '62-agent-installed-over-ssh');
+    await result.getByRole('button', { name: 'Done' }).click();
+    await expect(panel.getByTestId('agent-state').textContent()).resolves.toContain('connected');
+    await expect(panel.getByTestId('monitoring-mode').textContent()).resolves.toBe('Agent');
+
+    // Uninstall: confirm, the steps, back to agentless.
+    await panel.getByRole('button', { name: 'Uninstall agent' }).click();
+    await page.getByRole('dialog', { name: 'Uninstall agent' }).getByRole('button', { name: 'Uninstall agent' }).click();
+    const removed = page.getByRole('dialog', { name: 'Uninstall the agent' });
+    await removed.getByText('The agent was stopped and removed, and its token revoked.').waitFor({ timeout: 60_000 });
+    await expect(removed.getByTestId('install-steps').textContent()).resolves.toContain('Revoke the token');
+    await removed.getByRole('button', { name: 'Done' }).click();
+    await poll(() => panel.getByTestId('monitoring-mode').textContent()).toBe('Agentless (over SSH)');
+    expect(existsSync(`/home/${account.name}/.local/bin/steward-agent`)).toBe(false);
+    expect(problems).toEqual([]);
+    await context.close();
+  } finally {
+    await sshd.stop();
+    account.remove();
+  }
 });

@@ -55,7 +55,8 @@ export interface TestSshd {
   stop: () => Promise<void>;
 }
 
-export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promise<TestSshd> {
+/** `extraConfig` lines go first (sshd keeps the first value of a keyword), e.g. `PasswordAuthentication yes`. */
+export async function startSshd(opts: { extraAddresses?: string[]; extraConfig?: string[] } = {}): Promise<TestSshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install it with \`apt-get install -y openssh-server\``);
   mkdirSync('/run/sshd', { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'steward-sshd-'));
@@ -67,6 +68,7 @@ export async function startSshd(opts: { extraAddresses?: string[] } = {}): Promi
   writeFileSync(
     join(dir, 'sshd_config'),
     [
+      ...(opts.extraConfig ?? []),
       `Port ${port}`,
       `ListenAddress ${HOST}`,
       ...(opts.extraAddresses ?? []).map((a) => `ListenAddress ${a}`),

@@ -12,15 +12,22 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::json;
 use steward_core::Permission;
 use steward_db::agents::{self, AgentRow};
-use steward_proto::{AgentEnrollment, AgentInfo, ErrorBody};
+use steward_db::servers::ServerRow;
+use steward_proto::{
+    AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallRequest, AgentInstallResult,
+    AgentInstallStep, AgentInstallWarning, AgentServiceKind, AgentUninstallResult, ErrorBody,
+};
+use zeroize::Zeroizing;
 
 use super::servers::visible;
 use super::{opt_time, tags};
-use crate::audit::Event;
+use crate::agent_install::{self, Busy, Probe, step};
+use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::auth::tokens::{hash_token, random_token};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::IdPath;
+use crate::extract::{IdPath, OptionalJson};
+use crate::fleet::{self, Actor, ReachError};
 use crate::state::AppState;
 
 /// Prefix of enrollment tokens, so a leaked one is recognisable.
@@ -66,16 +73,8 @@ fn info(monitoring: &str, row: Option<AgentRow>, connected_here: bool, now_ms: i
     }
 }
 
-/// The agent's connection: a WebSocket upgrade with `Authorization: Bearer <enrollment
-/// token>`. Protocol: `steward_metrics::agent_proto` (JSON text frames: hello, welcome,
-/// samples, ack, config).
-#[utoipa::path(get, operation_id = "agent_connect", path = "/api/v1/agent/connect", tag = tags::SERVERS, security(("bearer" = [])),
-    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 401, body = ErrorBody, description = "no or unknown enrollment token"), (status = 426, body = ErrorBody, description = "`websocket_required`")))]
-pub async fn connect(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> ApiResult<axum::response::Response> {
+/// The agent holding the enrollment token in `Authorization: Bearer stwa_…`; 401 otherwise.
+async fn agent_of(st: &AppState, headers: &HeaderMap) -> ApiResult<AgentRow> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -86,12 +85,25 @@ pub async fn connect(
         Some(t) => agents::by_token(&st.db.pool, &hash_token(t)).await?,
         None => None,
     };
-    let Some(agent) = agent else {
-        return Err(ApiError::unauthorized(
+    agent.ok_or_else(|| {
+        ApiError::unauthorized(
             "unauthenticated",
             "an agent connects with its server's enrollment token",
-        ));
-    };
+        )
+    })
+}
+
+/// The agent's connection: a WebSocket upgrade with `Authorization: Bearer <enrollment
+/// token>`. Protocol: `steward_metrics::agent_proto` (JSON text frames: hello, welcome,
+/// samples, ack, config).
+#[utoipa::path(get, operation_id = "agent_connect", path = "/api/v1/agent/connect", tag = tags::SERVERS, security(("bearer" = [])),
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 401, body = ErrorBody, description = "no or unknown enrollment token"), (status = 426, body = ErrorBody, description = "`websocket_required`")))]
+pub async fn connect(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<axum::response::Response> {
+    let agent = agent_of(&st, &headers).await?;
     let Ok(ws) = ws else {
         return Err(ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -122,35 +134,6 @@ pub async fn get(
     )))
 }
 
-/// Commands that install the agent as a systemd service: the token in a root-only file,
-/// handed to an unprivileged dynamic user through systemd's credentials (`%d`), the service
-/// sandboxed (no new privileges, read-only system, no home directories).
-fn install_command(hub: &str, token: &str, interval: i64) -> String {
-    format!(
-        "install -d -m 0700 /etc/steward-agent && \\\n\
-         printf '%s\\n' '{token}' > /etc/steward-agent/token && chmod 0600 /etc/steward-agent/token && \\\n\
-         install -m 0755 steward-agent /usr/local/bin/steward-agent && \\\n\
-         cat > /etc/systemd/system/steward-agent.service <<'UNIT'\n\
-         [Unit]\n\
-         Description=Steward agent (pushes host metrics to {hub})\n\
-         After=network-online.target\n\
-         Wants=network-online.target\n\n\
-         [Service]\n\
-         ExecStart=/usr/local/bin/steward-agent --hub {hub} --token-file %d/token --interval {interval}\n\
-         DynamicUser=yes\n\
-         LoadCredential=token:/etc/steward-agent/token\n\
-         Restart=always\n\
-         RestartSec=5\n\
-         NoNewPrivileges=yes\n\
-         ProtectSystem=strict\n\
-         ProtectHome=yes\n\n\
-         [Install]\n\
-         WantedBy=multi-user.target\n\
-         UNIT\n\
-         systemctl daemon-reload && systemctl enable --now steward-agent"
-    )
-}
-
 /// Enrolls the server's agent: a new token (any previous one stops working), shown once,
 /// with the commands that install it; the server's metrics now come from the agent.
 #[utoipa::path(post, operation_id = "agent_enroll", path = "/api/v1/servers/{id}/agent", tag = tags::SERVERS, params(("id" = String, Path)),
@@ -162,38 +145,18 @@ pub async fn enroll(
 ) -> ApiResult<(StatusCode, Json<AgentEnrollment>)> {
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    let token = format!("{TOKEN_PREFIX}{}", random_token(32));
-    let now = st.now_ms();
-    let replaced = agents::get(&st.db.pool, &server.id).await?.is_some();
-    let mut tx = st.db.begin().await?;
-    agents::enroll(
-        &mut *tx,
-        &server.id,
-        &server.org_id,
-        &hash_token(&token),
-        Some(&p.user.id),
-        now,
-    )
-    .await?;
-    agents::set_monitoring(&mut *tx, &server.id, "agent", now).await?;
-    Event::by(&p, "agent.enroll", now)
-        .target("server", &server.id, &server.name)
-        .details(json!({ "replaced": replaced }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    // A replaced token must not keep its connection.
-    st.agents.disconnect(&server.id);
+    let (token, _) = new_token(&st, &p, &server, "enroll").await?;
     let row = agents::get(&st.db.pool, &server.id).await?;
     let hub = st.config.public_url.trim_end_matches('/').to_string();
     let interval = server.metrics_interval_secs.clamp(1, 60);
+    let arch = hub_arch(&st).await;
     Ok((
         StatusCode::CREATED,
         Json(AgentEnrollment {
-            install_command: install_command(&hub, &token, interval),
-            token: token.into(),
+            install_command: agent_install::manual_command(&hub, &token, interval, &arch),
+            token: token.to_string().into(),
             hub_url: hub,
-            agent: info("agent", row, false, now),
+            agent: info("agent", row, false, st.now_ms()),
         }),
     ))
 }
@@ -224,4 +187,705 @@ pub async fn revoke(
     tx.commit().await?;
     st.agents.disconnect(&server.id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new enrollment token for the server (any previous one stops working and its agent is
+/// disconnected); the server's metrics now come from the agent. Stored as a hash, audited
+/// (`agent.enroll`) in the same transaction.
+async fn new_token(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    via: &str,
+) -> ApiResult<(Zeroizing<String>, bool)> {
+    let token = Zeroizing::new(format!("{TOKEN_PREFIX}{}", random_token(32)));
+    let now = st.now_ms();
+    let replaced = agents::get(&st.db.pool, &server.id).await?.is_some();
+    let mut tx = st.db.begin().await?;
+    agents::enroll(
+        &mut *tx,
+        &server.id,
+        &server.org_id,
+        &hash_token(&token),
+        Some(&p.user.id),
+        now,
+    )
+    .await?;
+    agents::set_monitoring(&mut *tx, &server.id, "agent", now).await?;
+    Event::by(p, "agent.enroll", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "replaced": replaced, "via": via }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    // A replaced token must not keep its connection.
+    st.agents.disconnect(&server.id);
+    Ok((token, replaced))
+}
+
+/// The architecture of the hub's agent binary (the hub's own when it has none).
+async fn hub_arch(st: &AppState) -> String {
+    match agent_install::hub_binary(st.config.agent_binary.as_deref()).await {
+        Ok(Some(bytes)) => agent_install::binary_arch(&bytes).to_string(),
+        _ => agent_install::binary_arch(&[]).to_string(),
+    }
+}
+
+fn binary_missing(status: StatusCode) -> ApiError {
+    ApiError::new(
+        status,
+        "agent_binary_missing",
+        "this hub has no steward-agent binary to hand out (see --agent-binary)",
+    )
+}
+
+/// The agent binary, for the server whose enrollment token is in `Authorization: Bearer
+/// stwa_…` (the manual install command downloads it with curl). `X-Steward-Agent-Arch` names
+/// the architecture it is built for, as `uname -m` says it.
+#[utoipa::path(get, operation_id = "agent_download", path = "/api/v1/agent/download", tag = tags::SERVERS, security(("bearer" = [])),
+    responses((status = 200, content_type = "application/octet-stream", body = String, description = "the steward-agent binary",
+        headers(("x-steward-agent-arch" = String, description = "the architecture the binary is built for (`uname -m`): x86_64, aarch64 …"))),
+        (status = 401, body = ErrorBody, description = "no or unknown enrollment token"),
+        (status = 404, body = ErrorBody, description = "`agent_binary_missing`: the hub has no agent binary")))]
+pub async fn download(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<axum::response::Response> {
+    agent_of(&st, &headers).await?;
+    let bytes = agent_install::hub_binary(st.config.agent_binary.as_deref())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| binary_missing(StatusCode::NOT_FOUND))?;
+    let arch = agent_install::binary_arch(&bytes);
+    axum::response::Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .header(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"steward-agent\"",
+        )
+        .header("x-steward-agent-arch", arch)
+        .body(axum::body::Body::from(bytes))
+        .map_err(ApiError::internal)
+}
+
+/// Checks `servers.write` on the server and the step-up (inline proof, or a session that
+/// stepped up recently); a refusal is audited as `action`, denied.
+async fn authorize_install(
+    st: &AppState,
+    p: &Principal,
+    id: &str,
+    req: &Option<AgentInstallRequest>,
+    action: &str,
+    what: &str,
+) -> ApiResult<ServerRow> {
+    let server = visible(st, p, id).await?;
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    let check = match req.as_ref().and_then(|r| r.step_up.as_ref()) {
+        Some(proof) => super::step_up::verify(st, p, proof).await,
+        None => p.require_step_up(st, what),
+    };
+    if let Err(e) = check {
+        Event::by(p, action, st.now_ms())
+            .target("server", &server.id, &server.name)
+            .outcome(Outcome::Denied)
+            .details(json!({ "reason": "step-up required", "code": e.code }))
+            .write(&st.db.pool)
+            .await?;
+        return Err(e);
+    }
+    Ok(server)
+}
+
+/// A failed install or uninstall: the error, with the steps so far in `details.steps`.
+struct Failure {
+    error: ApiError,
+    steps: Vec<AgentInstallStep>,
+}
+
+impl Failure {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        steps: &[AgentInstallStep],
+    ) -> Self {
+        Self {
+            error: ApiError::new(status, code, message),
+            steps: steps.to_vec(),
+        }
+    }
+
+    fn into_error(self) -> ApiError {
+        if self.error.status.is_server_error() && !self.error.status.eq(&StatusCode::BAD_GATEWAY) {
+            return self.error;
+        }
+        self.error.with_details(json!({ "steps": self.steps }))
+    }
+}
+
+/// The HTTP error for a server that cannot be reached.
+fn reach_failure(e: &ReachError, steps: &[AgentInstallStep]) -> Failure {
+    let message = e.to_string();
+    let (status, code) = match e.code() {
+        "no_credential" => (StatusCode::CONFLICT, "no_credential"),
+        "host_key_mismatch" => (StatusCode::CONFLICT, "host_key_mismatch"),
+        "bad_credential" => (StatusCode::CONFLICT, "bad_credential"),
+        "auth_failed" => (StatusCode::BAD_GATEWAY, "auth_failed"),
+        "unreachable" => (StatusCode::BAD_GATEWAY, "unreachable"),
+        "timeout" => (StatusCode::BAD_GATEWAY, "timeout"),
+        _ => (StatusCode::BAD_GATEWAY, "ssh_error"),
+    };
+    Failure::new(status, code, message, steps)
+}
+
+/// Connects and probes the server.
+async fn connect_and_probe(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    make_tmp: bool,
+    steps: &mut Vec<AgentInstallStep>,
+) -> Result<(steward_ssh::pool::Shared, Probe), Failure> {
+    let target = format!("{}@{}:{}", server.ssh_user, server.host, server.port);
+    let conn = match fleet::connect(st, server, &Actor::user(p)).await {
+        Ok(c) => c,
+        Err(ReachError::Internal(e)) => {
+            return Err(Failure {
+                error: e,
+                steps: steps.clone(),
+            });
+        }
+        Err(e) => {
+            steps.push(step("connect", false, format!("{target}: {e}")));
+            return Err(reach_failure(&e, steps));
+        }
+    };
+    steps.push(step("connect", true, target));
+    let out = agent_install::run_script(&conn, &agent_install::probe_script(make_tmp)).await;
+    let probe = out.as_ref().ok().and_then(Probe::from);
+    let Some(probe) = probe else {
+        let detail = match out {
+            Ok(o) => format!("unexpected answer (exit {:?}): {}", o.exit, o.stderr.trim()),
+            Err(e) => e,
+        };
+        steps.push(step("probe", false, detail.clone()));
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "probe_failed",
+            format!("could not find out what the server is: {detail}"),
+            steps,
+        ));
+    };
+    steps.push(step("probe", true, probe.summary()));
+    Ok((conn, probe))
+}
+
+/// A warning the scripts printed (by code), with its English text.
+fn warning(code: &str, probe: &Probe) -> AgentInstallWarning {
+    AgentInstallWarning {
+        code: code.into(),
+        message: warning_text(code, probe),
+    }
+}
+
+fn warning_text(code: &str, probe: &Probe) -> String {
+    match code {
+        "no_boot_start" => "No systemd is running on this server: the agent runs as a detached process and will not start again after a reboot (or if it crashes). Install it again, or start it from the server's own init system.".into(),
+        "runs_as_root" => "Without systemd the agent runs as root; with systemd it would run as an unprivileged dynamic user.".into(),
+        "no_linger" => format!("Lingering could not be enabled for {}: the user service stops when their last session ends and does not start at boot until an administrator runs `loginctl enable-linger {}`.", probe.user, probe.user),
+        other => other.to_string(),
+    }
+}
+
+/// Waits up to `secs` for the server's agent to connect (to this or another instance).
+async fn wait_connected(st: &AppState, server_id: &str, secs: u64) -> bool {
+    for _ in 0..secs * 4 {
+        if st.agents.is_connected(server_id) {
+            return true;
+        }
+        if let Ok(Some(r)) = agents::get(&st.db.pool, server_id).await
+            && r.connected == 1
+        {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    false
+}
+
+fn mode_name(m: AgentInstallMode) -> &'static str {
+    match m {
+        AgentInstallMode::System => "system",
+        AgentInstallMode::User => "user",
+    }
+}
+
+fn service_name(s: AgentServiceKind) -> &'static str {
+    match s {
+        AgentServiceKind::Systemd => "systemd",
+        AgentServiceKind::SystemdUser => "systemd-user",
+        AgentServiceKind::Detached => "detached",
+    }
+}
+
+/// The install itself, up to the result; the caller audits.
+async fn run_install(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    steps: &mut Vec<AgentInstallStep>,
+    probe_out: &mut Option<Probe>,
+) -> Result<(AgentInstallResult, bool), Failure> {
+    let binary = agent_install::hub_binary(st.config.agent_binary.as_deref())
+        .await
+        .map_err(|e| Failure {
+            error: ApiError::internal(e),
+            steps: vec![],
+        })?
+        .ok_or_else(|| Failure {
+            error: binary_missing(StatusCode::CONFLICT),
+            steps: vec![],
+        })?;
+    let arch = agent_install::binary_arch(&binary);
+    let (conn, probe) = connect_and_probe(st, p, server, true, steps).await?;
+    *probe_out = Some(probe.clone());
+    let tmp = probe.tmp.clone();
+    let result = install_on(st, p, server, &conn, &probe, &binary, arch, steps).await;
+    // The temporary directory (binary, token copy, unit) goes whatever happened.
+    if let Some(tmp) = tmp {
+        let rm = format!("rm -rf {}", crate::runner::shell_quote(&tmp));
+        match conn.exec(&rm, std::time::Duration::from_secs(30)).await {
+            Ok(o) if o.exit_code == Some(0) => {
+                steps.push(step("cleanup", true, format!("removed {tmp}")))
+            }
+            Ok(o) => steps.push(step(
+                "cleanup",
+                false,
+                format!(
+                    "could not remove {tmp}: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+            )),
+            Err(e) => steps.push(step(
+                "cleanup",
+                false,
+                format!("could not remove {tmp}: {e}"),
+            )),
+        }
+    }
+    match result {
+        Ok((mut result, replaced)) => {
+            result.steps = steps.clone();
+            Ok((result, replaced))
+        }
+        Err(mut f) => {
+            // The failure's steps, with the cleanup after it.
+            f.steps = steps.clone();
+            Err(f)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn install_on(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    conn: &steward_ssh::client::Connection,
+    probe: &Probe,
+    binary: &[u8],
+    arch: &str,
+    steps: &mut Vec<AgentInstallStep>,
+) -> Result<(AgentInstallResult, bool), Failure> {
+    if !agent_install::arch_matches(arch, &probe.arch) {
+        steps.push(step(
+            "architecture",
+            false,
+            format!(
+                "the server is {}, the hub's agent is built for {arch}",
+                probe.arch
+            ),
+        ));
+        return Err(Failure::new(
+            StatusCode::CONFLICT,
+            "wrong_architecture",
+            format!(
+                "the server is {} but the hub's steward-agent is built for {arch}; point --agent-binary at a build for {}",
+                probe.arch, probe.arch
+            ),
+            steps,
+        ));
+    }
+    steps.push(step(
+        "architecture",
+        true,
+        format!("{} matches the hub's binary", probe.arch),
+    ));
+    let Some(tmp) = probe.tmp.clone() else {
+        steps.push(step(
+            "upload",
+            false,
+            "could not make a private temporary directory (mktemp -d)",
+        ));
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upload_failed",
+            "could not make a private temporary directory on the server",
+            steps,
+        ));
+    };
+    let hub = st.config.public_url.trim_end_matches('/').to_string();
+    let interval = server.metrics_interval_secs.clamp(1, 60);
+    let unit = match probe.service() {
+        AgentServiceKind::Systemd => agent_install::system_unit(&hub, interval),
+        _ => agent_install::user_unit(&hub, interval),
+    };
+    let upload = async {
+        conn.upload(&format!("{tmp}/steward-agent"), binary, 0o700)
+            .await?;
+        conn.upload(
+            &format!("{tmp}/steward-agent.service"),
+            unit.as_bytes(),
+            0o600,
+        )
+        .await
+    };
+    if let Err(e) = upload.await {
+        steps.push(step("upload", false, e.to_string()));
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upload_failed",
+            format!("uploading the agent failed: {e}"),
+            steps,
+        ));
+    }
+    steps.push(step(
+        "upload",
+        true,
+        format!("{} bytes by SFTP to {tmp}", binary.len()),
+    ));
+
+    // From here on the server's old token no longer works.
+    let (token, replaced) = new_token(st, p, server, "install")
+        .await
+        .map_err(|e| Failure {
+            error: e,
+            steps: steps.clone(),
+        })?;
+    steps.push(step(
+        "enroll",
+        true,
+        if replaced {
+            "new token; the previous one no longer works"
+        } else {
+            "new token"
+        },
+    ));
+    let mut line = Zeroizing::new(String::with_capacity(token.len() + 1));
+    line.push_str(&token);
+    line.push('\n');
+    drop(token);
+    if let Err(e) = conn
+        .upload(&format!("{tmp}/token"), line.as_bytes(), 0o600)
+        .await
+    {
+        steps.push(step("token", false, e.to_string()));
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "upload_failed",
+            format!("writing the token failed: {e}"),
+            steps,
+        ));
+    }
+    drop(line);
+    steps.push(step("token", true, "written by SFTP, mode 0600"));
+
+    let script = agent_install::install_script(probe, &tmp, &hub, interval);
+    let out = match agent_install::run_script(conn, &script).await {
+        Ok(o) => o,
+        Err(e) => {
+            steps.push(step("install", false, e.clone()));
+            return Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "install_failed",
+                format!("the install script failed: {e}"),
+                steps,
+            ));
+        }
+    };
+    steps.extend(out.steps.iter().cloned());
+    if out.failed() {
+        let failed = out.steps.iter().find(|s| !s.ok);
+        let detail = match failed {
+            Some(s) => format!("{}: {}", s.name, s.detail),
+            None => format!("exit {:?}: {}", out.exit, out.stderr.trim()),
+        };
+        if failed.is_none() {
+            steps.push(step("install", false, detail.clone()));
+        }
+        let no_permission = detail.contains("ermission denied") || detail.contains("not permitted");
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            if no_permission {
+                "no_permission"
+            } else {
+                "install_failed"
+            },
+            format!("installing the agent failed at {detail}"),
+            steps,
+        ));
+    }
+    let mut warnings: Vec<AgentInstallWarning> =
+        out.warnings.iter().map(|w| warning(w, probe)).collect();
+    if wait_connected(st, &server.id, 10).await {
+        steps.push(step(
+            "connected",
+            true,
+            format!("the agent connected to {hub}"),
+        ));
+    } else {
+        warnings.push(AgentInstallWarning {
+            code: "not_connected".into(),
+            message: format!(
+                "The agent runs but has not connected yet: check that the server can reach {hub}."
+            ),
+        });
+    }
+    let row = agents::get(&st.db.pool, &server.id)
+        .await
+        .map_err(|e| Failure {
+            error: e.into(),
+            steps: steps.clone(),
+        })?;
+    Ok((
+        AgentInstallResult {
+            mode: probe.mode(),
+            service: probe.service(),
+            binary_path: probe.binary_path(),
+            hub_url: hub.clone(),
+            steps: vec![],
+            warnings,
+            agent: info(
+                "agent",
+                row,
+                st.agents.is_connected(&server.id),
+                st.now_ms(),
+            ),
+        },
+        replaced,
+    ))
+}
+
+/// Installs the agent on the server over its SSH connection: uploads the hub's binary by SFTP,
+/// enrolls a new token (any previous one stops working) written to a 0600 file, installs a
+/// systemd unit (system or user) or, without systemd, starts it detached, and waits briefly
+/// for it to connect. Needs `servers.write` on the server and a step-up. On failure the error's
+/// `details.steps` lists the steps so far.
+#[utoipa::path(post, operation_id = "agent_install", path = "/api/v1/servers/{id}/agent/install", tag = tags::SERVERS, params(("id" = String, Path)),
+    request_body(content = Option<AgentInstallRequest>, description = "optional: `step_up` for API tokens"),
+    responses((status = 200, body = AgentInstallResult),
+        (status = 403, body = ErrorBody, description = "no permission, or `step_up_required` / `step_up_failed`"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`no_credential`, `host_key_mismatch`, `bad_credential`, `wrong_architecture`, `agent_binary_missing`, `agent_busy`"),
+        (status = 502, body = ErrorBody, description = "`unreachable`, `timeout`, `auth_failed`, `ssh_error`, `probe_failed`, `upload_failed`, `install_failed`, `no_permission`")))]
+pub async fn install(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    OptionalJson(req): OptionalJson<AgentInstallRequest>,
+) -> ApiResult<Json<AgentInstallResult>> {
+    let server =
+        authorize_install(&st, &p, &id, &req, "agent.install", "installing the agent").await?;
+    let Some(_busy) = Busy::claim(&server.id) else {
+        return Err(ApiError::conflict(
+            "agent_busy",
+            "an install or uninstall is already running on this server",
+        ));
+    };
+    let mut steps = Vec::new();
+    let mut probe = None;
+    let result = run_install(&st, &p, &server, &mut steps, &mut probe).await;
+    let event =
+        Event::by(&p, "agent.install", st.now_ms()).target("server", &server.id, &server.name);
+    match result {
+        Ok((r, replaced)) => {
+            event
+                .details(json!({
+                    "mode": mode_name(r.mode),
+                    "service": service_name(r.service),
+                    "binary_path": r.binary_path,
+                    "replaced": replaced,
+                    "connected": r.agent.connected,
+                    "steps": r.steps.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                    "warnings": r.warnings.len(),
+                }))
+                .write(&st.db.pool)
+                .await?;
+            Ok(Json(r))
+        }
+        Err(f) => {
+            let failed = f.steps.iter().find(|s| !s.ok).map(|s| s.name.clone());
+            event
+                .outcome(Outcome::Failure)
+                .details(json!({
+                    "code": f.error.code,
+                    "failed_step": failed,
+                    "mode": probe.as_ref().map(|p| mode_name(p.mode())),
+                    "service": probe.as_ref().map(|p| service_name(p.service())),
+                }))
+                .write(&st.db.pool)
+                .await?;
+            Err(f.into_error())
+        }
+    }
+}
+
+/// Uninstalls the agent over SSH: stops it (system unit, user unit or detached process),
+/// removes its binary, token, unit and logs, then revokes its token and goes back to agentless
+/// collection. Needs `servers.write` and a step-up. Nothing is revoked if the server cannot be
+/// reached or the files cannot all be removed (`details.steps` says what happened).
+#[utoipa::path(post, operation_id = "agent_uninstall", path = "/api/v1/servers/{id}/agent/uninstall", tag = tags::SERVERS, params(("id" = String, Path)),
+    request_body(content = Option<AgentInstallRequest>, description = "optional: `step_up` for API tokens"),
+    responses((status = 200, body = AgentUninstallResult),
+        (status = 403, body = ErrorBody, description = "no permission, or `step_up_required` / `step_up_failed`"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`no_credential`, `host_key_mismatch`, `bad_credential`, `agent_busy`, `no_permission` (system files and no root)"),
+        (status = 502, body = ErrorBody, description = "`unreachable`, `timeout`, `auth_failed`, `ssh_error`, `probe_failed`, `uninstall_failed`")))]
+pub async fn uninstall(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    OptionalJson(req): OptionalJson<AgentInstallRequest>,
+) -> ApiResult<Json<AgentUninstallResult>> {
+    let server = authorize_install(
+        &st,
+        &p,
+        &id,
+        &req,
+        "agent.uninstall",
+        "uninstalling the agent",
+    )
+    .await?;
+    let Some(_busy) = Busy::claim(&server.id) else {
+        return Err(ApiError::conflict(
+            "agent_busy",
+            "an install or uninstall is already running on this server",
+        ));
+    };
+    let mut steps = Vec::new();
+    let result = run_uninstall(&st, &p, &server, &mut steps).await;
+    let event =
+        Event::by(&p, "agent.uninstall", st.now_ms()).target("server", &server.id, &server.name);
+    match result {
+        Ok(r) => {
+            event
+                .details(json!({ "steps": r.steps.iter().map(|s| &s.name).collect::<Vec<_>>() }))
+                .write(&st.db.pool)
+                .await?;
+            Ok(Json(r))
+        }
+        Err(f) => {
+            let failed = f.steps.iter().find(|s| !s.ok).map(|s| s.name.clone());
+            event
+                .outcome(Outcome::Failure)
+                .details(json!({ "code": f.error.code, "failed_step": failed }))
+                .write(&st.db.pool)
+                .await?;
+            Err(f.into_error())
+        }
+    }
+}
+
+async fn run_uninstall(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    steps: &mut Vec<AgentInstallStep>,
+) -> Result<AgentUninstallResult, Failure> {
+    let (conn, probe) = connect_and_probe(st, p, server, false, steps).await?;
+    let out = match agent_install::run_script(&conn, &agent_install::uninstall_script(&probe)).await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            steps.push(step("remove", false, e.clone()));
+            return Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "uninstall_failed",
+                format!("the uninstall script failed: {e}"),
+                steps,
+            ));
+        }
+    };
+    steps.extend(out.steps.iter().cloned());
+    if out.failed() {
+        if out.exit == Some(3) {
+            return Err(Failure::new(
+                StatusCode::CONFLICT,
+                "no_permission",
+                "the agent was installed system-wide, and this login has neither root nor passwordless sudo to remove it; its token was not revoked",
+                steps,
+            ));
+        }
+        if out.steps.iter().all(|s| s.ok) {
+            steps.push(step(
+                "remove",
+                false,
+                format!("exit {:?}: {}", out.exit, out.stderr.trim()),
+            ));
+        }
+        return Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "uninstall_failed",
+            "uninstalling the agent failed; its token was not revoked",
+            steps,
+        ));
+    }
+    // Revoke, as DELETE …/agent does.
+    let now = st.now_ms();
+    let revoked = async {
+        let mut tx = st.db.begin().await?;
+        let had = agents::delete(&mut *tx, &server.id).await?;
+        if had {
+            agents::set_monitoring(&mut *tx, &server.id, "agentless", now).await?;
+            Event::by(p, "agent.revoke", now)
+                .target("server", &server.id, &server.name)
+                .details(json!({ "via": "uninstall" }))
+                .write(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok::<bool, ApiError>(had)
+    }
+    .await
+    .map_err(|e| Failure {
+        error: e,
+        steps: steps.clone(),
+    })?;
+    st.agents.disconnect(&server.id);
+    steps.push(step(
+        "revoke",
+        true,
+        if revoked {
+            "token revoked; metrics are collected agentless again"
+        } else {
+            "no token was enrolled"
+        },
+    ));
+    let row = agents::get(&st.db.pool, &server.id)
+        .await
+        .map_err(|e| Failure {
+            error: e.into(),
+            steps: steps.clone(),
+        })?;
+    let monitoring = if revoked {
+        "agentless"
+    } else {
+        server.monitoring.as_str()
+    };
+    Ok(AgentUninstallResult {
+        steps: steps.clone(),
+        warnings: vec![],
+        agent: info(monitoring, row, false, st.now_ms()),
+    })
 }

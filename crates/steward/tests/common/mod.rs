@@ -115,6 +115,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Self {
+        Self::start(|c, _| configure(c), false).await
+    }
+
+    /// Like [`TestApp::spawn_with`], but `configure` also gets the base URL the server will
+    /// listen at (`http://127.0.0.1:<port>`), e.g. for `public_url`.
+    #[allow(dead_code)]
+    pub async fn spawn_at(configure: impl FnOnce(&mut steward_api::ApiConfig, &str)) -> Self {
         Self::start(configure, false).await
     }
 
@@ -123,10 +130,13 @@ impl TestApp {
     /// production the browsers are other processes, on other machines).
     #[allow(dead_code)]
     pub async fn spawn_isolated(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Self {
-        Self::start(configure, true).await
+        Self::start(|c, _| configure(c), true).await
     }
 
-    async fn start(configure: impl FnOnce(&mut steward_api::ApiConfig), isolated: bool) -> Self {
+    async fn start(
+        configure: impl FnOnce(&mut steward_api::ApiConfig, &str),
+        isolated: bool,
+    ) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let test_db = TestDb::new(dir.path()).await;
@@ -147,7 +157,10 @@ impl TestApp {
             data_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
         };
-        configure(&mut config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        configure(&mut config, &format!("http://{addr}"));
         let metrics_stop = tokio_util::sync::CancellationToken::new();
         let metrics = steward_api::metrics::store::Store::open(
             db.clone(),
@@ -164,9 +177,6 @@ impl TestApp {
         let state =
             steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
         let app_state = state.clone();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");

@@ -1,0 +1,576 @@
+//! Installing the agent over SSH with real parts: the hub serves the real debug
+//! `steward-agent`, a real sshd lets a throwaway non-root account log in, the install uploads
+//! the binary by SFTP and starts it (detached: no systemd runs on the test machine), the agent
+//! process runs as that account and pushes metrics; uninstall stops and removes it and revokes
+//! the token. Also the refusals (no step-up, a viewer, wrong tokens, a wrong architecture, an
+//! unreachable server) and the binary download.
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::sshd::{OsUser, Sshd, closed_port, key_pair};
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The agent binary, built by the workspace test run (`cargo build -p steward-agent`).
+fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("steward-agent"))
+        .expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p steward-agent` (the workspace test run builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A hub whose public URL is its own address and that serves `binary`.
+async fn hub(binary: PathBuf) -> TestApp {
+    TestApp::spawn_at(|c, base| {
+        c.public_url = base.to_string();
+        c.agent_binary = Some(binary);
+    })
+    .await
+}
+
+async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn step_up(s: &Session) {
+    let (st, b) = s
+        .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
+async fn server(admin: &Session, name: &str, host: &str, port: u16, user: &str) -> String {
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": name, "host": host, "port": port, "ssh_user": user, "metrics_interval_secs": 1 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// Every audit row's action, outcome and details, as stored.
+async fn audit_rows(app: &TestApp) -> Vec<(String, String, String)> {
+    sqlx::query_as::<_, (String, String, String)>(
+        "SELECT action, outcome, details FROM audit_events ORDER BY at, id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap()
+}
+
+async fn download(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    let mut req = app.client.get(app.url("/api/v1/agent/download"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+fn uid_of(name: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// The real uid of a running process.
+fn process_uid(pid: u32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie has no command line any more.
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
+    // Created first, so it is removed last (after the pooled connections are gone).
+    let Some(user) = OsUser::create() else {
+        eprintln!("skipped: creating a throwaway OS account needs root");
+        return;
+    };
+    let sshd = Sshd::start_with(&["127.0.0.2".to_string()], "PasswordAuthentication yes");
+    let app = hub(agent_binary()).await;
+    let admin = app.admin().await;
+    let id = server(&admin, "agent-host", &sshd.host, sshd.port, &user.name).await;
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "password", "password": user.password }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let install = format!("/api/v1/servers/{id}/agent/install");
+    let uninstall = format!("/api/v1/servers/{id}/agent/uninstall");
+
+    // A viewer may not; an administrator must step up first. Both refusals change nothing.
+    let viewer = app.user_with_roles(&admin, "vera", &["viewer"]).await;
+    step_up(&viewer).await;
+    let (s, b) = viewer.post(&install, json!({})).await;
+    assert_eq!((s, code(&b)), (StatusCode::FORBIDDEN, "forbidden"), "{b}");
+    let (s, b) = admin.post(&install, json!({})).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::FORBIDDEN, "step_up_required"),
+        "{b}"
+    );
+    let (s, b) = admin.post(&uninstall, json!({})).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::FORBIDDEN, "step_up_required"),
+        "{b}"
+    );
+    let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+    assert_eq!(a["enrolled"], false, "{a}");
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&("agent.install".into(), "denied".into()))
+    );
+
+    // Installed over SSH: a user install (no root), started detached (no systemd here).
+    step_up(&admin).await;
+    let (s, r) = admin.post(&install, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["mode"], "user", "{r}");
+    assert_eq!(r["service"], "detached", "{r}");
+    let home = PathBuf::from(format!("/home/{}", user.name));
+    assert_eq!(
+        r["binary_path"],
+        home.join(".local/bin/steward-agent").display().to_string()
+    );
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "connect",
+        "probe",
+        "architecture",
+        "upload",
+        "enroll",
+        "token",
+        "install",
+        "start",
+        "verify",
+        "cleanup",
+    ] {
+        assert!(steps.contains(&name), "step {name} missing: {r}");
+    }
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true),
+        "{r}"
+    );
+    assert!(
+        r["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "no_boot_start"),
+        "{r}"
+    );
+    let warnings = r["warnings"].to_string();
+    assert!(
+        warnings.contains("reboot"),
+        "a detached agent does not survive a reboot: {r}"
+    );
+
+    // The real agent runs as that account and connects; its metrics arrive.
+    let connected = eventually(30, || async {
+        let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+        a["connected"] == true
+    })
+    .await;
+    let log = std::fs::read_to_string(home.join(".local/state/steward-agent/agent.log"))
+        .unwrap_or_default();
+    assert!(connected, "the agent never connected; its log:\n{log}");
+    let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+    assert_eq!(a["monitoring"], "agent");
+    let got = eventually(30, || async {
+        app.state
+            .metrics
+            .latest(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.name == "cpu.usage")
+    })
+    .await;
+    assert!(got, "metrics from the installed agent arrive");
+    let pid: u32 = std::fs::read_to_string(home.join(".local/state/steward-agent/agent.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(pid));
+    assert_eq!(
+        process_uid(pid),
+        Some(uid_of(&user.name)),
+        "runs as the login user"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    assert!(cmdline.contains("steward-agent"), "{cmdline}");
+
+    // The token: a 0600 file of the account, never on a command line, never in the audit log.
+    let token_path = home.join(".config/steward-agent/token");
+    let meta = std::fs::metadata(&token_path).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.uid(), uid_of(&user.name));
+    let token = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.starts_with("stwa_"), "{token}");
+    assert!(!cmdline.contains(&token));
+    assert_eq!(
+        std::fs::metadata(home.join(".config/steward-agent"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    let rows = audit_rows(&app).await;
+    assert!(rows.iter().all(|(_, _, d)| !d.contains(&token)));
+    assert!(
+        !r.to_string().contains(&token),
+        "the response does not carry the token"
+    );
+    let install_row = rows.iter().rfind(|(a, _, _)| a == "agent.install").unwrap();
+    assert_eq!(install_row.1, "success", "{install_row:?}");
+    let details: Value = serde_json::from_str(&install_row.2).unwrap();
+    assert_eq!(
+        (details["mode"].as_str(), details["service"].as_str()),
+        (Some("user"), Some("detached"))
+    );
+    // The temporary upload directory is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("steward-agent.")
+                && e.metadata().is_ok_and(|m| m.uid() == uid_of(&user.name))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // The token downloads the binary the hub serves; the hub names its architecture.
+    let resp = download(&app, Some(&token)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().contains_key("x-steward-agent-arch"));
+    let served = resp.bytes().await.unwrap();
+    assert_eq!(
+        served.as_ref(),
+        std::fs::read(agent_binary()).unwrap().as_slice()
+    );
+
+    // Installing again replaces the token and the process.
+    let (s, r2) = admin.post(&install, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{r2}");
+    let token2 = std::fs::read_to_string(&token_path)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_ne!(token, token2);
+    assert_eq!(
+        download(&app, Some(&token)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let pid2: u32 = std::fs::read_to_string(home.join(".local/state/steward-agent/agent.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_ne!(pid, pid2);
+    assert!(
+        eventually(10, || async { !alive(pid) }).await,
+        "the old agent stopped"
+    );
+    assert!(
+        eventually(30, || async {
+            let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+            a["connected"] == true
+        })
+        .await
+    );
+
+    // Uninstall: the process is gone, its files are removed, the token is revoked.
+    let (s, u) = admin.post(&uninstall, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert!(
+        u["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true),
+        "{u}"
+    );
+    assert_eq!(u["agent"]["enrolled"], false, "{u}");
+    assert!(
+        eventually(10, || async { !alive(pid2) }).await,
+        "the agent stopped"
+    );
+    for gone in [
+        ".local/bin/steward-agent",
+        ".config/steward-agent",
+        ".local/state/steward-agent",
+    ] {
+        assert!(!home.join(gone).exists(), "{gone} is still there");
+    }
+    assert_eq!(
+        download(&app, Some(&token2)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+    assert_eq!(
+        (a["enrolled"].as_bool(), a["monitoring"].as_str()),
+        (Some(false), Some("agentless"))
+    );
+    let actions = app.audit_actions().await;
+    assert!(actions.contains(&("agent.uninstall".into(), "success".into())));
+    assert!(actions.contains(&("agent.revoke".into(), "success".into())));
+    let rows = audit_rows(&app).await;
+    assert!(
+        rows.iter()
+            .all(|(_, _, d)| !d.contains(&token) && !d.contains(&token2))
+    );
+
+    // Uninstalling again finds nothing and still succeeds.
+    let (s, u) = admin.post(&uninstall, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+}
+
+#[tokio::test]
+async fn the_binary_is_served_only_to_an_enrolled_agent() {
+    let app = hub(agent_binary()).await;
+    let admin = app.admin().await;
+    let id = admin.server("web-1", &[]).await;
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let token = b["token"].as_str().unwrap().to_string();
+    // The manual command downloads with the token (never on curl's command line) and checks
+    // the architecture.
+    let command = b["install_command"].as_str().unwrap();
+    assert!(
+        command.contains(&format!("{}/api/v1/agent/download", app.base)),
+        "{command}"
+    );
+    assert!(command.contains("uname -m"), "{command}");
+    assert!(command.contains("DynamicUser=yes"), "{command}");
+    let curl = command.lines().find(|l| l.contains("curl ")).unwrap();
+    assert!(!curl.contains(&token), "{curl}");
+
+    let resp = download(&app, Some(&token)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/octet-stream"
+    );
+    let len = std::fs::metadata(agent_binary()).unwrap().len();
+    assert_eq!(resp.content_length(), Some(len));
+    assert_eq!(
+        resp.headers()["x-steward-agent-arch"].to_str().unwrap(),
+        std::env::consts::ARCH
+    );
+    assert_eq!(resp.bytes().await.unwrap().len() as u64, len);
+
+    for bad in [
+        None,
+        Some("stwa_wrong"),
+        Some(admin.token.as_str()),
+        Some(""),
+    ] {
+        let resp = download(&app, bad).await;
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{bad:?}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(code(&body), "unauthenticated");
+    }
+
+    // A hub without a binary says so.
+    let none = hub(app.data_dir().join("no-such-agent")).await;
+    let admin2 = none.admin().await;
+    let id2 = admin2.server("web-2", &[]).await;
+    let (_, b) = admin2
+        .post(&format!("/api/v1/servers/{id2}/agent"), json!({}))
+        .await;
+    let resp = download(&none, b["token"].as_str()).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "agent_binary_missing");
+    // …and refuses to install before touching the server or the enrollment.
+    step_up(&admin2).await;
+    let (s, b) = admin2
+        .post(&format!("/api/v1/servers/{id2}/agent/install"), json!({}))
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::CONFLICT, "agent_binary_missing"),
+        "{b}"
+    );
+}
+
+/// A file that looks like an aarch64 (or, on aarch64, x86_64) Linux binary.
+fn foreign_binary(dir: &Path) -> PathBuf {
+    let mut h = vec![0u8; 256];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2;
+    h[5] = 1;
+    h[18] = if std::env::consts::ARCH == "aarch64" {
+        62
+    } else {
+        183
+    };
+    let path = dir.join("foreign-agent");
+    std::fs::write(&path, h).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
+    let sshd = Sshd::start();
+    let (private, public) = key_pair("");
+    sshd.authorize(&public);
+    let bin_dir = tempfile::tempdir().unwrap();
+    let app = hub(foreign_binary(bin_dir.path())).await;
+    let admin = app.admin().await;
+    let id = server(&admin, "agent-host", &sshd.host, sshd.port, &sshd.user).await;
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "private_key", "private_key": private }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // An agent enrolled by hand keeps working through a refused install.
+    let (_, e) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    let token = e["token"].as_str().unwrap().to_string();
+
+    // Inline proof (as an API token would give it) instead of a session step-up.
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{id}/agent/install"),
+            json!({ "step_up": { "password": "wrong-password-123" } }),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::FORBIDDEN, "step_up_failed"),
+        "{b}"
+    );
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{id}/agent/install"),
+            json!({ "step_up": { "password": PASSWORD } }),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::CONFLICT, "wrong_architecture"),
+        "{b}"
+    );
+    let steps = b["error"]["details"]["steps"].as_array().unwrap();
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["architecture"], "{b}");
+    assert_eq!(steps.last().unwrap()["name"], "cleanup", "{b}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["name"] != "upload" && s["name"] != "enroll")
+    );
+    // Nothing was enrolled anew: the old token still works.
+    assert_eq!(download(&app, Some(&token)).await.status(), StatusCode::OK);
+    let rows = audit_rows(&app).await;
+    let (_, outcome, details) = rows.iter().rfind(|(a, _, _)| a == "agent.install").unwrap();
+    assert_eq!(outcome, "failure");
+    assert!(details.contains("wrong_architecture"), "{details}");
+
+    // An unreachable server: 502 `unreachable`, the step that failed is named.
+    let down = server(&admin, "down", "127.0.0.2", closed_port(), "root").await;
+    let (s, _) = admin
+        .put(
+            &format!("/api/v1/servers/{down}/credential"),
+            json!({ "kind": "generate" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{down}/agent/install"), json!({}))
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_GATEWAY, "unreachable"),
+        "{b}"
+    );
+    assert_eq!(b["error"]["details"]["steps"][0]["name"], "connect", "{b}");
+    let (s, b) = admin
+        .post(
+            &format!("/api/v1/servers/{down}/agent/uninstall"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::BAD_GATEWAY, "unreachable"),
+        "{b}"
+    );
+    // A server without a credential.
+    let bare = admin.server("bare", &[]).await;
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{bare}/agent/install"), json!({}))
+        .await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::CONFLICT, "no_credential"),
+        "{b}"
+    );
+    let (_, a) = admin.get(&format!("/api/v1/servers/{bare}/agent")).await;
+    assert_eq!(a["enrolled"], false);
+}
