@@ -562,6 +562,7 @@ impl HostJob {
         if self.st.config.execution_runners
             && self.shell == Shell::Sh
             && !self.script.contains('\0')
+            && !may_start_background_jobs(&self.script)
         {
             let runner = match conn.take_runner().await {
                 Some(r) => Some(r),
@@ -823,6 +824,28 @@ async fn kill(conn: &Connection, remote: &mut Remote, pid: Option<u32>) {
     remote.close().await;
 }
 
+/// Whether a script may start a background job (`&` other than in `&&`, `>&` or `<&`): such
+/// a job can outlive the script while still writing its output, which a channel of its own
+/// waits for (and a runner shell would not), so such scripts do not go to a runner. Quotes and
+/// comments are not parsed: an `&` in them counts too, which only costs a channel.
+fn may_start_background_jobs(script: &str) -> bool {
+    let b = script.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'&' {
+            if b.get(i + 1) == Some(&b'&') {
+                i += 2;
+                continue;
+            }
+            if i == 0 || !matches!(b[i - 1], b'>' | b'<') {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Single-quotes a value for the shell.
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -852,6 +875,23 @@ mod tests {
         assert_eq!(c.kept, b"abcde");
         assert_eq!(c.total, 10);
         assert!(c.truncated());
+    }
+
+    #[test]
+    fn background_jobs_are_told_from_and_lists_and_redirections() {
+        for no in ["true", "a && b", "echo x >&2", "cat <&3", "a 2>&1 | b && c"] {
+            assert!(!may_start_background_jobs(no), "{no}");
+        }
+        for yes in [
+            "sleep 5 &",
+            "a & b",
+            "a &> f",
+            "a && b & c",
+            "(x) &\nwait",
+            "&",
+        ] {
+            assert!(may_start_background_jobs(yes), "{yes}");
+        }
     }
 
     #[test]

@@ -38,6 +38,10 @@ use crate::client::{Connection, Output, Sig, SshError};
 /// pool counts them as users), so only a few are kept.
 pub const MAX_IDLE_RUNNERS: usize = 2;
 
+/// A runner older than this is not reused: a command then sees the account's start-up
+/// environment as it is now, give or take this long (a new session reads it again).
+pub const MAX_RUNNER_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 const PID_PREFIX: &[u8] = b"steward-pid:";
 const START: &str = "echo \"steward-pid:$$\" >&2; exec sh";
 
@@ -54,6 +58,7 @@ pub struct Runner {
     pid_line: Option<Vec<u8>>,
     /// Commands it has run before this one.
     used: u64,
+    born: std::time::Instant,
 }
 
 struct Idle {
@@ -120,6 +125,7 @@ impl Connection {
             pid: None,
             pid_line: Some(Vec::new()),
             used: 0,
+            born: std::time::Instant::now(),
         })
     }
 
@@ -174,10 +180,12 @@ fn nonce() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The line a runner reads for one command.
+/// The line a runner reads for one command. The subshell's `EXIT` trap says if the command
+/// started a background job (`$!` set), which may outlive it holding its output: the runner is
+/// then not reused.
 fn command_line(nonce: &str, body: &str) -> String {
     format!(
-        "printf '\\036{nonce}:go\\n'; ( eval {} ) </dev/null; printf '\\036{nonce}:%d\\n' $?; printf '\\036{nonce}:end\\n' >&2\n",
+        "printf '\\036{nonce}:go\\n'; ( trap '[ -z \"$!\" ] || printf \"\\036{nonce}:bg\\n\"' EXIT; eval {} ) </dev/null; printf '\\036{nonce}:%d\\n' $?; printf '\\036{nonce}:end\\n' >&2\n",
         quote(body)
     )
 }
@@ -335,6 +343,7 @@ impl RunnerCommand {
                     let held = std::mem::take(&mut self.held);
                     self.queue.extend(held);
                 }
+                (true, None, b"bg") => self.dirty = true,
                 (true, None, w) => match std::str::from_utf8(w).ok().and_then(|w| w.parse().ok()) {
                     Some(code) => self.code = Some(code),
                     None => self.dirty = true,
@@ -490,10 +499,14 @@ impl RunnerCommand {
             .map_err(|e| SshError::Protocol(e.to_string()))
     }
 
-    /// The runner, if the command ended cleanly and it can run another; otherwise it is
-    /// closed.
+    /// The runner, if the command ended cleanly and it can run another (and it is younger
+    /// than [`MAX_RUNNER_AGE`]); otherwise it is closed.
     pub fn finish(mut self) -> Option<Runner> {
-        if self.ended == Some(false) && !self.dirty && self.runner.pid.is_some() {
+        if self.ended == Some(false)
+            && !self.dirty
+            && self.runner.pid.is_some()
+            && self.runner.born.elapsed() < MAX_RUNNER_AGE
+        {
             self.runner.used += 1;
             Some(self.runner)
         } else {
@@ -517,7 +530,7 @@ mod tests {
         let line = command_line("ab", "echo 'x' \"y\"\nexit 3");
         assert_eq!(
             line,
-            "printf '\\036ab:go\\n'; ( eval 'echo '\\''x'\\'' \"y\"\nexit 3' ) </dev/null; printf '\\036ab:%d\\n' $?; printf '\\036ab:end\\n' >&2\n"
+            "printf '\\036ab:go\\n'; ( trap '[ -z \"$!\" ] || printf \"\\036ab:bg\\n\"' EXIT; eval 'echo '\\''x'\\'' \"y\"\nexit 3' ) </dev/null; printf '\\036ab:%d\\n' $?; printf '\\036ab:end\\n' >&2\n"
         );
     }
 

@@ -954,6 +954,8 @@ const EDGE_CASES: &[&str] = &[
     "head -c 100000 /dev/zero | tr '\\0' z; echo; seq 1 3 >&2",
     "set -e; false; echo never",
     "exit 300",
+    // A background job: a channel of its own, which waits for its output.
+    "(sleep 0.3; echo late) & echo now",
 ];
 
 #[tokio::test]
@@ -1095,10 +1097,11 @@ async fn timeout_and_cancel_on_a_warm_runner_kill_every_process_of_the_command()
     let (_sshd, server) = one_server(&admin).await;
     step_up(&admin).await;
 
-    // Timeout, on a warm runner: both sleeps go, not only the one the shell waits for.
+    // Timeout, on a warm runner: both sleeps go, not only the one the shell waits for. (A
+    // pipeline: a script with a background job `&` gets a channel of its own.)
     let runner = shell_pid(&admin, &server).await;
     assert_eq!(shell_pid(&admin, &server).await, runner);
-    let h = run_one(&admin, &server, "echo go; sleep 31340 & sleep 31341", 1).await;
+    let h = run_one(&admin, &server, "echo go; sleep 31340 | sleep 31341", 1).await;
     assert_eq!(h["status"], "timed_out", "{h}");
     assert_eq!(h["stdout"], "go\n");
     for marker in ["sleep 31340", "sleep 31341"] {
@@ -1114,7 +1117,7 @@ async fn timeout_and_cancel_on_a_warm_runner_kill_every_process_of_the_command()
     assert_eq!(shell_pid(&admin, &server).await, runner);
     let id = start(
         &admin,
-        json!({ "command": "sleep 31342 & sleep 31343", "server_ids": [server] }),
+        json!({ "command": "sleep 31342 | sleep 31343", "server_ids": [server] }),
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1171,5 +1174,36 @@ async fn concurrent_runs_on_one_host_never_share_a_runner_shell() {
             pids.insert(pid.to_string());
         }
         assert_eq!(pids.len(), 4, "four shells at once: {pids:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_runner_whose_command_left_a_background_job_is_not_reused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    let first = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, first);
+    // A background job the `&` check cannot see (the `&` is made at run time): the runner
+    // notices `$!` and is dropped, so the job's late output reaches no later command.
+    let h = run_one(
+        &admin,
+        &server,
+        "eval \"(sleep 0.5; echo late; echo late >&2) $(printf '\\046')\"; echo now",
+        20,
+    )
+    .await;
+    assert_eq!(
+        (h["status"].as_str(), h["stdout"].as_str()),
+        (Some("ok"), Some("now\n"))
+    );
+    let second = shell_pid(&admin, &server).await;
+    assert_ne!(second, first, "the runner was reused");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..3 {
+        let h = run_one(&admin, &server, "echo $$; sleep 0.1", 20).await;
+        assert_eq!(h["stdout"], format!("{second}\n"), "{h}");
+        assert_eq!(h["stderr"], "", "{h}");
     }
 }
