@@ -263,6 +263,7 @@ pub fn start(st: &AppState, plan: Plan) -> Arc<LiveRun> {
 }
 
 async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
+    let run_clock = Instant::now();
     let sem = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     // Cancelled on the first failure (with stop-on-failure) or by a cancel: no new hosts.
     let stop = live.cancel.child_token();
@@ -311,6 +312,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
             shell: plan.shell,
             timeout: plan.timeout,
             actor: plan.actor.clone(),
+            run_clock,
             store: store.clone(),
         };
         let stop = stop.clone();
@@ -324,6 +326,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
         });
     }
     while tasks.join_next().await.is_some() {}
+    let hosts_done = run_clock.elapsed();
 
     let cancelled = live.cancel.is_cancelled();
     let now = st.now_ms();
@@ -341,6 +344,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
     }
     drop(store);
     let _ = writer.await;
+    let stored = run_clock.elapsed();
 
     let status = if cancelled { "cancelled" } else { "finished" };
     let cancelled_by = lock(&live.cancelled_by).clone();
@@ -375,6 +379,14 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
             summary: summary.clone(),
         })
     });
+    tracing::debug!(
+        target: "steward_api::runner::phases",
+        execution = %live.id,
+        hosts_done_us = hosts_done.as_micros() as u64,
+        hosts_stored_us = stored.as_micros() as u64,
+        finished_us = run_clock.elapsed().as_micros() as u64,
+        "run phases"
+    );
     tracing::info!(execution = %live.id, status, ok = summary.ok, failed = summary.failed, timed_out = summary.timed_out, error = summary.error, "run finished");
 }
 
@@ -451,6 +463,8 @@ struct HostJob {
     timeout: Duration,
     actor: Actor,
     store: tokio::sync::mpsc::UnboundedSender<ExecutionHostRow>,
+    /// When the run started (for the phase timings).
+    run_clock: Instant,
 }
 
 enum End {
@@ -633,6 +647,7 @@ impl HostJob {
             target: "steward_api::runner::phases",
             server = %self.server.name,
             path,
+            host_start_us = clock.duration_since(self.run_clock).as_micros() as u64,
             connect_us = connected.as_micros() as u64,
             start_us = phases.us(phases.started),
             first_output_us = phases.us(phases.first),
