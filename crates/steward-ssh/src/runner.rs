@@ -227,11 +227,19 @@ impl Runner {
             self.discard();
             return Err(NotStarted(e.to_string()));
         }
-        let fresh = self.used == 0;
-        Ok(RunnerCommand {
+        let mut runner = self;
+        let p = Parser::new(&nonce, runner.used == 0, runner.pid, runner.pid_line.take());
+        Ok(RunnerCommand { runner, p })
+    }
+}
+
+impl Parser {
+    fn new(nonce: &str, fresh: bool, pid: Option<u32>, pid_line: Option<Vec<u8>>) -> Self {
+        Parser {
             stdout_marker: format!("\x1e{nonce}:").into_bytes(),
             stderr_marker: format!("\x1e{nonce}:end\n").into_bytes(),
-            runner: self,
+            pid,
+            pid_line,
             fresh,
             acked: false,
             out: Vec::new(),
@@ -244,13 +252,21 @@ impl Runner {
             exit: None,
             signal: None,
             queue: std::collections::VecDeque::new(),
-        })
+        }
     }
 }
 
 /// A command running on a runner shell.
 pub struct RunnerCommand {
     runner: Runner,
+    p: Parser,
+}
+
+/// What a command's output says so far: the markers cut out, the rest passed on.
+struct Parser {
+    /// The runner's pid, and its pid line while not yet read (a new runner's).
+    pid: Option<u32>,
+    pid_line: Option<Vec<u8>>,
     fresh: bool,
     /// `\x1eN:` — the acknowledgement and the end of standard output follow it.
     stdout_marker: Vec<u8>,
@@ -293,23 +309,7 @@ fn holdback(buf: &[u8], marker: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-impl RunnerCommand {
-    /// The runner's pid (its process group), if known.
-    pub fn pid(&self) -> Option<u32> {
-        self.runner.pid
-    }
-
-    /// Whether the runner took the command (acknowledged it). If the channel ends before,
-    /// nothing of the command ran.
-    pub fn started(&self) -> bool {
-        self.acked
-    }
-
-    /// Whether this command went to a runner that had run commands before.
-    pub fn reused(&self) -> bool {
-        !self.fresh
-    }
-
+impl Parser {
     fn emit(&mut self, o: Output) {
         if self.acked {
             self.queue.push_back(o);
@@ -328,11 +328,26 @@ impl RunnerCommand {
                 return;
             };
             let after = i + self.stdout_marker.len();
-            let Some(nl) = self.out[after..].iter().position(|b| *b == b'\n') else {
-                // The marker's word has not arrived yet.
-                let pass: Vec<u8> = self.out.drain(..i).collect();
-                self.stdout_bytes(pass);
-                return;
+            // A marker's word: up to 12 lower-case letters or digits, then a newline.
+            let word_len = self.out[after..]
+                .iter()
+                .take(13)
+                .position(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit()));
+            let nl = match word_len {
+                Some(n) if self.out[after + n] == b'\n' => n,
+                None if self.out.len() - after < 13 => {
+                    // The marker's word has not all arrived yet.
+                    let pass: Vec<u8> = self.out.drain(..i).collect();
+                    self.stdout_bytes(pass);
+                    return;
+                }
+                _ => {
+                    // Not a marker after all (the nonce makes this practically impossible):
+                    // ordinary output.
+                    let pass: Vec<u8> = self.out.drain(..=i).collect();
+                    self.stdout_bytes(pass);
+                    continue;
+                }
             };
             let word = self.out[after..after + nl].to_vec();
             let before: Vec<u8> = self.out.drain(..after + nl + 1).take(i).collect();
@@ -370,27 +385,27 @@ impl RunnerCommand {
     }
 
     fn on_stderr(&mut self, data: &[u8]) {
-        let data = match self.runner.pid_line.as_mut() {
+        let data = match self.pid_line.as_mut() {
             None => data.to_vec(),
             Some(buf) => {
                 buf.extend_from_slice(data);
                 let Some(nl) = buf.iter().position(|b| *b == b'\n') else {
                     if buf.len() > 64 {
-                        let all = self.runner.pid_line.take().unwrap_or_default();
+                        let all = self.pid_line.take().unwrap_or_default();
                         self.stderr_bytes(all);
                     }
                     return;
                 };
                 let line = buf[..nl].to_vec();
                 let rest = buf[nl + 1..].to_vec();
-                self.runner.pid_line = None;
+                self.pid_line = None;
                 match line
                     .strip_prefix(PID_PREFIX)
                     .and_then(|p| std::str::from_utf8(p).ok())
                     .and_then(|p| p.trim().parse::<u32>().ok())
                 {
                     Some(p) if p > 1 => {
-                        self.runner.pid = Some(p);
+                        self.pid = Some(p);
                         rest
                     }
                     _ => {
@@ -433,32 +448,19 @@ impl RunnerCommand {
         }
     }
 
-    /// The next piece of output; then `Exit` with the command's status (both streams ended)
-    /// and `None`. If the runner's channel ends first, what it reported (`Exit` or `Signal`
-    /// of the runner shell itself), then `None`.
-    pub async fn next(&mut self) -> Option<Output> {
-        loop {
-            if let Some(o) = self.queue.pop_front() {
-                return Some(o);
-            }
-            if self.ended.is_some() {
-                return None;
-            }
-            if let (Some(code), true) = (self.code, self.err_done) {
-                self.ended = Some(false);
-                return Some(Output::Exit(code));
-            }
-            match self.runner.channel.wait().await {
-                Some(ChannelMsg::Data { data }) => self.on_stdout(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => self.on_stderr(&data),
-                Some(ChannelMsg::ExitStatus { exit_status }) => self.exit = Some(exit_status),
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    self.signal = Some(format!("{signal_name:?}"));
-                }
-                Some(ChannelMsg::Failure) | None => self.channel_ended(),
-                Some(_) => {}
-            }
+    /// The next thing to report: queued output, then the command's end once both streams
+    /// have ended.
+    fn pop(&mut self) -> Option<Output> {
+        if let Some(o) = self.queue.pop_front() {
+            return Some(o);
         }
+        if self.ended.is_none()
+            && let (Some(code), true) = (self.code, self.err_done)
+        {
+            self.ended = Some(false);
+            return Some(Output::Exit(code));
+        }
+        None
     }
 
     /// The runner is gone before the command's end: pass on what is left.
@@ -484,10 +486,52 @@ impl RunnerCommand {
             self.queue.push_back(Output::Exit(code));
         }
     }
+}
+
+impl RunnerCommand {
+    /// The runner's pid (its process group), if known.
+    pub fn pid(&self) -> Option<u32> {
+        self.p.pid
+    }
+
+    /// Whether the runner took the command (acknowledged it). If the channel ends before,
+    /// nothing of the command ran.
+    pub fn started(&self) -> bool {
+        self.p.acked
+    }
+
+    /// Whether this command went to a runner that had run commands before.
+    pub fn reused(&self) -> bool {
+        !self.p.fresh
+    }
+
+    /// The next piece of output; then `Exit` with the command's status (both streams ended)
+    /// and `None`. If the runner's channel ends first, what it reported (`Exit` or `Signal`
+    /// of the runner shell itself), then `None`.
+    pub async fn next(&mut self) -> Option<Output> {
+        loop {
+            if let Some(o) = self.p.pop() {
+                return Some(o);
+            }
+            if self.p.ended.is_some() {
+                return None;
+            }
+            match self.runner.channel.wait().await {
+                Some(ChannelMsg::Data { data }) => self.p.on_stdout(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => self.p.on_stderr(&data),
+                Some(ChannelMsg::ExitStatus { exit_status }) => self.p.exit = Some(exit_status),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    self.p.signal = Some(format!("{signal_name:?}"));
+                }
+                Some(ChannelMsg::Failure) | None => self.p.channel_ended(),
+                Some(_) => {}
+            }
+        }
+    }
 
     /// Whether the channel of the runner ended before the command did.
     pub fn runner_died(&self) -> bool {
-        self.ended == Some(true)
+        self.p.ended == Some(true)
     }
 
     /// Asks the server to deliver a signal to the runner shell.
@@ -502,8 +546,10 @@ impl RunnerCommand {
     /// The runner, if the command ended cleanly and it can run another (and it is younger
     /// than [`MAX_RUNNER_AGE`]); otherwise it is closed.
     pub fn finish(mut self) -> Option<Runner> {
-        if self.ended == Some(false)
-            && !self.dirty
+        self.runner.pid = self.p.pid;
+        self.runner.pid_line = self.p.pid_line.take();
+        if self.p.ended == Some(false)
+            && !self.p.dirty
             && self.runner.pid.is_some()
             && self.runner.born.elapsed() < MAX_RUNNER_AGE
         {
@@ -532,6 +578,126 @@ mod tests {
             line,
             "printf '\\036ab:go\\n'; ( trap '[ -z \"$!\" ] || printf \"\\036ab:bg\\n\"' EXIT; eval 'echo '\\''x'\\'' \"y\"\nexit 3' ) </dev/null; printf '\\036ab:%d\\n' $?; printf '\\036ab:end\\n' >&2\n"
         );
+    }
+
+    /// Feeds a parser `(stdout?, bytes)` pieces cut into chunks of `size`; returns stdout,
+    /// stderr, the end reported and the parser.
+    fn feed(
+        fresh: bool,
+        pieces: &[(bool, &[u8])],
+        size: usize,
+    ) -> (Vec<u8>, Vec<u8>, Option<Output>, Parser) {
+        let mut p = Parser::new("N", fresh, (!fresh).then_some(7), fresh.then(Vec::new));
+        let (mut out, mut err, mut end) = (Vec::new(), Vec::new(), None);
+        let mut drain = |p: &mut Parser, out: &mut Vec<u8>, err: &mut Vec<u8>| {
+            while let Some(o) = p.pop() {
+                match o {
+                    Output::Stdout(d) => out.extend(d),
+                    Output::Stderr(d) => err.extend(d),
+                    other => end = Some(other),
+                }
+            }
+        };
+        for (stdout, bytes) in pieces {
+            for chunk in bytes.chunks(size) {
+                if *stdout {
+                    p.on_stdout(chunk);
+                } else {
+                    p.on_stderr(chunk);
+                }
+                drain(&mut p, &mut out, &mut err);
+            }
+        }
+        (out, err, end, p)
+    }
+
+    #[test]
+    fn markers_are_cut_out_wherever_the_chunks_split() {
+        let out: &[u8] = b"a\x1eN\x1e\x1eN;b\n\x1eN:x no newline";
+        let pieces: &[(bool, &[u8])] = &[
+            (false, b"steward-pid:4242\nwarn\x1e"),
+            (true, b"\x1eN:go\n"),
+            (true, out),
+            (false, b"\x1eN:en"),
+            (true, b"\x1eN:3\n"),
+            (false, b"d\n"),
+        ];
+        for size in 1..=40 {
+            let (o, e, end, p) = feed(true, pieces, size);
+            assert_eq!(o, out, "chunks of {size}");
+            assert_eq!(e, b"warn\x1e", "chunks of {size}");
+            assert_eq!(end, Some(Output::Exit(3)));
+            assert_eq!(p.pid, Some(4242));
+            assert!(!p.dirty);
+        }
+    }
+
+    #[test]
+    fn stray_bytes_and_background_jobs_make_a_runner_unusable() {
+        // Before the acknowledgement of a reused runner: not this command's output.
+        let (o, _, end, p) = feed(
+            false,
+            &[
+                (true, b"late\n\x1eN:go\nok\x1eN:0\n"),
+                (false, b"\x1eN:end\n"),
+            ],
+            3,
+        );
+        assert_eq!((o.as_slice(), end), (&b"ok"[..], Some(Output::Exit(0))));
+        assert!(p.dirty);
+        // After the end.
+        let (o, _, _, p) = feed(
+            false,
+            &[
+                (true, b"\x1eN:go\nok\x1eN:0\nlate"),
+                (false, b"\x1eN:end\n"),
+            ],
+            5,
+        );
+        assert_eq!(o, b"ok");
+        assert!(p.dirty);
+        // A background job reported.
+        let (o, _, end, p) = feed(
+            false,
+            &[
+                (true, b"\x1eN:go\nok\x1eN:bg\n\x1eN:0\n"),
+                (false, b"\x1eN:end\n"),
+            ],
+            4,
+        );
+        assert_eq!((o.as_slice(), end), (&b"ok"[..], Some(Output::Exit(0))));
+        assert!(p.dirty);
+        // A clean one.
+        let (_, _, _, p) = feed(
+            false,
+            &[(true, b"\x1eN:go\nok\x1eN:0\n"), (false, b"\x1eN:end\n")],
+            4,
+        );
+        assert!(!p.dirty);
+    }
+
+    #[test]
+    fn a_runner_gone_before_the_acknowledgement_ran_nothing() {
+        let (o, e, _, mut p) = feed(true, &[(false, b"steward-pid:9\n"), (true, b"motd\n")], 2);
+        assert!(
+            o.is_empty() && e.is_empty(),
+            "held until the acknowledgement"
+        );
+        p.signal = Some("KILL".into());
+        p.channel_ended();
+        assert!(!p.acked);
+        assert_eq!(
+            p.pop(),
+            None,
+            "nothing to report: the command runs elsewhere"
+        );
+        // Gone after it: what came, then the runner's own end.
+        let (o, _, _, mut p) = feed(true, &[(true, b"\x1eN:go\nhalf")], 3);
+        assert_eq!(o, b"half");
+        p.signal = Some("KILL".into());
+        p.channel_ended();
+        assert_eq!(p.pop(), Some(Output::Signal("KILL".into())));
+        assert_eq!(p.pop(), None);
     }
 
     #[test]
