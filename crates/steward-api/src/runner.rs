@@ -631,6 +631,7 @@ impl HostJob {
                 // The runner was gone before it read the command: nothing ran. Run it on a
                 // channel of its own.
                 tracing::debug!(server = %self.server.name, "runner shell gone; one channel for the command");
+                cmd.close().await;
                 fell_back = true;
                 continue;
             }
