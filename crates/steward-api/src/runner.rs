@@ -16,6 +16,7 @@ use steward_db::executions::{self, ExecutionHostRow};
 use steward_db::servers::ServerRow;
 use steward_proto::{ExecutionDetail, ExecutionEvent, ExecutionHost, ExecutionSummary, Shell};
 use steward_ssh::client::{Connection, Output, Process, Sig};
+use steward_ssh::runner::RunnerCommand;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
@@ -262,6 +263,7 @@ pub fn start(st: &AppState, plan: Plan) -> Arc<LiveRun> {
 }
 
 async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
+    let run_clock = Instant::now();
     let sem = Arc::new(Semaphore::new(plan.concurrency.max(1)));
     // Cancelled on the first failure (with stop-on-failure) or by a cancel: no new hosts.
     let stop = live.cancel.child_token();
@@ -310,6 +312,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
             shell: plan.shell,
             timeout: plan.timeout,
             actor: plan.actor.clone(),
+            run_clock,
             store: store.clone(),
         };
         let stop = stop.clone();
@@ -323,6 +326,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
         });
     }
     while tasks.join_next().await.is_some() {}
+    let hosts_done = run_clock.elapsed();
 
     let cancelled = live.cancel.is_cancelled();
     let now = st.now_ms();
@@ -340,6 +344,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
     }
     drop(store);
     let _ = writer.await;
+    let stored = run_clock.elapsed();
 
     let status = if cancelled { "cancelled" } else { "finished" };
     let cancelled_by = lock(&live.cancelled_by).clone();
@@ -374,6 +379,14 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
             summary: summary.clone(),
         })
     });
+    tracing::debug!(
+        target: "steward_api::runner::phases",
+        execution = %live.id,
+        hosts_done_us = hosts_done.as_micros() as u64,
+        hosts_stored_us = stored.as_micros() as u64,
+        finished_us = run_clock.elapsed().as_micros() as u64,
+        "run phases"
+    );
     tracing::info!(execution = %live.id, status, ok = summary.ok, failed = summary.failed, timed_out = summary.timed_out, error = summary.error, "run finished");
 }
 
@@ -450,6 +463,8 @@ struct HostJob {
     timeout: Duration,
     actor: Actor,
     store: tokio::sync::mpsc::UnboundedSender<ExecutionHostRow>,
+    /// When the run started (for the phase timings).
+    run_clock: Instant,
 }
 
 enum End {
@@ -457,6 +472,58 @@ enum End {
     TimedOut,
     Cancelled,
     Lost(String),
+}
+
+/// Where a host's command runs: a channel of its own, or a runner shell.
+enum Remote {
+    Channel(Process),
+    Runner(Box<RunnerCommand>),
+}
+
+impl Remote {
+    async fn next(&mut self) -> Option<Output> {
+        match self {
+            Remote::Channel(p) => p.next().await,
+            Remote::Runner(c) => c.next().await,
+        }
+    }
+
+    /// The runner's pid, which is its process group (a channel's comes from its output).
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Remote::Channel(_) => None,
+            Remote::Runner(c) => c.pid(),
+        }
+    }
+
+    async fn signal(&self, sig: Sig) {
+        let _ = match self {
+            Remote::Channel(p) => p.signal(sig).await,
+            Remote::Runner(c) => c.signal(sig).await,
+        };
+    }
+
+    async fn close(&mut self) {
+        match self {
+            Remote::Channel(p) => p.close().await,
+            Remote::Runner(c) => c.close().await,
+        }
+    }
+}
+
+/// When a host's command reached each step, since the host started (for the debug log).
+#[derive(Default)]
+struct Phases {
+    started: Option<Duration>,
+    first: Option<Duration>,
+    exit: Option<Duration>,
+    done: Option<Duration>,
+}
+
+impl Phases {
+    fn us(&self, d: Option<Duration>) -> u64 {
+        d.map_or(0, |d| d.as_micros() as u64)
+    }
 }
 
 impl HostJob {
@@ -500,59 +567,103 @@ impl HostJob {
             }
             Some(Ok(c)) => c,
         };
-        let interpreter = match self.shell {
-            Shell::Sh => "sh",
-            Shell::Bash => "bash",
-        };
-        let wrapper = format!("echo \"steward-pid:$$\" >&2; exec {interpreter} -s");
-        let mut process = match start_with_input(&conn, &wrapper, self.script.as_bytes()).await {
-            Ok(p) => p,
-            Err(e) => {
-                row.status = "error".into();
-                row.error_code = Some("start_failed".into());
-                row.error = Some(e.to_string());
-                return self.finish(row, out, err).await;
-            }
-        };
+        let connected = clock.elapsed();
         let deadline = tokio::time::Instant::now() + self.timeout.saturating_sub(clock.elapsed());
-        let mut pid: Option<u32> = None;
-        let mut pid_line: Option<Vec<u8>> = Some(Vec::new());
-        let mut exit: Option<u32> = None;
-        let mut signal: Option<String> = None;
-        let end = loop {
-            tokio::select! {
-                msg = process.next() => match msg {
-                    None => break End::Exited(exit, signal.take()),
-                    Some(Output::Exit(code)) => exit = Some(code),
-                    Some(Output::Signal(s)) => signal = Some(s),
-                    Some(Output::Stdout(data)) => self.output(&mut out, "stdout", &data, &mut row),
-                    Some(Output::Stderr(data)) => {
-                        let data = match pid_line.as_mut() {
-                            None => data,
-                            Some(buf) => {
-                                buf.extend_from_slice(&data);
-                                let Some(nl) = buf.iter().position(|b| *b == b'\n') else {
-                                    if buf.len() > 64 { let all = pid_line.take().unwrap_or_default(); self.output(&mut err, "stderr", &all, &mut row); }
-                                    continue;
-                                };
-                                let line = buf[..nl].to_vec();
-                                let rest = buf[nl + 1..].to_vec();
-                                pid_line = None;
-                                match line.strip_prefix(PID_PREFIX).and_then(|p| std::str::from_utf8(p).ok()).and_then(|p| p.trim().parse::<u32>().ok()) {
-                                    Some(p) if p > 1 => { pid = Some(p); rest }
-                                    _ => { let mut all = line; all.push(b'\n'); all.extend_from_slice(&rest); all }
-                                }
-                            }
-                        };
-                        self.output(&mut err, "stderr", &data, &mut row);
+        // A POSIX `sh` script goes to a runner shell kept on the connection (warm: no new
+        // channel, sshd session or login shell); anything else, or a runner that does not take
+        // the command, to a channel of its own.
+        let mut remote = None;
+        if self.st.config.execution_runners
+            && self.shell == Shell::Sh
+            && !self.script.contains('\0')
+            && !may_start_background_jobs(&self.script)
+        {
+            let runner = match conn.take_runner().await {
+                Some(r) => Some(r),
+                None => match conn.start_runner().await {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::debug!(server = %self.server.name, error = %e, "no runner shell; one channel for the command");
+                        None
                     }
                 },
-                _ = tokio::time::sleep_until(deadline) => break End::TimedOut,
-                _ = self.live.cancel.cancelled() => break End::Cancelled,
+            };
+            if let Some(runner) = runner {
+                match runner.run(&self.script).await {
+                    Ok(cmd) => remote = Some(Remote::Runner(Box::new(cmd))),
+                    Err(e) => {
+                        tracing::debug!(server = %self.server.name, error = %e, "runner shell refused the command")
+                    }
+                }
             }
+        }
+        let mut phases = Phases::default();
+        let mut fell_back = false;
+        let (end, mut remote, pid) = loop {
+            let mut remote = match remote.take() {
+                Some(r) => r,
+                None => match self.start_channel(&conn).await {
+                    Ok(p) => Remote::Channel(p),
+                    Err(e) => {
+                        row.status = "error".into();
+                        row.error_code = Some("start_failed".into());
+                        row.error = Some(e.to_string());
+                        return self.finish(row, out, err).await;
+                    }
+                },
+            };
+            phases.started = Some(clock.elapsed());
+            let (end, pid) = self
+                .drive(
+                    &mut remote,
+                    deadline,
+                    &mut out,
+                    &mut err,
+                    &mut row,
+                    &mut phases,
+                    clock,
+                )
+                .await;
+            if let Remote::Runner(cmd) = &remote
+                && !cmd.started()
+                && matches!(end, End::Exited(..))
+            {
+                // The runner was gone before it read the command: nothing ran. Run it on a
+                // channel of its own.
+                tracing::debug!(server = %self.server.name, "runner shell gone; one channel for the command");
+                cmd.close().await;
+                fell_back = true;
+                continue;
+            }
+            break (end, remote, pid);
         };
-        if !matches!(end, End::Exited(..)) {
-            kill(&conn, &process, pid).await;
+        phases.done = Some(clock.elapsed());
+        let path = match &remote {
+            Remote::Runner(c) if c.reused() => "runner (warm)",
+            Remote::Runner(_) => "runner (new)",
+            Remote::Channel(_) if fell_back => "channel (runner gone)",
+            Remote::Channel(_) => "channel",
+        };
+        tracing::debug!(
+            target: "steward_api::runner::phases",
+            server = %self.server.name,
+            path,
+            host_start_us = clock.duration_since(self.run_clock).as_micros() as u64,
+            connect_us = connected.as_micros() as u64,
+            start_us = phases.us(phases.started),
+            first_output_us = phases.us(phases.first),
+            exit_us = phases.us(phases.exit),
+            done_us = phases.us(phases.done),
+            "host phases"
+        );
+        if matches!(end, End::Exited(..)) {
+            if let Remote::Runner(cmd) = remote
+                && let Some(runner) = cmd.finish()
+            {
+                conn.park_runner(runner);
+            }
+        } else {
+            kill(&conn, &mut remote, pid).await;
         }
         let end = match end {
             End::Exited(None, None) if conn.is_closed() => {
@@ -585,6 +696,80 @@ impl HostJob {
             }
         }
         self.finish(row, out, err).await
+    }
+
+    /// Starts the script on a channel of its own: `sh -s` (or `bash -s`) fed the script.
+    async fn start_channel(
+        &self,
+        conn: &Connection,
+    ) -> Result<Process, steward_ssh::client::SshError> {
+        let interpreter = match self.shell {
+            Shell::Sh => "sh",
+            Shell::Bash => "bash",
+        };
+        let wrapper = format!("echo \"steward-pid:$$\" >&2; exec {interpreter} -s");
+        start_with_input(conn, &wrapper, self.script.as_bytes()).await
+    }
+
+    /// Passes the command's output on until it ends, the deadline passes or the run is
+    /// cancelled; returns how it ended and the pid of its process group, if known.
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        remote: &mut Remote,
+        deadline: tokio::time::Instant,
+        out: &mut Capped,
+        err: &mut Capped,
+        row: &mut ExecutionHostRow,
+        phases: &mut Phases,
+        clock: Instant,
+    ) -> (End, Option<u32>) {
+        let mut pid: Option<u32> = None;
+        // A channel of its own announces its pid first on standard error; a runner shell
+        // reads its own.
+        let mut pid_line: Option<Vec<u8>> = matches!(remote, Remote::Channel(_)).then(Vec::new);
+        let mut exit: Option<u32> = None;
+        let mut signal: Option<String> = None;
+        let end = loop {
+            tokio::select! {
+                msg = remote.next() => {
+                    if phases.first.is_none() {
+                        phases.first = Some(clock.elapsed());
+                    }
+                    match msg {
+                    None => break End::Exited(exit, signal.take()),
+                    Some(Output::Exit(code)) => {
+                        phases.exit = Some(clock.elapsed());
+                        exit = Some(code);
+                    }
+                    Some(Output::Signal(s)) => signal = Some(s),
+                    Some(Output::Stdout(data)) => self.output(out, "stdout", &data, row),
+                    Some(Output::Stderr(data)) => {
+                        let data = match pid_line.as_mut() {
+                            None => data,
+                            Some(buf) => {
+                                buf.extend_from_slice(&data);
+                                let Some(nl) = buf.iter().position(|b| *b == b'\n') else {
+                                    if buf.len() > 64 { let all = pid_line.take().unwrap_or_default(); self.output(err, "stderr", &all, row); }
+                                    continue;
+                                };
+                                let line = buf[..nl].to_vec();
+                                let rest = buf[nl + 1..].to_vec();
+                                pid_line = None;
+                                match line.strip_prefix(PID_PREFIX).and_then(|p| std::str::from_utf8(p).ok()).and_then(|p| p.trim().parse::<u32>().ok()) {
+                                    Some(p) if p > 1 => { pid = Some(p); rest }
+                                    _ => { let mut all = line; all.push(b'\n'); all.extend_from_slice(&rest); all }
+                                }
+                            }
+                        };
+                        self.output(err, "stderr", &data, row);
+                    }
+                }},
+                _ = tokio::time::sleep_until(deadline) => break End::TimedOut,
+                _ = self.live.cancel.cancelled() => break End::Cancelled,
+            }
+        };
+        (end, pid.or_else(|| remote.pid()))
     }
 
     fn output(
@@ -638,9 +823,10 @@ async fn start_with_input(
 }
 
 /// Stops a remote command and everything it started: the SSH signal request, then SIGTERM to
-/// its process group, SIGKILL after two seconds if anything is left, then the channel closes.
-async fn kill(conn: &Connection, process: &Process, pid: Option<u32>) {
-    let _ = process.signal(Sig::TERM).await;
+/// its process group (a runner shell's group: the runner goes too), SIGKILL after two seconds
+/// if anything is left, then the channel closes.
+async fn kill(conn: &Connection, remote: &mut Remote, pid: Option<u32>) {
+    remote.signal(Sig::TERM).await;
     if let Some(pid) = pid {
         let cmd = format!(
             "kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; i=0; \
@@ -651,7 +837,29 @@ async fn kill(conn: &Connection, process: &Process, pid: Option<u32>) {
             tracing::warn!(error = %e, "could not signal the remote process group");
         }
     }
-    process.close().await;
+    remote.close().await;
+}
+
+/// Whether a script may start a background job (`&` other than in `&&`, `>&` or `<&`): such
+/// a job can outlive the script while still writing its output, which a channel of its own
+/// waits for (and a runner shell would not), so such scripts do not go to a runner. Quotes and
+/// comments are not parsed: an `&` in them counts too, which only costs a channel.
+fn may_start_background_jobs(script: &str) -> bool {
+    let b = script.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'&' {
+            if b.get(i + 1) == Some(&b'&') {
+                i += 2;
+                continue;
+            }
+            if i == 0 || !matches!(b[i - 1], b'>' | b'<') {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 /// Single-quotes a value for the shell.
@@ -683,6 +891,23 @@ mod tests {
         assert_eq!(c.kept, b"abcde");
         assert_eq!(c.total, 10);
         assert!(c.truncated());
+    }
+
+    #[test]
+    fn background_jobs_are_told_from_and_lists_and_redirections() {
+        for no in ["true", "a && b", "echo x >&2", "cat <&3", "a 2>&1 | b && c"] {
+            assert!(!may_start_background_jobs(no), "{no}");
+        }
+        for yes in [
+            "sleep 5 &",
+            "a & b",
+            "a &> f",
+            "a && b & c",
+            "(x) &\nwait",
+            "&",
+        ] {
+            assert!(may_start_background_jobs(yes), "{yes}");
+        }
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct ApiConfig {
     pub ssh_idle_timeout: std::time::Duration,
     /// Bytes of output kept per host and stream of a script run.
     pub execution_output_cap: usize,
+    /// Whether `sh` scripts run on runner shells kept on the pooled connections (default
+    /// true; false: a channel, sshd session and login shell per command, as before).
+    pub execution_runners: bool,
     /// Re-scan every server with a credential this often (`None`: no scheduled scans).
     pub scan_interval: Option<std::time::Duration>,
     /// Most scheduled scans running at once.
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             ssh_max_connections: 512,
             ssh_idle_timeout: std::time::Duration::from_secs(300),
             execution_output_cap: 1024 * 1024,
+            execution_runners: true,
             scan_interval: Some(std::time::Duration::from_secs(24 * 3600)),
             scan_concurrency: 4,
             scan_first_delay: std::time::Duration::from_secs(60),

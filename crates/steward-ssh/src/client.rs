@@ -138,6 +138,8 @@ pub struct Connection {
     /// The jump server's connection this one is tunnelled through, kept alive as long as this
     /// one lives (closing it would cut the tunnel).
     via: Option<Arc<Connection>>,
+    /// Idle runner shells (`runner`), closed with the connection.
+    pub(crate) runners: crate::runner::Runners,
 }
 
 /// Cipher preference: AES-GCM first where the CPU has AES instructions (both ends then
@@ -291,6 +293,7 @@ pub async fn connect_through(
             authenticated: ok,
             handshake: started.elapsed(),
             via: jump.clone(),
+            runners: Default::default(),
         })
     };
     tokio::time::timeout(timeout, run)

@@ -7,3 +7,4 @@
 pub mod client;
 pub mod keys;
 pub mod pool;
+pub mod runner;

@@ -5,7 +5,8 @@
 //! server usually suffices; because OpenSSH allows only `MaxSessions` (default 10) channels on
 //! one connection, a server whose connections all carry `channels_per_connection` users gets
 //! another one, and users are spread over the least loaded. (Each holder of a [`Shared`] counts
-//! as one channel: a run's host, a terminal, a scan, a connection tunnelled through it.) The
+//! as one channel: a run's host, a terminal, a scan, a connection tunnelled through it; so
+//! does each idle runner shell the connection keeps, see [`crate::runner`].) The
 //! number of open connections is bounded: when the bound is reached, the least recently used
 //! idle connection is closed to make room, and if every connection is busy the caller waits.
 //! So 5,000 servers cannot exhaust the hub's file descriptors however many runs start at once.
@@ -63,6 +64,11 @@ struct Slot {
 /// Users of a pooled connection (the pool's own reference not counted).
 fn users(e: &Entry) -> usize {
     Arc::strong_count(&e.conn).saturating_sub(1)
+}
+
+/// The channels a connection may be carrying: one per user, plus its idle runner shells.
+fn load(e: &Entry) -> usize {
+    users(e) + e.conn.idle_runners()
 }
 
 struct Inner {
@@ -129,8 +135,8 @@ impl Pool {
             });
             let e = entries
                 .iter_mut()
-                .filter(|e| users(e) < per_connection)
-                .min_by_key(|e| users(e))?;
+                .filter(|e| load(e) < per_connection)
+                .min_by_key(|e| load(e))?;
             e.last_used = Instant::now();
             Some(e.conn.clone())
         };

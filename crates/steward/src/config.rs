@@ -116,6 +116,9 @@ pub struct ServeOpts {
     /// Bytes of output kept per host and stream of a script run (more is cut and marked).
     #[arg(long, env = "STEWARD_EXECUTION_OUTPUT_CAP")]
     pub execution_output_cap: Option<i64>,
+    /// Run `sh` scripts on runner shells kept on pooled SSH connections (default true).
+    #[arg(long, env = "STEWARD_EXECUTION_RUNNERS", value_name = "BOOL")]
+    pub execution_runners: Option<bool>,
     /// Hours between scheduled service-discovery scans of each server (0 turns them off).
     #[arg(long, env = "STEWARD_SCAN_INTERVAL")]
     pub scan_interval: Option<i64>,
@@ -221,6 +224,7 @@ pub struct FileConfig {
     pub ssh_idle_timeout: Option<i64>,
     pub step_up_window: Option<i64>,
     pub execution_output_cap: Option<i64>,
+    pub execution_runners: Option<bool>,
     pub scan_interval: Option<i64>,
     pub terminal_idle_timeout: Option<i64>,
     pub recording_retention_days: Option<i64>,
@@ -443,6 +447,10 @@ pub fn api_config(
                 s.execution_output_cap.or(file.execution_output_cap),
                 defaults.execution_output_cap as i64,
             )? as usize,
+            execution_runners: s
+                .execution_runners
+                .or(file.execution_runners)
+                .unwrap_or(defaults.execution_runners),
             scan_interval: match s.scan_interval.or(file.scan_interval) {
                 None => defaults.scan_interval,
                 Some(0) => None,

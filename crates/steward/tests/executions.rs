@@ -925,3 +925,289 @@ async fn old_runs_are_pruned_with_their_output_and_running_ones_kept() {
             .unwrap();
     assert_eq!(hosts, 0, "the pruned run's output is gone too");
 }
+
+/// Runs an ad-hoc `sh` command on one server and waits for it; returns its host entry.
+async fn run_one(admin: &Session, server: &str, command: &str, timeout_secs: u64) -> Value {
+    let id = start(
+        admin,
+        json!({ "command": command, "server_ids": [server], "timeout_secs": timeout_secs }),
+    )
+    .await;
+    let run = wait_done(admin, &id, Duration::from_secs(30)).await;
+    host(&run, server).clone()
+}
+
+/// The pid of the shell that runs a command (`$$`: the runner shell's when one is used).
+async fn shell_pid(admin: &Session, server: &str) -> u32 {
+    let h = run_one(admin, server, "echo $$", 20).await;
+    assert_eq!(h["status"], "ok", "{h}");
+    h["stdout"].as_str().unwrap().trim().parse().unwrap()
+}
+
+/// Commands whose output must be the same, byte for byte, on a runner shell and on a
+/// channel of their own.
+const EDGE_CASES: &[&str] = &[
+    "printf 'no newline at the end'",
+    "printf 'err without newline' >&2; printf out",
+    // Control bytes, invalid UTF-8, a fake marker and the record separator the runner uses.
+    "printf '\\036\\001\\002\\377abc\\036deadbeef:go\\n\\036'; printf '\\036x:end\\n' >&2",
+    "echo \"it's\" 'quoted '\\'' twice'; echo \"$((6*7))\" >&2; exit 3",
+    "cat; echo \"cat=$?\"; read line; echo \"read=$?\"",
+    "cd /; x=1; export Y=2; trap 'echo bye' EXIT; pwd",
+    "echo \"x=${x:-unset} Y=${Y:-unset}\"; pwd",
+    "head -c 100000 /dev/zero | tr '\\0' z; echo; seq 1 3 >&2",
+    "set -e; false; echo never",
+    "exit 300",
+    // A background job: a channel of its own, which waits for its output.
+    "(sleep 0.3; echo late) & echo now",
+];
+
+#[tokio::test]
+async fn warm_runs_use_a_runner_shell_with_the_same_output_as_a_channel_of_their_own() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    let plain = TestApp::spawn_with(|c| c.execution_runners = false).await;
+    let plain_admin = plain.admin().await;
+    let (_plain_sshd, plain_server) = one_server(&plain_admin).await;
+    step_up(&plain_admin).await;
+
+    // The same shell runs one command after another: its pid stays.
+    let runner = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, runner);
+    // Without runners every command has a shell of its own.
+    assert_ne!(
+        shell_pid(&plain_admin, &plain_server).await,
+        shell_pid(&plain_admin, &plain_server).await
+    );
+
+    for command in EDGE_CASES {
+        let a = run_one(&admin, &server, command, 20).await;
+        let b = run_one(&plain_admin, &plain_server, command, 20).await;
+        for field in [
+            "status",
+            "exit_code",
+            "exit_signal",
+            "stdout",
+            "stderr",
+            "stdout_bytes",
+            "stderr_bytes",
+            "truncated",
+        ] {
+            assert_eq!(a[field], b[field], "{field} of `{command}`: {a} vs {b}");
+        }
+    }
+    // A syntax error stops the command with status 2 on both; the shell's message says
+    // `eval:` on a runner.
+    let syntax = "echo one\necho \"two";
+    let a = run_one(&admin, &server, syntax, 20).await;
+    let b = run_one(&plain_admin, &plain_server, syntax, 20).await;
+    assert_eq!(
+        (&a["exit_code"], &a["stdout"]),
+        (&b["exit_code"], &b["stdout"])
+    );
+    assert_eq!(a["exit_code"], 2);
+    assert_eq!(
+        a["stderr"].as_str().unwrap().replace("eval: ", ""),
+        b["stderr"].as_str().unwrap()
+    );
+    // What the edge cases print, to be sure both paths are right (not just equal).
+    let h = run_one(&admin, &server, EDGE_CASES[2], 20).await;
+    assert_eq!(h["stdout_bytes"], 21);
+    assert_eq!(
+        h["stdout"],
+        "\u{1e}\u{1}\u{2}\u{fffd}abc\u{1e}deadbeef:go\n\u{1e}"
+    );
+    assert_eq!(h["stderr"], "\u{1e}x:end\n");
+    let h = run_one(&admin, &server, EDGE_CASES[3], 20).await;
+    assert_eq!(
+        (h["status"].as_str(), h["exit_code"].as_i64()),
+        (Some("failed"), Some(3))
+    );
+    assert_eq!(h["stdout"], "it's quoted ' twice\n");
+    assert_eq!(h["stderr"], "42\n");
+    let h = run_one(&admin, &server, EDGE_CASES[4], 20).await;
+    assert_eq!(h["stdout"], "cat=0\nread=1\n", "standard input is empty");
+    let h = run_one(&admin, &server, EDGE_CASES[6], 20).await;
+    assert_eq!(
+        h["stdout"],
+        "x=unset Y=unset\n/root\n".replace("/root", &home()),
+        "{h}"
+    );
+
+    // `exit`, `cd`, variables and traps stayed in their commands: still the same runner.
+    assert_eq!(shell_pid(&admin, &server).await, runner);
+}
+
+/// This user's home directory (where sshd starts the test account's commands).
+fn home() -> String {
+    std::env::var("HOME").unwrap_or_else(|_| "/root".into())
+}
+
+#[tokio::test]
+async fn a_runner_shell_killed_from_outside_is_not_reused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    let first = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, first);
+
+    // Killed while idle, and the next command sent at once (it may reach the dead runner
+    // before its end is seen): it still runs, elsewhere.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let h = run_one(&admin, &server, "echo $$; echo fine", 20).await;
+    assert_eq!(h["status"], "ok", "{h}");
+    let second: u32 = h["stdout"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_ne!(second, first);
+    assert_eq!(h["stdout"], format!("{second}\nfine\n"));
+
+    // Killed after a while (its end seen while idle): a new runner takes over and is reused.
+    let third = shell_pid(&admin, &server).await;
+    std::process::Command::new("kill")
+        .args(["-KILL", &third.to_string()])
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fourth = shell_pid(&admin, &server).await;
+    assert_ne!(fourth, third);
+    assert_eq!(shell_pid(&admin, &server).await, fourth);
+
+    // A command that kills its own runner (`$$` is the runner's pid, not the command's
+    // subshell's) fails like a shell killed by a signal, and the next command runs elsewhere.
+    let h = run_one(&admin, &server, "echo before; kill -KILL $$; sleep 0.2", 20).await;
+    assert_eq!(h["status"], "failed", "{h}");
+    assert_eq!(h["exit_signal"], "KILL", "{h}");
+    assert_eq!(h["stdout"], "before\n");
+    assert_ne!(shell_pid(&admin, &server).await, fourth);
+}
+
+#[tokio::test]
+async fn timeout_and_cancel_on_a_warm_runner_kill_every_process_of_the_command() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+
+    // Timeout, on a warm runner: both sleeps go, not only the one the shell waits for. (A
+    // pipeline: a script with a background job `&` gets a channel of its own.)
+    let runner = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, runner);
+    let h = run_one(&admin, &server, "echo go; sleep 31340 | sleep 31341", 1).await;
+    assert_eq!(h["status"], "timed_out", "{h}");
+    assert_eq!(h["stdout"], "go\n");
+    for marker in ["sleep 31340", "sleep 31341"] {
+        let gone = Instant::now() + Duration::from_secs(5);
+        while process_running(marker) {
+            assert!(Instant::now() < gone, "{marker} outlived the timeout");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Cancel, likewise (the killed runner is not reused; a new one is warmed first).
+    let runner = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, runner);
+    let id = start(
+        &admin,
+        json!({ "command": "sleep 31342 | sleep 31343", "server_ids": [server] }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(process_running("sleep 31342") && process_running("sleep 31343")) {
+        assert!(Instant::now() < deadline, "the command never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, b) = admin
+        .post(&format!("/api/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let run = wait_done(&admin, &id, Duration::from_secs(15)).await;
+    assert_eq!(host(&run, &server)["status"], "cancelled", "{run}");
+    for marker in ["sleep 31342", "sleep 31343"] {
+        let gone = Instant::now() + Duration::from_secs(5);
+        while process_running(marker) {
+            assert!(Instant::now() < gone, "{marker} outlived the cancel");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // And the next command runs.
+    let h = run_one(&admin, &server, "echo after", 20).await;
+    assert_eq!(
+        (h["status"].as_str(), h["stdout"].as_str()),
+        (Some("ok"), Some("after\n"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_runs_on_one_host_never_share_a_runner_shell() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    for _ in 0..2 {
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            ids.push(
+                start(
+                    &admin,
+                    json!({ "command": format!("sleep 0.5; echo \"$$ {i}\""), "server_ids": [server] }),
+                )
+                .await,
+            );
+        }
+        let mut pids = std::collections::BTreeSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let run = wait_done(&admin, id, Duration::from_secs(20)).await;
+            let h = host(&run, &server);
+            assert_eq!(h["status"], "ok", "{run}");
+            let out = h["stdout"].as_str().unwrap();
+            let (pid, n) = out.trim().split_once(' ').unwrap();
+            assert_eq!(n, i.to_string(), "each run got its own output: {out}");
+            pids.insert(pid.to_string());
+        }
+        assert_eq!(pids.len(), 4, "four shells at once: {pids:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_runner_whose_command_left_a_background_job_is_not_reused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    let first = shell_pid(&admin, &server).await;
+    assert_eq!(shell_pid(&admin, &server).await, first);
+    // A background job the `&` check cannot see (the `&` is made at run time): the runner
+    // notices `$!` and is dropped, so the job's late output reaches no later command.
+    let h = run_one(
+        &admin,
+        &server,
+        "eval \"(sleep 0.5; echo late; echo late >&2) $(printf '\\046')\"; echo now",
+        20,
+    )
+    .await;
+    assert_eq!(
+        (h["status"].as_str(), h["stdout"].as_str()),
+        (Some("ok"), Some("now\n"))
+    );
+    let second = shell_pid(&admin, &server).await;
+    assert_ne!(second, first, "the runner was reused");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..3 {
+        let h = run_one(&admin, &server, "echo $$; sleep 0.1", 20).await;
+        assert_eq!(h["stdout"], format!("{second}\n"), "{h}");
+        assert_eq!(h["stderr"], "", "{h}");
+    }
+}
