@@ -527,6 +527,11 @@ impl Phases {
 }
 
 impl HostJob {
+    /// Who a runner shell works for: runners are reused only for the same user's runs.
+    fn runner_owner(&self) -> &str {
+        self.actor.user_id.as_deref().unwrap_or(&self.actor.name)
+    }
+
     /// Runs on one host, stores and publishes the outcome; returns the host's final status.
     async fn run(self) -> String {
         let started = self.st.now_ms();
@@ -578,7 +583,7 @@ impl HostJob {
             && !self.script.contains('\0')
             && !may_start_background_jobs(&self.script)
         {
-            let runner = match conn.take_runner().await {
+            let runner = match conn.take_runner(self.runner_owner()).await {
                 Some(r) => Some(r),
                 None => match conn.start_runner().await {
                     Ok(r) => Some(r),
@@ -660,7 +665,7 @@ impl HostJob {
             if let Remote::Runner(cmd) = remote
                 && let Some(runner) = cmd.finish()
             {
-                conn.park_runner(runner);
+                conn.park_runner(runner, self.runner_owner());
             }
         } else {
             kill(&conn, &mut remote, pid).await;

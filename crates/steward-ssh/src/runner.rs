@@ -62,6 +62,8 @@ pub struct Runner {
 }
 
 struct Idle {
+    /// Whose commands it ran: it only runs that owner's next ones.
+    owner: String,
     stop: oneshot::Sender<()>,
     task: JoinHandle<Option<Runner>>,
 }
@@ -101,10 +103,16 @@ impl Connection {
         self.runners.count()
     }
 
-    /// An idle runner that is still healthy, if there is one (dead ones are dropped).
-    pub async fn take_runner(&self) -> Option<Runner> {
+    /// An idle runner of `owner`'s that is still healthy, if there is one (dead ones are
+    /// dropped). Runners are not shared between owners: a process a command leaves behind
+    /// could write into the next command's output, which must then be the same owner's.
+    pub async fn take_runner(&self, owner: &str) -> Option<Runner> {
         loop {
-            let idle = lock(&self.runners.idle).pop()?;
+            let idle = {
+                let mut idle = lock(&self.runners.idle);
+                let i = idle.iter().rposition(|i| i.owner == owner)?;
+                idle.remove(i)
+            };
             let _ = idle.stop.send(());
             if let Ok(Some(runner)) = idle.task.await {
                 return Some(runner);
@@ -129,9 +137,9 @@ impl Connection {
         })
     }
 
-    /// Keeps a runner for a later command, watched while idle; closes it instead if this
-    /// connection already keeps [`MAX_IDLE_RUNNERS`] or has closed.
-    pub fn park_runner(&self, runner: Runner) {
+    /// Keeps a runner for `owner`'s later commands, watched while idle; closes it instead if
+    /// this connection already keeps [`MAX_IDLE_RUNNERS`] or has closed.
+    pub fn park_runner(&self, runner: Runner, owner: &str) {
         if self.is_closed() || self.idle_runners() >= MAX_IDLE_RUNNERS {
             runner.discard();
             return;
@@ -163,7 +171,11 @@ impl Connection {
         });
         let mut idle = lock(&self.runners.idle);
         idle.retain(|i| !i.task.is_finished());
-        idle.push(Idle { stop, task });
+        idle.push(Idle {
+            owner: owner.to_string(),
+            stop,
+            task,
+        });
     }
 }
 

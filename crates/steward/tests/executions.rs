@@ -1211,3 +1211,27 @@ async fn a_runner_whose_command_left_a_background_job_is_not_reused() {
         assert_eq!(h["stderr"], "", "{h}");
     }
 }
+
+/// A runner shell is reused only for runs of the user whose commands it ran: a process a
+/// command leaves behind could write into the next command's output, which must not be
+/// another user's run.
+#[tokio::test]
+async fn runner_shells_are_not_shared_between_users() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    step_up(&admin).await;
+    let otto = app.user_with_roles(&admin, "otto", &["admin"]).await;
+    step_up(&otto).await;
+
+    let admins = shell_pid(&admin, &server).await;
+    assert_eq!(
+        shell_pid(&admin, &server).await,
+        admins,
+        "reused for the same user"
+    );
+    let ottos = shell_pid(&otto, &server).await;
+    assert_ne!(ottos, admins, "another user got a shell of their own");
+    assert_eq!(shell_pid(&otto, &server).await, ottos);
+    assert_eq!(shell_pid(&admin, &server).await, admins);
+}
