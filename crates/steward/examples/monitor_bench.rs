@@ -23,7 +23,8 @@
 //!
 //! Settings (environment): `BENCH_AGENTS` (1000), `BENCH_WARMUP` (seconds, 70),
 //! `BENCH_WINDOW` (seconds, 60), `BENCH_PROBE_SECS` (30), `BENCH_API_SECS` (30),
-//! `BENCH_PREFILL_HOURS` (24), `BENCH_CLIENTS` (1000), `BENCH_DATABASE` (`sqlite` or a
+//! `BENCH_PREFILL_HOURS` (24), `BENCH_CLIENTS` (1000), `BENCH_SETTLE` (seconds after the live
+//! clients subscribed, before measuring: 15), `BENCH_DATABASE` (`sqlite` or a
 //! PostgreSQL server URL such as `postgres://postgres@127.0.0.1:5432/postgres`, in which a
 //! new database is created), `STEWARD_BIN` (`target/release/steward`), `BENCH_NODE_HUB`
 //! (`bench/live-node/hub.js`).
@@ -40,8 +41,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use steward_metrics::agent_proto::{AgentMessage, Hello, HubMessage, PROTOCOL_VERSION, Samples};
 use steward_metrics::{
-    ContainerStat, CoreTimes, CpuTimes, DiskStat, LoadAvg, MemInfo, MountStat, NetStat,
-    RawSnapshot,
+    ContainerStat, CoreTimes, CpuTimes, DiskStat, LoadAvg, MemInfo, MountStat, NetStat, RawSnapshot,
 };
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -223,7 +223,11 @@ impl Steward {
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "setup: {}", r.text().await.unwrap());
+        assert!(
+            r.status().is_success(),
+            "setup: {}",
+            r.text().await.unwrap()
+        );
         let login: Value = http
             .post(format!("{base}/api/v1/auth/login"))
             .json(&json!({ "username": "admin", "password": PASSWORD }))
@@ -269,7 +273,10 @@ impl Steward {
             .await
             .unwrap();
         let status = r.status().as_u16();
-        (status, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
+        (
+            status,
+            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+        )
     }
 
     /// SIGTERM and wait for the graceful stop (the last metric flush included).
@@ -599,9 +606,8 @@ struct AgentPlan {
     prefill_hours: u64,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect_agent(ws_base: &str, token: &str) -> (Ws, u64) {
     let mut req = format!("{ws_base}{}", steward_metrics::agent_proto::CONNECT_PATH)
@@ -794,8 +800,7 @@ fn spawn_fleet(
 
 async fn wait_connected(counters: &Counters, n: u64) {
     let t = Instant::now();
-    while counters.connected.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(120)
-    {
+    while counters.connected.load(Ordering::Relaxed) < n && t.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     eprintln!(
@@ -807,7 +812,12 @@ async fn wait_connected(counters: &Counters, n: u64) {
 
 // ---------------------------------------------------------------- ingest
 
-async fn prober(st: Arc<Steward>, mut rx: mpsc::UnboundedReceiver<Probe>, active: Arc<AtomicBool>, out: Arc<Mutex<Vec<f64>>>) {
+async fn prober(
+    st: Arc<Steward>,
+    mut rx: mpsc::UnboundedReceiver<Probe>,
+    active: Arc<AtomicBool>,
+    out: Arc<Mutex<Vec<f64>>>,
+) {
     while let Some(p) = rx.recv().await {
         // Only fresh sends, one at a time.
         if !active.load(Ordering::Relaxed) || p.sent.elapsed() > Duration::from_millis(50) {
@@ -823,9 +833,10 @@ async fn prober(st: Arc<Steward>, mut rx: mpsc::UnboundedReceiver<Probe>, active
             let (status, body) = st.get(&path).await;
             let found = status == 200
                 && serde_json::from_slice::<Value>(&body).is_ok_and(|v| {
-                    v["series"][0]["points"]
-                        .as_array()
-                        .is_some_and(|ps| ps.iter().any(|x| x["max"].as_f64().unwrap_or(0.0) >= p.value as f64))
+                    v["series"][0]["points"].as_array().is_some_and(|ps| {
+                        ps.iter()
+                            .any(|x| x["max"].as_f64().unwrap_or(0.0) >= p.value as f64)
+                    })
                 });
             let ms = p.sent.elapsed().as_secs_f64() * 1000.0;
             if found || ms > 10_000.0 {
@@ -847,7 +858,9 @@ async fn timed_get(st: &Steward, path: &str) -> (f64, usize, Value) {
 }
 
 async fn disk_figures(db_url: &str) {
-    let db = steward_db::Db::connect(db_url).await.expect("reopen the database");
+    let db = steward_db::Db::connect(db_url)
+        .await
+        .expect("reopen the database");
     let pool = &db.pool;
     let scalar = |sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)
@@ -855,10 +868,18 @@ async fn disk_figures(db_url: &str) {
             .await
             .unwrap_or(0)
     };
-    let raw_samples = scalar("SELECT CAST(COALESCE(SUM(samples), 0) AS BIGINT) FROM metric_chunks WHERE tier = 0").await;
-    let raw_data = scalar("SELECT CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT) FROM metric_chunks WHERE tier = 0").await;
-    let raw_chunks = scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM metric_chunks WHERE tier = 0").await;
-    let rollup_chunks = scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM metric_chunks WHERE tier > 0").await;
+    let raw_samples = scalar(
+        "SELECT CAST(COALESCE(SUM(samples), 0) AS BIGINT) FROM metric_chunks WHERE tier = 0",
+    )
+    .await;
+    let raw_data = scalar(
+        "SELECT CAST(COALESCE(SUM(LENGTH(data)), 0) AS BIGINT) FROM metric_chunks WHERE tier = 0",
+    )
+    .await;
+    let raw_chunks =
+        scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM metric_chunks WHERE tier = 0").await;
+    let rollup_chunks =
+        scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM metric_chunks WHERE tier > 0").await;
     let rows: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT data FROM metric_head_log")
         .fetch_all(pool)
         .await
@@ -874,9 +895,14 @@ async fn disk_figures(db_url: &str) {
             sqlx::query_scalar::<_, i64>("SELECT CAST(SUM(pgsize) AS BIGINT) FROM dbstat WHERE name IN ('metric_chunks', 'sqlite_autoindex_metric_chunks_1')")
                 .fetch_one(pool).await.unwrap_or(0)
         } else {
-            sqlx::query("VACUUM ANALYZE metric_chunks").execute(pool).await.unwrap();
+            sqlx::query("VACUUM ANALYZE metric_chunks")
+                .execute(pool)
+                .await
+                .unwrap();
             sqlx::query_scalar::<_, i64>("SELECT pg_total_relation_size('metric_chunks')")
-                .fetch_one(pool).await.unwrap_or(0)
+                .fetch_one(pool)
+                .await
+                .unwrap_or(0)
         }
     };
     let with_rollups = table_bytes().await;
@@ -884,16 +910,27 @@ async fn disk_figures(db_url: &str) {
         sqlx::query_scalar::<_, i64>("SELECT CAST(COALESCE(SUM(pgsize), 0) AS BIGINT) FROM dbstat WHERE name = 'metric_head_log'")
             .fetch_one(pool).await.unwrap_or(0)
     } else {
-        sqlx::query("VACUUM ANALYZE metric_head_log").execute(pool).await.unwrap();
+        sqlx::query("VACUUM ANALYZE metric_head_log")
+            .execute(pool)
+            .await
+            .unwrap();
         sqlx::query_scalar::<_, i64>("SELECT pg_total_relation_size('metric_head_log')")
-            .fetch_one(pool).await.unwrap_or(0)
+            .fetch_one(pool)
+            .await
+            .unwrap_or(0)
     };
     // The raw tier alone: drop the rollups from this throwaway copy and compact.
-    sqlx::query("DELETE FROM metric_chunks WHERE tier > 0").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM metric_chunks WHERE tier > 0")
+        .execute(pool)
+        .await
+        .unwrap();
     if sqlite {
         sqlx::query("VACUUM").execute(pool).await.unwrap();
     } else {
-        sqlx::query("VACUUM FULL metric_chunks").execute(pool).await.unwrap();
+        sqlx::query("VACUUM FULL metric_chunks")
+            .execute(pool)
+            .await
+            .unwrap();
     }
     let raw_only = table_bytes().await;
     let per = |b: i64, n: i64| b as f64 / n.max(1) as f64;
@@ -954,7 +991,12 @@ async fn ingest() {
             prefill_hours,
         };
         let c = counters.clone();
-        tasks.push(tokio::spawn(run_agent(st.ws_base.clone(), plan, c, stop.clone())));
+        tasks.push(tokio::spawn(run_agent(
+            st.ws_base.clone(),
+            plan,
+            c,
+            stop.clone(),
+        )));
         while counters.prefill_samples.load(Ordering::Relaxed) == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -970,8 +1012,21 @@ async fn ingest() {
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let probing = Arc::new(AtomicBool::new(false));
     let latencies = Arc::new(Mutex::new(Vec::new()));
-    tokio::spawn(prober(st.clone(), probe_rx, probing.clone(), latencies.clone()));
-    tasks.extend(spawn_fleet(&st, &fleet, &counters, &stop, Some(&probe_tx), None, prefill_hours > 0));
+    tokio::spawn(prober(
+        st.clone(),
+        probe_rx,
+        probing.clone(),
+        latencies.clone(),
+    ));
+    tasks.extend(spawn_fleet(
+        &st,
+        &fleet,
+        &counters,
+        &stop,
+        Some(&probe_tx),
+        None,
+        prefill_hours > 0,
+    ));
     wait_connected(&counters, n as u64).await;
     eprintln!("warming up {warmup} s");
     tokio::time::sleep(Duration::from_secs(warmup)).await;
@@ -987,16 +1042,37 @@ async fn ingest() {
     let (gen_cpu, _) = me.end();
     let samples = counters.acked_samples.load(Ordering::Relaxed) - s0;
     let batches = counters.acked_batches.load(Ordering::Relaxed) - b0;
-    println!("\n## Ingest, steady window of {wall:.0} s (load average {la0} → {})", loadavg());
+    println!(
+        "\n## Ingest, steady window of {wall:.0} s (load average {la0} → {})",
+        loadavg()
+    );
     println!("| figure | value |");
     println!("|---|---:|");
-    println!("| batches acknowledged | {batches} ({:.0}/s) |", batches as f64 / wall);
-    println!("| samples stored (acknowledged) | {samples} ({:.0}/s) |", samples as f64 / wall);
-    println!("| hub CPU (utime+stime) | {cpu_s:.2} s = {:.1} % of one core |", cpu_s / wall * 100.0);
-    println!("| **samples per second per core of hub CPU** | **{:.0}** |", samples as f64 / cpu_s);
+    println!(
+        "| batches acknowledged | {batches} ({:.0}/s) |",
+        batches as f64 / wall
+    );
+    println!(
+        "| samples stored (acknowledged) | {samples} ({:.0}/s) |",
+        samples as f64 / wall
+    );
+    println!(
+        "| hub CPU (utime+stime) | {cpu_s:.2} s = {:.1} % of one core |",
+        cpu_s / wall * 100.0
+    );
+    println!(
+        "| **samples per second per core of hub CPU** | **{:.0}** |",
+        samples as f64 / cpu_s
+    );
     println!("| hub RSS | {} MiB |", rss_kib(st.pid) / 1024);
-    println!("| load generator CPU | {:.1} % of one core |", gen_cpu / wall * 100.0);
-    println!("| connections lost | {} |", counters.lost.load(Ordering::Relaxed));
+    println!(
+        "| load generator CPU | {:.1} % of one core |",
+        gen_cpu / wall * 100.0
+    );
+    println!(
+        "| connections lost | {} |",
+        counters.lost.load(Ordering::Relaxed)
+    );
 
     // Phase 2: ingest-to-queryable on a subset.
     probing.store(true, Ordering::Relaxed);
@@ -1004,7 +1080,10 @@ async fn ingest() {
     probing.store(false, Ordering::Relaxed);
     let lat = std::mem::take(&mut *latencies.lock().unwrap());
     let timeouts = lat.iter().filter(|v| **v > 10_000.0).count();
-    println!("\n## Ingest → queryable (20 probe servers, polled every 20 ms; ms)\n{} (timeouts > 10 s: {timeouts})", summarize(lat));
+    println!(
+        "\n## Ingest → queryable (20 probe servers, polled every 20 ms; ms)\n{} (timeouts > 10 s: {timeouts})",
+        summarize(lat)
+    );
 
     // Phase 3: the API while ingesting.
     let chart_id = fleet[0].id.clone();
@@ -1028,9 +1107,11 @@ async fn ingest() {
         chart_ms.push(ms);
         chart_bytes = len;
         tier = v["tier"].as_str().unwrap_or("").to_string();
-        points = v["series"]
-            .as_array()
-            .map_or(0, |s| s.iter().map(|x| x["points"].as_array().map_or(0, Vec::len)).sum());
+        points = v["series"].as_array().map_or(0, |s| {
+            s.iter()
+                .map(|x| x["points"].as_array().map_or(0, Vec::len))
+                .sum()
+        });
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("\n## API while ingesting (client-side, HTTP + API token auth; ms)");
@@ -1096,7 +1177,9 @@ async fn live_client(
         );
     }
     let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
-    let Ok((mut ws, _)) = tokio_tungstenite::connect_async_with_config(req, Some(config), true).await else {
+    let Ok((mut ws, _)) =
+        tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
+    else {
         stats.closed.fetch_add(1, Ordering::Relaxed);
         return;
     };
@@ -1197,7 +1280,8 @@ async fn live() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let script = std::env::var("BENCH_NODE_HUB").unwrap_or_else(|_| "bench/live-node/hub.js".into());
+    let script =
+        std::env::var("BENCH_NODE_HUB").unwrap_or_else(|_| "bench/live-node/hub.js".into());
     let mut node = Command::new("node")
         .arg(PathBuf::from(&script))
         .arg(node_port.to_string())
@@ -1219,7 +1303,9 @@ async fn live() {
         .map(|m| json!({ "id": m.id, "name": m.name, "tags": m.tags }))
         .collect();
     feed_ws
-        .send(Message::text(json!({ "type": "meta", "servers": meta }).to_string()))
+        .send(Message::text(
+            json!({ "type": "meta", "servers": meta }).to_string(),
+        ))
         .await
         .unwrap();
     let (feed_tx, mut feed_rx) = mpsc::unbounded_channel::<String>();
@@ -1252,20 +1338,49 @@ async fn live() {
         },
     ];
 
+    // Idle clients first, on hubs that have not served any client yet: connected, not
+    // subscribed.
+    println!("\n## Memory per idle client ({clients} connected, not subscribed)");
+    println!("| hub | RSS before | RSS with clients | per client |");
+    println!("|---|---:|---:|---:|");
+    for h in &hubs {
+        let before = rss_kib(h.pid);
+        let stats = Arc::new(LiveStats::default());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tasks = connect_clients(h, clients, false, &stats, &cancel).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let with = rss_kib(h.pid);
+        let connected = stats.connected.load(Ordering::Relaxed);
+        println!(
+            "| {} | {:.1} MiB | {:.1} MiB | {:.1} KiB ({connected} connected) |",
+            h.label,
+            before as f64 / 1024.0,
+            with as f64 / 1024.0,
+            (with as f64 - before as f64) / connected.max(1) as f64
+        );
+        cancel.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+
     // Baseline: both hubs fed, no clients.
     let base: Vec<CpuWindow> = hubs.iter().map(|h| CpuWindow::start(h.pid)).collect();
     tokio::time::sleep(Duration::from_secs(window.min(30))).await;
     let base: Vec<(f64, f64)> = base.iter().map(CpuWindow::end).collect();
 
     println!("\n## Fan-out ({clients} clients subscribed to the fleet, {window} s window each)");
-    println!("| hub | frames delivered | frames/s | MiB/s | hub CPU % (of one core) | of which fan-out (minus no-client baseline) | CPU µs per frame (fan-out) | delay p50 / p99 / max (ms) | clients dropped |");
+    println!(
+        "| hub | frames delivered | frames/s | MiB/s | hub CPU % (of one core) | of which fan-out (minus no-client baseline) | CPU µs per frame (fan-out) | delay p50 / p99 / max (ms) | clients dropped |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---|---:|");
     let mut per_frame = Vec::new();
     for (h, (bcpu, bwall)) in hubs.iter().zip(&base) {
         let stats = Arc::new(LiveStats::default());
         let cancel = tokio_util::sync::CancellationToken::new();
         let tasks = connect_clients(h, clients, true, &stats, &cancel).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(env_num("BENCH_SETTLE", 15))).await;
         let la0 = loadavg();
         let closed0 = stats.closed.load(Ordering::Relaxed);
         stats.recording.store(true, Ordering::Relaxed);
@@ -1297,7 +1412,12 @@ async fn live() {
             pct(&d, 0.99),
             d.last().copied().unwrap_or(f64::NAN),
         );
-        eprintln!("{}: {} subscribed, load average {la0} → {}", h.label, stats.snapshots.load(Ordering::Relaxed), loadavg());
+        eprintln!(
+            "{}: {} subscribed, load average {la0} → {}",
+            h.label,
+            stats.snapshots.load(Ordering::Relaxed),
+            loadavg()
+        );
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     println!(
@@ -1306,33 +1426,10 @@ async fn live() {
         base[1].0 / base[1].1 * 100.0
     );
     if per_frame.len() == 2 {
-        println!("Steward / Node CPU per frame (fan-out part): {:.2}", per_frame[0] / per_frame[1]);
-    }
-
-    // Idle clients: connected, not subscribed.
-    println!("\n## Memory per idle client ({clients} connected, not subscribed)");
-    println!("| hub | RSS before | RSS with clients | per client |");
-    println!("|---|---:|---:|---:|");
-    for h in &hubs {
-        let before = rss_kib(h.pid);
-        let stats = Arc::new(LiveStats::default());
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let tasks = connect_clients(h, clients, false, &stats, &cancel).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let with = rss_kib(h.pid);
-        let connected = stats.connected.load(Ordering::Relaxed);
         println!(
-            "| {} | {:.1} MiB | {:.1} MiB | {:.1} KiB ({connected} connected) |",
-            h.label,
-            before as f64 / 1024.0,
-            with as f64 / 1024.0,
-            (with as f64 - before as f64) / connected.max(1) as f64
+            "Steward / Node CPU per frame (fan-out part): {:.2}",
+            per_frame[0] / per_frame[1]
         );
-        cancel.cancel();
-        for t in tasks {
-            let _ = t.await;
-        }
-        tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
     stop.store(true, Ordering::Relaxed);
