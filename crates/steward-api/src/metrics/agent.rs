@@ -5,8 +5,8 @@
 //! advances), and every batch stored or already stored is acknowledged, so a batch resent
 //! after a lost ack is never stored twice. A batch the hub failed to store (database down)
 //! is not acknowledged: the connection is closed, `last_seq` stays, and the agent resends it
-//! after reconnecting. Within the store, a snapshot not newer than the server's newest is dropped as
-//! well. Rates are computed against the previous snapshot of the same server, kept across
+//! after reconnecting. Within the store, a snapshot not newer than the server's newest is
+//! dropped as well. Rates are computed against the previous snapshot of the same server, kept across
 //! reconnects, so a backfilled hour after an outage turns into the same rates it would have
 //! given live.
 use std::collections::HashMap;
@@ -103,11 +103,11 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
         .await;
 }
 
-/// Stores one batch (if new) and returns the `seq` to acknowledge, or why it failed. A batch is acknowledged
-/// only once every snapshot of it is stored and its `seq` recorded: on a failure nothing is
-/// acknowledged and `last_seq` stays, so the agent keeps the batch and resends it after
-/// reconnecting. Snapshots of it stored before the failure are skipped on the resend (they
-/// are not newer than the server's newest), so nothing is stored twice.
+/// Stores one batch (if new) and returns the `seq` to acknowledge, or why it failed. A batch
+/// is acknowledged only once every snapshot of it is stored and its `seq` recorded: on a
+/// failure nothing is acknowledged and `last_seq` stays, so the agent keeps the batch and
+/// resends it after reconnecting. Snapshots of it stored before the failure are skipped on
+/// the resend (they are not newer than the server's newest), so nothing is stored twice.
 ///
 /// A snapshot the store refuses for good (a bad metric name, too many series for the
 /// server) is skipped and logged, as before: resending it could never succeed and would
