@@ -7,7 +7,7 @@ NPM ?= npm
 DATA_DIR ?= ./steward-data
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary bench-fanout bench-terminal bench-agent
+.PHONY: run build ui ui-deps api-types check-api-types test lint ui-check test-sqlite test-postgres test-e2e debug-binary bench-fanout bench-terminal bench-agent bench-ingest bench-live
 
 ## Build everything (UI included) in release mode and start the server on http://127.0.0.1:8080.
 run: build
@@ -79,3 +79,14 @@ bench-agent: build
 	$(CARGO) build --locked --profile agent -p steward-agent
 	command -v prometheus-node-exporter >/dev/null || apt-get install -y -qq prometheus-node-exporter
 	python3 bench/agent_footprint.py
+
+# Monitoring at fleet scale against a release `steward serve` (crates/steward/examples/monitor_bench.rs):
+# BENCH_DATABASE=postgres://postgres@127.0.0.1:5432/postgres for PostgreSQL (a new database is created).
+bench-ingest: build
+	$(CARGO) build --release --locked -p steward --example monitor_bench
+	ulimit -n 20000 && ./target/release/examples/monitor_bench ingest
+
+bench-live: build
+	$(CARGO) build --release --locked -p steward --example monitor_bench
+	cd bench/live-node && $(NPM) ci --no-audit --no-fund
+	ulimit -n 20000 && ./target/release/examples/monitor_bench live

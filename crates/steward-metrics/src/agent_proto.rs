@@ -17,7 +17,9 @@
 //! **Sequence numbers and backfill.** A batch's `seq` orders it for the hub; the hub keeps
 //! the highest `seq` it stored for the agent (`last_seq`). The hub stores a batch only if its
 //! `seq` is above `last_seq` (then `last_seq = seq`) and acknowledges every batch, stored or
-//! already stored, so a resent batch is harmless. The agent numbers batches when it first
+//! already stored, so a resent batch is harmless; a batch it failed to store is not
+//! acknowledged (the hub closes the connection instead, and the agent resends it after
+//! reconnecting). The agent numbers batches when it first
 //! sends them, from `last_seq + 1` of the welcome. After a reconnect, the welcome's `last_seq`
 //! tells it which of the batches it sent but saw no ack for were stored (those with
 //! `seq <= last_seq`: dropped) and which were not (renumbered from `last_seq + 1` and resent,

@@ -471,6 +471,113 @@ async fn while_the_hub_restarts_the_agent_buffers_and_backfills_without_gaps_or_
     assert!(gap <= 2_500, "no gap in the series (largest step {gap} ms)");
 }
 
+/// Makes the database refuse new metric series (as a full disk or a lost database would
+/// refuse the write) until [`clear_series_fault`].
+async fn refuse_new_series(db: &steward_db::Db) {
+    let statements: &[&str] = match db.backend() {
+        steward_db::Backend::Sqlite => &[
+            "CREATE TRIGGER steward_test_fault BEFORE INSERT ON metric_series \
+             BEGIN SELECT RAISE(ABORT, 'injected fault: the database refuses writes'); END",
+        ],
+        steward_db::Backend::Postgres => &[
+            "CREATE FUNCTION steward_test_fault() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected fault: the database refuses writes'; END $$",
+            "CREATE TRIGGER steward_test_fault BEFORE INSERT ON metric_series \
+             FOR EACH ROW EXECUTE FUNCTION steward_test_fault()",
+        ],
+    };
+    for s in statements {
+        sqlx::raw_sql(s)
+            .execute(&db.pool)
+            .await
+            .expect("install the fault");
+    }
+}
+
+async fn clear_series_fault(db: &steward_db::Db) {
+    let s = match db.backend() {
+        steward_db::Backend::Sqlite => "DROP TRIGGER steward_test_fault",
+        steward_db::Backend::Postgres => "DROP TRIGGER steward_test_fault ON metric_series",
+    };
+    sqlx::raw_sql(s)
+        .execute(&db.pool)
+        .await
+        .expect("clear the fault");
+}
+
+/// A batch the hub fails to store is not acknowledged: the agent keeps it, and once the
+/// database works again it is stored, with no gap and no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_hub_fails_to_store_is_not_acknowledged_and_arrives_once_the_fault_clears() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (s, b) = admin
+        .post("/api/v1/servers", json!({ "name": "db-2", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, b["token"].as_str().unwrap()).unwrap();
+
+    // The server has no series yet, so storing its first snapshot needs the database.
+    refuse_new_series(&app.db).await;
+    let fault_from = steward_core::Clock::now_ms(&steward_core::SystemClock);
+    let agent = start_agent(&app.base, &token_file);
+    let agent_info = || async { admin.get(&format!("/api/v1/servers/{id}/agent")).await.1 };
+    assert!(
+        eventually(20, || async {
+            agent_info().await["connected_at"].is_string()
+        })
+        .await,
+        "the agent connects"
+    );
+    // Batches go out every second and fail; none may be acknowledged.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let info = agent_info().await;
+    assert_eq!(
+        info["last_seq"], 0,
+        "no batch counts as stored while storing fails: {info}"
+    );
+    assert!(
+        latest(&app, &id).await.is_empty(),
+        "nothing was stored during the fault"
+    );
+
+    clear_series_fault(&app.db).await;
+    assert!(
+        eventually(40, || async {
+            agent_info().await["last_seq"].as_i64().unwrap_or(0) >= 2
+        })
+        .await,
+        "the agent reconnects and its batches are stored"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let samples = app
+        .state
+        .metrics
+        .raw(&id, "mem.total", "", 0, i64::MAX)
+        .await
+        .unwrap();
+    drop(agent);
+    assert!(
+        samples.windows(2).all(|w| w[1].0 > w[0].0),
+        "no duplicates: timestamps strictly increase"
+    );
+    let first = samples.first().expect("samples stored").0;
+    assert!(
+        first <= fault_from + 3_000,
+        "the snapshots taken during the fault were kept by the agent and stored: first at +{} ms",
+        first - fault_from
+    );
+    let gap = samples.windows(2).map(|w| w[1].0 - w[0].0).max().unwrap();
+    assert!(gap <= 2_500, "no gap in the series (largest step {gap} ms)");
+}
+
 /// Several instances share one database, and only one of them holds an agent's connection.
 /// An instance that starts leaves alone the agents another one serves (they keep reporting),
 /// and a row left marked connected by an instance that died is not believed once the agent

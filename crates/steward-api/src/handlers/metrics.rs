@@ -258,6 +258,9 @@ pub async fn disk_usage(
     }))
 }
 
+/// Initial read buffer of a live connection (it grows for a larger message, up to 64 KiB).
+const LIVE_READ_BUFFER: usize = 4 * 1024;
+
 /// Live metrics over a WebSocket. Send `{"type":"subscribe","fleet":true}` or
 /// `{"type":"subscribe","servers":[ids]}`; receive a `snapshot`, then `update` messages (at
 /// most four a second, newest values only) for the servers the caller may see. A client that
@@ -281,8 +284,11 @@ pub async fn live(
     if st.live.stale(st.now_ms()) {
         st.live.refresh(&st).await?;
     }
+    // Clients send only small subscribe messages; tungstenite's default 128 KiB read buffer
+    // (allocated and zeroed per connection) would be most of an idle client's memory.
     Ok(ws
         .max_message_size(64 * 1024)
+        .read_buffer_size(LIVE_READ_BUFFER)
         .on_upgrade(move |socket| follow(st, p, socket))
         .into_response())
 }
@@ -313,8 +319,8 @@ async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
     loop {
         tokio::select! {
             frame = client.rx.recv() => {
-                let Some(frame) = frame else { return };
-                let Ok(text) = Utf8Bytes::try_from(frame) else { return };
+                // Encoded once per tick and scope, already UTF-8: shared, not copied.
+                let Some(text) = frame else { return };
                 tokio::select! {
                     sent = socket.send(Message::Text(text)) => if sent.is_err() { return },
                     // Stuck sending to a client that does not read: just go.

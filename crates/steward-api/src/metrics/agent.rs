@@ -2,9 +2,11 @@
 //! enrolled agent, authenticated by its enrollment token before the upgrade.
 //!
 //! A batch is stored only if its `seq` is above the agent's stored `last_seq` (then that
-//! advances), and every batch is acknowledged, so a batch resent after a lost ack is never
-//! stored twice. Within the store, a snapshot not newer than the server's newest is dropped as
-//! well. Rates are computed against the previous snapshot of the same server, kept across
+//! advances), and every batch stored or already stored is acknowledged, so a batch resent
+//! after a lost ack is never stored twice. A batch the hub failed to store (database down)
+//! is not acknowledged: the connection is closed, `last_seq` stays, and the agent resends it
+//! after reconnecting. Within the store, a snapshot not newer than the server's newest is
+//! dropped as well. Rates are computed against the previous snapshot of the same server, kept across
 //! reconnects, so a backfilled hour after an outage turns into the same rates it would have
 //! given live.
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use steward_metrics::agent_proto::{
 };
 use tokio::sync::watch;
 
+use super::store::StoreError;
 use crate::state::AppState;
 
 /// How long an agent has to say hello after the upgrade.
@@ -101,31 +104,56 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
         .await;
 }
 
-/// Stores one batch (if new) and returns the `last_seq` to acknowledge.
-async fn store_batch(st: &AppState, agent: &AgentRow, last_seq: &mut u64, batch: Samples) -> u64 {
+/// Stores one batch (if new) and returns the `seq` to acknowledge, or why it failed. A batch
+/// is acknowledged only once every snapshot of it is stored and its `seq` recorded: on a
+/// failure nothing is acknowledged and `last_seq` stays, so the agent keeps the batch and
+/// resends it after reconnecting. Snapshots of it stored before the failure are skipped on
+/// the resend (they are not newer than the server's newest), so nothing is stored twice.
+///
+/// A snapshot the store refuses for good (a bad metric name, too many series for the
+/// server) is skipped and logged, as before: resending it could never succeed and would
+/// wedge the agent's buffer behind it.
+async fn store_batch(
+    st: &AppState,
+    agent: &AgentRow,
+    last_seq: &mut u64,
+    batch: Samples,
+) -> Result<u64, String> {
     if batch.seq <= *last_seq {
-        return batch.seq;
+        return Ok(batch.seq);
     }
     let server_id = agent.server_id.as_str();
     let mut prev = lock(&st.agents.last).remove(server_id);
+    let mut failed = None;
     for snap in batch.snapshots {
         if prev.as_ref().is_some_and(|p| snap.ts_ms <= p.ts_ms) {
             continue;
         }
         let points = steward_metrics::derive(prev.as_ref(), &snap);
-        if let Err(e) = super::record(st, server_id, snap.ts_ms, &points).await {
-            tracing::warn!(server = %server_id, error = %e, "storing agent metrics failed");
+        match super::record(st, server_id, snap.ts_ms, &points).await {
+            Ok(()) => {}
+            Err(StoreError::Invalid(why)) => {
+                tracing::warn!(server = %server_id, error = %why, "agent snapshot refused by the metric store; skipped");
+            }
+            Err(e) => {
+                failed = Some(e.to_string());
+                break;
+            }
         }
         prev = Some(snap);
     }
+    // The base of the next rates is the last snapshot stored (or skipped for good).
     if let Some(p) = prev {
         lock(&st.agents.last).insert(server_id.to_string(), p);
     }
-    if let Err(e) = agents::stored(&st.db.pool, server_id, batch.seq as i64, st.now_ms()).await {
-        tracing::warn!(server = %server_id, error = %e, "recording the agent's batch failed");
+    if let Some(why) = failed {
+        return Err(why);
     }
+    agents::stored(&st.db.pool, server_id, batch.seq as i64, st.now_ms())
+        .await
+        .map_err(|e| format!("recording the batch's seq: {e}"))?;
     *last_seq = batch.seq;
-    batch.seq
+    Ok(batch.seq)
 }
 
 /// Serves one agent's connection until it goes, is replaced, revoked or silent.
@@ -181,7 +209,17 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
                                     close(&mut socket, 1008, "malformed batch").await;
                                     break "malformed batch";
                                 }
-                                let seq = store_batch(&st, &agent, &mut last_seq, batch).await;
+                                let seq = match store_batch(&st, &agent, &mut last_seq, batch).await {
+                                    Ok(seq) => seq,
+                                    Err(why) => {
+                                        // No ack: the agent keeps the batch and resends it
+                                        // (renumbered from the welcome's `last_seq`) after
+                                        // reconnecting with its backoff.
+                                        tracing::warn!(server = %server.name, error = %why, "storing an agent batch failed; closing without an ack");
+                                        close(&mut socket, 1011, "storing the batch failed").await;
+                                        break "store failed";
+                                    }
+                                };
                                 if socket.send(frame(&HubMessage::Ack { seq })).await.is_err() {
                                     break "closed";
                                 }

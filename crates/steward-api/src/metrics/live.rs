@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use steward_metrics::Point;
 use steward_proto::metrics::{HostStatus, LivePoint, ServerMetrics};
 use tokio::sync::mpsc;
@@ -216,7 +216,7 @@ struct Client {
     sub: Subscription,
     /// The next frame must be a full snapshot (just subscribed).
     snapshot: bool,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Utf8Bytes>,
     kicked: CancellationToken,
 }
 
@@ -224,7 +224,7 @@ struct Client {
 /// Dropping it unregisters the client.
 pub struct ClientHandle {
     pub id: u64,
-    pub rx: mpsc::Receiver<Bytes>,
+    pub rx: mpsc::Receiver<Utf8Bytes>,
     pub kicked: CancellationToken,
     hub: Hub,
 }
@@ -565,8 +565,8 @@ impl Hub {
                 })
                 .clone()
         };
-        let mut fleet_frames: HashMap<Arc<Scope>, Option<Bytes>> = HashMap::new();
-        let mut fleet_snapshots: HashMap<Arc<Scope>, Bytes> = HashMap::new();
+        let mut fleet_frames: HashMap<Arc<Scope>, Option<Utf8Bytes>> = HashMap::new();
+        let mut fleet_snapshots: HashMap<Arc<Scope>, Utf8Bytes> = HashMap::new();
         let mut gone = Vec::new();
         let sorted: Vec<&String> = {
             let mut c: Vec<&String> = changed.iter().collect();
@@ -654,7 +654,7 @@ impl Hub {
     }
 }
 
-fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &str) -> Bytes {
+fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &str) -> Utf8Bytes {
     let mut items: Vec<ServerMetrics> = views
         .iter()
         .filter(|(id, v)| {
@@ -671,7 +671,7 @@ fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &s
         .collect();
     items.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
     let servers = serde_json::to_string(&items).unwrap_or_else(|_| "[]".into());
-    Bytes::from(format!(
+    Utf8Bytes::from(format!(
         r#"{{"type":"snapshot","at":{at},"servers":{servers}}}"#
     ))
 }
@@ -689,7 +689,7 @@ fn update_frame(
     detail: bool,
     at: &str,
     encode: &mut impl FnMut(&str, bool) -> Option<String>,
-) -> Option<Bytes> {
+) -> Option<Utf8Bytes> {
     let mut servers = String::new();
     let mut removed = String::new();
     for id in changed {
@@ -719,7 +719,7 @@ fn update_frame(
     if servers.is_empty() && removed.is_empty() {
         return None;
     }
-    Some(Bytes::from(format!(
+    Some(Utf8Bytes::from(format!(
         r#"{{"type":"update","at":{at},"servers":[{servers}],"removed":[{removed}]}}"#
     )))
 }
