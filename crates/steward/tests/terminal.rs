@@ -226,6 +226,15 @@ async fn a_terminal_is_a_real_shell_and_is_recorded() {
     assert!(!out.contains('\u{FFFD}'), "{out:?}");
     type_in(&mut ws, "\u{4}").await;
 
+    // A large paste in one frame (far over the socket's initial 16 KiB read buffer) arrives
+    // whole: 4,000 lines of 64 bytes counted by `wc -c` on the server.
+    type_in(&mut ws, "stty -echo; wc -c; stty echo\r").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let paste = format!("{}\r", "p".repeat(63)).repeat(4_000);
+    type_in(&mut ws, &paste).await;
+    type_in(&mut ws, "\u{4}").await;
+    read_line(&mut ws, "256000").await;
+
     // A bad control message is answered, not fatal.
     ws.send(Message::Text("{\"type\":\"dance\"}".into()))
         .await

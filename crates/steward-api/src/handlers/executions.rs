@@ -537,7 +537,11 @@ pub async fn stream(
     } else {
         Some(stored_detail(&st, &row).await?)
     };
+    // The client only ever sends a close: a 4 KiB read buffer (it grows if needed) instead of
+    // the 128 KiB default, allocated and zeroed per follower.
     Ok(ws
+        .max_message_size(64 * 1024)
+        .read_buffer_size(4 * 1024)
         .on_upgrade(move |socket| follow(st, row.id, stored, socket))
         .into_response())
 }

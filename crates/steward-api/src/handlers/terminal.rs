@@ -88,8 +88,11 @@ pub async fn open(
             "open the terminal with a WebSocket",
         ));
     };
+    // Keystrokes are small: a 16 KiB read buffer, which grows for a large paste (up to the
+    // 1 MiB message limit), instead of the 128 KiB default per terminal.
     Ok(ws
         .max_message_size(1024 * 1024)
+        .read_buffer_size(16 * 1024)
         .on_upgrade(move |socket| terminal::run(st, p, server, cols, rows, socket)))
 }
 
