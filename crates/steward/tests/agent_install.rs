@@ -15,22 +15,6 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The agent binary, built by the workspace test run (`cargo build -p steward-agent`).
-fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("steward-agent"))
-        .expect("target dir");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p steward-agent` (the workspace test run builds it)",
-        path.display()
-    );
-    path
-}
-
 /// A hub whose public URL is its own address and that serves `binary`.
 async fn hub(binary: PathBuf) -> TestApp {
     TestApp::spawn_at(|c, base| {

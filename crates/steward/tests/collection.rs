@@ -127,23 +127,6 @@ async fn agentless_collection_reads_the_servers_proc_over_ssh() {
     assert!(value(&l, "uptime.seconds", "").unwrap() > 0.0);
 }
 
-/// The agent binary, built by the workspace test run (`cargo build -p steward-agent`).
-fn agent_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test exe");
-    // target/<profile>/deps/collection-… → target/<profile>/steward-agent
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .map(|d| d.join("steward-agent"))
-        .expect("target dir");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p steward-agent` (the workspace test run builds it)",
-        path.display()
-    );
-    path
-}
-
 struct Agent(Child);
 
 impl Drop for Agent {

@@ -176,20 +176,57 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    revoke_agent(&st, &p, &server, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the server's agent token, switches it back to agentless collection, audits
+/// `agent.revoke` (with `details`) in the same transaction and disconnects a connected agent.
+/// Idempotent: revoking what is not enrolled changes nothing and returns false.
+async fn revoke_agent(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    details: Option<serde_json::Value>,
+) -> ApiResult<bool> {
     let now = st.now_ms();
     let mut tx = st.db.begin().await?;
-    // Idempotent: revoking what is not enrolled changes nothing.
     if !agents::delete(&mut *tx, &server.id).await? {
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(false);
     }
     agents::set_monitoring(&mut *tx, &server.id, "agentless", now).await?;
-    Event::by(&p, "agent.revoke", now)
-        .target("server", &server.id, &server.name)
-        .write(&mut *tx)
-        .await?;
+    let mut event = Event::by(p, "agent.revoke", now).target("server", &server.id, &server.name);
+    if let Some(d) = details {
+        event = event.details(d);
+    }
+    event.write(&mut *tx).await?;
     tx.commit().await?;
     st.agents.disconnect(&server.id);
-    Ok(StatusCode::NO_CONTENT)
+    Ok(true)
+}
+
+/// Runs an install or uninstall script; a script that could not run at all is a failed
+/// `name` step and a 502 `code`.
+async fn run_or_fail(
+    conn: &steward_ssh::client::Connection,
+    script: &str,
+    name: &str,
+    code: &'static str,
+    what: &str,
+    steps: &mut Vec<AgentInstallStep>,
+) -> Result<agent_install::ScriptOutput, Failure> {
+    match agent_install::run_script(conn, script).await {
+        Ok(o) => Ok(o),
+        Err(e) => {
+            steps.push(step(name, false, e.clone()));
+            Err(Failure::new(
+                StatusCode::BAD_GATEWAY,
+                code,
+                format!("the {what} script failed: {e}"),
+                steps,
+            ))
+        }
+    }
 }
 
 /// A new enrollment token for the server (any previous one stops working and its agent is
@@ -605,18 +642,7 @@ async fn install_on(
     steps.push(step("token", true, "written by SFTP, mode 0600"));
 
     let script = agent_install::install_script(probe, &tmp, &hub, interval);
-    let out = match agent_install::run_script(conn, &script).await {
-        Ok(o) => o,
-        Err(e) => {
-            steps.push(step("install", false, e.clone()));
-            return Err(Failure::new(
-                StatusCode::BAD_GATEWAY,
-                "install_failed",
-                format!("the install script failed: {e}"),
-                steps,
-            ));
-        }
-    };
+    let out = run_or_fail(conn, &script, "install", "install_failed", "install", steps).await?;
     steps.extend(out.steps.iter().cloned());
     if out.failed() {
         let failed = out.steps.iter().find(|s| !s.ok);
@@ -807,19 +833,16 @@ async fn run_uninstall(
     steps: &mut Vec<AgentInstallStep>,
 ) -> Result<AgentUninstallResult, Failure> {
     let (conn, probe) = connect_and_probe(st, p, server, false, steps).await?;
-    let out = match agent_install::run_script(&conn, &agent_install::uninstall_script(&probe)).await
-    {
-        Ok(o) => o,
-        Err(e) => {
-            steps.push(step("remove", false, e.clone()));
-            return Err(Failure::new(
-                StatusCode::BAD_GATEWAY,
-                "uninstall_failed",
-                format!("the uninstall script failed: {e}"),
-                steps,
-            ));
-        }
-    };
+    let script = agent_install::uninstall_script(&probe);
+    let out = run_or_fail(
+        &conn,
+        &script,
+        "remove",
+        "uninstall_failed",
+        "uninstall",
+        steps,
+    )
+    .await?;
     steps.extend(out.steps.iter().cloned());
     if out.failed() {
         if out.exit == Some(3) {
@@ -845,27 +868,12 @@ async fn run_uninstall(
         ));
     }
     // Revoke, as DELETE …/agent does.
-    let now = st.now_ms();
-    let revoked = async {
-        let mut tx = st.db.begin().await?;
-        let had = agents::delete(&mut *tx, &server.id).await?;
-        if had {
-            agents::set_monitoring(&mut *tx, &server.id, "agentless", now).await?;
-            Event::by(p, "agent.revoke", now)
-                .target("server", &server.id, &server.name)
-                .details(json!({ "via": "uninstall" }))
-                .write(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok::<bool, ApiError>(had)
-    }
-    .await
-    .map_err(|e| Failure {
-        error: e,
-        steps: steps.clone(),
-    })?;
-    st.agents.disconnect(&server.id);
+    let revoked = revoke_agent(st, p, server, Some(json!({ "via": "uninstall" })))
+        .await
+        .map_err(|e| Failure {
+            error: e,
+            steps: steps.clone(),
+        })?;
     steps.push(step(
         "revoke",
         true,

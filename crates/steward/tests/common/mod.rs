@@ -436,3 +436,21 @@ pub fn totp_code(secret_b32: &str, offset_steps: i64) -> String {
         .as_secs() as i64;
     t.generate((now + offset_steps * 30) as u64)
 }
+
+/// The agent binary, built by the workspace test run (`cargo build -p steward-agent`):
+/// target/<profile>/deps/<test>-… → target/<profile>/steward-agent.
+#[allow(dead_code)]
+pub fn agent_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let path = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("steward-agent"))
+        .expect("target dir");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p steward-agent` (the workspace test run builds it)",
+        path.display()
+    );
+    path
+}
