@@ -3,7 +3,8 @@
 //
 // It does the same batching as Steward's hub (crates/steward-api/src/metrics/live.rs): per
 // server the last snapshot's points and 60 CPU values; clients send
-// {"type":"subscribe","fleet":true} and get a `snapshot` of every server (with sparklines),
+// {"type":"subscribe","fleet":true} and get a `snapshot` of every server (with sparklines, in
+// parts of at most 64 KiB of servers as Steward sends it),
 // then at most one `update` frame per 250 ms tick carrying the servers that changed since the
 // last tick, in the same JSON shape (ServerMetrics). The frame is encoded once per tick and
 // sent to every subscribed client; a client with more than 8 frames unsent is dropped.
@@ -22,6 +23,7 @@ const TICK_MS = 250;
 const SPARK_LEN = 60;
 const QUEUE_FRAMES = 8;
 const DISK_FULL_PCT = 95;
+const SNAPSHOT_PART_BYTES = 64 * 1024;
 
 const views = new Map(); // id -> {meta, points, lastTs, spark}
 let changed = new Set();
@@ -94,9 +96,16 @@ live.on('connection', (ws) => {
     try { msg = JSON.parse(data); } catch { return; }
     if (msg.type === 'subscribe' && msg.fleet === true) {
       const now = Date.now();
-      const servers = [];
-      for (const [id, v] of views) servers.push(summary(id, v, now, true));
-      ws.send(JSON.stringify({ type: 'snapshot', at: new Date(now).toISOString(), servers }));
+      const at = JSON.stringify(new Date(now).toISOString());
+      const parts = [''];
+      for (const [id, v] of views) {
+        const json = JSON.stringify(summary(id, v, now, true));
+        const last = parts.length - 1;
+        if (parts[last] !== '' && parts[last].length + json.length > SNAPSHOT_PART_BYTES) parts.push(json);
+        else parts[last] += (parts[last] === '' ? '' : ',') + json;
+      }
+      parts.forEach((servers, i) =>
+        ws.send(`{"type":"snapshot","part":${i},"parts":${parts.length},"at":${at},"servers":[${servers}]}`));
       clients.add(ws);
     }
   });

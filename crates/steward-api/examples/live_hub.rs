@@ -95,7 +95,7 @@ fn main() {
         let mut bytes = 0;
         for _ in 0..200 {
             let s = Instant::now();
-            let items = hub.summary(scope, now());
+            let items = hub.summary(scope, now(), false);
             let json = serde_json::to_vec(&items).expect("json");
             times.push(s.elapsed().as_secs_f64() * 1000.0);
             bytes = json.len();
@@ -130,8 +130,10 @@ fn main() {
     let snapshot_tick = s.elapsed().as_secs_f64() * 1000.0;
     let mut frame_bytes = 0;
     for c in &mut clients {
-        while let Ok(f) = c.rx.try_recv() {
-            frame_bytes = frame_bytes.max(f.len());
+        while let Ok(batch) = c.rx.try_recv() {
+            for f in batch.iter() {
+                frame_bytes = frame_bytes.max(f.len());
+            }
         }
     }
     let mut times = Vec::new();
@@ -145,8 +147,10 @@ fn main() {
         hub.tick(now());
         times.push(s.elapsed().as_secs_f64() * 1000.0);
         for c in &mut clients {
-            while let Ok(f) = c.rx.try_recv() {
-                update_bytes = update_bytes.max(f.len());
+            while let Ok(batch) = c.rx.try_recv() {
+                for f in batch.iter() {
+                    update_bytes = update_bytes.max(f.len());
+                }
             }
         }
     }

@@ -137,6 +137,18 @@ pub async fn stored<'e>(
     Ok(())
 }
 
+/// Records many stored batches (`(server id, seq)`) in one transaction: the hub's group commit
+/// of acknowledgements, so a thousand agents reporting every second cost a few write
+/// transactions a second, not a thousand.
+pub async fn stored_many(pool: &sqlx::AnyPool, items: &[(&str, i64)], now: i64) -> DbResult<()> {
+    let mut tx = pool.begin().await?;
+    for (server_id, seq) in items {
+        stored(&mut *tx, server_id, *seq, now).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Marks the agent disconnected.
 pub async fn disconnected<'e>(
     ex: impl Executor<'e, Database = Any>,

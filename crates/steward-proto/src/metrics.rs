@@ -50,6 +50,16 @@ pub struct MetricsQuery {
     pub step: Option<i64>,
 }
 
+/// Options of the fleet summary.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSummaryQuery {
+    /// Include each server's CPU sparkline (its last 60 values; default false). The live
+    /// socket's snapshot carries them too.
+    pub sparklines: Option<bool>,
+}
+
 /// One point of a series: the samples of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricPoint {
@@ -120,8 +130,9 @@ pub struct ServerMetrics {
     pub failed_units: Option<f64>,
     /// Attached health checks that are down.
     pub checks_down: i64,
-    /// The last (up to 60) `cpu.usage` values, oldest first. In live `update` messages it is
-    /// left out: append `cpu_pct`.
+    /// The last (up to 60) `cpu.usage` values, oldest first, to two decimals. In the fleet
+    /// summary only with `sparklines=true`; in live `update` messages it is left out: append
+    /// `cpu_pct`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparkline: Option<Vec<f64>>,
     /// Every value of the last sample; only for servers subscribed to by id.
@@ -180,8 +191,14 @@ pub enum LiveClientMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveServerMessage {
-    /// Every subscribed server (with sparklines), after each subscribe.
+    /// Every subscribed server (with sparklines), after each subscribe. A large snapshot comes
+    /// in `parts` messages back to back (at most 64 KiB of servers each, sorted by name across
+    /// them): part 0 replaces what the client had, later parts add to it.
     Snapshot {
+        /// This message's index, from 0.
+        part: u32,
+        /// How many messages the snapshot has.
+        parts: u32,
         at: DateTime<Utc>,
         servers: Vec<ServerMetrics>,
     },

@@ -7,13 +7,16 @@
 //!   process's CPU per sample stored (utime + stime from `/proc/<pid>/stat` over a steady
 //!   window ÷ samples acknowledged), ingest-to-queryable latency (a batch sent → its sample
 //!   returned by `GET /servers/{id}/metrics`, on a subset of servers), the API while
-//!   ingesting (fleet summary; a 24 h chart of a server whose 24 h of history was pushed
+//!   ingesting, from a client on its own thread (fleet summary; a 24 h chart of a server whose 24 h of history was pushed
 //!   through the same protocol with past timestamps, as an agent backfills), and bytes per
 //!   sample on disk after the hub's last flush.
 //! - `live` (`make bench-live`): the same fleet feeding Steward, and in the same run a
 //!   minimal Node `ws` hub (`bench/live-node/hub.js`) fed the same points; live clients
 //!   subscribed to the fleet on each hub in turn. Measured: hub CPU per delivered frame,
 //!   sample-to-client delay, RSS per connected idle client.
+//! - `idle`: only the memory per connected idle client, against a Steward with no fleet and
+//!   no agents (quick; for finding where a connection's memory goes, e.g. with
+//!   `STEWARD_BIN` set to a script that runs steward under `heaptrack`).
 //!
 //! ```sh
 //! cargo build --release -p steward --bin steward --example monitor_bench
@@ -848,15 +851,6 @@ async fn prober(
     }
 }
 
-async fn timed_get(st: &Steward, path: &str) -> (f64, usize, Value) {
-    let t = Instant::now();
-    let (status, body) = st.get(path).await;
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    (ms, body.len(), v)
-}
-
 async fn disk_figures(db_url: &str) {
     let db = steward_db::Db::connect(db_url)
         .await
@@ -1085,35 +1079,71 @@ async fn ingest() {
         summarize(lat)
     );
 
-    // Phase 3: the API while ingesting.
+    // Phase 3: the API while ingesting, from a client on a thread and runtime of its own (as a
+    // browser is its own process): on the load generator's runtime, its requests would wait
+    // behind 1,000 agent tasks and the figures would be the generator's.
     let chart_id = fleet[0].id.clone();
-    let mut summary_ms = Vec::new();
-    let mut chart_ms = Vec::new();
-    let (mut summary_bytes, mut chart_bytes, mut servers_seen, mut tier, mut points) =
-        (0, 0, 0, String::new(), 0usize);
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(api_secs) {
-        let (ms, len, v) = timed_get(&st, "/api/v1/metrics/summary").await;
-        summary_ms.push(ms);
-        summary_bytes = len;
-        servers_seen = v["items"].as_array().map_or(0, Vec::len);
-        let to = now_ms();
-        let from = to - 86_400_000;
-        let (ms, len, v) = timed_get(
-            &st,
-            &format!("/api/v1/servers/{chart_id}/metrics?names={CHART_NAMES}&from={from}&to={to}"),
-        )
-        .await;
-        chart_ms.push(ms);
-        chart_bytes = len;
-        tier = v["tier"].as_str().unwrap_or("").to_string();
-        points = v["series"].as_array().map_or(0, |s| {
-            s.iter()
-                .map(|x| x["points"].as_array().map_or(0, Vec::len))
-                .sum()
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (base, token) = (st.base.clone(), st.token.clone());
+    let api = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let http = reqwest::Client::new();
+            let get = |path: String| {
+                let req = http.get(format!("{base}{path}")).bearer_auth(&token).send();
+                async move {
+                    let t = Instant::now();
+                    let r = req.await.unwrap();
+                    assert_eq!(r.status().as_u16(), 200, "{path}");
+                    let body = r.bytes().await.unwrap();
+                    let ms = t.elapsed().as_secs_f64() * 1000.0;
+                    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    (ms, body.len(), v)
+                }
+            };
+            let mut summary_ms = Vec::new();
+            let mut chart_ms = Vec::new();
+            let (mut summary_bytes, mut chart_bytes, mut servers_seen, mut tier, mut points) =
+                (0, 0, 0, String::new(), 0usize);
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(api_secs) {
+                let (ms, len, v) = get("/api/v1/metrics/summary".into()).await;
+                summary_ms.push(ms);
+                summary_bytes = len;
+                servers_seen = v["items"].as_array().map_or(0, Vec::len);
+                let to = now_ms();
+                let from = to - 86_400_000;
+                let (ms, len, v) = get(format!(
+                    "/api/v1/servers/{chart_id}/metrics?names={CHART_NAMES}&from={from}&to={to}"
+                ))
+                .await;
+                chart_ms.push(ms);
+                chart_bytes = len;
+                tier = v["tier"].as_str().unwrap_or("").to_string();
+                points = v["series"].as_array().map_or(0, |s| {
+                    s.iter()
+                        .map(|x| x["points"].as_array().map_or(0, Vec::len))
+                        .sum()
+                });
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (
+                summary_ms,
+                chart_ms,
+                summary_bytes,
+                chart_bytes,
+                servers_seen,
+                tier,
+                points,
+            )
+        })
+    });
+    let (summary_ms, chart_ms, summary_bytes, chart_bytes, servers_seen, tier, points) =
+        tokio::task::spawn_blocking(move || api.join().unwrap())
+            .await
+            .unwrap();
     println!("\n## API while ingesting (client-side, HTTP + API token auth; ms)");
     println!(
         "fleet summary ({servers_seen} servers, {} KiB): {}",
@@ -1196,7 +1226,10 @@ async fn live_client(
                 Some(Ok(Message::Text(t))) => {
                     let now = now_ms();
                     if t.starts_with("{\"type\":\"snapshot\"") {
-                        stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        // A snapshot in parts counts once, at its first part.
+                        if t.starts_with("{\"type\":\"snapshot\",\"part\":0,") {
+                            stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                        }
                     } else if stats.recording.load(Ordering::Relaxed) {
                         stats.frames.fetch_add(1, Ordering::Relaxed);
                         stats.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
@@ -1317,12 +1350,6 @@ async fn live() {
         }
     });
 
-    let counters = Arc::new(Counters::default());
-    let stop = Arc::new(AtomicBool::new(false));
-    let agents = spawn_fleet(&st, &fleet, &counters, &stop, None, Some(&feed_tx), false);
-    wait_connected(&counters, n as u64).await;
-    tokio::time::sleep(Duration::from_secs(warmup)).await;
-
     let hubs = [
         LiveHubUnderTest {
             label: "Steward",
@@ -1339,7 +1366,8 @@ async fn live() {
     ];
 
     // Idle clients first, on hubs that have not served any client yet: connected, not
-    // subscribed.
+    // subscribed. Measured before the agents start, so the hub's memory does not also grow
+    // with the samples arriving meanwhile (100,000 a second fill the metric store's head).
     println!("\n## Memory per idle client ({clients} connected, not subscribed)");
     println!("| hub | RSS before | RSS with clients | per client |");
     println!("|---|---:|---:|---:|");
@@ -1364,6 +1392,12 @@ async fn live() {
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
+
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let agents = spawn_fleet(&st, &fleet, &counters, &stop, None, Some(&feed_tx), false);
+    wait_connected(&counters, n as u64).await;
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
 
     // Baseline: both hubs fed, no clients.
     let base: Vec<CpuWindow> = hubs.iter().map(|h| CpuWindow::start(h.pid)).collect();
@@ -1441,6 +1475,44 @@ async fn live() {
     st.stop();
 }
 
+/// RSS per idle live client on a Steward with no fleet: `BENCH_CLIENTS` clients connect
+/// (authenticated, not subscribed), then the same number subscribe to the (empty) fleet.
+async fn idle() {
+    let clients = env_num("BENCH_CLIENTS", 1000) as usize;
+    let st = Steward::start().await;
+    let hub = LiveHubUnderTest {
+        label: "Steward",
+        pid: st.pid,
+        url: format!("{}/api/v1/live", st.ws_base),
+        bearer: Some(st.token.clone()),
+    };
+    println!("| clients | RSS before | RSS with clients | per client |");
+    println!("|---|---:|---:|---:|");
+    // A first round warms the allocator and the runtime; the second is measured.
+    for (round, subscribe) in [(0, false), (1, false), (2, true)] {
+        let before = rss_kib(hub.pid);
+        let stats = Arc::new(LiveStats::default());
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tasks = connect_clients(&hub, clients, subscribe, &stats, &cancel).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let with = rss_kib(hub.pid);
+        let connected = stats.connected.load(Ordering::Relaxed);
+        println!(
+            "| {connected} {} (round {round}) | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
+            if subscribe { "subscribed" } else { "idle" },
+            before as f64 / 1024.0,
+            with as f64 / 1024.0,
+            (with as f64 - before as f64) / connected.max(1) as f64
+        );
+        cancel.cancel();
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    st.stop();
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1450,8 +1522,9 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("ingest") => rt.block_on(ingest()),
         Some("live") => rt.block_on(live()),
+        Some("idle") => rt.block_on(idle()),
         _ => {
-            eprintln!("usage: monitor_bench ingest|live");
+            eprintln!("usage: monitor_bench ingest|live|idle");
             std::process::exit(2);
         }
     }

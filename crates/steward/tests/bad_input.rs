@@ -1755,6 +1755,10 @@ async fn metrics_query_parameters_are_validated() {
         .get(&format!("{base}?names=cpu.*,load.1&step=0"))
         .await;
     p.ok("GET metrics?names=cpu.*,load.1", got, StatusCode::OK);
+    for query in ["sparklines=maybe", "sparklines=1", "bogus=1"] {
+        let got = admin.get(&format!("/api/v1/metrics/summary?{query}")).await;
+        p.invalid_query(&format!("GET metrics/summary?{query}"), got);
+    }
     p.unchanged(app, &before, "after bad metric queries").await;
     p.alive(app, "bad metric queries").await;
     p.finish();

@@ -621,3 +621,51 @@ async fn connection_state_left_by_another_instance_is_believed_only_while_fresh(
         .unwrap();
     assert_eq!(flag, 0);
 }
+
+#[tokio::test]
+async fn acknowledged_seqs_of_many_agents_at_once_are_all_recorded() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let (s, b) = admin
+            .post(
+                "/api/v1/servers",
+                json!({ "name": format!("node-{i}"), "host": "127.0.0.9", "ssh_user": "root" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let id = b["id"].as_str().unwrap().to_string();
+        let (s, b) = admin
+            .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        ids.push(id);
+    }
+    // Every agent reports batches 1..=5 at the same moments, as a fleet on one clock does:
+    // the writes are grouped, and each caller still learns that its own seq is recorded.
+    let now = app.state.now_ms();
+    for seq in 1..=5 {
+        let calls = ids.iter().map(|id| {
+            let st = app.state.clone();
+            let id = id.clone();
+            async move { st.agents.record_seq(&st.db.pool, &id, seq, now + seq).await }
+        });
+        for r in futures_util::future::join_all(calls).await {
+            r.expect("recorded");
+        }
+    }
+    // An older seq arriving late never moves the counter back.
+    app.state
+        .agents
+        .record_seq(&app.state.db.pool, &ids[0], 2, now + 9)
+        .await
+        .unwrap();
+    for id in &ids {
+        let row = steward_db::agents::get(&app.db.pool, id)
+            .await
+            .unwrap()
+            .expect("agent");
+        assert_eq!(row.last_seq, 5, "{id}");
+    }
+}

@@ -197,6 +197,12 @@ async fn the_summary_lists_visible_servers_with_status_transitions() {
     record(&app, &a, ts, &points).await;
     record(&app, &b, now_ms(), &[pt("cpu.usage", "", 99.0)]).await;
     let (_, body) = admin.get("/api/v1/metrics/summary").await;
+    assert_eq!(
+        item(&body, &a).expect("alpha").get("sparkline"),
+        None,
+        "sparklines only when asked: {body}"
+    );
+    let (_, body) = admin.get("/api/v1/metrics/summary?sparklines=true").await;
     let alpha = item(&body, &a).expect("alpha");
     assert_eq!(alpha["status"], "online", "{alpha}");
     assert_eq!(alpha["cpu_pct"], 12.5);
@@ -225,7 +231,7 @@ async fn the_summary_lists_visible_servers_with_status_transitions() {
 
     // A full disk makes an online server degraded.
     record(&app, &a, now_ms(), &[pt("disk.used_pct", "/", 96.0)]).await;
-    let (_, body) = admin.get("/api/v1/metrics/summary").await;
+    let (_, body) = admin.get("/api/v1/metrics/summary?sparklines=true").await;
     assert_eq!(item(&body, &a).unwrap()["status"], "degraded");
     assert_eq!(
         item(&body, &a).unwrap()["sparkline"],

@@ -465,8 +465,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Every server the caller may see with its status, latest main values and CPU sparkline,
-         *     from memory (no query per server).
+         * Every server the caller may see with its status and latest main values (and, when asked,
+         *     its CPU sparkline), from memory (no query per server).
          */
         get: operations["metrics_summary"];
         put?: never;
@@ -2345,8 +2345,9 @@ export interface components {
              */
             checks_down: number;
             /**
-             * @description The last (up to 60) `cpu.usage` values, oldest first. In live `update` messages it is
-             *     left out: append `cpu_pct`.
+             * @description The last (up to 60) `cpu.usage` values, oldest first, to two decimals. In the fleet
+             *     summary only with `sparklines=true`; in live `update` messages it is left out: append
+             *     `cpu_pct`.
              */
             sparkline?: number[] | null;
             /** @description Every value of the last sample; only for servers subscribed to by id. */
@@ -3734,7 +3735,13 @@ export interface operations {
     };
     metrics_summary: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Include each server's CPU sparkline (its last 60 values; default false). The live
+                 *     socket's snapshot carries them too.
+                 */
+                sparklines?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3747,6 +3754,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricsSummary"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {

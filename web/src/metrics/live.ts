@@ -10,7 +10,7 @@ export type HostStatus = Schemas['HostStatus'];
 export type Subscription = { fleet: true } | { servers: string[] };
 
 type Message =
-  | { type: 'snapshot'; at: string; servers: ServerMetrics[] }
+  | { type: 'snapshot'; part: number; parts: number; at: string; servers: ServerMetrics[] }
   | { type: 'update'; at: string; servers: ServerMetrics[]; removed?: string[] }
   | { type: 'error'; code: string; message: string };
 
@@ -19,7 +19,12 @@ export const SPARK_LEN = 60;
 /** Applies one live message to the map (a new map; the old one is left alone). */
 export function apply(prev: Map<string, ServerMetrics>, msg: Message): Map<string, ServerMetrics> {
   if (msg.type === 'error') return prev;
-  if (msg.type === 'snapshot') return new Map(msg.servers.map((s) => [s.id, s]));
+  if (msg.type === 'snapshot') {
+    // A large snapshot comes in parts: the first replaces everything, the others add to it.
+    const next = msg.part > 0 ? new Map(prev) : new Map<string, ServerMetrics>();
+    for (const s of msg.servers) next.set(s.id, s);
+    return next;
+  }
   const next = new Map(prev);
   for (const s of msg.servers) {
     const old = prev.get(s.id);
@@ -61,7 +66,7 @@ export function useLive(sub: Subscription | null, key: string): LiveState {
       const s = subRef.current;
       if (!s) return;
       try {
-        const summary = await call(() => api.GET('/api/v1/metrics/summary'));
+        const summary = await call(() => api.GET('/api/v1/metrics/summary', { params: { query: { sparklines: true } } }));
         if (stopped) return;
         const wanted = 'fleet' in s ? null : new Set(s.servers);
         const servers = summary.items.filter((i) => !wanted || wanted.has(i.id));

@@ -25,13 +25,20 @@ const server = (over: Partial<ServerMetrics>): ServerMetrics => ({
 describe('apply', () => {
   test('a snapshot replaces everything', () => {
     const before = new Map([['old', server({ id: 'old' })]]);
-    const after = apply(before, { type: 'snapshot', at: '', servers: [server({ sparkline: [1, 2] })] });
+    const after = apply(before, { type: 'snapshot', part: 0, parts: 1, at: '', servers: [server({ sparkline: [1, 2] })] });
     expect([...after.keys()]).toEqual(['s1']);
     expect(after.get('s1')?.sparkline).toEqual([1, 2]);
   });
 
+  test('a snapshot in parts: the first replaces, the others add', () => {
+    const before = new Map([['old', server({ id: 'old' })]]);
+    let m = apply(before, { type: 'snapshot', part: 0, parts: 2, at: '', servers: [server({ id: 'a' })] });
+    m = apply(m, { type: 'snapshot', part: 1, parts: 2, at: '', servers: [server({ id: 'b' })] });
+    expect([...m.keys()].sort()).toEqual(['a', 'b']);
+  });
+
   test('updates append CPU to the sparkline once per sample and drop removed servers', () => {
-    let m = apply(new Map(), { type: 'snapshot', at: '', servers: [server({ sparkline: [10] }), server({ id: 's2' })] });
+    let m = apply(new Map(), { type: 'snapshot', part: 0, parts: 1, at: '', servers: [server({ sparkline: [10] }), server({ id: 's2' })] });
     m = apply(m, { type: 'update', at: '', servers: [server({ cpu_pct: 20, last_sample_at: '2026-01-01T00:00:10Z' })] });
     expect(m.get('s1')?.sparkline).toEqual([10, 20]);
     // A status change without a new sample adds nothing.
@@ -43,7 +50,7 @@ describe('apply', () => {
   });
 
   test('the sparkline stays bounded', () => {
-    let m = apply(new Map(), { type: 'snapshot', at: '', servers: [server({ sparkline: [] })] });
+    let m = apply(new Map(), { type: 'snapshot', part: 0, parts: 1, at: '', servers: [server({ sparkline: [] })] });
     for (let i = 0; i < SPARK_LEN + 20; i++) {
       m = apply(m, { type: 'update', at: '', servers: [server({ cpu_pct: i, last_sample_at: new Date(i * 1000).toISOString() })] });
     }

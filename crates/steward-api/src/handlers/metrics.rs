@@ -16,7 +16,7 @@ use steward_metrics::catalog::{self, Unit};
 use steward_proto::ErrorBody;
 use steward_proto::metrics::{
     LiveClientMessage, LiveServerMessage, MetricPoint, MetricSeries, MetricUnit, MetricsDiskUsage,
-    MetricsQuery, MetricsRange, MetricsSummary, ServerDiskUsage,
+    MetricsQuery, MetricsRange, MetricsSummary, MetricsSummaryQuery, ServerDiskUsage,
 };
 use steward_tsdb::rollup::Tier;
 
@@ -192,20 +192,38 @@ fn scope_of(p: &Principal) -> Scope {
     }
 }
 
-/// Every server the caller may see with its status, latest main values and CPU sparkline,
-/// from memory (no query per server).
+/// Every server the caller may see with its status and latest main values (and, when asked,
+/// its CPU sparkline), from memory (no query per server).
 #[utoipa::path(get, operation_id = "metrics_summary", path = "/api/v1/metrics/summary", tag = tags::METRICS,
-    responses((status = 200, body = MetricsSummary), (status = 403, body = ErrorBody)))]
-pub async fn summary(State(st): State<AppState>, p: Principal) -> ApiResult<Json<MetricsSummary>> {
+    params(MetricsSummaryQuery),
+    responses((status = 200, body = MetricsSummary), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn summary(
+    State(st): State<AppState>,
+    p: Principal,
+    ApiQuery(q): ApiQuery<MetricsSummaryQuery>,
+) -> ApiResult<Response> {
     p.require(Permission::ServersRead)?;
-    if st.live.stale(st.now_ms()) {
+    if st.live.must_load() {
         st.live.refresh(&st).await?;
     }
     let now = st.now_ms();
-    Ok(Json(MetricsSummary {
-        at: time(now),
-        items: st.live.summary(&scope_of(&p), now),
-    }))
+    let scope = scope_of(&p);
+    if q.sparklines.unwrap_or(false) {
+        return Ok(Json(MetricsSummary {
+            at: time(now),
+            items: st.live.summary(&scope, now, true),
+        })
+        .into_response());
+    }
+    // Each server's part is kept encoded by the live view until it changes.
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        st.live.summary_json(&scope, now),
+    )
+        .into_response())
 }
 
 /// How much room the stored metrics take per server, what they add per day and what they will
@@ -223,12 +241,12 @@ pub async fn disk_usage(
         .disk_usage(now, DISK_USAGE_TTL_MS, || st.metrics.disk_usage())
         .await
         .map_err(ApiError::internal)?;
-    if st.live.stale(now) {
+    if st.live.must_load() {
         st.live.refresh(&st).await?;
     }
     let visible: std::collections::HashMap<String, String> = st
         .live
-        .summary(&scope_of(&p), now)
+        .summary(&scope_of(&p), now, false)
         .into_iter()
         .map(|s| (s.id, s.name))
         .collect();
@@ -281,7 +299,7 @@ pub async fn live(
             "this endpoint speaks WebSocket; send an upgrade request",
         )
     })?;
-    if st.live.stale(st.now_ms()) {
+    if st.live.must_load() {
         st.live.refresh(&st).await?;
     }
     // Clients send only small subscribe messages; tungstenite's default 128 KiB read buffer
@@ -318,13 +336,15 @@ async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
     recheck.tick().await;
     loop {
         tokio::select! {
-            frame = client.rx.recv() => {
+            batch = client.rx.recv() => {
                 // Encoded once per tick and scope, already UTF-8: shared, not copied.
-                let Some(text) = frame else { return };
-                tokio::select! {
-                    sent = socket.send(Message::Text(text)) => if sent.is_err() { return },
-                    // Stuck sending to a client that does not read: just go.
-                    () = client.kicked.cancelled() => return,
+                let Some(batch) = batch else { return };
+                for text in batch.iter() {
+                    tokio::select! {
+                        sent = socket.send(Message::Text(text.clone())) => if sent.is_err() { return },
+                        // Stuck sending to a client that does not read: just go.
+                        () = client.kicked.cancelled() => return,
+                    }
                 }
             }
             () = client.kicked.cancelled() => {

@@ -20,7 +20,7 @@ use steward_metrics::RawSnapshot;
 use steward_metrics::agent_proto::{
     AgentMessage, HubMessage, PROTOCOL_VERSION, Samples, clamp_interval,
 };
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::store::StoreError;
 use crate::state::AppState;
@@ -38,6 +38,13 @@ struct Live {
     generation: u64,
 }
 
+/// A stored batch whose `seq` waits to be recorded, and who waits for that.
+struct PendingSeq {
+    server_id: String,
+    seq: i64,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
 /// Agents connected to this instance, and the last snapshot of each server (the base of the
 /// next rates).
 #[derive(Default)]
@@ -45,6 +52,9 @@ pub struct Registry {
     live: Mutex<HashMap<String, Live>>,
     last: Mutex<HashMap<String, RawSnapshot>>,
     generation: std::sync::atomic::AtomicU64,
+    /// Group commit of acknowledged `seq`s ([`Registry::record_seq`]).
+    pending_seqs: Mutex<Vec<PendingSeq>>,
+    seq_writer: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -76,6 +86,51 @@ impl Registry {
             let _ = old.stop.send(true);
         }
         (generation, rx)
+    }
+
+    /// Records that a server's batch `seq` is stored, together with every other agent's
+    /// batch waiting at the same moment: one caller at a time writes all that is pending in
+    /// one transaction while the others wait for its result (or take over when it is done
+    /// and theirs is still pending). A thousand agents at 1 s then cost a few transactions a
+    /// second on the database's writer instead of a thousand single-row ones, which on SQLite
+    /// queued behind each other holding pool connections that API requests were waiting for.
+    /// An error (or a writer cancelled mid-way) fails only the batches it carried, which are
+    /// then not acknowledged and are resent.
+    pub async fn record_seq(
+        &self,
+        pool: &sqlx::AnyPool,
+        server_id: &str,
+        seq: i64,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let (done, mut rx) = oneshot::channel();
+        lock(&self.pending_seqs).push(PendingSeq {
+            server_id: server_id.to_string(),
+            seq,
+            done,
+        });
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut rx => return r.unwrap_or_else(|_| Err("the write was cancelled".into())),
+                _writer = self.seq_writer.lock() => {
+                    loop {
+                        let batch = std::mem::take(&mut *lock(&self.pending_seqs));
+                        if batch.is_empty() {
+                            break;
+                        }
+                        let items: Vec<(&str, i64)> =
+                            batch.iter().map(|p| (p.server_id.as_str(), p.seq)).collect();
+                        let result = agents::stored_many(pool, &items, now_ms)
+                            .await
+                            .map_err(|e| e.to_string());
+                        for p in batch {
+                            let _ = p.done.send(result.clone());
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn detach(&self, server_id: &str, generation: u64) {
@@ -149,7 +204,8 @@ async fn store_batch(
     if let Some(why) = failed {
         return Err(why);
     }
-    agents::stored(&st.db.pool, server_id, batch.seq as i64, st.now_ms())
+    st.agents
+        .record_seq(&st.db.pool, server_id, batch.seq as i64, st.now_ms())
         .await
         .map_err(|e| format!("recording the batch's seq: {e}"))?;
     *last_seq = batch.seq;

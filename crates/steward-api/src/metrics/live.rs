@@ -11,6 +11,10 @@
 //!   at most one frame with only the newest values of its servers, so no client gets more
 //!   than four frames a second. Fleet frames are encoded once per visibility scope; each
 //!   server's JSON once per tick. A client whose queue is full is kicked, not waited for.
+//! - A snapshot larger than [`SNAPSHOT_PART_BYTES`] goes out in parts, back to back in the
+//!   same tick (one queue slot): a WebSocket connection keeps a write buffer as large as the
+//!   largest message it ever sent, so a 1 MiB snapshot of a big fleet would otherwise stay
+//!   with every subscriber for as long as it is connected.
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -29,8 +33,14 @@ use crate::metrics::store::{ServerUsage, StoreResult};
 pub const SPARK_LEN: usize = 60;
 /// The ticker's period: at most four frames a second per client.
 pub const TICK: Duration = Duration::from_millis(250);
-/// Frames queued per client before it counts as too slow and is dropped.
+/// Ticks' worth of frames queued per client before it counts as too slow and is dropped.
 pub const CLIENT_QUEUE: usize = 8;
+/// The most server JSON one snapshot message carries; a larger snapshot is sent in parts.
+pub const SNAPSHOT_PART_BYTES: usize = 64 * 1024;
+
+/// What one tick sends a client: one frame, or a snapshot's parts in order. Shared by every
+/// client that gets the same frames.
+pub type Batch = Arc<[Utf8Bytes]>;
 /// Server metadata older than this is reloaded.
 pub const META_MAX_AGE_MS: i64 = 10_000;
 /// A filesystem this full (percent) makes an online server degraded.
@@ -80,51 +90,99 @@ pub struct Meta {
     pub checks_down: i64,
 }
 
+/// The main values of a server's last sample, worked out once per sample (not per summary
+/// request and tick): the fleet summary and every live frame read them.
+#[derive(Debug, Default, Clone)]
+struct Main {
+    cpu: Option<f64>,
+    load1: Option<f64>,
+    mem: Option<f64>,
+    /// The fullest filesystem: mount and percent used.
+    disk: Option<(String, f64)>,
+    rx: Option<f64>,
+    tx: Option<f64>,
+    failed_units: Option<f64>,
+}
+
+impl Main {
+    fn of(points: &[Point]) -> Main {
+        let mut m = Main::default();
+        let add = |acc: &mut Option<f64>, v: f64| *acc = Some(acc.unwrap_or(0.0) + v);
+        for p in points.iter().filter(|p| p.value.is_finite()) {
+            let v = p.value;
+            match p.name {
+                "cpu.usage" if p.label.is_empty() => m.cpu = Some(v),
+                "load.1" if p.label.is_empty() => m.load1 = Some(v),
+                "mem.used_pct" if p.label.is_empty() => m.mem = Some(v),
+                "systemd.failed_units" if p.label.is_empty() => m.failed_units = Some(v),
+                "net.rx_bytes" => add(&mut m.rx, v),
+                "net.tx_bytes" => add(&mut m.tx, v),
+                "disk.used_pct" if m.disk.as_ref().is_none_or(|(_, best)| v > *best) => {
+                    m.disk = Some((p.label.clone(), v));
+                }
+                _ => {}
+            }
+        }
+        m
+    }
+}
+
+/// A server's summary JSON as last encoded, and what it was encoded from.
+#[derive(Debug)]
+struct Encoded {
+    version: u64,
+    status: HostStatus,
+    json: Arc<str>,
+}
+
 /// The latest view of one server.
 #[derive(Debug, Default)]
 struct View {
     meta: Option<Meta>,
     last_ts: Option<i64>,
     points: Vec<Point>,
+    main: Main,
     spark: VecDeque<f32>,
     /// The status last sent to clients.
     published: Option<HostStatus>,
+    /// Bumped by every accepted sample and metadata change.
+    version: u64,
+    /// The summary JSON (no sparkline, no points) for the fleet summary and live frames,
+    /// encoded again only when the version or the status moved.
+    encoded: Mutex<Option<Encoded>>,
 }
 
 impl View {
-    fn value(&self, name: &str) -> Option<f64> {
-        self.points
-            .iter()
-            .find(|p| p.name == name && p.label.is_empty())
-            .map(|p| p.value)
-            .filter(|v| v.is_finite())
-    }
-
-    fn sum(&self, name: &str) -> Option<f64> {
-        let mut any = false;
-        let total = self
-            .points
-            .iter()
-            .filter(|p| p.name == name && p.value.is_finite())
-            .inspect(|_| any = true)
-            .map(|p| p.value)
-            .sum();
-        any.then_some(total)
-    }
-
-    fn fullest_disk(&self) -> Option<(&str, f64)> {
-        self.points
-            .iter()
-            .filter(|p| p.name == "disk.used_pct" && p.value.is_finite())
-            .max_by(|a, b| a.value.total_cmp(&b.value))
-            .map(|p| (p.label.as_str(), p.value))
+    /// The summary JSON without sparkline and points, from the cache when nothing changed.
+    fn summary_json(&self, id: &str, now_ms: i64) -> Option<Arc<str>> {
+        let status = self.status(now_ms);
+        let mut cached = lock(&self.encoded);
+        if let Some(e) = cached.as_ref()
+            && e.version == self.version
+            && e.status == status
+        {
+            return Some(e.json.clone());
+        }
+        let json: Arc<str> = serde_json::to_string(&self.summary(id, now_ms, false, false)?)
+            .ok()?
+            .into();
+        *cached = Some(Encoded {
+            version: self.version,
+            status,
+            json: json.clone(),
+        });
+        Some(json)
     }
 
     fn problems(&self) -> bool {
         let checks = self.meta.as_ref().is_some_and(|m| m.checks_down > 0);
         checks
-            || self.fullest_disk().is_some_and(|(_, v)| v >= DISK_FULL_PCT)
-            || self.value("systemd.failed_units").is_some_and(|v| v > 0.0)
+            || self
+                .main
+                .disk
+                .as_ref()
+                .is_some_and(|(_, v)| *v >= DISK_FULL_PCT)
+            || self.main.failed_units.is_some_and(|v| v > 0.0)
     }
 
     fn status(&self, now_ms: i64) -> HostStatus {
@@ -142,7 +200,7 @@ impl View {
 
     fn summary(&self, id: &str, now_ms: i64, spark: bool, points: bool) -> Option<ServerMetrics> {
         let meta = self.meta.as_ref()?;
-        let disk = self.fullest_disk();
+        let main = &self.main;
         Some(ServerMetrics {
             id: id.to_string(),
             name: meta.name.clone(),
@@ -151,16 +209,22 @@ impl View {
             interval_secs: meta.interval_secs,
             status: self.status(now_ms),
             last_sample_at: self.last_ts.map(time),
-            cpu_pct: self.value("cpu.usage"),
-            load1: self.value("load.1"),
-            mem_used_pct: self.value("mem.used_pct"),
-            disk_used_pct: disk.map(|d| d.1),
-            disk_mount: disk.map(|d| d.0.to_string()),
-            net_rx_bps: self.sum("net.rx_bytes"),
-            net_tx_bps: self.sum("net.tx_bytes"),
-            failed_units: self.value("systemd.failed_units"),
+            cpu_pct: main.cpu,
+            load1: main.load1,
+            mem_used_pct: main.mem,
+            disk_used_pct: main.disk.as_ref().map(|d| d.1),
+            disk_mount: main.disk.as_ref().map(|d| d.0.clone()),
+            net_rx_bps: main.rx,
+            net_tx_bps: main.tx,
+            failed_units: main.failed_units,
             checks_down: meta.checks_down,
-            sparkline: spark.then(|| self.spark.iter().map(|v| f64::from(*v)).collect()),
+            // Two decimals: an f32 widened to f64 would print 17 digits for a line 60 px high.
+            sparkline: spark.then(|| {
+                self.spark
+                    .iter()
+                    .map(|v| (f64::from(*v) * 100.0).round() / 100.0)
+                    .collect()
+            }),
             points: points.then(|| {
                 self.points
                     .iter()
@@ -216,7 +280,7 @@ struct Client {
     sub: Subscription,
     /// The next frame must be a full snapshot (just subscribed).
     snapshot: bool,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Batch>,
     kicked: CancellationToken,
 }
 
@@ -224,7 +288,7 @@ struct Client {
 /// Dropping it unregisters the client.
 pub struct ClientHandle {
     pub id: u64,
-    pub rx: mpsc::Receiver<Utf8Bytes>,
+    pub rx: mpsc::Receiver<Batch>,
     pub kicked: CancellationToken,
     hub: Hub,
 }
@@ -276,7 +340,9 @@ impl Hub {
             view.last_ts = Some(ts_ms);
             view.points.clear();
             view.points.extend_from_slice(points);
-            if let Some(cpu) = view.value("cpu.usage") {
+            view.main = Main::of(points);
+            view.version += 1;
+            if let Some(cpu) = view.main.cpu {
                 if view.spark.len() == SPARK_LEN {
                     view.spark.pop_front();
                 }
@@ -292,7 +358,14 @@ impl Hub {
         self.0.meta_at.store(0, Ordering::Release);
     }
 
-    /// Whether the metadata must be loaded before answering.
+    /// Whether the metadata must be loaded before answering: never loaded, or a server
+    /// changed since. (Metadata that is merely old is reloaded by the ticker; requests do not
+    /// wait for that.)
+    pub fn must_load(&self) -> bool {
+        self.0.meta_at.load(Ordering::Acquire) == 0
+    }
+
+    /// Whether the metadata is due for a reload.
     pub fn stale(&self, now_ms: i64) -> bool {
         let at = self.0.meta_at.load(Ordering::Acquire);
         at == 0 || now_ms - at >= META_MAX_AGE_MS
@@ -360,6 +433,7 @@ impl Hub {
             if view.meta.as_ref() != new {
                 changed.push((id.clone(), view.meta.clone()));
                 view.meta = new.cloned();
+                view.version += 1;
             }
         }
         for (id, meta) in &metas {
@@ -382,15 +456,43 @@ impl Hub {
         unseeded
     }
 
-    /// The summary of every server `scope` sees, by name.
-    pub fn summary(&self, scope: &Scope, now_ms: i64) -> Vec<ServerMetrics> {
+    /// The summary of every server `scope` sees, by name, with sparklines or without.
+    pub fn summary(&self, scope: &Scope, now_ms: i64, sparklines: bool) -> Vec<ServerMetrics> {
         let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<ServerMetrics> = views
             .iter()
             .filter(|(_, v)| v.meta.as_ref().is_some_and(|m| scope.sees(m)))
-            .filter_map(|(id, v)| v.summary(id, now_ms, true, false))
+            .filter_map(|(id, v)| v.summary(id, now_ms, sparklines, false))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
+    /// The fleet summary as JSON (`MetricsSummary`, without sparklines): every server
+    /// `scope` sees, by name, each server's part encoded only when it changed.
+    pub fn summary_json(&self, scope: &Scope, now_ms: i64) -> String {
+        let views = self.0.views.read().unwrap_or_else(|e| e.into_inner());
+        let mut items: Vec<(&str, &str, Arc<str>)> = views
+            .iter()
+            .filter_map(|(id, v)| {
+                let meta = v.meta.as_ref().filter(|m| scope.sees(m))?;
+                Some((meta.name.as_str(), id.as_str(), v.summary_json(id, now_ms)?))
+            })
+            .collect();
+        items.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.cmp(b.1)));
+        let at = serde_json::to_string(&time(now_ms)).unwrap_or_else(|_| "null".into());
+        let mut out =
+            String::with_capacity(items.iter().map(|i| i.2.len() + 1).sum::<usize>() + 64);
+        out.push_str(r#"{"at":"#);
+        out.push_str(&at);
+        out.push_str(r#","items":["#);
+        for (i, (_, _, json)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(json);
+        }
+        out.push_str("]}");
         out
     }
 
@@ -554,19 +656,23 @@ impl Hub {
             .collect();
         let at = serde_json::to_string(&time(now_ms)).unwrap_or_else(|_| "null".into());
         // Each server's JSON is encoded once per tick (with or without every value).
-        let mut cache: HashMap<(String, bool), Option<String>> = HashMap::new();
-        let mut encode = |id: &str, detail: bool| -> Option<String> {
-            cache
-                .entry((id.to_string(), detail))
+        let mut detailed: HashMap<String, Option<Arc<str>>> = HashMap::new();
+        let mut encode = |id: &str, detail: bool| -> Option<Arc<str>> {
+            let v = views.get(id)?;
+            if !detail {
+                return v.summary_json(id, now_ms);
+            }
+            detailed
+                .entry(id.to_string())
                 .or_insert_with(|| {
-                    let v = views.get(id)?;
-                    v.summary(id, now_ms, false, detail)
+                    v.summary(id, now_ms, false, true)
                         .and_then(|s| serde_json::to_string(&s).ok())
+                        .map(Arc::from)
                 })
                 .clone()
         };
-        let mut fleet_frames: HashMap<Arc<Scope>, Option<Utf8Bytes>> = HashMap::new();
-        let mut fleet_snapshots: HashMap<Arc<Scope>, Utf8Bytes> = HashMap::new();
+        let mut fleet_frames: HashMap<Arc<Scope>, Option<Batch>> = HashMap::new();
+        let mut fleet_snapshots: HashMap<Arc<Scope>, Batch> = HashMap::new();
         let mut gone = Vec::new();
         let sorted: Vec<&String> = {
             let mut c: Vec<&String> = changed.iter().collect();
@@ -581,11 +687,11 @@ impl Hub {
                     Some(
                         fleet_snapshots
                             .entry(c.scope.clone())
-                            .or_insert_with(|| snapshot_frame(&views, c, now_ms, &at))
+                            .or_insert_with(|| snapshot_frames(&views, c, now_ms, &at))
                             .clone(),
                     )
                 } else {
-                    Some(snapshot_frame(&views, c, now_ms, &at))
+                    Some(snapshot_frames(&views, c, now_ms, &at))
                 }
             } else {
                 match &c.sub {
@@ -654,7 +760,9 @@ impl Hub {
     }
 }
 
-fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &str) -> Utf8Bytes {
+/// A client's snapshot: `{"type":"snapshot","part":i,"parts":n,…}` messages of at most
+/// [`SNAPSHOT_PART_BYTES`] of servers each (at least one message, sorted by name throughout).
+fn snapshot_frames(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &str) -> Batch {
     let mut items: Vec<ServerMetrics> = views
         .iter()
         .filter(|(id, v)| {
@@ -670,10 +778,31 @@ fn snapshot_frame(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &s
         })
         .collect();
     items.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
-    let servers = serde_json::to_string(&items).unwrap_or_else(|_| "[]".into());
-    Utf8Bytes::from(format!(
-        r#"{{"type":"snapshot","at":{at},"servers":{servers}}}"#
-    ))
+    let mut parts: Vec<String> = vec![String::new()];
+    for item in &items {
+        let Ok(json) = serde_json::to_string(item) else {
+            continue;
+        };
+        let last = parts.last_mut().expect("one part at least");
+        if !last.is_empty() && last.len() + json.len() > SNAPSHOT_PART_BYTES {
+            parts.push(json);
+        } else {
+            if !last.is_empty() {
+                last.push(',');
+            }
+            last.push_str(&json);
+        }
+    }
+    let n = parts.len();
+    parts
+        .into_iter()
+        .enumerate()
+        .map(|(i, servers)| {
+            Utf8Bytes::from(format!(
+                r#"{{"type":"snapshot","part":{i},"parts":{n},"at":{at},"servers":[{servers}]}}"#
+            ))
+        })
+        .collect()
 }
 
 #[expect(
@@ -688,8 +817,8 @@ fn update_frame(
     wanted: impl Fn(&str) -> bool,
     detail: bool,
     at: &str,
-    encode: &mut impl FnMut(&str, bool) -> Option<String>,
-) -> Option<Utf8Bytes> {
+    encode: &mut impl FnMut(&str, bool) -> Option<Arc<str>>,
+) -> Option<Batch> {
     let mut servers = String::new();
     let mut removed = String::new();
     for id in changed {
@@ -719,9 +848,9 @@ fn update_frame(
     if servers.is_empty() && removed.is_empty() {
         return None;
     }
-    Some(Utf8Bytes::from(format!(
+    Some(Arc::from([Utf8Bytes::from(format!(
         r#"{{"type":"update","at":{at},"servers":[{servers}],"removed":[{removed}]}}"#
-    )))
+    ))]))
 }
 
 /// The fleet's metadata, from the database: every server with its tags, and the number of
@@ -779,6 +908,7 @@ async fn load_meta(st: &crate::state::AppState) -> steward_db::DbResult<HashMap<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use steward_proto::metrics::LiveServerMessage;
 
     #[test]
     fn the_status_rule() {
@@ -827,6 +957,118 @@ mod tests {
     }
 
     #[test]
+    fn a_large_fleet_snapshot_comes_in_bounded_parts_in_one_queue_slot() {
+        let hub = Hub::default();
+        let n = 1_000;
+        let metas: HashMap<String, Meta> = (0..n)
+            .map(|i| {
+                let meta = Meta {
+                    org_id: "o".into(),
+                    name: format!("host-{i:04}"),
+                    tags: vec!["web".into()],
+                    monitoring: "agent".into(),
+                    interval_secs: 1,
+                    checks_down: 0,
+                };
+                (format!("id-{i:04}"), meta)
+            })
+            .collect();
+        hub.set_meta(metas);
+        for i in 0..n {
+            for t in 0..SPARK_LEN as i64 {
+                hub.update(
+                    &format!("id-{i:04}"),
+                    1_000 + t * 1_000,
+                    &[point("cpu.usage", "", 12.345_678 + t as f64)],
+                );
+            }
+        }
+        let scope = Scope {
+            org_id: "o".into(),
+            visible_tags: None,
+        };
+        let mut client = hub.connect(scope);
+        hub.subscribe(client.id, Subscription::Fleet);
+        hub.tick(62_000);
+        let batch = client.rx.try_recv().expect("the snapshot");
+        assert!(batch.len() > 1, "a 1,000-server snapshot is split");
+        let mut names = Vec::new();
+        for (i, part) in batch.iter().enumerate() {
+            assert!(
+                part.len() <= SNAPSHOT_PART_BYTES + 2_048,
+                "part {i} is {} bytes",
+                part.len()
+            );
+            let msg: LiveServerMessage = serde_json::from_str(part).expect("a snapshot message");
+            let LiveServerMessage::Snapshot {
+                part,
+                parts,
+                servers,
+                ..
+            } = msg
+            else {
+                panic!("not a snapshot: {msg:?}");
+            };
+            assert_eq!((part as usize, parts as usize), (i, batch.len()));
+            for s in servers {
+                assert_eq!(s.sparkline.as_ref().map(Vec::len), Some(SPARK_LEN));
+                names.push(s.name);
+            }
+        }
+        let expected: Vec<String> = (0..n).map(|i| format!("host-{i:04}")).collect();
+        assert_eq!(
+            names, expected,
+            "every server once, sorted across the parts"
+        );
+        assert!(
+            client.rx.try_recv().is_err(),
+            "the parts take one queue slot"
+        );
+    }
+
+    #[test]
+    fn the_encoded_summary_follows_samples_metadata_and_status() {
+        let hub = Hub::default();
+        let meta = |name: &str| Meta {
+            org_id: "o".into(),
+            name: name.into(),
+            tags: vec!["a".into()],
+            monitoring: "agent".into(),
+            interval_secs: 10,
+            checks_down: 0,
+        };
+        hub.set_meta(HashMap::from([
+            ("s1".to_string(), meta("web")),
+            ("s2".to_string(), meta("db")),
+        ]));
+        let scope = Scope {
+            org_id: "o".into(),
+            visible_tags: None,
+        };
+        let same = |now: i64| {
+            let encoded: serde_json::Value =
+                serde_json::from_str(&hub.summary_json(&scope, now)).expect("json");
+            let built = serde_json::to_value(hub.summary(&scope, now, false)).expect("json");
+            assert_eq!(encoded["items"], built, "at {now}");
+            encoded
+        };
+        hub.update("s1", 1_000, &[point("cpu.usage", "", 5.0)]);
+        let v = same(2_000);
+        assert_eq!(v["items"][0]["name"], "db", "sorted by name");
+        assert_eq!(v["items"][1]["cpu_pct"], 5.0);
+        assert_eq!(v["items"][1]["status"], "online");
+        // A new sample, then a rename, then silence: each shows at once.
+        hub.update("s1", 3_000, &[point("cpu.usage", "", 7.0)]);
+        assert_eq!(same(4_000)["items"][1]["cpu_pct"], 7.0);
+        hub.set_meta(HashMap::from([
+            ("s1".to_string(), meta("app")),
+            ("s2".to_string(), meta("db")),
+        ]));
+        assert_eq!(same(5_000)["items"][0]["name"], "app");
+        assert_eq!(same(40_000)["items"][0]["status"], "offline");
+    }
+
+    #[test]
     fn summary_values_and_a_bounded_sparkline() {
         let hub = Hub::default();
         {
@@ -865,7 +1107,7 @@ mod tests {
             org_id: "o".into(),
             visible_tags: None,
         };
-        let s = &hub.summary(&scope, 1_100)[0];
+        let s = &hub.summary(&scope, 1_100, true)[0];
         assert_eq!(s.cpu_pct, Some(99.0));
         assert_eq!(s.disk_mount.as_deref(), Some("/data"));
         assert_eq!(s.net_rx_bps, Some(150.0));
@@ -877,6 +1119,7 @@ mod tests {
             org_id: "o".into(),
             visible_tags: Some(["b".to_string()].into()),
         };
-        assert!(hub.summary(&other, 1_100).is_empty());
+        assert!(hub.summary(&other, 1_100, true).is_empty());
+        assert!(hub.summary(&scope, 1_100, false)[0].sparkline.is_none());
     }
 }
