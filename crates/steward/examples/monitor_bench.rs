@@ -69,14 +69,14 @@ fn now_ms() -> i64 {
 
 // ---------------------------------------------------------------- process figures
 
-/// utime + stime of a process, seconds (USER_HZ = 100).
-fn cpu_secs(pid: u32) -> f64 {
+/// utime and stime of a process, seconds (USER_HZ = 100).
+fn cpu_split(pid: u32) -> (f64, f64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let rest = s.rsplit_once(')').map_or("", |x| x.1);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // After ")": state is field 3, so utime (14) and stime (15) are at 11 and 12.
-    (field(11) + field(12)) / 100.0
+    (field(11) / 100.0, field(12) / 100.0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -119,7 +119,7 @@ fn summarize(mut v: Vec<f64>) -> String {
 /// CPU of a process over a window.
 struct CpuWindow {
     pid: u32,
-    cpu: f64,
+    cpu: (f64, f64),
     at: Instant,
 }
 
@@ -127,14 +127,21 @@ impl CpuWindow {
     fn start(pid: u32) -> Self {
         Self {
             pid,
-            cpu: cpu_secs(pid),
+            cpu: cpu_split(pid),
             at: Instant::now(),
         }
     }
     /// (CPU seconds used, wall seconds).
     fn end(&self) -> (f64, f64) {
+        let (u, s, wall) = self.end_split();
+        (u + s, wall)
+    }
+    /// (user CPU seconds, system CPU seconds, wall seconds).
+    fn end_split(&self) -> (f64, f64, f64) {
+        let (u, s) = cpu_split(self.pid);
         (
-            cpu_secs(self.pid) - self.cpu,
+            u - self.cpu.0,
+            s - self.cpu.1,
             self.at.elapsed().as_secs_f64(),
         )
     }
@@ -1402,7 +1409,8 @@ async fn live() {
     // Baseline: both hubs fed, no clients.
     let base: Vec<CpuWindow> = hubs.iter().map(|h| CpuWindow::start(h.pid)).collect();
     tokio::time::sleep(Duration::from_secs(window.min(30))).await;
-    let base: Vec<(f64, f64)> = base.iter().map(CpuWindow::end).collect();
+    let base_split: Vec<(f64, f64, f64)> = base.iter().map(CpuWindow::end_split).collect();
+    let base: Vec<(f64, f64)> = base_split.iter().map(|(u, s, w)| (u + s, *w)).collect();
 
     println!("\n## Fan-out ({clients} clients subscribed to the fleet, {window} s window each)");
     println!(
@@ -1410,6 +1418,7 @@ async fn live() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---|---:|");
     let mut per_frame = Vec::new();
+    let mut splits = Vec::new();
     for (h, (bcpu, bwall)) in hubs.iter().zip(&base) {
         let stats = Arc::new(LiveStats::default());
         let cancel = tokio_util::sync::CancellationToken::new();
@@ -1420,7 +1429,9 @@ async fn live() {
         stats.recording.store(true, Ordering::Relaxed);
         let cpu = CpuWindow::start(h.pid);
         tokio::time::sleep(Duration::from_secs(window)).await;
-        let (cpu_s, wall) = cpu.end();
+        let (user_s, sys_s, wall) = cpu.end_split();
+        let cpu_s = user_s + sys_s;
+        splits.push((user_s / wall * 100.0, sys_s / wall * 100.0));
         stats.recording.store(false, Ordering::Relaxed);
         let frames = stats.frames.load(Ordering::Relaxed);
         let bytes = stats.bytes.load(Ordering::Relaxed);
@@ -1459,6 +1470,14 @@ async fn live() {
         base[0].0 / base[0].1 * 100.0,
         base[1].0 / base[1].1 * 100.0
     );
+    for ((h, (u, s)), (bu, bs, bw)) in hubs.iter().zip(&splits).zip(&base_split) {
+        println!(
+            "{}: user / system CPU {u:.1} % / {s:.1} % of one core with clients, {:.1} % / {:.1} % without",
+            h.label,
+            bu / bw * 100.0,
+            bs / bw * 100.0
+        );
+    }
     if per_frame.len() == 2 {
         println!(
             "Steward / Node CPU per frame (fan-out part): {:.2}",
