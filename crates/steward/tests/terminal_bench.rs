@@ -5,7 +5,8 @@
 //! cargo test --release -p steward --test terminal_bench -- --ignored --nocapture --test-threads 1
 //! ```
 //!
-//! (`BENCH_SESSIONS`, `BENCH_KEYS` and `BENCH_MB` change the sizes.) Results go in
+//! (`BENCH_SESSIONS`, `BENCH_KEYS` and `BENCH_MB` change the sizes; `BENCH_STTY`, default
+//! `-echo`, the terminal mode `cat` runs in, e.g. `raw -echo`.) Results go in
 //! docs/PERFORMANCE.md.
 mod common;
 
@@ -255,7 +256,7 @@ async fn keystroke_echo_latency() {
     );
 }
 
-/// Throughput: `cat` of a large file in the terminal, against `ssh -tt host cat file`.
+/// Throughput: `cat` of a large file in the terminal, against `ssh -tt host "stty …; cat file"`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark"]
 async fn cat_throughput() {
@@ -272,10 +273,14 @@ async fn cat_throughput() {
     }
     let path = file.path().display().to_string();
 
+    // `BENCH_STTY="raw -echo"` measures without the PTY's output processing.
+    let stty = std::env::var("BENCH_STTY").unwrap_or_else(|_| "-echo".into());
     let mut ws = open(&b).await;
-    ws.send(Message::Binary(b"stty -echo\r".to_vec().into()))
-        .await
-        .unwrap();
+    ws.send(Message::Binary(
+        format!("stty {stty}\r").into_bytes().into(),
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cmd = format!("cat {path}; echo END-$((6*7))\r");
     let t = Instant::now();
@@ -287,7 +292,9 @@ async fn cat_throughput() {
     let _ = ws.close(None).await;
 
     let t = Instant::now();
-    let mut child = ssh(&b, true, &format!("cat {path}")).spawn().unwrap();
+    let mut child = ssh(&b, true, &format!("stty {stty}; cat {path}"))
+        .spawn()
+        .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let mut plain_bytes = 0;
@@ -301,7 +308,7 @@ async fn cat_throughput() {
     let plain = t.elapsed();
     let rate = |n: usize, d: Duration| n as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
     println!(
-        "BENCH cat {mb} MB\n\
+        "BENCH cat {mb} MB (stty {stty})\n\
          BENCH steward  {:.2}s {:.1} MB/s ({bytes} bytes)\n\
          BENCH ssh -tt  {:.2}s {:.1} MB/s ({plain_bytes} bytes, includes connecting)",
         steward.as_secs_f64(),
