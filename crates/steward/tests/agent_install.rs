@@ -558,3 +558,71 @@ async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
     let (_, a) = admin.get(&format!("/api/v1/servers/{bare}/agent")).await;
     assert_eq!(a["enrolled"], false);
 }
+
+/// The units the installer writes, checked by systemd's own parser (`systemd-analyze verify`,
+/// system and user managers): no unknown key, no bad value, an executable `ExecStart`. The
+/// binary path is pointed at the real agent, since the install location does not exist here;
+/// nothing else of the generated text changes. (This machine runs no systemd, so the units are
+/// verified rather than started.)
+#[test]
+fn the_generated_systemd_units_pass_systemd_analyze_verify() {
+    use steward_api::agent_install::{SYSTEM_BINARY, USER_BINARY, system_unit, user_unit};
+    let agent = agent_binary().display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let hub = "wss://steward.example.com:8443";
+    let cases = [
+        (
+            "system",
+            system_unit(hub, 10).replace(SYSTEM_BINARY, &agent),
+            SYSTEM_BINARY.to_string(),
+        ),
+        (
+            "user",
+            user_unit(hub, 10).replace(&format!("%h/{USER_BINARY}"), &agent),
+            format!("%h/{USER_BINARY}"),
+        ),
+    ];
+    for (manager, unit, installed_at) in cases {
+        assert!(
+            unit.contains(&format!("ExecStart={agent} ")),
+            "{manager}: the unit runs the binary from {installed_at}: {unit}"
+        );
+        let path = dir.path().join("steward-agent.service");
+        std::fs::write(&path, &unit).unwrap();
+        let mut cmd = std::process::Command::new("systemd-analyze");
+        if manager == "user" {
+            cmd.arg("--user").env("XDG_RUNTIME_DIR", runtime.path());
+        }
+        let out = cmd
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze (Debian package systemd; .ci/run installs it)");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.trim().is_empty(),
+            "{manager} unit refused by systemd-analyze ({}):\n{stderr}\n{unit}",
+            out.status
+        );
+    }
+    // The check itself catches a mistake: an unknown key is reported.
+    let path = dir.path().join("steward-agent.service");
+    std::fs::write(
+        &path,
+        system_unit(hub, 10)
+            .replace(SYSTEM_BINARY, &agent)
+            .replace("Restart=always", "Restart=always\nRestartEvery=5"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("RestartEvery"),
+        "an unknown key is reported"
+    );
+}
