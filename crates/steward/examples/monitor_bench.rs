@@ -1302,6 +1302,29 @@ async fn connect_clients(
     tasks
 }
 
+/// The hub's RSS (KiB) before and with `n` clients connected (and subscribed to the fleet if
+/// `subscribe`), read `settle_secs` after they connected; and how many connected. The clients
+/// leave before it returns.
+async fn client_rss(
+    hub: &LiveHubUnderTest,
+    n: usize,
+    subscribe: bool,
+    settle_secs: u64,
+) -> (u64, u64, u64) {
+    let before = rss_kib(hub.pid);
+    let stats = Arc::new(LiveStats::default());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tasks = connect_clients(hub, n, subscribe, &stats, &cancel).await;
+    tokio::time::sleep(Duration::from_secs(settle_secs)).await;
+    let with = rss_kib(hub.pid);
+    let connected = stats.connected.load(Ordering::Relaxed);
+    cancel.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    (before, with, connected)
+}
+
 async fn live() {
     let n = env_num("BENCH_AGENTS", 1000) as usize;
     let clients = env_num("BENCH_CLIENTS", 1000) as usize;
@@ -1379,13 +1402,7 @@ async fn live() {
     println!("| hub | RSS before | RSS with clients | per client |");
     println!("|---|---:|---:|---:|");
     for h in &hubs {
-        let before = rss_kib(h.pid);
-        let stats = Arc::new(LiveStats::default());
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let tasks = connect_clients(h, clients, false, &stats, &cancel).await;
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let with = rss_kib(h.pid);
-        let connected = stats.connected.load(Ordering::Relaxed);
+        let (before, with, connected) = client_rss(h, clients, false, 5).await;
         println!(
             "| {} | {:.1} MiB | {:.1} MiB | {:.1} KiB ({connected} connected) |",
             h.label,
@@ -1393,10 +1410,6 @@ async fn live() {
             with as f64 / 1024.0,
             (with as f64 - before as f64) / connected.max(1) as f64
         );
-        cancel.cancel();
-        for t in tasks {
-            let _ = t.await;
-        }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 
@@ -1509,13 +1522,7 @@ async fn idle() {
     println!("|---|---:|---:|---:|");
     // A first round warms the allocator and the runtime; the second is measured.
     for (round, subscribe) in [(0, false), (1, false), (2, true)] {
-        let before = rss_kib(hub.pid);
-        let stats = Arc::new(LiveStats::default());
-        let cancel = tokio_util::sync::CancellationToken::new();
-        let tasks = connect_clients(&hub, clients, subscribe, &stats, &cancel).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let with = rss_kib(hub.pid);
-        let connected = stats.connected.load(Ordering::Relaxed);
+        let (before, with, connected) = client_rss(&hub, clients, subscribe, 3).await;
         println!(
             "| {connected} {} (round {round}) | {:.1} MiB | {:.1} MiB | {:.1} KiB |",
             if subscribe { "subscribed" } else { "idle" },
@@ -1523,10 +1530,6 @@ async fn idle() {
             with as f64 / 1024.0,
             (with as f64 - before as f64) / connected.max(1) as f64
         );
-        cancel.cancel();
-        for t in tasks {
-            let _ = t.await;
-        }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     st.stop();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::sshd::{Sshd, key_pair};
 use common::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 async fn latest(app: &TestApp, server: &str) -> Vec<steward_api::metrics::store::Latest> {
     app.state.metrics.latest(server).await.expect("latest")
@@ -43,6 +43,18 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+/// Creates a server from `body` and enrolls its agent: the server id and the enrollment answer.
+async fn server_with_agent(admin: &Session, body: Value) -> (String, Value) {
+    let (s, b) = admin.post("/api/v1/servers", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    (id, b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -494,15 +506,11 @@ async fn clear_series_fault(db: &steward_db::Db) {
 async fn a_batch_the_hub_fails_to_store_is_not_acknowledged_and_arrives_once_the_fault_clears() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post("/api/v1/servers", json!({ "name": "db-2", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, b) = admin
-        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (id, b) = server_with_agent(
+        &admin,
+        json!({ "name": "db-2", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, b["token"].as_str().unwrap()).unwrap();
@@ -569,18 +577,11 @@ async fn a_batch_the_hub_fails_to_store_is_not_acknowledged_and_arrives_once_the
 async fn connection_state_left_by_another_instance_is_believed_only_while_fresh() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": "web-9", "host": "127.0.0.9", "ssh_user": "root" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, b) = admin
-        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (id, _) = server_with_agent(
+        &admin,
+        json!({ "name": "web-9", "host": "127.0.0.9", "ssh_user": "root" }),
+    )
+    .await;
     let silent = steward_api::metrics::agent::SILENT_FOR.as_millis() as i64;
     let mark = |last_seen: i64| {
         sqlx::query("UPDATE agents SET connected = 1, last_seen_at = $1 WHERE server_id = $2")
@@ -628,18 +629,11 @@ async fn acknowledged_seqs_of_many_agents_at_once_are_all_recorded() {
     let admin = app.admin().await;
     let mut ids = Vec::new();
     for i in 0..24 {
-        let (s, b) = admin
-            .post(
-                "/api/v1/servers",
-                json!({ "name": format!("node-{i}"), "host": "127.0.0.9", "ssh_user": "root" }),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        let id = b["id"].as_str().unwrap().to_string();
-        let (s, b) = admin
-            .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let (id, _) = server_with_agent(
+            &admin,
+            json!({ "name": format!("node-{i}"), "host": "127.0.0.9", "ssh_user": "root" }),
+        )
+        .await;
         ids.push(id);
     }
     // Every agent reports batches 1..=5 at the same moments, as a fleet on one clock does:
