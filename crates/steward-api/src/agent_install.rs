@@ -80,17 +80,81 @@ pub fn arch_matches(binary_arch: &str, uname: &str) -> bool {
     uname_names(binary_arch).contains(&uname.trim())
 }
 
-/// The hub's agent binary, read from `--agent-binary`: `None` when none is configured or the
-/// file is missing.
-pub async fn hub_binary(path: Option<&std::path::Path>) -> std::io::Result<Option<Vec<u8>>> {
+/// One agent binary the hub hands out: the architecture it is built for and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubBinary {
+    pub arch: &'static str,
+    pub path: std::path::PathBuf,
+}
+
+/// The first bytes of a file (enough for an ELF header).
+async fn head(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::with_capacity(64);
+    tokio::fs::File::open(path)
+        .await?
+        .take(64)
+        .read_to_end(&mut buf)
+        .await?;
+    Ok(buf)
+}
+
+/// The agent binaries `--agent-binary` offers, one per architecture, sorted by it: a file
+/// (its ELF header names the architecture, else the hub's own is assumed), or a directory of
+/// them (every ELF file directly in it, e.g. `steward-agent-x86_64` and
+/// `steward-agent-aarch64`; for one architecture the first by file name counts). Empty when
+/// nothing is configured or found.
+pub async fn hub_binaries(path: Option<&std::path::Path>) -> std::io::Result<Vec<HubBinary>> {
     let Some(path) = path else {
-        return Ok(None);
+        return Ok(vec![]);
     };
-    match tokio::fs::read(path).await {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+    let meta = match tokio::fs::metadata(path).await {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    if !meta.is_dir() {
+        return Ok(vec![HubBinary {
+            arch: binary_arch(&head(path).await?),
+            path: path.to_path_buf(),
+        }]);
     }
+    let mut files = Vec::new();
+    let mut dir = tokio::fs::read_dir(path).await?;
+    while let Some(entry) = dir.next_entry().await? {
+        if tokio::fs::metadata(entry.path())
+            .await
+            .is_ok_and(|m| m.is_file())
+        {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    let mut out: Vec<HubBinary> = Vec::new();
+    for file in files {
+        if let Some(arch) = elf_arch(&head(&file).await?)
+            && arch != "unknown"
+            && !out.iter().any(|b| b.arch == arch)
+        {
+            out.push(HubBinary { arch, path: file });
+        }
+    }
+    out.sort_by_key(|b| b.arch);
+    Ok(out)
+}
+
+/// The binary for a server whose `uname -m` says `uname`.
+pub fn binary_for<'a>(binaries: &'a [HubBinary], uname: &str) -> Option<&'a HubBinary> {
+    binaries.iter().find(|b| arch_matches(b.arch, uname))
+}
+
+/// The architectures of `binaries`, for messages (`x86_64, aarch64`).
+pub fn arch_list(binaries: &[HubBinary]) -> String {
+    binaries
+        .iter()
+        .map(|b| b.arch)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The architecture of the hub's binary (the hub's own when the file is not ELF).
@@ -551,21 +615,24 @@ exit 0
 /// downloads the binary from the hub with that token (refusing a server of another
 /// architecture), installs the hardened systemd unit and starts it. It runs in a subshell so
 /// `set -e` and `exit` do not end the user's own shell.
-pub fn manual_command(hub: &str, token: &str, interval: i64, arch: &str) -> String {
-    let pattern = uname_names(arch).join("|");
-    let pattern = if pattern.is_empty() {
-        arch.to_string()
-    } else {
-        pattern
-    };
+pub fn manual_command(hub: &str, token: &str, interval: i64, archs: &[&str]) -> String {
+    let pattern = archs
+        .iter()
+        .flat_map(|a| match uname_names(a) {
+            [] => vec![a.to_string()],
+            names => names.iter().map(|n| n.to_string()).collect(),
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    let built_for = archs.join(", ");
     let unit = system_unit(hub, interval);
     format!(
         "( set -e\n\
-         case \"$(uname -m)\" in {pattern}) ;; *) echo \"steward-agent: this server is $(uname -m); the hub's agent is built for {arch}\" >&2; exit 1;; esac\n\
+         case \"$(uname -m)\" in {pattern}) ;; *) echo \"steward-agent: this server is $(uname -m); the hub has agents for {built_for}\" >&2; exit 1;; esac\n\
          install -d -m 0700 /etc/steward-agent\n\
          ( umask 077; printf '%s\\n' '{token}' > {SYSTEM_TOKEN}; printf 'Authorization: Bearer %s\\n' \"$(cat {SYSTEM_TOKEN})\" > /etc/steward-agent/download-header )\n\
          chmod 0600 {SYSTEM_TOKEN}\n\
-         curl -fsSL -H @/etc/steward-agent/download-header -o {SYSTEM_BINARY}.new {hub}/api/v1/agent/download || {{ rm -f /etc/steward-agent/download-header; exit 1; }}\n\
+         curl -fsSL -H @/etc/steward-agent/download-header -o {SYSTEM_BINARY}.new \"{hub}/api/v1/agent/download?arch=$(uname -m)\" || {{ rm -f /etc/steward-agent/download-header; exit 1; }}\n\
          rm -f /etc/steward-agent/download-header\n\
          chmod 0755 {SYSTEM_BINARY}.new && mv -f {SYSTEM_BINARY}.new {SYSTEM_BINARY}\n\
          cat > {SYSTEM_UNIT} <<'UNIT'\n\
@@ -653,16 +720,74 @@ mod tests {
         );
     }
 
+    fn elf(machine: u16) -> Vec<u8> {
+        let mut h = vec![0u8; 64];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[4] = 2;
+        h[5] = 1;
+        h[18..20].copy_from_slice(&machine.to_le_bytes());
+        h
+    }
+
+    #[tokio::test]
+    async fn a_directory_offers_one_binary_per_architecture() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::write(d.join("steward-agent-x86_64"), elf(62)).expect("write");
+        std::fs::write(d.join("steward-agent-aarch64"), elf(183)).expect("write");
+        // A second build for an architecture already offered (the first by name counts), a
+        // file that is no binary, an unknown machine and a subdirectory are passed over.
+        std::fs::write(d.join("zz-steward-agent-x86_64"), elf(62)).expect("write");
+        std::fs::write(d.join("README"), "binaries for the hub").expect("write");
+        std::fs::write(d.join("odd"), elf(9999)).expect("write");
+        std::fs::create_dir(d.join("old")).expect("mkdir");
+        let bins = hub_binaries(Some(d)).await.expect("read");
+        assert_eq!(
+            bins,
+            vec![
+                HubBinary {
+                    arch: "aarch64",
+                    path: d.join("steward-agent-aarch64")
+                },
+                HubBinary {
+                    arch: "x86_64",
+                    path: d.join("steward-agent-x86_64")
+                },
+            ]
+        );
+        assert_eq!(arch_list(&bins), "aarch64, x86_64");
+        assert_eq!(
+            binary_for(&bins, "arm64\n").map(|b| b.arch),
+            Some("aarch64")
+        );
+        assert_eq!(binary_for(&bins, "amd64").map(|b| b.arch), Some("x86_64"));
+        assert_eq!(binary_for(&bins, "riscv64"), None);
+        // A single file still works, and nothing configured or missing offers nothing.
+        let one = hub_binaries(Some(&d.join("steward-agent-aarch64")))
+            .await
+            .expect("read");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].arch, "aarch64");
+        assert!(hub_binaries(None).await.expect("none").is_empty());
+        assert!(
+            hub_binaries(Some(&d.join("missing")))
+                .await
+                .expect("missing")
+                .is_empty()
+        );
+    }
+
     #[test]
     fn the_manual_command_keeps_the_hardening_and_checks_the_architecture() {
-        let c = manual_command("https://hub.example", "stwa_x", 10, "x86_64");
+        let c = manual_command("https://hub.example", "stwa_x", 10, &["aarch64", "x86_64"]);
         for needle in [
             "DynamicUser=yes",
             "LoadCredential=token:/etc/steward-agent/token",
             "ProtectSystem=strict",
             "--hub https://hub.example",
-            "x86_64|amd64",
-            "https://hub.example/api/v1/agent/download",
+            "aarch64|arm64|x86_64|amd64",
+            "the hub has agents for aarch64, x86_64",
+            "\"https://hub.example/api/v1/agent/download?arch=$(uname -m)\"",
             "-H @/etc/steward-agent/download-header",
         ] {
             assert!(c.contains(needle), "{needle} missing from\n{c}");

@@ -1,7 +1,7 @@
 //! The agent of a server: enrollment and status.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::sensitive::Sensitive;
 
@@ -47,6 +47,16 @@ pub struct AgentEnrollment {
 pub struct AgentInstallRequest {
     #[serde(default)]
     pub step_up: Option<crate::StepUpRequest>,
+}
+
+/// Which agent binary to download.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AgentDownloadQuery {
+    /// The server's `uname -m` (`x86_64`, `aarch64`, `arm64` …); default: the hub's only
+    /// binary, or the one for the hub's own architecture.
+    pub arch: Option<String>,
 }
 
 /// Where the agent was installed.

@@ -156,8 +156,9 @@ pub struct ServeOpts {
     /// Days health-check results are kept (uptime comes from hourly roll-ups kept 400 days).
     #[arg(long, env = "STEWARD_CHECK_RETENTION_DAYS")]
     pub check_retention_days: Option<i64>,
-    /// The `steward-agent` binary to serve to agents and install over SSH (default: a
-    /// `steward-agent` file next to the `steward` executable).
+    /// The `steward-agent` binary to serve to agents and install over SSH, or a directory
+    /// with one build per architecture (default: a `steward-agent` file next to the
+    /// `steward` executable).
     #[arg(long, env = "STEWARD_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
 }

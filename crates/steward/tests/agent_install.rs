@@ -105,7 +105,9 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         return;
     };
     let sshd = Sshd::start_with(&["127.0.0.2".to_string()], "PasswordAuthentication yes");
-    let app = hub(agent_binary()).await;
+    // The hub offers builds for two architectures; the install picks the server's.
+    let bins = tempfile::tempdir().unwrap();
+    let app = hub(agent_dir(bins.path())).await;
     let admin = app.admin().await;
     let id = server(&admin, "agent-host", &sshd.host, sshd.port, &user.name).await;
     let (s, b) = admin
@@ -174,6 +176,19 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     ] {
         assert!(steps.contains(&name), "step {name} missing: {r}");
     }
+    let arch_step = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "architecture")
+        .unwrap();
+    assert!(
+        arch_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("steward-agent-{}", std::env::consts::ARCH)),
+        "the build for the server's architecture was chosen: {arch_step}"
+    );
     assert!(
         r["steps"]
             .as_array()
@@ -449,6 +464,104 @@ fn foreign_binary(dir: &Path) -> PathBuf {
     let path = dir.join("foreign-agent");
     std::fs::write(&path, h).unwrap();
     path
+}
+
+/// The name `uname -m` gives the foreign binary's architecture.
+fn foreign_uname() -> &'static str {
+    if std::env::consts::ARCH == "aarch64" {
+        "x86_64"
+    } else {
+        "aarch64"
+    }
+}
+
+/// A directory of agent builds, as `--agent-binary` may name one: the real agent (linked) and
+/// a foreign-architecture build.
+fn agent_dir(dir: &Path) -> PathBuf {
+    let d = dir.join("agents");
+    std::fs::create_dir_all(&d).unwrap();
+    std::os::unix::fs::symlink(
+        agent_binary(),
+        d.join(format!("steward-agent-{}", std::env::consts::ARCH)),
+    )
+    .unwrap();
+    foreign_binary(&d);
+    d
+}
+
+async fn download_arch(app: &TestApp, token: &str, arch: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/api/v1/agent/download?arch={arch}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_hub_with_builds_for_several_architectures_serves_each_server_its_own() {
+    let bins = tempfile::tempdir().unwrap();
+    let app = hub(agent_dir(bins.path())).await;
+    let admin = app.admin().await;
+    let id = admin.server("web-1", &[]).await;
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let token = b["token"].as_str().unwrap().to_string();
+    // The manual command accepts both architectures and asks for its own.
+    let command = b["install_command"].as_str().unwrap();
+    assert!(command.contains(foreign_uname()), "{command}");
+    assert!(command.contains(std::env::consts::ARCH), "{command}");
+    assert!(command.contains("download?arch=$(uname -m)"), "{command}");
+
+    let own = std::fs::read(agent_binary()).unwrap();
+    let foreign = std::fs::read(foreign_binary(bins.path())).unwrap();
+    for (arch, want, served_as) in [
+        (std::env::consts::ARCH, &own, std::env::consts::ARCH),
+        (foreign_uname(), &foreign, foreign_uname()),
+        // `uname -m` spellings of the same machines.
+        (
+            if std::env::consts::ARCH == "x86_64" {
+                "amd64"
+            } else {
+                "arm64"
+            },
+            &own,
+            std::env::consts::ARCH,
+        ),
+    ] {
+        let resp = download_arch(&app, &token, arch).await;
+        assert_eq!(resp.status(), StatusCode::OK, "{arch}");
+        assert_eq!(
+            resp.headers()["x-steward-agent-arch"].to_str().unwrap(),
+            served_as
+        );
+        assert_eq!(&resp.bytes().await.unwrap().to_vec(), want, "{arch}");
+    }
+    // Without `arch`: the hub's own architecture.
+    let resp = download(&app, Some(&token)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.bytes().await.unwrap().to_vec(), own);
+    // One it has no build for: 404 naming what it has.
+    let resp = download_arch(&app, &token, "riscv64").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), "agent_binary_missing");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("riscv64") && message.contains(foreign_uname()),
+        "{message}"
+    );
+    // Unknown parameters are refused like everywhere else.
+    let resp = app
+        .client
+        .get(app.url("/api/v1/agent/download?arch=x86_64&bogus=1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -34,8 +34,10 @@ export interface paths {
         };
         /**
          * The agent binary, for the server whose enrollment token is in `Authorization: Bearer
-         *     stwa_…` (the manual install command downloads it with curl). `X-Steward-Agent-Arch` names
-         *     the architecture it is built for, as `uname -m` says it.
+         *     stwa_…` (the manual install command downloads it with curl). `arch` (`uname -m` of the
+         *     server) picks among the hub's binaries; without it the hub's only one, or the one for the
+         *     hub's own architecture. `X-Steward-Agent-Arch` names the architecture it is built for, as
+         *     `uname -m` says it.
          */
         get: operations["agent_download"];
         put?: never;
@@ -2614,7 +2616,13 @@ export interface operations {
     };
     agent_download: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description The server's `uname -m` (`x86_64`, `aarch64`, `arm64` …); default: the hub's only
+                 *     binary, or the one for the hub's own architecture.
+                 */
+                arch?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2632,6 +2640,15 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description `invalid_query` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description no or unknown enrollment token */
             401: {
                 headers: {
@@ -2641,7 +2658,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description `agent_binary_missing`: the hub has no agent binary */
+            /** @description `agent_binary_missing`: the hub has no agent binary (for that architecture) */
             404: {
                 headers: {
                     [name: string]: unknown;

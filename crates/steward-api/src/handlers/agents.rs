@@ -14,8 +14,9 @@ use steward_core::Permission;
 use steward_db::agents::{self, AgentRow};
 use steward_db::servers::ServerRow;
 use steward_proto::{
-    AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallRequest, AgentInstallResult,
-    AgentInstallStep, AgentInstallWarning, AgentServiceKind, AgentUninstallResult, ErrorBody,
+    AgentDownloadQuery, AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallRequest,
+    AgentInstallResult, AgentInstallStep, AgentInstallWarning, AgentServiceKind,
+    AgentUninstallResult, ErrorBody,
 };
 use zeroize::Zeroizing;
 
@@ -26,7 +27,7 @@ use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::auth::tokens::{hash_token, random_token};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{IdPath, OptionalJson};
+use crate::extract::{ApiQuery, IdPath, OptionalJson};
 use crate::fleet::{self, Actor, ReachError};
 use crate::state::AppState;
 
@@ -152,11 +153,11 @@ pub async fn enroll(
     let row = agents::get(&st.db.pool, &server.id).await?;
     let hub = st.config.public_url.trim_end_matches('/').to_string();
     let interval = server.metrics_interval_secs.clamp(1, 60);
-    let arch = hub_arch(&st).await;
+    let archs = hub_archs(&st).await;
     Ok((
         StatusCode::CREATED,
         Json(AgentEnrollment {
-            install_command: agent_install::manual_command(&hub, &token, interval, &arch),
+            install_command: agent_install::manual_command(&hub, &token, interval, &archs),
             token: token.to_string().into(),
             hub_url: hub,
             agent: info("agent", row, false, st.now_ms()),
@@ -263,11 +264,11 @@ async fn new_token(
     Ok((token, replaced))
 }
 
-/// The architecture of the hub's agent binary (the hub's own when it has none).
-async fn hub_arch(st: &AppState) -> String {
-    match agent_install::hub_binary(st.config.agent_binary.as_deref()).await {
-        Ok(Some(bytes)) => agent_install::binary_arch(&bytes).to_string(),
-        _ => agent_install::binary_arch(&[]).to_string(),
+/// The architectures the hub has agent binaries for (the hub's own when it has none).
+async fn hub_archs(st: &AppState) -> Vec<&'static str> {
+    match agent_install::hub_binaries(st.config.agent_binary.as_deref()).await {
+        Ok(bins) if !bins.is_empty() => bins.iter().map(|b| b.arch).collect(),
+        _ => vec![agent_install::binary_arch(&[])],
     }
 }
 
@@ -280,23 +281,50 @@ fn binary_missing(status: StatusCode) -> ApiError {
 }
 
 /// The agent binary, for the server whose enrollment token is in `Authorization: Bearer
-/// stwa_…` (the manual install command downloads it with curl). `X-Steward-Agent-Arch` names
-/// the architecture it is built for, as `uname -m` says it.
+/// stwa_…` (the manual install command downloads it with curl). `arch` (`uname -m` of the
+/// server) picks among the hub's binaries; without it the hub's only one, or the one for the
+/// hub's own architecture. `X-Steward-Agent-Arch` names the architecture it is built for, as
+/// `uname -m` says it.
 #[utoipa::path(get, operation_id = "agent_download", path = "/api/v1/agent/download", tag = tags::SERVERS, security(("bearer" = [])),
+    params(AgentDownloadQuery),
     responses((status = 200, content_type = "application/octet-stream", body = String, description = "the steward-agent binary",
         headers(("x-steward-agent-arch" = String, description = "the architecture the binary is built for (`uname -m`): x86_64, aarch64 …"))),
+        (status = 400, body = ErrorBody, description = "`invalid_query`"),
         (status = 401, body = ErrorBody, description = "no or unknown enrollment token"),
-        (status = 404, body = ErrorBody, description = "`agent_binary_missing`: the hub has no agent binary")))]
+        (status = 404, body = ErrorBody, description = "`agent_binary_missing`: the hub has no agent binary (for that architecture)")))]
 pub async fn download(
     State(st): State<AppState>,
     headers: HeaderMap,
+    ApiQuery(q): ApiQuery<AgentDownloadQuery>,
 ) -> ApiResult<axum::response::Response> {
     agent_of(&st, &headers).await?;
-    let bytes = agent_install::hub_binary(st.config.agent_binary.as_deref())
+    let bins = agent_install::hub_binaries(st.config.agent_binary.as_deref())
         .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| binary_missing(StatusCode::NOT_FOUND))?;
-    let arch = agent_install::binary_arch(&bytes);
+        .map_err(ApiError::internal)?;
+    if bins.is_empty() {
+        return Err(binary_missing(StatusCode::NOT_FOUND));
+    }
+    let chosen = match q.arch.as_deref() {
+        Some(uname) => agent_install::binary_for(&bins, uname).ok_or_else(|| {
+            let shown: String = uname.chars().take(32).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "agent_binary_missing",
+                format!(
+                    "this hub has no steward-agent for {shown}; it has {}",
+                    agent_install::arch_list(&bins)
+                ),
+            )
+        })?,
+        None if bins.len() == 1 => &bins[0],
+        None => {
+            agent_install::binary_for(&bins, agent_install::binary_arch(&[])).unwrap_or(&bins[0])
+        }
+    };
+    let bytes = tokio::fs::read(&chosen.path)
+        .await
+        .map_err(ApiError::internal)?;
+    let arch = chosen.arch;
     axum::response::Response::builder()
         .header(header::CONTENT_TYPE, "application/octet-stream")
         .header(header::CONTENT_LENGTH, bytes.len())
@@ -477,21 +505,22 @@ async fn run_install(
     steps: &mut Vec<AgentInstallStep>,
     probe_out: &mut Option<Probe>,
 ) -> Result<(AgentInstallResult, bool), Failure> {
-    let binary = agent_install::hub_binary(st.config.agent_binary.as_deref())
+    let bins = agent_install::hub_binaries(st.config.agent_binary.as_deref())
         .await
         .map_err(|e| Failure {
             error: ApiError::internal(e),
             steps: vec![],
-        })?
-        .ok_or_else(|| Failure {
+        })?;
+    if bins.is_empty() {
+        return Err(Failure {
             error: binary_missing(StatusCode::CONFLICT),
             steps: vec![],
-        })?;
-    let arch = agent_install::binary_arch(&binary);
+        });
+    }
     let (conn, probe) = connect_and_probe(st, p, server, true, steps).await?;
     *probe_out = Some(probe.clone());
     let tmp = probe.tmp.clone();
-    let result = install_on(st, p, server, &conn, &probe, &binary, arch, steps).await;
+    let result = install_on(st, p, server, &conn, &probe, &bins, steps).await;
     // The temporary directory (binary, token copy, unit) goes whatever happened.
     if let Some(tmp) = tmp {
         let rm = format!("rm -rf {}", crate::runner::shell_quote(&tmp));
@@ -534,16 +563,16 @@ async fn install_on(
     server: &ServerRow,
     conn: &steward_ssh::client::Connection,
     probe: &Probe,
-    binary: &[u8],
-    arch: &str,
+    bins: &[agent_install::HubBinary],
     steps: &mut Vec<AgentInstallStep>,
 ) -> Result<(AgentInstallResult, bool), Failure> {
-    if !agent_install::arch_matches(arch, &probe.arch) {
+    let available = agent_install::arch_list(bins);
+    let Some(chosen) = agent_install::binary_for(bins, &probe.arch) else {
         steps.push(step(
             "architecture",
             false,
             format!(
-                "the server is {}, the hub's agent is built for {arch}",
+                "the server is {}, the hub has agents for {available}",
                 probe.arch
             ),
         ));
@@ -551,16 +580,31 @@ async fn install_on(
             StatusCode::CONFLICT,
             "wrong_architecture",
             format!(
-                "the server is {} but the hub's steward-agent is built for {arch}; point --agent-binary at a build for {}",
+                "the server is {} but the hub has steward-agent builds for {available} only; add a build for {} to --agent-binary (a directory may hold one per architecture)",
                 probe.arch, probe.arch
             ),
             steps,
         ));
-    }
+    };
+    let binary = match tokio::fs::read(&chosen.path).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Err(Failure {
+                error: ApiError::internal(e),
+                steps: steps.clone(),
+            });
+        }
+    };
+    let binary = binary.as_slice();
     steps.push(step(
         "architecture",
         true,
-        format!("{} matches the hub's binary", probe.arch),
+        format!(
+            "{} runs the hub's {} build ({})",
+            probe.arch,
+            chosen.arch,
+            chosen.path.display()
+        ),
     ));
     let Some(tmp) = probe.tmp.clone() else {
         steps.push(step(
