@@ -22,6 +22,7 @@ mod state;
 pub mod telemetry;
 pub mod terminal;
 mod web;
+pub mod ws_deflate;
 
 pub use error::ApiError;
 pub use router::{router, serve};

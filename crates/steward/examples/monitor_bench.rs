@@ -1198,69 +1198,87 @@ fn frame_delays(text: &str, now: i64, out: &mut Vec<f64>) {
     }
 }
 
+/// One live client. Like a browser, it offers permessage-deflate when `deflate`; the Node hub
+/// (minimal, as `ws` is by default) declines it. Only probes inflate whole frames to read the
+/// delays; the others read the first bytes, which say whether a frame is a snapshot.
 async fn live_client(
     url: String,
     bearer: Option<String>,
+    deflate: bool,
     subscribe: bool,
     probe: bool,
     stats: Arc<LiveStats>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut req = url.into_client_request().unwrap();
-    if let Some(b) = bearer {
-        req.headers_mut().insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {b}")).unwrap(),
-        );
-    }
-    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
-    let Ok((mut ws, _)) =
-        tokio_tungstenite::connect_async_with_config(req, Some(config), true).await
-    else {
+    use steward_api::ws_deflate::{self, Incoming};
+    let auth = bearer.map(|b| format!("Bearer {b}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let Ok(mut ws) = ws_deflate::connect(&url, &headers, deflate, 1 << 24).await else {
         stats.closed.fetch_add(1, Ordering::Relaxed);
         return;
     };
     stats.connected.fetch_add(1, Ordering::Relaxed);
     if subscribe {
-        ws.send(Message::text(r#"{"type":"subscribe","fleet":true}"#))
+        ws.send_text(r#"{"type":"subscribe","fleet":true}"#)
             .await
             .unwrap();
     }
     let mut delays = Vec::new();
     loop {
         tokio::select! {
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => {
-                    let now = now_ms();
-                    if t.starts_with("{\"type\":\"snapshot\"") {
-                        // A snapshot in parts counts once, at its first part.
-                        if t.starts_with("{\"type\":\"snapshot\",\"part\":0,") {
-                            stats.snapshots.fetch_add(1, Ordering::Relaxed);
-                        }
-                    } else if stats.recording.load(Ordering::Relaxed) {
-                        stats.frames.fetch_add(1, Ordering::Relaxed);
-                        stats.bytes.fetch_add(t.len() as u64, Ordering::Relaxed);
-                        if probe {
-                            frame_delays(&t, now, &mut delays);
-                        }
+            msg = ws.recv_encoded() => {
+                let now = now_ms();
+                let (head, wire, data) = match msg {
+                    Some(Ok(Incoming::Text(t))) => {
+                        let n = t.len();
+                        (t.as_bytes()[..n.min(64)].to_vec(), n, Some(t))
+                    }
+                    Some(Ok(Incoming::Deflated { data, .. })) => {
+                        let head = ws_deflate::inflate_prefix(&data, 64).unwrap_or_default();
+                        let text = if probe {
+                            ws_deflate::inflate(&data, 1 << 24)
+                                .ok()
+                                .and_then(|t| String::from_utf8(t).ok())
+                        } else {
+                            None
+                        };
+                        (head, data.len(), text)
+                    }
+                    Some(Ok(_)) => continue,
+                    _ => {
+                        stats.closed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                };
+                if head.starts_with(b"{\"type\":\"snapshot\"") {
+                    // A snapshot in parts counts once, at its first part.
+                    if head.starts_with(b"{\"type\":\"snapshot\",\"part\":0,") {
+                        stats.snapshots.fetch_add(1, Ordering::Relaxed);
+                    }
+                } else if stats.recording.load(Ordering::Relaxed) {
+                    stats.frames.fetch_add(1, Ordering::Relaxed);
+                    stats.bytes.fetch_add(wire as u64, Ordering::Relaxed);
+                    if let (true, Some(t)) = (probe, data) {
+                        frame_delays(&t, now, &mut delays);
                     }
                 }
-                Some(Ok(_)) => {}
-                _ => {
-                    stats.closed.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-            },
+            }
             () = stop.cancelled() => break,
         }
     }
     stats.delays.lock().unwrap().extend(delays);
-    let _ = ws.close(None).await;
+    let _ = ws.close(1000, "").await;
 }
 
 struct LiveHubUnderTest {
     label: &'static str,
     pid: u32,
+    /// Whether its clients offer permessage-deflate (browsers do).
+    deflate: bool,
     url: String,
     bearer: Option<String>,
 }
@@ -1277,6 +1295,7 @@ async fn connect_clients(
         tasks.push(tokio::spawn(live_client(
             hub.url.clone(),
             hub.bearer.clone(),
+            hub.deflate,
             subscribe,
             i % 20 == 0,
             stats.clone(),
@@ -1380,20 +1399,31 @@ async fn live() {
         }
     });
 
-    let hubs = [
-        LiveHubUnderTest {
-            label: "Steward",
+    // Clients offer permessage-deflate as browsers do; `BENCH_PLAIN=1` adds a Steward run whose
+    // clients do not (the uncompressed path, in the same run).
+    let mut hubs = vec![LiveHubUnderTest {
+        label: "Steward",
+        pid: st.pid,
+        deflate: true,
+        url: format!("{}/api/v1/live", st.ws_base),
+        bearer: Some(st.token.clone()),
+    }];
+    if env_num("BENCH_PLAIN", 0) == 1 {
+        hubs.push(LiveHubUnderTest {
+            label: "Steward, clients without deflate",
             pid: st.pid,
+            deflate: false,
             url: format!("{}/api/v1/live", st.ws_base),
             bearer: Some(st.token.clone()),
-        },
-        LiveHubUnderTest {
-            label: "Node ws",
-            pid: node.id(),
-            url: node_url.clone(),
-            bearer: None,
-        },
-    ];
+        });
+    }
+    hubs.push(LiveHubUnderTest {
+        label: "Node ws",
+        pid: node.id(),
+        deflate: true,
+        url: node_url.clone(),
+        bearer: None,
+    });
 
     // Idle clients first, on hubs that have not served any client yet: connected, not
     // subscribed. Measured before the agents start, so the hub's memory does not also grow
@@ -1401,7 +1431,7 @@ async fn live() {
     println!("\n## Memory per idle client ({clients} connected, not subscribed)");
     println!("| hub | RSS before | RSS with clients | per client |");
     println!("|---|---:|---:|---:|");
-    for h in &hubs {
+    for h in hubs.iter().filter(|h| h.deflate) {
         let (before, with, connected) = client_rss(h, clients, false, 5).await;
         println!(
             "| {} | {:.1} MiB | {:.1} MiB | {:.1} KiB ({connected} connected) |",
@@ -1478,10 +1508,11 @@ async fn live() {
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+    let last = base.len() - 1;
     println!(
         "no-client baseline (feed only): Steward {:.1} %, Node {:.1} % of one core",
         base[0].0 / base[0].1 * 100.0,
-        base[1].0 / base[1].1 * 100.0
+        base[last].0 / base[last].1 * 100.0
     );
     for ((h, (u, s)), (bu, bs, bw)) in hubs.iter().zip(&splits).zip(&base_split) {
         println!(
@@ -1491,11 +1522,17 @@ async fn live() {
             bs / bw * 100.0
         );
     }
-    if per_frame.len() == 2 {
+    if let (Some(first), Some(node)) = (per_frame.first(), per_frame.last()) {
         println!(
             "Steward / Node CPU per frame (fan-out part): {:.2}",
-            per_frame[0] / per_frame[1]
+            first / node
         );
+        if per_frame.len() == 3 {
+            println!(
+                "Steward with clients without deflate / Node: {:.2}",
+                per_frame[1] / node
+            );
+        }
     }
 
     stop.store(true, Ordering::Relaxed);
@@ -1515,6 +1552,7 @@ async fn idle() {
     let hub = LiveHubUnderTest {
         label: "Steward",
         pid: st.pid,
+        deflate: true,
         url: format!("{}/api/v1/live", st.ws_base),
         bearer: Some(st.token.clone()),
     };

@@ -761,3 +761,117 @@ async fn live_connections_follow_role_changes_and_end_with_the_session() {
     .expect("the socket closes");
     assert_eq!(closed.as_deref(), Some("session ended"));
 }
+
+/// A live socket of our own codec as `session`, offering permessage-deflate when `deflate`
+/// (as every browser does).
+async fn live_deflate(
+    app: &TestApp,
+    session: &Session,
+    deflate: bool,
+) -> steward_api::ws_deflate::Socket<tokio::net::TcpStream> {
+    let url = app.url("/api/v1/live").replace("http://", "ws://");
+    let bearer = format!("Bearer {}", session.token);
+    steward_api::ws_deflate::connect(&url, &[("Authorization", &bearer)], deflate, 1 << 22)
+        .await
+        .expect("upgrade")
+}
+
+/// The next message, its JSON and its size on the wire.
+async fn next_wire(
+    ws: &mut steward_api::ws_deflate::Socket<tokio::net::TcpStream>,
+) -> (Value, usize) {
+    use steward_api::ws_deflate::{Incoming, inflate};
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(5), ws.recv_encoded())
+            .await
+            .expect("a message within 5 s")
+            .expect("connection open")
+            .expect("valid frames");
+        match msg {
+            Incoming::Deflated { text: true, data } => {
+                let json = inflate(&data, 1 << 22).expect("inflates");
+                return (serde_json::from_slice(&json).unwrap(), data.len());
+            }
+            Incoming::Text(t) => return (serde_json::from_str(&t).unwrap(), t.len()),
+            _ => {}
+        }
+    }
+}
+
+/// Without the batch's time, which differs between two connections' snapshots.
+fn servers_of(msg: &Value) -> Value {
+    msg["servers"].clone()
+}
+
+#[tokio::test]
+async fn clients_offering_permessage_deflate_get_the_same_frames_compressed() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(admin.server(&format!("web-{i:02}"), &["web"]).await);
+    }
+    let s = snapshot();
+    let points = steward_metrics::derive(None, &s);
+    let t0 = now_ms();
+    for id in &ids {
+        record(&app, id, t0, &points).await;
+    }
+
+    let mut plain = live_deflate(&app, &admin, false).await;
+    assert!(!plain.deflate(), "not offered, not used");
+    let mut zipped = live_deflate(&app, &admin, true).await;
+    assert!(zipped.deflate(), "the server agrees to permessage-deflate");
+    let subscribe = json!({"type":"subscribe","fleet":true}).to_string();
+    plain.send_text(&subscribe).await.unwrap();
+    // Sent compressed, as a browser sends it once the extension is agreed.
+    zipped.send_text(&subscribe).await.unwrap();
+
+    let (snap_plain, _) = next_wire(&mut plain).await;
+    let (snap_zipped, _) = next_wire(&mut zipped).await;
+    assert_eq!(snap_plain["type"], "snapshot");
+    assert_eq!(snap_zipped["type"], "snapshot");
+    assert_eq!(servers_of(&snap_plain), servers_of(&snap_zipped));
+    assert_eq!(snap_zipped["servers"].as_array().unwrap().len(), 30);
+
+    // One sample for every server: one update each, the same content, a fraction of the bytes.
+    let t1 = now_ms();
+    for id in &ids {
+        record(&app, id, t1, &points).await;
+    }
+    let (mut up_plain, mut plain_bytes) = next_wire(&mut plain).await;
+    let (mut up_zipped, mut zipped_bytes) = next_wire(&mut zipped).await;
+    // Samples recorded across a tick boundary come in two updates: take both.
+    while up_plain["servers"].as_array().unwrap().len() < 30 {
+        let (more, n) = next_wire(&mut plain).await;
+        up_plain["servers"]
+            .as_array_mut()
+            .unwrap()
+            .extend(more["servers"].as_array().unwrap().iter().cloned());
+        plain_bytes += n;
+    }
+    while up_zipped["servers"].as_array().unwrap().len() < 30 {
+        let (more, n) = next_wire(&mut zipped).await;
+        up_zipped["servers"]
+            .as_array_mut()
+            .unwrap()
+            .extend(more["servers"].as_array().unwrap().iter().cloned());
+        zipped_bytes += n;
+    }
+    assert_eq!(up_plain["type"], "update");
+    assert_eq!(servers_of(&up_plain), servers_of(&up_zipped));
+    assert!(
+        zipped_bytes * 3 < plain_bytes,
+        "update of 30 servers: {zipped_bytes} bytes compressed vs {plain_bytes} plain"
+    );
+
+    // A compressed message that is not a subscription is answered like a plain one.
+    zipped.send_text("{\"type\":\"nonsense\"}").await.unwrap();
+    loop {
+        let (msg, _) = next_wire(&mut zipped).await;
+        if msg["type"] == "error" {
+            assert_eq!(msg["code"], "invalid_message");
+            break;
+        }
+    }
+}

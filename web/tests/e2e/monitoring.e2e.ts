@@ -104,6 +104,34 @@ test('the dashboard shows a server with live values, and its page draws charts',
   await context.close();
 });
 
+test('Chromium and the live socket agree on permessage-deflate, both ways', async () => {
+  expect(serverId).not.toBe('');
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  // A socket of the page's own, not routed through the test: the browser offers the extension,
+  // sends its subscription compressed, and inflates the hub's compressed snapshot.
+  const got = await page.evaluate(
+    () =>
+      new Promise<{ extensions: string; type: string; servers: number }>((resolve, reject) => {
+        const ws = new WebSocket(`${location.origin.replace(/^http/, 'ws')}/api/v1/live`);
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'subscribe', fleet: true }));
+        ws.onmessage = (e: MessageEvent<string>) => {
+          const m = JSON.parse(e.data) as { type: string; servers?: unknown[] };
+          resolve({ extensions: ws.extensions, type: m.type, servers: m.servers?.length ?? 0 });
+          ws.close();
+        };
+        ws.onerror = () => reject(new Error('the live socket failed'));
+        setTimeout(() => reject(new Error('no message within 10 s')), 10_000);
+      }),
+  );
+  expect(got.extensions).toContain('permessage-deflate');
+  expect(got.type).toBe('snapshot');
+  expect(got.servers).toBeGreaterThanOrEqual(2);
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
 test('the fleet overview and the metrics section meet WCAG 2.1 AA in both themes', async () => {
   expect(serverId).not.toBe('');
   // The page's CSP forbids injected scripts; this context bypasses it for the audit only.

@@ -1,10 +1,13 @@
 //! Authentication: passwords, access tokens (JWT), refresh and API tokens, TOTP, cookies, and
-//! the [`Principal`] extractor that every protected handler takes.
+//! the [`Principal`] extractor that every protected handler takes, and `revalidate`, which
+//! long-lived connections use to ask again.
 pub mod cookies;
 pub mod jwt;
 pub mod password;
 pub mod principal;
+mod recheck;
 pub mod tokens;
 pub mod totp;
 
 pub use principal::{AuthMethod, PendingPrincipal, Principal};
+pub(crate) use recheck::revalidate;

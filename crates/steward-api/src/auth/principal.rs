@@ -147,6 +147,15 @@ pub async fn load_authz(state: &AppState, user_id: &str) -> ApiResult<(Vec<RoleR
     Ok((roles, Authz::new(grants)))
 }
 
+/// The permissions an API token is limited to, from its stored JSON list (names this version
+/// does not know are skipped).
+pub(crate) fn token_permissions(json: &str) -> serde_json::Result<BTreeSet<Permission>> {
+    Ok(serde_json::from_str::<Vec<String>>(json)?
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect())
+}
+
 /// Whether the organization requires 2FA of everyone.
 pub async fn org_requires_totp(state: &AppState, org_id: &str) -> ApiResult<bool> {
     let value =
@@ -189,11 +198,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
         if row.last_used_at.is_none_or(|t| now - t > 60_000) {
             api_tokens::touch(&state.db.pool, &row.id, now).await?;
         }
-        let allowed: BTreeSet<Permission> = serde_json::from_str::<Vec<String>>(&row.permissions)
-            .map_err(ApiError::internal)?
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let allowed = token_permissions(&row.permissions).map_err(ApiError::internal)?;
         (
             row.user_id,
             AuthMethod::ApiToken { token_id: row.id },

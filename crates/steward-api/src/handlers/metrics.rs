@@ -1,17 +1,14 @@
 //! Reading host metrics: a server's series over a time range (charts), the fleet summary
 //! (served from the live view in memory), the metric store's disk use, and the live WebSocket.
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::Request;
 use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::DateTime;
 use steward_core::{Permission, ValidationError};
-use steward_db::{api_tokens, sessions, users};
 use steward_metrics::catalog::{self, Unit};
 use steward_proto::ErrorBody;
 use steward_proto::metrics::{
@@ -22,12 +19,12 @@ use steward_tsdb::rollup::Tier;
 
 use super::servers::visible;
 use super::{tags, time};
-use crate::auth::Principal;
-use crate::auth::principal::{AuthMethod, load_authz};
+use crate::auth::{Principal, revalidate};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
 use crate::metrics::live::{Scope, Subscription};
 use crate::state::AppState;
+use crate::ws_deflate::{self, Incoming};
 
 /// Most servers one live subscription may name.
 pub const MAX_LIVE_SERVERS: usize = 100;
@@ -276,84 +273,107 @@ pub async fn disk_usage(
     }))
 }
 
-/// Initial read buffer of a live connection (it grows for a larger message, up to 64 KiB).
-const LIVE_READ_BUFFER: usize = 4 * 1024;
+/// Largest message a live client may send (subscriptions are small).
+const LIVE_MAX_MESSAGE: usize = 64 * 1024;
+
+/// The live socket's connection: its own WebSocket codec, so that frames are compressed once
+/// for every client ([`crate::ws_deflate`]).
+type LiveSocket = ws_deflate::Socket<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Live metrics over a WebSocket. Send `{"type":"subscribe","fleet":true}` or
 /// `{"type":"subscribe","servers":[ids]}`; receive a `snapshot`, then `update` messages (at
 /// most four a second, newest values only) for the servers the caller may see. A client that
-/// does not keep up is disconnected (close code 1008, reason `too slow`).
+/// does not keep up is disconnected (close code 1008, reason `too slow`). Clients that offer
+/// permessage-deflate (browsers do) get every message compressed.
 #[utoipa::path(get, operation_id = "metrics_live", path = "/api/v1/live", tag = tags::METRICS,
     responses((status = 101, description = "switching to the WebSocket protocol; messages are `LiveServerMessage`, requests `LiveClientMessage`"), (status = 400, body = ErrorBody, description = "`websocket_required`"), (status = 403, body = ErrorBody)))]
 pub async fn live(
     State(st): State<AppState>,
     p: Principal,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    mut req: Request,
 ) -> ApiResult<Response> {
     p.require(Permission::ServersRead)?;
-    crate::security::require_same_origin(&st, &headers)?;
-    let ws = ws.map_err(|_| {
+    crate::security::require_same_origin(&st, req.headers())?;
+    let refuse = |why: &str| {
         ApiError::bad_request(
             "websocket_required",
-            "this endpoint speaks WebSocket; send an upgrade request",
+            format!("this endpoint speaks WebSocket; send an upgrade request ({why})"),
         )
-    })?;
+    };
+    let accepted = ws_deflate::accept(req.method(), req.headers()).map_err(refuse)?;
+    let upgrade = req
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+        .ok_or_else(|| refuse("the connection cannot be upgraded"))?;
     if st.live.must_load() {
         st.live.refresh(&st).await?;
     }
-    // Clients send only small subscribe messages; tungstenite's default 128 KiB read buffer
-    // (allocated and zeroed per connection) would be most of an idle client's memory.
-    Ok(ws
-        .max_message_size(64 * 1024)
-        .read_buffer_size(LIVE_READ_BUFFER)
-        .on_upgrade(move |socket| follow(st, p, socket))
-        .into_response())
+    let deflate = accepted.deflate;
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(io) => {
+                let socket = ws_deflate::Socket::new(
+                    hyper_util::rt::TokioIo::new(io),
+                    ws_deflate::Role::Server,
+                    deflate,
+                    LIVE_MAX_MESSAGE,
+                );
+                follow(st, p, socket).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "live socket upgrade failed"),
+        }
+    });
+    Ok(accepted.response)
 }
 
-async fn send_json(socket: &mut WebSocket, msg: &LiveServerMessage) -> bool {
+async fn send_json(socket: &mut LiveSocket, msg: &LiveServerMessage) -> bool {
     match serde_json::to_string(msg) {
-        Ok(text) => socket.send(Message::Text(text.into())).await.is_ok(),
+        Ok(text) => socket.send_text(&text).await.is_ok(),
         Err(_) => false,
     }
 }
 
-async fn close(socket: &mut WebSocket, reason: &'static str) {
-    let frame = CloseFrame {
-        code: 1008,
-        reason: Utf8Bytes::from_static(reason),
-    };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        socket.send(Message::Close(Some(frame))),
-    )
-    .await;
+async fn close(socket: &mut LiveSocket, code: u16, reason: &str) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.close(code, reason)).await;
 }
 
-async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
+async fn follow(st: AppState, p: Principal, mut socket: LiveSocket) {
     let mut client = st.live.connect(scope_of(&p));
     let mut recheck = tokio::time::interval(st.config.live_recheck);
     recheck.tick().await;
     loop {
         tokio::select! {
             batch = client.rx.recv() => {
-                // Encoded once per tick and scope, already UTF-8: shared, not copied.
+                // Encoded (and compressed) once per tick and scope: shared, not copied.
                 let Some(batch) = batch else { return };
-                for text in batch.iter() {
+                for part in batch.iter() {
                     tokio::select! {
-                        sent = socket.send(Message::Text(text.clone())) => if sent.is_err() { return },
+                        sent = socket.send_shared(part) => if sent.is_err() { return },
                         // Stuck sending to a client that does not read: just go.
                         () = client.kicked.cancelled() => return,
                     }
                 }
             }
             () = client.kicked.cancelled() => {
-                close(&mut socket, "too slow").await;
+                close(&mut socket, 1008, "too slow").await;
                 return;
             }
             incoming = socket.recv() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(Message::Text(text))) => {
+                None => return,
+                Some(Err(e)) => {
+                    close(&mut socket, e.close_code(), &e.to_string()).await;
+                    return;
+                }
+                Some(Ok(Incoming::Close(_))) => {
+                    close(&mut socket, 1000, "").await;
+                    return;
+                }
+                Some(Ok(Incoming::Ping(payload))) => {
+                    if socket.pong(payload).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(Incoming::Text(text))) => {
                     match subscription(&text) {
                         Ok(sub) => st.live.subscribe(client.id, sub),
                         Err(message) => {
@@ -369,7 +389,7 @@ async fn follow(st: AppState, p: Principal, mut socket: WebSocket) {
             _ = recheck.tick() => match still_allowed(&st, &p).await {
                 Some(scope) => st.live.set_scope(client.id, scope),
                 None => {
-                    close(&mut socket, "session ended").await;
+                    close(&mut socket, 1008, "session ended").await;
                     return;
                 }
             },
@@ -393,51 +413,14 @@ fn subscription(text: &str) -> Result<Subscription, String> {
     }
 }
 
-/// The caller's scope now, or `None` when the session, token or account is no longer valid.
-/// Roles are re-read, so a changed role narrows (or widens) what the connection sees.
+/// The caller's scope now, or `None` when the session, token or account is no longer valid
+/// (or cannot be checked: the browser reconnects, and is checked afresh). Roles are re-read,
+/// so a changed role narrows (or widens) what the connection sees.
 async fn still_allowed(st: &AppState, p: &Principal) -> Option<Scope> {
-    let now = st.now_ms();
-    let pool = &st.db.pool;
-    let restrict = match &p.method {
-        AuthMethod::Session { session_id } => {
-            let s = sessions::get(pool, session_id).await.ok()??;
-            if s.revoked_at.is_some() || s.expires_at <= now {
-                return None;
-            }
-            None
-        }
-        AuthMethod::ApiToken { token_id } => {
-            let t = api_tokens::get_for_user(pool, &p.user.id, token_id)
-                .await
-                .ok()??;
-            if t.revoked_at.is_some() || t.expires_at.is_some_and(|e| e <= now) {
-                return None;
-            }
-            let allowed: BTreeSet<Permission> = serde_json::from_str::<Vec<String>>(&t.permissions)
-                .ok()?
-                .iter()
-                .filter_map(|p| p.parse().ok())
-                .collect();
-            Some(allowed)
-        }
-    };
-    let user = users::get(pool, &p.user.org_id, &p.user.id).await.ok()??;
-    if user.disabled_at.is_some() {
+    let fresh = revalidate(st, p).await.ok()??;
+    if !fresh.authz.has(Permission::ServersRead) {
         return None;
     }
-    let (_, authz) = load_authz(st, &user.id).await.ok()?;
-    let authz = match &restrict {
-        Some(allowed) => authz.restrict_to(allowed),
-        None => authz,
-    };
-    if !authz.has(Permission::ServersRead) {
-        return None;
-    }
-    let fresh = Principal {
-        user,
-        authz,
-        ..p.clone()
-    };
     Some(scope_of(&fresh))
 }
 

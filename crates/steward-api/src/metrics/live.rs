@@ -15,12 +15,14 @@
 //!   same tick (one queue slot): a WebSocket connection keeps a write buffer as large as the
 //!   largest message it ever sent, so a 1 MiB snapshot of a big fleet would otherwise stay
 //!   with every subscriber for as long as it is connected.
+//! - Frames are compressed once ([`crate::ws_deflate::Shared`]) for every connection that
+//!   agreed to permessage-deflate: a fleet update of 1,000 servers is ~85 KiB of JSON and a
+//!   fifth of that on the wire.
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
 use steward_metrics::Point;
 use steward_proto::metrics::{HostStatus, LivePoint, ServerMetrics};
 use tokio::sync::mpsc;
@@ -28,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::handlers::time;
 use crate::metrics::store::{ServerUsage, StoreResult};
+use crate::ws_deflate::Shared;
 
 /// Values of `cpu.usage` kept per server for sparklines.
 pub const SPARK_LEN: usize = 60;
@@ -39,8 +42,9 @@ pub const CLIENT_QUEUE: usize = 8;
 pub const SNAPSHOT_PART_BYTES: usize = 64 * 1024;
 
 /// What one tick sends a client: one frame, or a snapshot's parts in order. Shared by every
-/// client that gets the same frames.
-pub type Batch = Arc<[Utf8Bytes]>;
+/// client that gets the same frames, and compressed once for all that agreed to
+/// permessage-deflate.
+pub type Batch = Arc<[Shared]>;
 /// Server metadata older than this is reloaded.
 pub const META_MAX_AGE_MS: i64 = 10_000;
 /// A filesystem this full (percent) makes an online server degraded.
@@ -798,7 +802,7 @@ fn snapshot_frames(views: &HashMap<String, View>, c: &Client, now_ms: i64, at: &
         .into_iter()
         .enumerate()
         .map(|(i, servers)| {
-            Utf8Bytes::from(format!(
+            Shared::new(format!(
                 r#"{{"type":"snapshot","part":{i},"parts":{n},"at":{at},"servers":[{servers}]}}"#
             ))
         })
@@ -848,7 +852,7 @@ fn update_frame(
     if servers.is_empty() && removed.is_empty() {
         return None;
     }
-    Some(Arc::from([Utf8Bytes::from(format!(
+    Some(Arc::from([Shared::new(format!(
         r#"{{"type":"update","at":{at},"servers":[{servers}],"removed":[{removed}]}}"#
     ))]))
 }
@@ -999,7 +1003,15 @@ mod tests {
                 "part {i} is {} bytes",
                 part.len()
             );
-            let msg: LiveServerMessage = serde_json::from_str(part).expect("a snapshot message");
+            // Compressed once for every client that agreed to permessage-deflate.
+            assert!(
+                part.deflated().len() * 3 < part.len(),
+                "part {i}: {} bytes deflated to {}",
+                part.len(),
+                part.deflated().len()
+            );
+            let msg: LiveServerMessage =
+                serde_json::from_str(part.as_str()).expect("a snapshot message");
             let LiveServerMessage::Snapshot {
                 part,
                 parts,
