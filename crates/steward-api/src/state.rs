@@ -61,7 +61,8 @@ pub struct ApiConfig {
     pub metrics_token_sha256: Option<String>,
     /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
     pub metrics_allow: Vec<IpNet>,
-    /// How often a live-metrics WebSocket re-reads its session, user and roles (default 30 s).
+    /// How often a live-metrics WebSocket or a web terminal re-reads its session, user and
+    /// roles (default 30 s).
     pub live_recheck: std::time::Duration,
     /// Most health checks running at once; 0 turns the check scheduler off.
     pub check_concurrency: usize,

@@ -34,7 +34,8 @@ pub enum TerminalServerMessage {
     /// `bad_message` …) and a message.
     Error { code: String, message: String },
     /// The session ended: `exited` (the shell ended), `closed`, `idle_timeout`,
-    /// `terminated` (by an administrator), `shutdown` or `error`.
+    /// `terminated` (by an administrator), `access_revoked` (the user was disabled, logged
+    /// out or lost `terminal.open` on the server), `shutdown` or `error`.
     Closed { reason: String },
 }
 
@@ -51,7 +52,8 @@ pub struct TerminalSession {
     pub duration_ms: Option<i64>,
     /// Output bytes recorded.
     pub bytes: i64,
-    /// `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`.
+    /// `closed`, `exited`, `idle_timeout`, `terminated`, `access_revoked`, `shutdown`,
+    /// `error` or `interrupted`.
     pub end_reason: Option<String>,
     /// The initial size.
     pub cols: i64,

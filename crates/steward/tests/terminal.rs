@@ -1,6 +1,7 @@
 //! Web terminals against a real OpenSSH server: step-up, a real PTY over a WebSocket (typing,
 //! resizing, UTF-8), recordings in asciicast v2, sessions that belong to their user, ending by
-//! closing, idling or an administrator, and cross-origin upgrades refused.
+//! closing, idling, an administrator or the user losing access (disabled, logged out, role
+//! changed), and cross-origin upgrades refused.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -485,5 +486,208 @@ async fn old_recordings_are_pruned() {
         .await
         .unwrap();
     assert_eq!(chunks, 0);
+    drop(f.sshd);
+}
+
+/// How often terminals re-check their user in the access tests (30 s in production).
+const RECHECK: Duration = Duration::from_millis(300);
+
+/// A user's open terminal, with the shell answering.
+struct Open {
+    ws: Ws,
+    id: String,
+}
+
+async fn open_working(app: &TestApp, s: &Session, server: &str, tag: &str) -> Open {
+    let (mut ws, id) = open(app, s, server, "").await;
+    type_in(&mut ws, &format!("echo {tag}-$((6*7))\r")).await;
+    read_line(&mut ws, &format!("{tag}-42")).await;
+    Open { ws, id }
+}
+
+/// The terminal says its access was revoked, then the socket closes; soon, not at a timeout.
+async fn assert_revoked(t: &mut Open, since: Instant) {
+    let m = next_control(&mut t.ws).await;
+    assert_eq!(m, json!({ "type": "closed", "reason": "access_revoked" }));
+    assert!(
+        since.elapsed() < Duration::from_secs(5),
+        "ended only after {:?}",
+        since.elapsed()
+    );
+    match tokio::time::timeout(Duration::from_secs(5), t.ws.next()).await {
+        Ok(Some(Ok(Message::Close(_)))) | Ok(None) => {}
+        other => panic!("the socket did not close: {other:?}"),
+    }
+}
+
+/// The session ended `access_revoked` in its row and in the audit trail.
+async fn assert_ended_revoked(app: &TestApp, admin: &Session, id: &str) {
+    let ended = wait_ended(admin, id).await;
+    assert_eq!(ended["end_reason"], "access_revoked", "{ended}");
+    assert_eq!(ended["live"], false, "{ended}");
+    let closes = audit_details(app, "terminal.close").await;
+    let close = closes
+        .iter()
+        .find(|(_, d)| d["session_id"] == id)
+        .unwrap_or_else(|| panic!("no terminal.close for {id}: {closes:?}"));
+    assert_eq!(
+        (close.0.as_str(), close.1["reason"].as_str()),
+        ("success", Some("access_revoked")),
+        "{close:?}"
+    );
+}
+
+/// Someone else's terminal outlives several re-checks and still answers.
+async fn assert_unaffected(admin: &Session, t: &mut Open, tag: &str) {
+    tokio::time::sleep(RECHECK * 3).await;
+    type_in(&mut t.ws, &format!("echo {tag}-$((6*8))\r")).await;
+    read_line(&mut t.ws, &format!("{tag}-48")).await;
+    let (_, s) = admin
+        .get(&format!("/api/v1/terminal-sessions/{}", t.id))
+        .await;
+    assert_eq!(
+        (s["live"].as_bool(), s["ended_at"].is_null()),
+        (Some(true), true),
+        "{s}"
+    );
+}
+
+async fn user_id(admin: &Session, username: &str) -> String {
+    let (_, users) = admin.get("/api/v1/users").await;
+    users
+        .as_array()
+        .or(users["items"].as_array())
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == username)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn disabling_a_user_ends_their_terminal() {
+    let f = fleet_with(|c| c.live_recheck = RECHECK).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    let alice = app.user_with_roles(admin, "alice", &["operator"]).await;
+    let bob = app.user_with_roles(admin, "bob", &["operator"]).await;
+    step_up(&alice).await;
+    step_up(&bob).await;
+    let mut a = open_working(app, &alice, server, "alice").await;
+    let mut b = open_working(app, &bob, server, "bob").await;
+
+    let alice_id = user_id(admin, "alice").await;
+    let since = Instant::now();
+    let (st, body) = admin
+        .patch(
+            &format!("/api/v1/users/{alice_id}"),
+            json!({ "disabled": true }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_revoked(&mut a, since).await;
+    assert_ended_revoked(app, admin, &a.id).await;
+    // The recording was finished normally: it holds what the shell printed.
+    let res = admin
+        .client
+        .get(app.url(&format!("/api/v1/terminal-sessions/{}/recording", a.id)))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("alice-42"));
+
+    assert_unaffected(admin, &mut b, "bob").await;
+    b.ws.close(None).await.unwrap();
+    assert_eq!(wait_ended(admin, &b.id).await["end_reason"], "closed");
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_terminals_of_that_session_only() {
+    let f = fleet_with(|c| c.live_recheck = RECHECK).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    let alice = app.user_with_roles(admin, "alice", &["operator"]).await;
+    step_up(&alice).await;
+    // Alice in a second browser: another session, which stays logged in.
+    let elsewhere = app.login("alice", PASSWORD).await;
+    step_up(&elsewhere).await;
+    let mut a = open_working(app, &alice, server, "first").await;
+    let mut other = open_working(app, &elsewhere, server, "second").await;
+
+    let since = Instant::now();
+    let (st, _) = alice
+        .call(reqwest::Method::POST, "/api/v1/auth/logout", None)
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_revoked(&mut a, since).await;
+    assert_ended_revoked(app, admin, &a.id).await;
+
+    assert_unaffected(admin, &mut other, "second").await;
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn losing_terminal_open_on_the_server_ends_the_terminal() {
+    let f = fleet_with(|c| c.live_recheck = RECHECK).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    let (st, body) = admin
+        .put(
+            &format!("/api/v1/servers/{server}"),
+            json!({ "name": "box-1", "host": f.sshd.host, "port": f.sshd.port, "ssh_user": f.sshd.user, "tags": ["prod"] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let role_body = |permissions: &[&str], tags: &[&str]| json!({ "name": "prod-shell", "permissions": permissions, "server_tags": tags });
+    let (st, role) = admin
+        .post(
+            "/api/v1/roles",
+            role_body(&["servers.read", "terminal.open"], &["prod"]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{role}");
+    let role = role["id"].as_str().unwrap().to_string();
+    let alice = app.user_with_roles(admin, "alice", &["prod-shell"]).await;
+    let bob = app.user_with_roles(admin, "bob", &["operator"]).await;
+    step_up(&alice).await;
+    step_up(&bob).await;
+    let mut b = open_working(app, &bob, server, "bob").await;
+
+    // The role keeps the server in sight but no longer gives terminal.open.
+    let mut a = open_working(app, &alice, server, "alice").await;
+    let since = Instant::now();
+    let (st, body) = admin
+        .put(
+            &format!("/api/v1/roles/{role}"),
+            role_body(&["servers.read"], &["prod"]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_revoked(&mut a, since).await;
+    assert_ended_revoked(app, admin, &a.id).await;
+
+    // Given back, then the role's tag scope moves off the server.
+    let (st, body) = admin
+        .put(
+            &format!("/api/v1/roles/{role}"),
+            role_body(&["servers.read", "terminal.open"], &["prod"]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let mut a = open_working(app, &alice, server, "again").await;
+    let since = Instant::now();
+    let (st, body) = admin
+        .put(
+            &format!("/api/v1/roles/{role}"),
+            role_body(&["servers.read", "terminal.open"], &["staging"]),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_revoked(&mut a, since).await;
+    assert_ended_revoked(app, admin, &a.id).await;
+
+    assert_unaffected(admin, &mut b, "bob").await;
     drop(f.sshd);
 }

@@ -428,7 +428,8 @@ export interface paths {
          * Live metrics over a WebSocket. Send `{"type":"subscribe","fleet":true}` or
          *     `{"type":"subscribe","servers":[ids]}`; receive a `snapshot`, then `update` messages (at
          *     most four a second, newest values only) for the servers the caller may see. A client that
-         *     does not keep up is disconnected (close code 1008, reason `too slow`).
+         *     does not keep up is disconnected (close code 1008, reason `too slow`). Clients that offer
+         *     permessage-deflate (browsers do) get every message compressed.
          */
         get: operations["metrics_live"];
         put?: never;
@@ -2479,7 +2480,10 @@ export interface components {
              * @description Output bytes recorded.
              */
             bytes: number;
-            /** @description `closed`, `exited`, `idle_timeout`, `terminated`, `shutdown`, `error` or `interrupted`. */
+            /**
+             * @description `closed`, `exited`, `idle_timeout`, `terminated`, `access_revoked`, `shutdown`,
+             *     `error` or `interrupted`.
+             */
             end_reason?: string | null;
             /**
              * Format: int64

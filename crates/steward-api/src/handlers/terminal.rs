@@ -4,7 +4,8 @@
 //! Steward's own pages (a present `Origin` must match the `Host`). A session belongs to the
 //! user who opened it: nothing attaches to it. Recordings are readable by their own user and
 //! by holders of `audit.read`; a running session can be ended by holders of `users.manage`
-//! (the administrators who manage what users may do).
+//! (the administrators who manage what users may do), and ends by itself once its user may no
+//! longer open it (see [`crate::terminal::run`]).
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, http::Uri};
 use serde_json::json;
 use steward_core::Permission;
+use steward_db::servers::ServerRow;
 use steward_db::terminal_sessions::{self, TerminalFilter, TerminalSessionRow};
 use steward_proto::{
     ErrorBody, TerminalOpenQuery, TerminalSession, TerminalSessionPage, TerminalSessionQuery,
@@ -45,6 +47,15 @@ fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
     }
 }
 
+/// The server, if the caller may have a terminal on it: 404 if they cannot see it, 403 without
+/// `terminal.open` there. Asked when a terminal opens, and again while it runs (with the
+/// caller re-read), so a role or tag change ends a session it no longer allows.
+pub(crate) async fn may_open(st: &AppState, p: &Principal, id: &str) -> ApiResult<ServerRow> {
+    let server = visible(st, p, id).await?;
+    p.require_on_server(Permission::TerminalOpen, &server.tags)?;
+    Ok(server)
+}
+
 /// Opens a terminal: upgrade to a WebSocket. Binary frames carry keystrokes in and output
 /// out; text frames carry JSON control messages (`TerminalClientMessage` in,
 /// `TerminalServerMessage` out). A plain GET (no upgrade) is checked like an upgrade and
@@ -60,8 +71,7 @@ pub async fn open(
     uri: Uri,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let server = visible(&st, &p, &id).await?;
-    p.require_on_server(Permission::TerminalOpen, &server.tags)?;
+    let server = may_open(&st, &p, &id).await?;
     crate::security::require_same_origin(&st, &headers)?;
     if let Err(e) = p.require_step_up(&st, "opening a terminal") {
         Event::by(&p, "terminal.open", st.now_ms())

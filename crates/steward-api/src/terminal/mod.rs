@@ -2,7 +2,8 @@
 //! session recorded ([`recorder`]).
 //!
 //! The [`Registry`] knows the sessions running on this instance: who owns each one, and how to
-//! end it (an administrator's terminate).
+//! end it (an administrator's terminate). A running session also re-checks its user every
+//! `live_recheck` and ends (`access_revoked`) once they could no longer open it.
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,8 +19,10 @@ use steward_proto::{TerminalClientMessage, TerminalServerMessage};
 use tokio::sync::{mpsc, watch};
 
 use crate::audit::{Event, Outcome};
-use crate::auth::Principal;
+use crate::auth::{self, Principal};
+use crate::error::ApiResult;
 use crate::fleet::{self, Actor};
+use crate::handlers::terminal::may_open;
 use crate::state::AppState;
 
 mod recorder;
@@ -31,6 +34,9 @@ pub const TERM: &str = "xterm-256color";
 pub const MAX_SIZE: u32 = 1000;
 /// Output already waiting when a frame is sent goes into the same frame, up to this size.
 const FRAME_BYTES: usize = 64 * 1024;
+/// The end reason of a session whose user lost access: logged out, disabled, or no longer
+/// given `terminal.open` on the server by their roles.
+pub const ACCESS_REVOKED: &str = "access_revoked";
 
 struct Live {
     user_id: String,
@@ -201,8 +207,23 @@ async fn pump_input(
     let _ = events.send(Input::Closed);
 }
 
+/// Whether the session's user may still have it, asked again as at opening: `Ok(false)` when
+/// the session or account has ended, or the fresh roles no longer give `terminal.open` on the
+/// server (or it is gone, or out of their sight). An error means it could not be told.
+async fn still_allowed(st: &AppState, p: &Principal, server_id: &str) -> ApiResult<bool> {
+    let Some(fresh) = auth::revalidate(st, p).await? else {
+        return Ok(false);
+    };
+    match may_open(st, &fresh, server_id).await {
+        Ok(_) => Ok(true),
+        // 404 or 403: the answer is no.
+        Err(e) if e.status.is_client_error() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs one terminal session on an upgraded socket, until the shell exits, the browser goes,
-/// the session idles out or an administrator ends it.
+/// the session idles out, its user loses access, or an administrator ends it.
 pub async fn run(
     st: AppState,
     p: Principal,
@@ -322,6 +343,10 @@ pub async fn run(
     let mut idle_at = tokio::time::Instant::now() + idle;
     // A message read while gathering output into one frame, handled on the next turn.
     let mut held: Option<Option<ChannelMsg>> = None;
+    // `interval` panics on a zero period; a few milliseconds is as good as "always".
+    let every = st.config.live_recheck.max(Duration::from_millis(10));
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let reason: &'static str = loop {
         tokio::select! {
@@ -366,6 +391,18 @@ pub async fn run(
                     break "idle_timeout";
                 }
                 idle_at = due;
+            },
+            _ = recheck.tick() => match still_allowed(&st, &p, &server.id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(session = %id, user = %p.user.username, "terminal: access revoked, ending the session");
+                    break ACCESS_REVOKED;
+                }
+                // A database hiccup must not kill a shell someone is working in (and SIGHUP
+                // what runs in it); the next tick asks again.
+                Err(e) => {
+                    tracing::warn!(error = ?e, session = %id, "terminal: cannot re-check access, trying again later");
+                }
             },
             changed = stop.changed() => {
                 let why = if changed.is_ok() { *stop.borrow() } else { None };
