@@ -382,13 +382,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
 #[tokio::test]
 async fn the_binary_is_served_only_to_an_enrolled_agent() {
     let app = hub(agent_binary()).await;
-    let admin = app.admin().await;
-    let id = admin.server("web-1", &[]).await;
-    let (s, b) = admin
-        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let token = b["token"].as_str().unwrap().to_string();
+    let (admin, token, b) = enrolled(&app).await;
     // The manual command downloads with the token (never on curl's command line) and checks
     // the architecture.
     let command = b["install_command"].as_str().unwrap();
@@ -489,6 +483,19 @@ fn agent_dir(dir: &Path) -> PathBuf {
     d
 }
 
+/// A server `web-1` enrolled by an admin: the admin, the enrollment token and the enrollment
+/// answer.
+async fn enrolled(app: &TestApp) -> (Session, String, Value) {
+    let admin = app.admin().await;
+    let id = admin.server("web-1", &[]).await;
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let token = b["token"].as_str().unwrap().to_string();
+    (admin, token, b)
+}
+
 async fn download_arch(app: &TestApp, token: &str, arch: &str) -> reqwest::Response {
     app.client
         .get(app.url(&format!("/api/v1/agent/download?arch={arch}")))
@@ -502,13 +509,7 @@ async fn download_arch(app: &TestApp, token: &str, arch: &str) -> reqwest::Respo
 async fn a_hub_with_builds_for_several_architectures_serves_each_server_its_own() {
     let bins = tempfile::tempdir().unwrap();
     let app = hub(agent_dir(bins.path())).await;
-    let admin = app.admin().await;
-    let id = admin.server("web-1", &[]).await;
-    let (s, b) = admin
-        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let token = b["token"].as_str().unwrap().to_string();
+    let (_admin, token, b) = enrolled(&app).await;
     // The manual command accepts both architectures and asks for its own.
     let command = b["install_command"].as_str().unwrap();
     assert!(command.contains(foreign_uname()), "{command}");

@@ -798,6 +798,22 @@ async fn next_wire(
     }
 }
 
+/// The next update with `n` servers, and its bytes on the wire: samples recorded across a
+/// tick boundary come in two updates, which are merged.
+async fn update_of(
+    ws: &mut steward_api::ws_deflate::Socket<tokio::net::TcpStream>,
+    n: usize,
+) -> (Value, usize) {
+    let (mut update, mut bytes) = next_wire(ws).await;
+    while update["servers"].as_array().unwrap().len() < n {
+        let (more, more_bytes) = next_wire(ws).await;
+        let more = more["servers"].as_array().unwrap().clone();
+        update["servers"].as_array_mut().unwrap().extend(more);
+        bytes += more_bytes;
+    }
+    (update, bytes)
+}
+
 /// Without the batch's time, which differs between two connections' snapshots.
 fn servers_of(msg: &Value) -> Value {
     msg["servers"].clone()
@@ -839,25 +855,8 @@ async fn clients_offering_permessage_deflate_get_the_same_frames_compressed() {
     for id in &ids {
         record(&app, id, t1, &points).await;
     }
-    let (mut up_plain, mut plain_bytes) = next_wire(&mut plain).await;
-    let (mut up_zipped, mut zipped_bytes) = next_wire(&mut zipped).await;
-    // Samples recorded across a tick boundary come in two updates: take both.
-    while up_plain["servers"].as_array().unwrap().len() < 30 {
-        let (more, n) = next_wire(&mut plain).await;
-        up_plain["servers"]
-            .as_array_mut()
-            .unwrap()
-            .extend(more["servers"].as_array().unwrap().iter().cloned());
-        plain_bytes += n;
-    }
-    while up_zipped["servers"].as_array().unwrap().len() < 30 {
-        let (more, n) = next_wire(&mut zipped).await;
-        up_zipped["servers"]
-            .as_array_mut()
-            .unwrap()
-            .extend(more["servers"].as_array().unwrap().iter().cloned());
-        zipped_bytes += n;
-    }
+    let (up_plain, plain_bytes) = update_of(&mut plain, 30).await;
+    let (up_zipped, zipped_bytes) = update_of(&mut zipped, 30).await;
     assert_eq!(up_plain["type"], "update");
     assert_eq!(servers_of(&up_plain), servers_of(&up_zipped));
     assert!(
