@@ -107,6 +107,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ssh::accept_host_key))
         .routes(routes!(scan::run, scan::latest))
         .routes(routes!(scan::history))
+        .routes(routes!(scan::one))
         .routes(routes!(scan::proposals_list))
         .routes(routes!(scan::proposal_dismiss))
         .routes(routes!(checks::list, checks::create))

@@ -120,6 +120,37 @@ pub async fn page(
     Ok((rows, total))
 }
 
+/// One scan of a server, if it exists.
+pub async fn get(pool: &sqlx::AnyPool, server_id: &str, id: &str) -> DbResult<Option<ScanRow>> {
+    let sql = format!("SELECT {COLUMNS} FROM scans WHERE server_id = $1 AND id = $2");
+    Ok(sqlx::query_as(&sql)
+        .bind(server_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// The newest successful scan of a server that came before the scan started at `started_at`
+/// with id `id`, in the order of [`latest`].
+pub async fn succeeded_before(
+    pool: &sqlx::AnyPool,
+    server_id: &str,
+    started_at: i64,
+    id: &str,
+) -> DbResult<Option<ScanRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM scans WHERE server_id = $1 AND status = 'succeeded' \
+         AND (started_at < $2 OR (started_at = $2 AND id < $3)) \
+         ORDER BY started_at DESC, id DESC LIMIT 1"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(server_id)
+        .bind(started_at)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?)
+}
+
 /// Deletes all but the newest [`KEEP_PER_SERVER`] scans of a server.
 pub async fn prune<'e>(ex: impl Executor<'e, Database = Any>, server_id: &str) -> DbResult<u64> {
     let done = sqlx::query(

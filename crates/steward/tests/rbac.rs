@@ -43,7 +43,7 @@ struct Route {
     method: Method,
     /// As in the OpenAPI document.
     path: &'static str,
-    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {check} {solo} {script}
+    /// With placeholders: {web} {db} {user} {role} {token} {proposal} {scan} {check} {solo} {script}
     /// {exec} {n} {p}.
     concrete: &'static str,
     body: Option<Value>,
@@ -415,6 +415,13 @@ fn matrix() -> Vec<Route> {
             M::GET,
             "/api/v1/servers/{id}/scans",
             "/api/v1/servers/{web}/scans",
+            None,
+            [U, H, A, A, A, A],
+        ),
+        r(
+            M::GET,
+            "/api/v1/servers/{id}/scans/{scan_id}",
+            "/api/v1/servers/{web}/scans/{scan}",
             None,
             [U, H, A, A, A, A],
         ),
@@ -854,6 +861,26 @@ async fn every_route_for_every_role() {
                 .await;
             assert_eq!(st, StatusCode::OK);
         }
+        // A (failed) scan of the web server.
+        let scan = steward_db::new_id();
+        steward_db::scans::insert(
+            &app.db.pool,
+            &steward_db::scans::ScanRow {
+                id: scan.clone(),
+                org_id: steward_core::DEFAULT_ORG_ID.into(),
+                server_id: web.clone(),
+                trigger_kind: "user".into(),
+                actor_id: None,
+                started_at: 0,
+                finished_at: Some(1),
+                status: "failed".into(),
+                error_code: Some("unreachable".into()),
+                error_message: Some("connection refused".into()),
+                result: None,
+            },
+        )
+        .await
+        .unwrap();
         // A proposal on the web server (as a scan that found a database would make).
         let proposal = steward_db::new_id();
         steward_db::proposals::insert_new(
@@ -946,6 +973,7 @@ async fn every_route_for_every_role() {
                 ("role", role["id"].as_str().unwrap_or_default().to_string()),
                 ("token", own_token.clone()),
                 ("proposal", proposal.clone()),
+                ("scan", scan.clone()),
                 ("check", fixture_checks[0].clone()),
                 ("solo", fixture_checks[1].clone()),
                 (

@@ -296,6 +296,33 @@ async fn a_scan_finds_the_databases_and_sshd_and_proposes_next_steps_once() {
         .get(&format!("/api/v1/servers/{id}/scans?limit=0"))
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Each past scan, with what changed since the successful one before it: the newest is
+    // what the overview showed, the first has nothing before it.
+    let one = |scan: &Value| {
+        format!(
+            "/api/v1/servers/{id}/scans/{}",
+            scan["current"]["id"].as_str().unwrap()
+        )
+    };
+    let (s, back) = viewer.get(&one(&third)).await;
+    assert_eq!(s, StatusCode::OK, "{back}");
+    assert_eq!(back["changes"], third["changes"]);
+    assert_eq!(back["current"]["report"], third["current"]["report"]);
+    assert_eq!(back["previous_at"], second["current"]["started_at"]);
+    let (_, back) = viewer.get(&one(&second)).await;
+    assert_eq!(back["changes"], second["changes"]);
+    assert_eq!(back["latest"]["id"], second["current"]["id"]);
+    let (_, back) = viewer.get(&one(&first)).await;
+    assert_eq!(back["previous_at"], Value::Null);
+    assert_eq!(back["changes"], json!([]));
+    assert_eq!(back["current"]["report"], first["current"]["report"]);
+    for missing in [
+        format!("/api/v1/servers/{id}/scans/{}", uuid::Uuid::new_v4()),
+        format!("/api/v1/servers/{id}/scans/not-a-uuid"),
+    ] {
+        let (s, b) = viewer.get(&missing).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{missing}: {b}");
+    }
     // A viewer reads scans but may not run one.
     let (s, _) = viewer.get(&format!("/api/v1/servers/{id}/scan")).await;
     assert_eq!(s, StatusCode::OK);
@@ -349,6 +376,15 @@ async fn failures_are_stored_with_their_code_and_invisible_servers_are_404() {
     assert_eq!(r["current"], Value::Null, "no successful scan yet");
     let (_, page) = admin.get(&format!("/api/v1/servers/{id}/scans")).await;
     assert_eq!(page["total"], 2);
+    // A failed scan on its own: its error, no report, nothing compared.
+    let failed = page["items"][0]["id"].as_str().unwrap();
+    let (s, back) = admin
+        .get(&format!("/api/v1/servers/{id}/scans/{failed}"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{back}");
+    assert_eq!(back["latest"]["error"]["code"], "unreachable");
+    assert_eq!(back["current"], Value::Null);
+    assert_eq!(back["changes"], json!([]));
     assert!(
         app.audit_actions()
             .await
@@ -364,6 +400,7 @@ async fn failures_are_stored_with_their_code_and_invisible_servers_are_404() {
         (Method::POST, format!("/api/v1/servers/{id}/scan")),
         (Method::GET, format!("/api/v1/servers/{id}/scan")),
         (Method::GET, format!("/api/v1/servers/{id}/scans")),
+        (Method::GET, format!("/api/v1/servers/{id}/scans/{failed}")),
         (Method::GET, format!("/api/v1/servers/{id}/proposals")),
         (Method::POST, "/api/v1/servers/not-a-uuid/scan".to_string()),
         (

@@ -1,6 +1,7 @@
 // The server page's discovery section: scan now, what the last scan found (system, disks,
 // ports, services, failed units, containers), what it could not see, what changed since the
-// scan before, and the next steps proposed for the databases found.
+// scan before, earlier scans (each shown with what changed before it), and the next steps
+// proposed for the databases found.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
@@ -12,6 +13,7 @@ import '../styles/scan.css';
 type Overview = Schemas['ScanOverview'];
 type Proposal = Schemas['Proposal'];
 type Report = Schemas['ScanReport'];
+type ScanSummary = Schemas['ScanSummary'];
 
 const UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte', 'petabyte'] as const;
 
@@ -232,10 +234,57 @@ function Proposals({
   );
 }
 
+/** Earlier scans, loaded when opened; `onShow` displays one in the panel. */
+function ScanHistory({ serverId, refresh, onShow }: { serverId: string; refresh: unknown; onShow: (id: string) => Promise<void> }) {
+  const { t, i18n } = useTranslation();
+  const [open, setOpen] = useState(false);
+  const [items, setItems] = useState<ScanSummary[] | null>(null);
+  const [total, setTotal] = useState(0);
+  const { busy, error, run } = useAction();
+  useEffect(() => {
+    if (!open) return;
+    void run(async () => {
+      const page = await call(() => api.GET('/api/v1/servers/{id}/scans', { params: { path: { id: serverId }, query: { limit: 50 } } }));
+      setItems(page.items);
+      setTotal(page.total);
+    });
+    // `run` is stable enough for this; reload when opened or after a new scan.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [open, serverId, refresh]);
+  return (
+    <details className="scan-history" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary>{items ? t('scan.historyCount', { n: total }) : t('scan.history')}</summary>
+      <ErrorAlert error={error} />
+      {items && (
+        <DataTable caption={t('scan.history')} headers={[t('scan.started'), t('scan.startedBy'), t('scan.status')]} actionsLabel={t('scan.show')}>
+          {items.map((s) => {
+            const time = formatTime(s.started_at, i18n.language);
+            return (
+              <tr key={s.id} data-testid="scan-history-row">
+                <td>{time}</td>
+                <td>{s.trigger === 'schedule' ? t('scan.scheduled') : t('scan.manual')}</td>
+                <td>{t(`scan.outcome.${s.status}`, { defaultValue: s.status })}</td>
+                <td>
+                  <Button busy={busy} aria-label={t('scan.showLabel', { time })} onClick={() => run(() => onShow(s.id))}>
+                    {t('scan.show')}
+                  </Button>
+                </td>
+              </tr>
+            );
+          })}
+        </DataTable>
+      )}
+    </details>
+  );
+}
+
 export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: () => void }) {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
-  const [overview, setOverview] = useState<Overview | null>(null);
+  const [latestOverview, setOverview] = useState<Overview | null>(null);
+  // An earlier scan picked from the history, shown instead of the latest.
+  const [viewing, setViewing] = useState<Overview | null>(null);
+  const overview = viewing ?? latestOverview;
   const [proposals, setProposals] = useState<Proposal[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
   const { busy, error, run } = useAction();
@@ -261,6 +310,7 @@ export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: (
   const scanNow = () =>
     run(async () => {
       setOverview(await call(() => api.POST('/api/v1/servers/{id}/scan', { params: { path: { id: server.id } } })));
+      setViewing(null);
       setProposals(await call(() => api.GET('/api/v1/servers/{id}/proposals', { params: { path: { id: server.id } } })));
       onScanned?.();
     });
@@ -282,17 +332,25 @@ export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: (
       </div>
       <ErrorAlert error={loadError ?? error} />
       {overview && !latest && <p className="muted">{t('scan.never')}</p>}
-      {latest && (
+      {viewing && latest && (
+        <Notice>
+          {t('scan.viewing', { time: formatTime(latest.started_at, i18n.language) })}{' '}
+          <Button onClick={() => setViewing(null)}>{t('scan.backToLatest')}</Button>
+        </Notice>
+      )}
+      {!viewing && latest && (
         <p>
           {t('scan.lastScan')}: {formatTime(latest.finished_at ?? latest.started_at, i18n.language)}
           {latest.trigger === 'schedule' && <span className="muted"> ({t('scan.scheduled')})</span>}
         </p>
       )}
-      {latest?.status === 'failed' && latest.error && <Notice kind="warning">{t('scan.failed', { reason: reason(latest.error) })}</Notice>}
+      {latest?.status === 'failed' && latest.error && (
+        <Notice kind="warning">{t(viewing ? 'scan.failedThis' : 'scan.failed', { reason: reason(latest.error) })}</Notice>
+      )}
       {latest?.status === 'running' && <Notice>{t('scan.running')}</Notice>}
       {overview && report && (
         <>
-          {latest?.id !== overview.current?.id && (
+          {!viewing && latest?.id !== overview.current?.id && (
             <p className="muted">{t('scan.showingFrom', { time: formatTime(overview.current?.started_at, i18n.language) })}</p>
           )}
           <Changes overview={overview} />
@@ -354,6 +412,13 @@ export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: (
             </>
           ) : null}
         </>
+      )}
+      {latestOverview?.latest && (
+        <ScanHistory
+          serverId={server.id}
+          refresh={latestOverview}
+          onShow={async (id) => setViewing(await call(() => api.GET('/api/v1/servers/{id}/scans/{scan_id}', { params: { path: { id: server.id, scan_id: id } } })))}
+        />
       )}
       {overview && (
         <Proposals

@@ -70,6 +70,20 @@ test('Scan now shows the OS, the databases and sshd, and proposals that can be d
   await page.getByRole('button', { name: 'Scan now' }).click();
   await page.getByText(/Nothing changed since the scan of|Changes since the scan of/).first().waitFor({ timeout: 60_000 });
 
+  // Earlier scans: both listed; the first one shown on its own (nothing before it to compare
+  // with), then back to the latest.
+  await page.locator('summary', { hasText: 'Earlier scans' }).click();
+  const rows = page.getByTestId('scan-history-row');
+  await expect.poll(() => rows.count()).toBe(2);
+  await page.locator('summary', { hasText: 'Earlier scans (2)' }).waitFor();
+  await rows.nth(1).getByRole('button', { name: /^Show the scan of / }).click();
+  await page.getByText(/^Showing the scan of /).waitFor();
+  await services.getByText('PostgreSQL').first().waitFor();
+  expect(await page.getByText(/Nothing changed since the scan of|Changes since the scan of/).count()).toBe(0);
+  await shot(page, '62-server-scan-history');
+  await page.getByRole('button', { name: 'Back to the latest scan' }).click();
+  await page.getByText(/Nothing changed since the scan of|Changes since the scan of/).first().waitFor();
+
   // A health-check proposal becomes a check of the server's address, which runs at once.
   await page.getByRole('button', { name: 'Create check: Health check: PostgreSQL answers on 127.0.0.1:5432' }).click();
   await page.getByRole('heading', { name: 'PostgreSQL on db-1' }).waitFor();
@@ -92,6 +106,8 @@ test('the filled scan panel meets WCAG 2.1 AA in both themes and fits a phone', 
     await page.evaluate((t) => localStorage.setItem('steward.theme', t), theme);
     await page.goto(`${steward.url}/servers/${serverId}`);
     await page.getByTestId('scan-services').waitFor();
+    await page.locator('summary', { hasText: 'Earlier scans' }).click();
+    await page.getByTestId('scan-history-row').first().waitFor();
     for (const v of await a11yViolations(page)) found.push(`${theme}: ${v}`);
   }
   expect(found).toEqual([]);

@@ -1,7 +1,9 @@
-//! Service discovery: scan a server now, its latest scan and what changed, its scan history,
-//! and the next steps proposed for the databases found.
+//! Service discovery: scan a server now, its latest scan and what changed, its scan history
+//! (each past scan with what changed before it), and the next steps proposed for the
+//! databases found.
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use serde_json::json;
 use steward_core::Permission;
 use steward_db::proposals::{self, ProposalRow};
@@ -141,6 +143,45 @@ pub async fn history(
         total,
         limit,
         offset,
+    }))
+}
+
+/// One scan of the server, and what changed since the successful scan before it (for a
+/// successful scan). `latest` is that scan; `current` is it too when it succeeded.
+#[utoipa::path(get, operation_id = "scan_get", path = "/api/v1/servers/{id}/scans/{scan_id}", tag = tags::SERVERS, params(("id" = String, Path), ("scan_id" = String, Path)),
+    responses((status = 200, body = ScanOverview), (status = 404, body = ErrorBody)))]
+pub async fn one(
+    State(st): State<AppState>,
+    p: Principal,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult<Json<ScanOverview>> {
+    // Every id is a UUID: anything else names nothing.
+    let Ok(Path((id, scan_id))) = path else {
+        return Err(ApiError::not_found("scan"));
+    };
+    if uuid::Uuid::parse_str(&id).is_err() || uuid::Uuid::parse_str(&scan_id).is_err() {
+        return Err(ApiError::not_found("scan"));
+    }
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::ServersRead, &server.tags)?;
+    let row = scans::get(&st.db.pool, &server.id, &scan_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("scan"))?;
+    let succeeded = row.status == "succeeded";
+    let previous = if succeeded {
+        scans::succeeded_before(&st.db.pool, &server.id, row.started_at, &row.id).await?
+    } else {
+        None
+    };
+    let changes = match (report(&row), previous.as_ref().and_then(report)) {
+        (Some(now), Some(before)) if succeeded => diff::changes(&before, &now),
+        _ => Vec::new(),
+    };
+    Ok(Json(ScanOverview {
+        latest: Some(summary(&row)),
+        current: succeeded.then(|| full(&row)),
+        previous_at: previous.map(|p| time(p.started_at)),
+        changes,
     }))
 }
 
