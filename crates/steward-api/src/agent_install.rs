@@ -452,6 +452,10 @@ pub fn user_unit(hub: &str, interval: i64) -> String {
 /// TERM first, KILL after 5 s.
 const COMMON: &str = r#"
 step() { printf '@@step %s %s %s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\n\r\t' '   ' | cut -c1-300)"; }
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+# The crontab line that starts a detached agent at boot ends with this mark.
+CRONMARK='# steward-agent'
+cron_drop() { $1 crontab -l 2>/dev/null | grep -v "$CRONMARK\$"; }
 warn() { printf '@@warn %s\n' "$1"; }
 stop_pidfile() {
   [ -f "$1" ] || return 1
@@ -547,7 +551,19 @@ detached)
   sleep 2
   if $SUDO kill -0 "$pid" 2>/dev/null; then step verify ok "process $pid is running"
   else step verify fail "process $pid exited: $($SUDO tail -n 3 "$LOG" 2>/dev/null)"; exit 1; fi
-  warn no_boot_start
+  # Started again at boot where cron can: a launcher next to the token and an @reboot line
+  # in the crontab of the account the agent runs as (root's for a system install).
+  START=$CONF/start
+  if command -v crontab >/dev/null 2>&1 \
+    && printf '#!/bin/sh\n# Written by Steward: starts steward-agent detached (cron @reboot).\necho $$ > %s\nexec %s --hub %s --token-file %s --interval %s >>%s 2>&1 </dev/null\n' \
+      "$(q "$PIDFILE")" "$(q "$BIN")" "$(q "$HUB")" "$(q "$TOKEN")" "$INTERVAL" "$(q "$LOG")" \
+      | $SUDO sh -c 'umask 077; cat > "$1"' steward-agent "$START" \
+    && { cron_drop "$SUDO"; echo "@reboot /bin/sh $(q "$START") $CRONMARK"; } | $SUDO crontab - 2>/dev/null; then
+    step boot ok "cron starts it at boot: @reboot /bin/sh $START"
+    warn no_crash_restart
+  else
+    warn no_boot_start
+  fi
   [ "$MODE" = system ] && warn runs_as_root
   ;;
 esac
@@ -599,6 +615,16 @@ for f in "$HOME/.local/bin/steward-agent" "$HOME/.config/steward-agent" "$UNIT" 
   fi
 done
 [ "$SYSTEMD" = 1 ] && systemctl --user daemon-reload >/dev/null 2>&1
+# The @reboot lines of a detached install (the login user's, and root's when privileged).
+if command -v crontab >/dev/null 2>&1; then
+  for who in "" "$SUDO"; do
+    [ -z "$who" ] || [ "$PRIV" = 1 ] || continue
+    if $who crontab -l 2>/dev/null | grep -q "$CRONMARK\$"; then
+      if cron_drop "$who" | $who crontab - 2>/dev/null; then removed="$removed crontab@reboot${who:+(root)}"
+      else failed="$failed crontab@reboot"; fi
+    fi
+  done
+fi
 if [ -n "$stopped" ]; then step stop ok "stopped:$stopped"; else step stop ok "no running agent found"; fi
 if [ -n "$failed" ]; then
   step remove fail "no permission to remove:$failed"

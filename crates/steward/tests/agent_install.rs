@@ -92,6 +92,15 @@ fn process_uid(pid: u32) -> Option<u32> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The account's crontab (empty when it has none). Needs `crontab` (Debian: `cron`).
+fn crontab_of(user: &str) -> String {
+    let out = std::process::Command::new("crontab")
+        .args(["-l", "-u", user])
+        .output()
+        .expect("crontab is missing: install it with `apt-get install -y cron`");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie has no command line any more.
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
@@ -172,6 +181,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         "install",
         "start",
         "verify",
+        "boot",
         "cleanup",
     ] {
         assert!(steps.contains(&name), "step {name} missing: {r}");
@@ -202,14 +212,13 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["code"] == "no_boot_start"),
+            .any(|w| w["code"] == "no_crash_restart"),
         "{r}"
     );
-    let warnings = r["warnings"].to_string();
-    assert!(
-        warnings.contains("reboot"),
-        "a detached agent does not survive a reboot: {r}"
-    );
+    // Without systemd, cron starts it at boot: one @reboot line in the account's crontab.
+    let start = home.join(".config/steward-agent/start");
+    let reboot_line = format!("@reboot /bin/sh '{}' # steward-agent", start.display());
+    assert_eq!(crontab_of(&user.name), format!("{reboot_line}\n"));
 
     // The real agent runs as that account and connects; its metrics arrive.
     let connected = eventually(30, || async {
@@ -333,7 +342,48 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         .await
     );
 
-    // Uninstall: the process is gone, its files are removed, the token is revoked.
+    // Installing again kept one @reboot line. A "reboot": the agent is stopped and the line's
+    // command, run as the account as cron runs it, brings it back.
+    assert_eq!(crontab_of(&user.name), format!("{reboot_line}\n"));
+    let _ = std::process::Command::new("kill")
+        .arg(pid2.to_string())
+        .status();
+    assert!(eventually(10, || async { !alive(pid2) }).await);
+    let boot_cmd = reboot_line
+        .strip_prefix("@reboot ")
+        .and_then(|l| l.strip_suffix(" # steward-agent"))
+        .unwrap()
+        .to_string();
+    let mut booted = std::process::Command::new("runuser")
+        .args(["-u", &user.name, "--", "/bin/sh", "-c", &boot_cmd])
+        .current_dir("/")
+        .spawn()
+        .expect("runuser runs the @reboot command");
+    let pidfile = home.join(".local/state/steward-agent/agent.pid");
+    let started_again = eventually(10, || async {
+        std::fs::read_to_string(&pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .is_some_and(|p| p != pid2 && alive(p))
+    })
+    .await;
+    assert!(started_again, "the @reboot command starts the agent again");
+    let pid2: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        eventually(30, || async {
+            let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+            a["connected"] == true
+        })
+        .await,
+        "the agent started at boot connects"
+    );
+
+    // Uninstall: the process is gone, its files and its @reboot line are removed, the token is
+    // revoked.
     let (s, u) = admin.post(&uninstall, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{u}");
     assert!(
@@ -356,6 +406,8 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     ] {
         assert!(!home.join(gone).exists(), "{gone} is still there");
     }
+    assert_eq!(crontab_of(&user.name), "", "the @reboot line is removed");
+    let _ = booted.wait();
     assert_eq!(
         download(&app, Some(&token2)).await.status(),
         StatusCode::UNAUTHORIZED

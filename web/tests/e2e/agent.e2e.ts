@@ -134,11 +134,11 @@ test('install the agent over SSH (step-up, steps, connected), then uninstall it'
     expect(text).toContain('Installed (for the login user, background process)');
     await poll(() => result.getByTestId('install-agent-state').textContent(), 30_000).toBe('connected');
     const steps = (await result.getByTestId('install-steps').textContent()) ?? '';
-    for (const step of ['Connect over SSH', 'Check the architecture', 'Upload the agent (SFTP)', 'Write the token (0600)', 'Start the agent']) {
+    for (const step of ['Connect over SSH', 'Check the architecture', 'Upload the agent (SFTP)', 'Write the token (0600)', 'Start the agent', 'Start at boot (cron)']) {
       expect(steps).toContain(step);
     }
     expect(steps).not.toContain('failed');
-    await expect(result.textContent()).resolves.toContain('will not start again after a reboot');
+    await expect(result.textContent()).resolves.toContain('cron starts again at boot (@reboot)');
     await expect(result.textContent()).resolves.toContain(`/home/${account.name}/.local/bin/steward-agent`);
     await shot(page, '62-agent-installed-over-ssh');
     await result.getByRole('button', { name: 'Done' }).click();
