@@ -4,6 +4,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod agent_install;
+pub mod agent_progress;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;

@@ -86,7 +86,7 @@ pub enum AgentServiceKind {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentInstallStep {
     /// `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
-    /// `verify`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+    /// `verify`, `boot`, `connected`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
     pub name: String,
     pub ok: bool,
     /// What happened, for people (never contains the token).
@@ -119,6 +119,22 @@ pub struct AgentInstallResult {
     /// at logout, not connected yet …).
     pub warnings: Vec<AgentInstallWarning>,
     pub agent: AgentInfo,
+}
+
+/// One line of an install answered as `application/x-ndjson` (asked for with that `Accept`
+/// header): each step as it ends, then the result or the error.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentInstallProgress {
+    /// A step has ended.
+    Step { step: AgentInstallStep },
+    /// The install succeeded: the same answer as without streaming.
+    Result { result: Box<AgentInstallResult> },
+    /// The install failed: the HTTP status and the error it would have answered with.
+    Error {
+        status: u16,
+        error: crate::ErrorDetail,
+    },
 }
 
 /// The result of an uninstall over SSH: the agent is stopped and removed, and its token

@@ -92,6 +92,43 @@ fn process_uid(pid: u32) -> Option<u32> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Installs with `Accept: application/x-ndjson`: every line, with when it arrived.
+async fn install_streamed(session: &Session, path: &str, body: Value) -> Vec<(Duration, Value)> {
+    let start = std::time::Instant::now();
+    let mut resp = session
+        .client
+        .post(format!("{}{path}", session.base))
+        .bearer_auth(&session.token)
+        .header("accept", "application/x-ndjson")
+        // As a browser asks; lines must still go out one by one, uncompressed (like SSE).
+        .header("accept-encoding", "gzip, br")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    assert!(
+        resp.headers().get("content-encoding").is_none(),
+        "{:?}",
+        resp.headers()
+    );
+    let mut buf = Vec::new();
+    let mut lines = Vec::new();
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        buf.extend_from_slice(&chunk);
+        while let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            lines.push((start.elapsed(), serde_json::from_slice(&line).unwrap()));
+        }
+    }
+    assert!(buf.is_empty(), "every line ends with a newline");
+    lines
+}
+
 /// The account's crontab (empty when it has none). Needs `crontab` (Debian: `cron`).
 fn crontab_of(user: &str) -> String {
     let out = std::process::Command::new("crontab")
@@ -312,9 +349,31 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         std::fs::read(agent_binary()).unwrap().as_slice()
     );
 
-    // Installing again replaces the token and the process.
-    let (s, r2) = admin.post(&install, json!({})).await;
-    assert_eq!(s, StatusCode::OK, "{r2}");
+    // Installing again replaces the token and the process. This time streamed, as the page
+    // asks for it: each step as it ends, then the result.
+    let lines = install_streamed(&admin, &install, json!({})).await;
+    let (last_at, last) = lines.last().unwrap().clone();
+    assert_eq!(last["type"], "result", "{lines:?}");
+    let r2 = last["result"].clone();
+    let streamed: Vec<&Value> = lines[..lines.len() - 1]
+        .iter()
+        .map(|(_, l)| {
+            assert_eq!(l["type"], "step", "{l}");
+            &l["step"]
+        })
+        .collect();
+    assert_eq!(
+        streamed,
+        r2["steps"].as_array().unwrap().iter().collect::<Vec<_>>(),
+        "the streamed steps are the result's"
+    );
+    assert_eq!(streamed[0]["name"], "connect");
+    // The first steps arrived while the install went on (the start alone waits 2 s).
+    assert!(
+        last_at - lines[0].0 >= Duration::from_millis(1500),
+        "connect at {:?}, result at {last_at:?}",
+        lines[0].0
+    );
     let token2 = std::fs::read_to_string(&token_path)
         .unwrap()
         .trim()
@@ -681,6 +740,34 @@ async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
     let (_, outcome, details) = rows.iter().rfind(|(a, _, _)| a == "agent.install").unwrap();
     assert_eq!(outcome, "failure");
     assert!(details.contains("wrong_architecture"), "{details}");
+
+    // Streamed, the same refusal comes as the last line, after the steps that ran.
+    let lines = install_streamed(
+        &admin,
+        &format!("/api/v1/servers/{id}/agent/install"),
+        json!({ "step_up": { "password": PASSWORD } }),
+    )
+    .await;
+    let last = &lines.last().unwrap().1;
+    assert_eq!(last["type"], "error", "{lines:?}");
+    assert_eq!(last["status"], 409);
+    assert_eq!(last["error"]["code"], "wrong_architecture");
+    let names: Vec<&str> = lines[..lines.len() - 1]
+        .iter()
+        .map(|(_, l)| l["step"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["connect", "probe", "architecture", "cleanup"]);
+    // A refusal before anything starts is a plain error answer.
+    let resp = app
+        .client
+        .post(app.url(&format!("/api/v1/servers/{id}/agent/install")))
+        .bearer_auth(&admin.token)
+        .header("accept", "application/x-ndjson")
+        .json(&json!({ "step_up": { "password": "wrong-password-123" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // An unreachable server: 502 `unreachable`, the step that failed is named.
     let down = server(&admin, "down", "127.0.0.2", closed_port(), "root").await;

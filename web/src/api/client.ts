@@ -79,3 +79,50 @@ export async function call<R extends FetchResult>(
   }
   return r.data as Exclude<R['data'], undefined>;
 }
+
+/**
+ * POSTs `body` to `path` asking for `application/x-ndjson`, and hands each JSON line to
+ * `onLine` as it arrives (for operations that report progress, such as an agent install).
+ * Refreshes an expired session once, like `call`; an error answer rejects with an `ApiError`.
+ */
+export async function postStream(path: string, body: unknown, onLine: (line: unknown) => void): Promise<void> {
+  const send = () =>
+    fetch(path, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { Accept: 'application/x-ndjson', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  let r: Response;
+  try {
+    r = await send();
+    if (r.status === 401) {
+      if (await refreshSession()) r = await send();
+      if (r.status === 401) window.dispatchEvent(new Event(SESSION_ENDED));
+    }
+  } catch {
+    throw new ApiError(0, 'network_error', 'network error');
+  }
+  if (!r.ok || !r.body) {
+    const error = (await r.json().catch(() => undefined)) as unknown;
+    throw toError({ error, response: r });
+  }
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    let chunk: ReadableStreamReadResult<string>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw new ApiError(0, 'network_error', 'the connection ended early');
+    }
+    if (chunk.done) break;
+    buffered += chunk.value;
+    let end: number;
+    while ((end = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, end).trim();
+      buffered = buffered.slice(end + 1);
+      if (line) onLine(JSON.parse(line));
+    }
+  }
+}

@@ -737,7 +737,9 @@ export interface paths {
          *     enrolls a new token (any previous one stops working) written to a 0600 file, installs a
          *     systemd unit (system or user) or, without systemd, starts it detached, and waits briefly
          *     for it to connect. Needs `servers.write` on the server and a step-up. On failure the error's
-         *     `details.steps` lists the steps so far.
+         *     `details.steps` lists the steps so far. With `Accept: application/x-ndjson` the answer
+         *     streams each step as it ends, then the result or the error (`AgentInstallProgress` lines);
+         *     the install then finishes even if the client goes away.
          */
         post: operations["agent_install"];
         delete?: never;
@@ -1268,6 +1270,25 @@ export interface components {
          */
         AgentInstallMode: "system" | "user";
         /**
+         * @description One line of an install answered as `application/x-ndjson` (asked for with that `Accept`
+         *     header): each step as it ends, then the result or the error.
+         */
+        AgentInstallProgress: {
+            step: components["schemas"]["AgentInstallStep"];
+            /** @enum {string} */
+            type: "step";
+        } | {
+            result: components["schemas"]["AgentInstallResult"];
+            /** @enum {string} */
+            type: "result";
+        } | {
+            /** Format: int32 */
+            status: number;
+            error: components["schemas"]["ErrorDetail"];
+            /** @enum {string} */
+            type: "error";
+        };
+        /**
          * @description Installing (or uninstalling) the agent over SSH. The body may be left out: a session that
          *     stepped up recently (`POST /auth/step-up`) needs nothing more; an API token proves its
          *     owner inline with `step_up`.
@@ -1295,7 +1316,7 @@ export interface components {
         AgentInstallStep: {
             /**
              * @description `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
-             *     `verify`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+             *     `verify`, `boot`, `connected`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
              */
             name: string;
             ok: boolean;
@@ -4755,12 +4776,14 @@ export interface operations {
             };
         };
         responses: {
+            /** @description the result; with `Accept: application/x-ndjson`, one `AgentInstallProgress` line per step, then the result or the error (refusals before the install starts — 403, 404, 409 `agent_busy` — are answered as usual) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["AgentInstallResult"];
+                    "application/x-ndjson": components["schemas"]["AgentInstallProgress"];
                 };
             };
             /** @description no permission, or `step_up_required` / `step_up_failed` */

@@ -4,7 +4,7 @@
 // revoking it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { ApiError, api, call, type Schemas, type Server } from '../api/client';
+import { ApiError, api, call, postStream, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
@@ -35,6 +35,21 @@ function StepList({ steps }: { steps: Step[] }) {
       ))}
     </ol>
   );
+}
+
+/** Installs over SSH with the steps streamed (`application/x-ndjson`) as they end. */
+async function installStreamed(serverId: string, onStep: (s: Step) => void): Promise<Schemas['AgentInstallResult']> {
+  let result: Schemas['AgentInstallResult'] | undefined;
+  let failure: ApiError | undefined;
+  await postStream(`/api/v1/servers/${encodeURIComponent(serverId)}/agent/install`, {}, (line) => {
+    const l = line as Schemas['AgentInstallProgress'];
+    if (l.type === 'step') onStep(l.step);
+    else if (l.type === 'result') result = l.result;
+    else failure = new ApiError(l.status, l.error.code, l.error.message, (l.error.details ?? {}) as Record<string, unknown>);
+  });
+  if (failure) throw failure;
+  if (!result) throw new ApiError(0, 'network_error', 'the install ended without a result');
+  return result;
 }
 
 function stepsOf(e: unknown): Step[] {
@@ -88,7 +103,8 @@ export function AgentPanel({ server, onChanged }: { server: Server; onChanged: (
     setOp({ kind, running: true, steps: [], warnings: [] });
     try {
       if (kind === 'install') {
-        const r = await withStepUp(() => call(() => api.POST('/api/v1/servers/{id}/agent/install', path)));
+        // Streamed: each step shows as it ends.
+        const r = await withStepUp(() => installStreamed(server.id, (step) => setOp((o) => (o ? { ...o, steps: [...o.steps, step] } : o))));
         setOp({ kind, running: false, steps: r.steps, warnings: r.warnings, result: r });
         setAgent(r.agent);
       } else {

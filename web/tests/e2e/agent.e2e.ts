@@ -128,6 +128,12 @@ test('install the agent over SSH (step-up, steps, connected), then uninstall it'
 
     const result = page.getByRole('dialog', { name: 'Install the agent over SSH' });
     await result.waitFor();
+    // The steps show as they end, while the install still runs.
+    await poll(
+      async () =>
+        (await result.locator('.spinner').count()) > 0 && ((await result.getByTestId('install-steps').textContent().catch(() => '')) ?? '').includes('Upload the agent (SFTP)'),
+      30_000,
+    ).toBe(true);
     // Done when the result (or an error) is shown.
     await poll(async () => /Installed \(|failed|Done/.test((await result.getByTestId('install-result').textContent()) ?? '') && !(await result.locator('.spinner').count()), 60_000).toBe(true);
     const text = (await result.getByTestId('install-result').textContent()) ?? '';

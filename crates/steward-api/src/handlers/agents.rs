@@ -9,20 +9,22 @@ use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use steward_core::Permission;
 use steward_db::agents::{self, AgentRow};
 use steward_db::servers::ServerRow;
 use steward_proto::{
-    AgentDownloadQuery, AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallRequest,
-    AgentInstallResult, AgentInstallStep, AgentInstallWarning, AgentServiceKind,
-    AgentUninstallResult, ErrorBody,
+    AgentDownloadQuery, AgentEnrollment, AgentInfo, AgentInstallMode, AgentInstallProgress,
+    AgentInstallRequest, AgentInstallResult, AgentInstallStep, AgentInstallWarning,
+    AgentServiceKind, AgentUninstallResult, ErrorBody,
 };
 use zeroize::Zeroizing;
 
 use super::servers::visible;
 use super::{opt_time, tags};
 use crate::agent_install::{self, Busy, Probe, step};
+use crate::agent_progress::{self, Steps};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::auth::tokens::{hash_token, random_token};
@@ -214,7 +216,7 @@ async fn run_or_fail(
     name: &str,
     code: &'static str,
     what: &str,
-    steps: &mut Vec<AgentInstallStep>,
+    steps: &mut Steps,
 ) -> Result<agent_install::ScriptOutput, Failure> {
     match agent_install::run_script(conn, script).await {
         Ok(o) => Ok(o),
@@ -413,7 +415,7 @@ async fn connect_and_probe(
     p: &Principal,
     server: &ServerRow,
     make_tmp: bool,
-    steps: &mut Vec<AgentInstallStep>,
+    steps: &mut Steps,
 ) -> Result<(steward_ssh::pool::Shared, Probe), Failure> {
     let target = format!("{}@{}:{}", server.ssh_user, server.host, server.port);
     let conn = match fleet::connect(st, server, &Actor::user(p)).await {
@@ -421,7 +423,7 @@ async fn connect_and_probe(
         Err(ReachError::Internal(e)) => {
             return Err(Failure {
                 error: e,
-                steps: steps.clone(),
+                steps: steps.to_vec(),
             });
         }
         Err(e) => {
@@ -503,7 +505,7 @@ async fn run_install(
     st: &AppState,
     p: &Principal,
     server: &ServerRow,
-    steps: &mut Vec<AgentInstallStep>,
+    steps: &mut Steps,
     probe_out: &mut Option<Probe>,
 ) -> Result<(AgentInstallResult, bool), Failure> {
     let bins = agent_install::hub_binaries(st.config.agent_binary.as_deref())
@@ -546,12 +548,12 @@ async fn run_install(
     }
     match result {
         Ok((mut result, replaced)) => {
-            result.steps = steps.clone();
+            result.steps = steps.to_vec();
             Ok((result, replaced))
         }
         Err(mut f) => {
             // The failure's steps, with the cleanup after it.
-            f.steps = steps.clone();
+            f.steps = steps.to_vec();
             Err(f)
         }
     }
@@ -565,7 +567,7 @@ async fn install_on(
     conn: &steward_ssh::client::Connection,
     probe: &Probe,
     bins: &[agent_install::HubBinary],
-    steps: &mut Vec<AgentInstallStep>,
+    steps: &mut Steps,
 ) -> Result<(AgentInstallResult, bool), Failure> {
     let available = agent_install::arch_list(bins);
     let Some(chosen) = agent_install::binary_for(bins, &probe.arch) else {
@@ -592,7 +594,7 @@ async fn install_on(
         Err(e) => {
             return Err(Failure {
                 error: ApiError::internal(e),
-                steps: steps.clone(),
+                steps: steps.to_vec(),
             });
         }
     };
@@ -656,7 +658,7 @@ async fn install_on(
         .await
         .map_err(|e| Failure {
             error: e,
-            steps: steps.clone(),
+            steps: steps.to_vec(),
         })?;
     steps.push(step(
         "enroll",
@@ -730,7 +732,7 @@ async fn install_on(
         .await
         .map_err(|e| Failure {
             error: e.into(),
-            steps: steps.clone(),
+            steps: steps.to_vec(),
         })?;
     Ok((
         AgentInstallResult {
@@ -755,10 +757,12 @@ async fn install_on(
 /// enrolls a new token (any previous one stops working) written to a 0600 file, installs a
 /// systemd unit (system or user) or, without systemd, starts it detached, and waits briefly
 /// for it to connect. Needs `servers.write` on the server and a step-up. On failure the error's
-/// `details.steps` lists the steps so far.
+/// `details.steps` lists the steps so far. With `Accept: application/x-ndjson` the answer
+/// streams each step as it ends, then the result or the error (`AgentInstallProgress` lines);
+/// the install then finishes even if the client goes away.
 #[utoipa::path(post, operation_id = "agent_install", path = "/api/v1/servers/{id}/agent/install", tag = tags::SERVERS, params(("id" = String, Path)),
     request_body(content = Option<AgentInstallRequest>, description = "optional: `step_up` for API tokens"),
-    responses((status = 200, body = AgentInstallResult),
+    responses((status = 200, content((AgentInstallResult = "application/json"), (AgentInstallProgress = "application/x-ndjson")), description = "the result; with `Accept: application/x-ndjson`, one `AgentInstallProgress` line per step, then the result or the error (refusals before the install starts — 403, 404, 409 `agent_busy` — are answered as usual)"),
         (status = 403, body = ErrorBody, description = "no permission, or `step_up_required` / `step_up_failed`"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`no_credential`, `host_key_mismatch`, `bad_credential`, `wrong_architecture`, `agent_binary_missing`, `agent_busy`"),
@@ -767,21 +771,40 @@ pub async fn install(
     State(st): State<AppState>,
     p: Principal,
     IdPath(id): IdPath,
+    headers: HeaderMap,
     OptionalJson(req): OptionalJson<AgentInstallRequest>,
-) -> ApiResult<Json<AgentInstallResult>> {
+) -> ApiResult<Response> {
     let server =
         authorize_install(&st, &p, &id, &req, "agent.install", "installing the agent").await?;
-    let Some(_busy) = Busy::claim(&server.id) else {
+    let Some(busy) = Busy::claim(&server.id) else {
         return Err(ApiError::conflict(
             "agent_busy",
             "an install or uninstall is already running on this server",
         ));
     };
-    let mut steps = Vec::new();
+    if agent_progress::wants_stream(&headers) {
+        let (steps, live) = Steps::live();
+        return Ok(agent_progress::stream(live, async move {
+            let _busy = busy;
+            install_and_audit(&st, &p, &server, steps).await
+        }));
+    }
+    let r = install_and_audit(&st, &p, &server, Steps::default()).await;
+    drop(busy);
+    Ok(Json(r?).into_response())
+}
+
+/// Runs the install and writes its audit event.
+async fn install_and_audit(
+    st: &AppState,
+    p: &Principal,
+    server: &ServerRow,
+    mut steps: Steps,
+) -> ApiResult<AgentInstallResult> {
     let mut probe = None;
-    let result = run_install(&st, &p, &server, &mut steps, &mut probe).await;
+    let result = run_install(st, p, server, &mut steps, &mut probe).await;
     let event =
-        Event::by(&p, "agent.install", st.now_ms()).target("server", &server.id, &server.name);
+        Event::by(p, "agent.install", st.now_ms()).target("server", &server.id, &server.name);
     match result {
         Ok((r, replaced)) => {
             event
@@ -796,7 +819,7 @@ pub async fn install(
                 }))
                 .write(&st.db.pool)
                 .await?;
-            Ok(Json(r))
+            Ok(r)
         }
         Err(f) => {
             let failed = f.steps.iter().find(|s| !s.ok).map(|s| s.name.clone());
@@ -847,7 +870,7 @@ pub async fn uninstall(
             "an install or uninstall is already running on this server",
         ));
     };
-    let mut steps = Vec::new();
+    let mut steps = Steps::default();
     let result = run_uninstall(&st, &p, &server, &mut steps).await;
     let event =
         Event::by(&p, "agent.uninstall", st.now_ms()).target("server", &server.id, &server.name);
@@ -875,7 +898,7 @@ async fn run_uninstall(
     st: &AppState,
     p: &Principal,
     server: &ServerRow,
-    steps: &mut Vec<AgentInstallStep>,
+    steps: &mut Steps,
 ) -> Result<AgentUninstallResult, Failure> {
     let (conn, probe) = connect_and_probe(st, p, server, false, steps).await?;
     let script = agent_install::uninstall_script(&probe);
@@ -917,7 +940,7 @@ async fn run_uninstall(
         .await
         .map_err(|e| Failure {
             error: e,
-            steps: steps.clone(),
+            steps: steps.to_vec(),
         })?;
     steps.push(step(
         "revoke",
@@ -932,7 +955,7 @@ async fn run_uninstall(
         .await
         .map_err(|e| Failure {
             error: e.into(),
-            steps: steps.clone(),
+            steps: steps.to_vec(),
         })?;
     let monitoring = if revoked {
         "agentless"
@@ -940,7 +963,7 @@ async fn run_uninstall(
         server.monitoring.as_str()
     };
     Ok(AgentUninstallResult {
-        steps: steps.clone(),
+        steps: steps.to_vec(),
         warnings: vec![],
         agent: info(monitoring, row, false, st.now_ms()),
     })

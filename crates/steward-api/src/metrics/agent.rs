@@ -229,7 +229,6 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     let Ok(Some(server)) = servers::get(&st.db.pool, &agent.org_id, &server_id).await else {
         return close(&mut socket, 1008, "server deleted").await;
     };
-    let (generation, mut stop) = st.agents.attach(&server_id);
     let info = AgentHello {
         agent_version: &hello.agent_version,
         hostname: &hello.hostname,
@@ -240,6 +239,9 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     if let Err(e) = agents::connected(&st.db.pool, &server_id, &info, st.now_ms()).await {
         tracing::warn!(server = %server.name, error = %e, "recording the agent's connection failed");
     }
+    // Attached (shown as connected) only once its hello is stored, so "connected" never comes
+    // with an empty version, host name or OS.
+    let (generation, mut stop) = st.agents.attach(&server_id);
     tracing::info!(server = %server.name, version = %hello.agent_version, "agent connected");
     let mut last_seq = u64::try_from(agent.last_seq).unwrap_or(0);
     let mut interval = clamp_interval(server.metrics_interval_secs.clamp(1, 60) as u32);

@@ -1,0 +1,181 @@
+//! Progress of an agent install as it happens: the steps are collected for the answer and,
+//! when the client asked for `application/x-ndjson`, also streamed one JSON line each
+//! ([`AgentInstallProgress`]), ending with the result or the error.
+//!
+//! The streamed install runs in a task of its own, so a browser that goes away midway does not
+//! leave a half-installed agent: the install finishes, is audited, and only the lines are lost.
+use std::convert::Infallible;
+use std::future::Future;
+use std::ops::Deref;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use steward_proto::{AgentInstallProgress, AgentInstallResult, AgentInstallStep, ErrorBody};
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult};
+
+/// The media type of a streamed install.
+pub const NDJSON: &str = "application/x-ndjson";
+
+/// The steps of an install or uninstall so far, sent on to a progress stream if there is one.
+#[derive(Debug, Default)]
+pub struct Steps {
+    done: Vec<AgentInstallStep>,
+    live: Option<mpsc::UnboundedSender<AgentInstallStep>>,
+}
+
+impl Steps {
+    /// Steps that are also sent to the returned receiver as they are pushed.
+    pub fn live() -> (Self, mpsc::UnboundedReceiver<AgentInstallStep>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (
+            Steps {
+                done: Vec::new(),
+                live: Some(tx),
+            },
+            rx,
+        )
+    }
+
+    pub fn push(&mut self, step: AgentInstallStep) {
+        if let Some(tx) = &self.live {
+            // Nobody listening any more (the client went): the install goes on regardless.
+            let _ = tx.send(step.clone());
+        }
+        self.done.push(step);
+    }
+
+    pub fn extend(&mut self, steps: impl IntoIterator<Item = AgentInstallStep>) {
+        for s in steps {
+            self.push(s);
+        }
+    }
+}
+
+impl Deref for Steps {
+    type Target = [AgentInstallStep];
+
+    fn deref(&self) -> &[AgentInstallStep] {
+        &self.done
+    }
+}
+
+/// Whether the request asks for the streamed answer.
+pub fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(NDJSON))
+        })
+}
+
+fn line(p: &AgentInstallProgress) -> Bytes {
+    let mut v = serde_json::to_vec(p).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// The error line for `e`, rendered as the error answer would have been (5xx logged there).
+async fn error_line(e: ApiError) -> AgentInstallProgress {
+    let resp = e.into_response();
+    let status = resp.status().as_u16();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<ErrorBody>(&b).ok());
+    match body {
+        Some(b) => AgentInstallProgress::Error {
+            status,
+            error: b.error,
+        },
+        None => AgentInstallProgress::Error {
+            status: StatusCode::INTERNAL_SERVER_ERROR.as_u16(),
+            error: steward_proto::ErrorDetail {
+                code: "internal".into(),
+                message: "internal error".into(),
+                details: serde_json::json!({}),
+            },
+        },
+    }
+}
+
+/// Runs `work` in a task of its own and answers with its steps (from `steps`) as they come,
+/// then its result or error, one JSON line each.
+pub fn stream<F>(mut steps: mpsc::UnboundedReceiver<AgentInstallStep>, work: F) -> Response
+where
+    F: Future<Output = ApiResult<AgentInstallResult>> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    tokio::spawn(async move {
+        let work = tokio::spawn(work);
+        // Ends when the work is done and its `Steps` (the sender) dropped.
+        while let Some(step) = steps.recv().await {
+            let _ = tx
+                .send(Ok(line(&AgentInstallProgress::Step { step })))
+                .await;
+        }
+        let last = match work.await {
+            Ok(Ok(result)) => AgentInstallProgress::Result {
+                result: Box::new(result),
+            },
+            Ok(Err(e)) => error_line(e).await,
+            Err(join) => error_line(ApiError::internal(join)).await,
+        };
+        let _ = tx.send(Ok(line(&last))).await;
+    });
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    (
+        [
+            (header::CONTENT_TYPE, NDJSON),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_header_asks_for_the_stream() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_stream(&h));
+        h.insert(header::ACCEPT, "application/json".parse().expect("header"));
+        assert!(!wants_stream(&h));
+        h.insert(
+            header::ACCEPT,
+            "application/json;q=0.5, Application/X-NDJSON"
+                .parse()
+                .expect("header"),
+        );
+        assert!(wants_stream(&h));
+    }
+
+    #[tokio::test]
+    async fn steps_go_to_the_stream_and_stay_for_the_answer() {
+        let (mut steps, mut rx) = Steps::live();
+        steps.push(crate::agent_install::step("connect", true, "127.0.0.2:22"));
+        steps.extend([crate::agent_install::step("probe", true, "x86_64")]);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(rx.recv().await.expect("step").name, "connect");
+        assert_eq!(rx.recv().await.expect("step").name, "probe");
+        drop(steps);
+        assert!(rx.recv().await.is_none());
+        // Without a stream, steps are only kept.
+        let mut quiet = Steps::default();
+        quiet.push(crate::agent_install::step("connect", false, "refused"));
+        assert!(!quiet[0].ok);
+    }
+}
