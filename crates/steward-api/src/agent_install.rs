@@ -250,6 +250,16 @@ pub fn parse_output(stdout: &str) -> ScriptOutput {
 
 /// Runs `script` with `sh -s` (fed on stdin), within [`SCRIPT_TIMEOUT`].
 pub async fn run_script(conn: &Connection, script: &str) -> Result<ScriptOutput, String> {
+    run_script_live(conn, script, |_| {}).await
+}
+
+/// [`run_script`], handing each `@@step` line to `on_step` as soon as the script prints it
+/// (the output still lists every step).
+pub async fn run_script_live(
+    conn: &Connection,
+    script: &str,
+    mut on_step: impl FnMut(AgentInstallStep),
+) -> Result<ScriptOutput, String> {
     let run = async {
         let mut p = conn.start("sh -s").await.map_err(|e| e.to_string())?;
         p.write(script.as_bytes())
@@ -257,9 +267,20 @@ pub async fn run_script(conn: &Connection, script: &str) -> Result<ScriptOutput,
             .map_err(|e| e.to_string())?;
         p.eof().await.map_err(|e| e.to_string())?;
         let (mut stdout, mut stderr, mut exit) = (Vec::new(), Vec::new(), None);
+        // Where the next line of stdout starts.
+        let mut line_start = 0;
         while let Some(o) = p.next().await {
             match o {
-                Output::Stdout(b) => stdout.extend_from_slice(&b),
+                Output::Stdout(b) => {
+                    stdout.extend_from_slice(&b);
+                    while let Some(end) = stdout[line_start..].iter().position(|c| *c == b'\n') {
+                        let line = String::from_utf8_lossy(&stdout[line_start..line_start + end]);
+                        if let Some(s) = parse_output(&line).steps.pop() {
+                            on_step(s);
+                        }
+                        line_start += end + 1;
+                    }
+                }
                 Output::Stderr(b) => stderr.extend_from_slice(&b),
                 Output::Exit(c) => exit = Some(c),
                 Output::Signal(s) => {
@@ -268,6 +289,13 @@ pub async fn run_script(conn: &Connection, script: &str) -> Result<ScriptOutput,
             }
         }
         p.close().await;
+        // A last step line without its newline.
+        if let Some(s) = parse_output(&String::from_utf8_lossy(&stdout[line_start..]))
+            .steps
+            .pop()
+        {
+            on_step(s);
+        }
         let mut out = parse_output(&String::from_utf8_lossy(&stdout));
         out.stderr = String::from_utf8_lossy(&stderr)
             .chars()

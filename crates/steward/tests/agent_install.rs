@@ -368,11 +368,25 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         "the streamed steps are the result's"
     );
     assert_eq!(streamed[0]["name"], "connect");
-    // The first steps arrived while the install went on (the start alone waits 2 s).
+    // The first steps arrived while the install went on, and so did the install script's
+    // own: `start`, then `verify` 2 s later (the script waits before checking).
     assert!(
         last_at - lines[0].0 >= Duration::from_millis(1500),
         "connect at {:?}, result at {last_at:?}",
         lines[0].0
+    );
+    let at = |name: &str| {
+        lines
+            .iter()
+            .find(|(_, l)| l["step"]["name"] == name)
+            .map(|(t, _)| *t)
+            .unwrap()
+    };
+    assert!(
+        at("verify") - at("start") >= Duration::from_millis(1500),
+        "start at {:?}, verify at {:?}",
+        at("start"),
+        at("verify")
     );
     let token2 = std::fs::read_to_string(&token_path)
         .unwrap()

@@ -218,7 +218,8 @@ async fn run_or_fail(
     what: &str,
     steps: &mut Steps,
 ) -> Result<agent_install::ScriptOutput, Failure> {
-    match agent_install::run_script(conn, script).await {
+    // The script's steps join `steps` (and any progress stream) as it prints them.
+    match agent_install::run_script_live(conn, script, |s| steps.push(s)).await {
         Ok(o) => Ok(o),
         Err(e) => {
             steps.push(step(name, false, e.clone()));
@@ -690,7 +691,6 @@ async fn install_on(
 
     let script = agent_install::install_script(probe, &tmp, &hub, interval);
     let out = run_or_fail(conn, &script, "install", "install_failed", "install", steps).await?;
-    steps.extend(out.steps.iter().cloned());
     if out.failed() {
         let failed = out.steps.iter().find(|s| !s.ok);
         let detail = match failed {
@@ -911,7 +911,6 @@ async fn run_uninstall(
         steps,
     )
     .await?;
-    steps.extend(out.steps.iter().cloned());
     if out.failed() {
         if out.exit == Some(3) {
             return Err(Failure::new(
