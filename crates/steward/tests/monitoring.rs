@@ -762,6 +762,82 @@ async fn live_connections_follow_role_changes_and_end_with_the_session() {
     assert_eq!(closed.as_deref(), Some("session ended"));
 }
 
+/// The next close reason of a live socket (`None`: closed without one), within 3 s.
+async fn close_reason<S>(ws: &mut S) -> Option<String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(frame)))) => return Some(frame.reason.to_string()),
+                None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the socket closes")
+}
+
+/// An administrator who requires 2FA of a user without it ends their live sockets, as their
+/// next request would be refused. (A password reset revokes the sessions themselves.)
+#[tokio::test]
+async fn live_connections_end_when_2fa_becomes_required() {
+    let app = TestApp::spawn_with(|c| c.live_recheck = Duration::from_millis(300)).await;
+    let (admin, _a, _b, viewer) = fleet(&app).await;
+    let (_, users) = admin.get("/api/v1/users").await;
+    let viewer_id = users["items"]
+        .as_array()
+        .or(users.as_array())
+        .expect("users")
+        .iter()
+        .find(|u| u["username"] == "viewer-a")
+        .expect("viewer-a")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = live(&app, &viewer).await;
+    ws.send(Message::text(
+        json!({"type":"subscribe","fleet":true}).to_string(),
+    ))
+    .await
+    .unwrap();
+    next_json(&mut ws, Duration::from_secs(2))
+        .await
+        .expect("snapshot");
+    // The admin's own socket is not affected by anything done to the viewer.
+    let mut admin_ws = live(&app, &admin).await;
+    let (s, b) = admin
+        .patch(
+            &format!("/api/v1/users/{viewer_id}"),
+            json!({ "require_totp": true }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        close_reason(&mut ws).await.as_deref(),
+        Some("session ended")
+    );
+    let (s, b) = viewer.get("/api/v1/servers").await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::FORBIDDEN, "totp_setup_required")
+    );
+    admin_ws
+        .send(Message::text(
+            json!({"type":"subscribe","fleet":true}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut admin_ws, Duration::from_secs(2))
+            .await
+            .expect("the admin's socket still works")["type"],
+        "snapshot"
+    );
+}
+
 /// A live socket of our own codec as `session`, offering permessage-deflate when `deflate`
 /// (as every browser does).
 async fn live_deflate(

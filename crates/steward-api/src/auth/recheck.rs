@@ -4,13 +4,13 @@
 use steward_db::{api_tokens, sessions, users};
 
 use super::Principal;
-use super::principal::{AuthMethod, load_authz, token_permissions};
+use super::principal::{AuthMethod, load_authz, org_requires_totp, token_permissions};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// The caller as the database sees them now: `Ok(None)` when the session has ended (logout,
-/// revocation, expiry), the API token is revoked or expired, or the account is disabled or
-/// gone; otherwise the principal with its user, roles and permissions re-read (an API token's
+/// revocation, expiry), the API token is revoked or expired, the account is disabled or gone,
+/// or (for a session) it must first set up 2FA or change its password; otherwise the principal with its user, roles and permissions re-read (an API token's
 /// permission list applied again) and a session's step-up time refreshed. The client facts
 /// and the 2FA requirement are carried over from `p`.
 ///
@@ -52,11 +52,21 @@ pub(crate) async fn revalidate(st: &AppState, p: &Principal) -> ApiResult<Option
         Some(allowed) => authz.restrict_to(allowed),
         None => authz,
     };
-    Ok(Some(Principal {
+    let totp_required = user.require_totp != 0 || org_requires_totp(st, &user.org_id).await?;
+    let fresh = Principal {
         user,
         roles,
         authz,
         step_up_at,
+        totp_required,
         ..p.clone()
-    }))
+    };
+    // As the `Principal` extractor refuses it: a session whose account must first set up 2FA
+    // (newly required) or change its password (reset by an administrator).
+    if fresh.session_id().is_some()
+        && (fresh.totp_setup_required() || fresh.password_change_required())
+    {
+        return Ok(None);
+    }
+    Ok(Some(fresh))
 }
