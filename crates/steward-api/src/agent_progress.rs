@@ -16,6 +16,7 @@ use steward_proto::{AgentInstallProgress, AgentInstallResult, AgentInstallStep, 
 use tokio::sync::mpsc;
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::header_list;
 
 /// The media type of a streamed install.
 pub const NDJSON: &str = "application/x-ndjson";
@@ -65,16 +66,11 @@ impl Deref for Steps {
 
 /// Whether the request asks for the streamed answer.
 pub fn wants_stream(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| {
-            t.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case(NDJSON))
-        })
+    header_list(headers, header::ACCEPT).any(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(NDJSON))
+    })
 }
 
 fn line(p: &AgentInstallProgress) -> Bytes {

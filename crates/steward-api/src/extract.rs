@@ -239,3 +239,17 @@ fn forwarded_for(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .find(|ip| !trusted.iter().any(|n| n.contains(ip)))
 }
+
+/// The items of a comma-separated header list (`Connection`, `Accept`,
+/// `Sec-WebSocket-Extensions` …) over every occurrence of the header, trimmed.
+pub fn header_list(
+    headers: &axum::http::HeaderMap,
+    name: axum::http::header::HeaderName,
+) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}

@@ -85,7 +85,7 @@ impl WsError {
 #[derive(Debug)]
 pub struct Shared {
     text: Bytes,
-    deflated: OnceLock<Bytes>,
+    deflated: OnceLock<Option<Bytes>>,
 }
 
 impl Shared {
@@ -111,9 +111,10 @@ impl Shared {
         self.text.is_empty()
     }
 
-    /// The compressed payload (made once).
-    pub fn deflated(&self) -> &Bytes {
-        self.deflated.get_or_init(|| deflate(&self.text))
+    /// The compressed payload (made once); `None` if the compressor failed, and then the
+    /// message goes out uncompressed (RFC 7692 allows either, message by message).
+    pub fn deflated(&self) -> Option<&Bytes> {
+        self.deflated.get_or_init(|| deflate(&self.text)).as_ref()
     }
 }
 
@@ -123,8 +124,9 @@ impl From<String> for Shared {
     }
 }
 
-/// One message compressed on its own (a new context, sync flush, the tail left off).
-pub fn deflate(data: &[u8]) -> Bytes {
+/// One message compressed on its own (a new context, sync flush, the tail left off); `None`
+/// if the compressor reports an error.
+pub fn deflate(data: &[u8]) -> Option<Bytes> {
     // Level 6: a message is compressed once for every client, so the better ratio is cheap.
     let mut c = Compress::new(Compression::new(6), false);
     let mut out = Vec::with_capacity(data.len() / 3 + 64);
@@ -133,11 +135,9 @@ pub fn deflate(data: &[u8]) -> Bytes {
             out.reserve(out.capacity().max(1024));
         }
         let consumed = c.total_in() as usize;
-        // Errors only on a misused stream, which this loop is not.
-        if c.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync)
-            .is_err()
-        {
-            break;
+        if let Err(e) = c.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync) {
+            tracing::warn!(error = %e, "deflating a WebSocket message failed; sent uncompressed");
+            return None;
         }
         // Done once all input is in and the flush left room in the buffer.
         if c.total_in() as usize == data.len() && out.len() < out.capacity() {
@@ -147,7 +147,7 @@ pub fn deflate(data: &[u8]) -> Bytes {
     if out.ends_with(&SYNC_TAIL) {
         out.truncate(out.len() - SYNC_TAIL.len());
     }
-    Bytes::from(out)
+    Some(Bytes::from(out))
 }
 
 /// A compressed message's content, refusing one that inflates to more than `max` bytes.
@@ -400,26 +400,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
 
     /// Sends a shared text message (compressed if agreed, with the one shared compression).
     pub async fn send_shared(&mut self, message: &Shared) -> std::io::Result<()> {
-        if self.deflate {
-            let z = message.deflated().clone();
-            self.write_frame(OpCode::Data(Data::Text), true, z).await
-        } else {
-            let text = message.text.clone();
-            self.write_frame(OpCode::Data(Data::Text), false, text)
-                .await
-        }
+        let (compressed, payload) = match message.deflated().filter(|_| self.deflate) {
+            Some(z) => (true, z.clone()),
+            None => (false, message.text.clone()),
+        };
+        self.write_frame(OpCode::Data(Data::Text), compressed, payload)
+            .await
     }
 
     /// Sends a text message of this connection alone.
     pub async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
-        if self.deflate {
-            let z = deflate(text.as_bytes());
-            self.write_frame(OpCode::Data(Data::Text), true, z).await
-        } else {
-            let text = Bytes::copy_from_slice(text.as_bytes());
-            self.write_frame(OpCode::Data(Data::Text), false, text)
-                .await
-        }
+        self.send_shared(&Shared::new(text.to_owned())).await
     }
 
     /// Answers a ping.

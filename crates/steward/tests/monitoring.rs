@@ -709,17 +709,7 @@ async fn live_connections_follow_role_changes_and_end_with_the_session() {
     assert_eq!(snap["servers"][0]["id"], a.as_str());
 
     // The role now covers tag b instead: a fresh snapshot with bravo only.
-    let (_, roles) = admin.get("/api/v1/roles").await;
-    let role = roles["items"]
-        .as_array()
-        .or(roles.as_array())
-        .expect("roles")
-        .iter()
-        .find(|r| r["name"] == "a-viewer")
-        .expect("a-viewer")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let role = id_named(&admin, "/api/v1/roles", "name", "a-viewer").await;
     let (status, body) = admin
         .put(
             &format!("/api/v1/roles/{role}"),
@@ -748,18 +738,25 @@ async fn live_connections_follow_role_changes_and_end_with_the_session() {
         .call(reqwest::Method::POST, "/api/v1/auth/logout", None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let closed = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(Some(frame)))) => return Some(frame.reason.to_string()),
-                None | Some(Err(_)) | Some(Ok(Message::Close(None))) => return None,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await
-    .expect("the socket closes");
-    assert_eq!(closed.as_deref(), Some("session ended"));
+    assert_eq!(
+        close_reason(&mut ws).await.as_deref(),
+        Some("session ended")
+    );
+}
+
+/// The id of the item of a list (`GET path`, a page or a plain array) whose `field` is `value`.
+async fn id_named(session: &Session, path: &str, field: &str, value: &str) -> String {
+    let (_, list) = session.get(path).await;
+    list["items"]
+        .as_array()
+        .or(list.as_array())
+        .expect("a list")
+        .iter()
+        .find(|i| i[field] == value)
+        .unwrap_or_else(|| panic!("no {field} {value} in {path}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The next close reason of a live socket (`None`: closed without one), within 3 s.
@@ -786,17 +783,7 @@ where
 async fn live_connections_end_when_2fa_becomes_required() {
     let app = TestApp::spawn_with(|c| c.live_recheck = Duration::from_millis(300)).await;
     let (admin, _a, _b, viewer) = fleet(&app).await;
-    let (_, users) = admin.get("/api/v1/users").await;
-    let viewer_id = users["items"]
-        .as_array()
-        .or(users.as_array())
-        .expect("users")
-        .iter()
-        .find(|u| u["username"] == "viewer-a")
-        .expect("viewer-a")["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let viewer_id = id_named(&admin, "/api/v1/users", "username", "viewer-a").await;
     let mut ws = live(&app, &viewer).await;
     ws.send(Message::text(
         json!({"type":"subscribe","fleet":true}).to_string(),

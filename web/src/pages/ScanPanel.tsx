@@ -248,9 +248,8 @@ function ScanHistory({ serverId, refresh, onShow }: { serverId: string; refresh:
       setItems(page.items);
       setTotal(page.total);
     });
-    // `run` is stable enough for this; reload when opened or after a new scan.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [open, serverId, refresh]);
+    // Reloaded when opened and after a new scan (`refresh` changes).
+  }, [open, serverId, refresh, run]);
   return (
     <details className="scan-history" onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>{items ? t('scan.historyCount', { n: total }) : t('scan.history')}</summary>

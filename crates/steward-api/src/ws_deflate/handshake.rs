@@ -6,45 +6,35 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::{DEFLATE_RESPONSE, Role, Socket, WsError};
+use crate::extract::header_list;
 
 /// Whether a client's `Sec-WebSocket-Extensions` offers permessage-deflate in a form this
 /// module can serve: an offer whose parameters are the ones RFC 7692 defines, and that does
 /// not ask the server for a window smaller than 32 KiB.
 pub fn offers_deflate(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|offer| {
-            let mut parts = offer.split(';').map(str::trim);
-            parts.next() == Some("permessage-deflate")
-                && parts.all(|param| {
-                    let (name, value) = match param.split_once('=') {
-                        Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
-                        None => (param, None),
-                    };
-                    match name {
-                        "server_no_context_takeover" | "client_no_context_takeover" => {
-                            value.is_none()
-                        }
-                        // Any client window is fine: we inflate with the largest one.
-                        "client_max_window_bits" => value
-                            .is_none_or(|v| v.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b))),
-                        "server_max_window_bits" => value == Some("15"),
-                        _ => false,
+    header_list(headers, header::SEC_WEBSOCKET_EXTENSIONS).any(|offer| {
+        let mut parts = offer.split(';').map(str::trim);
+        parts.next() == Some("permessage-deflate")
+            && parts.all(|param| {
+                let (name, value) = match param.split_once('=') {
+                    Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+                    None => (param, None),
+                };
+                match name {
+                    "server_no_context_takeover" | "client_no_context_takeover" => value.is_none(),
+                    // Any client window is fine: we inflate with the largest one.
+                    "client_max_window_bits" => {
+                        value.is_none_or(|v| v.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b)))
                     }
-                })
-        })
+                    "server_max_window_bits" => value == Some("15"),
+                    _ => false,
+                }
+            })
+    })
 }
 
 fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    header_list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// An accepted upgrade: the `101 Switching Protocols` answer to return, and whether the
