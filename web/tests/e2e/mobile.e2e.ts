@@ -136,12 +136,21 @@ test('on a phone every page is reachable from the menus and fits the screen', as
   for (const [link, title, name] of pages) {
     await viaMenu(page, link);
     await expectTitle(page, title);
+    // The page's data is in before its width is measured (the title shows while it loads).
+    const loaded = {
+      Servers: page.getByRole('link', { name: 'frontend-eu-west-production-01.example.org' }),
+      Users: page.getByRole('cell', { name: /operator@example\.org/ }),
+      Roles: page.getByRole('cell', { name: 'Operators of the web tier' }),
+      Scripts: page.getByRole('link', { name: 'rotate-logs-on-every-frontend-production-server' }),
+      Runs: page.getByRole('link', { name: /rotate-logs/ }).first(),
+    }[link];
+    await loaded?.waitFor();
     await expectNoHorizontalScroll(page, `the ${title} page`);
     await shot(page, name);
 
     if (link === 'Users' || link === 'Roles') {
       // The actions column keeps its name for screen readers.
-      await expect(page.getByRole('columnheader', { name: 'Actions' }).count()).resolves.toBe(1);
+      await expect.poll(() => page.getByRole('columnheader', { name: 'Actions' }).count()).toBe(1);
     }
     if (link === 'Scripts') {
       // A script in the editor.
