@@ -566,29 +566,48 @@ systemd-user)
   else step verify fail "$(systemctl --user status --no-pager steward-agent 2>&1 | tail -n 5)"; exit 1; fi
   ;;
 detached)
+  # A launcher next to the token keeps the agent running: it starts it, and starts it again
+  # 5 s after it exits, as systemd's Restart=always would; TERM stops both. The install runs
+  # it detached, and cron runs it at boot where it can.
+  START=$CONF/start
+  before=$($SUDO cat "$LOG" 2>/dev/null | grep -c '^steward-agent exited')
+  out=$( { cat <<EOF
+#!/bin/sh
+# Written by Steward: runs steward-agent and starts it again 5 s after it exits (at install,
+# and at boot from cron @reboot). TERM stops the agent and this script.
+echo \$\$ > $(q "$PIDFILE")
+agent=; nap=
+trap 'kill \$agent \$nap 2>/dev/null; wait \$agent 2>/dev/null; exit 0' TERM INT HUP
+while :; do
+  $(q "$BIN") --hub $(q "$HUB") --token-file $(q "$TOKEN") --interval $INTERVAL >>$(q "$LOG") 2>&1 </dev/null &
+  agent=\$!
+  wait \$agent; status=\$?; agent=
+  echo "steward-agent exited (status \$status) at \$(date -u '+%Y-%m-%dT%H:%M:%SZ'); starting it again in 5 s" >>$(q "$LOG")
+  sleep 5 & nap=\$!; wait \$nap; nap=
+done
+EOF
+  } | $SUDO sh -c 'umask 077; cat > "$1"' steward-agent "$START" 2>&1 ) || { step start fail "writing $START: $out"; exit 1; }
   $SUDO sh -c '
-    pidf=$1; log=$2; shift 2
     if command -v setsid >/dev/null 2>&1; then s=setsid; else s=nohup; fi
-    ( $s sh -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$pidf" "$@" </dev/null >>"$log" 2>&1 & )
-  ' steward-agent "$PIDFILE" "$LOG" "$BIN" --hub "$HUB" --token-file "$TOKEN" --interval "$INTERVAL" </dev/null >/dev/null 2>&1
+    ( $s /bin/sh "$1" </dev/null >/dev/null 2>&1 & )
+  ' steward-agent "$START" </dev/null >/dev/null 2>&1
   i=0
   while [ $i -lt 50 ] && ! [ -s "$PIDFILE" ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done
   pid=$($SUDO cat "$PIDFILE" 2>/dev/null)
   [ -n "$pid" ] || { step start fail "no pid file $PIDFILE after 5 s; log $LOG: $($SUDO tail -n 3 "$LOG" 2>/dev/null)"; exit 1; }
-  step start ok "detached process $pid$old; pid file $PIDFILE, log $LOG"
+  step start ok "detached launcher $pid$old ($START starts the agent again when it exits); pid file $PIDFILE, log $LOG"
   sleep 2
-  if $SUDO kill -0 "$pid" 2>/dev/null; then step verify ok "process $pid is running"
-  else step verify fail "process $pid exited: $($SUDO tail -n 3 "$LOG" 2>/dev/null)"; exit 1; fi
-  # Started again at boot where cron can: a launcher next to the token and an @reboot line
-  # in the crontab of the account the agent runs as (root's for a system install).
-  START=$CONF/start
+  after=$($SUDO cat "$LOG" 2>/dev/null | grep -c '^steward-agent exited')
+  if ! $SUDO kill -0 "$pid" 2>/dev/null; then step verify fail "launcher $pid exited: $($SUDO tail -n 3 "$LOG" 2>/dev/null)"; exit 1
+  elif [ "$after" != "$before" ]; then
+    $SUDO kill "$pid" 2>/dev/null
+    step verify fail "the agent exited at once: $($SUDO tail -n 4 "$LOG" 2>/dev/null)"; exit 1
+  else step verify ok "the agent is running under launcher $pid"; fi
+  # Started again at boot where cron can: an @reboot line in the crontab of the account the
+  # agent runs as (root's for a system install).
   if command -v crontab >/dev/null 2>&1 \
-    && printf '#!/bin/sh\n# Written by Steward: starts steward-agent detached (cron @reboot).\necho $$ > %s\nexec %s --hub %s --token-file %s --interval %s >>%s 2>&1 </dev/null\n' \
-      "$(q "$PIDFILE")" "$(q "$BIN")" "$(q "$HUB")" "$(q "$TOKEN")" "$INTERVAL" "$(q "$LOG")" \
-      | $SUDO sh -c 'umask 077; cat > "$1"' steward-agent "$START" \
     && { cron_drop "$SUDO"; echo "@reboot /bin/sh $(q "$START") $CRONMARK"; } | $SUDO crontab - 2>/dev/null; then
     step boot ok "cron starts it at boot: @reboot /bin/sh $START"
-    warn no_crash_restart
   else
     warn no_boot_start
   fi

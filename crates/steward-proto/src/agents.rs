@@ -96,8 +96,8 @@ pub struct AgentInstallStep {
 /// Something that works but deserves attention.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentInstallWarning {
-    /// `no_crash_restart` (detached, started at boot by cron `@reboot`, not restarted after a
-    /// crash), `no_boot_start` (detached, no cron: no start after a reboot), `runs_as_root`
+    /// `no_boot_start` (detached, no cron: restarted when it exits, not started after a
+    /// reboot), `runs_as_root`
     /// (detached system install), `no_linger` (a user service that stops at logout),
     /// `not_connected` (running, not connected yet).
     pub code: String,

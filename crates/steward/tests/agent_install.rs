@@ -138,6 +138,18 @@ fn crontab_of(user: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The steward-agent process a detached launcher runs, if any.
+fn agent_under(launcher: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{launcher}/task/{launcher}/children"))
+        .ok()?
+        .split_whitespace()
+        .filter_map(|c| c.parse().ok())
+        .find(|c: &u32| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .is_ok_and(|l| String::from_utf8_lossy(&l).contains("bin/steward-agent"))
+        })
+}
+
 fn alive(pid: u32) -> bool {
     // A zombie has no command line any more.
     std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty())
@@ -245,12 +257,12 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         "{r}"
     );
     assert!(
-        r["warnings"]
+        !r["warnings"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|w| w["code"] == "no_crash_restart"),
-        "{r}"
+            .any(|w| w["code"] == "no_boot_start"),
+        "cron is there: {r}"
     );
     // Without systemd, cron starts it at boot: one @reboot line in the account's crontab.
     let start = home.join(".config/steward-agent/start");
@@ -284,15 +296,55 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         .trim()
         .parse()
         .unwrap();
+    // The pid file holds the launcher, which runs the agent.
     assert!(alive(pid));
-    assert_eq!(
-        process_uid(pid),
-        Some(uid_of(&user.name)),
-        "runs as the login user"
+    let launcher = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap())
+        .replace('\0', " ");
+    assert!(
+        launcher.contains(".config/steward-agent/start"),
+        "{launcher}"
     );
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let cmdline = String::from_utf8_lossy(&cmdline);
-    assert!(cmdline.contains("steward-agent"), "{cmdline}");
+    let agent = agent_under(pid).expect("the launcher runs the agent");
+    for p in [pid, agent] {
+        assert_eq!(
+            process_uid(p),
+            Some(uid_of(&user.name)),
+            "runs as the login user"
+        );
+    }
+    let cmdline =
+        String::from_utf8_lossy(&std::fs::read(format!("/proc/{agent}/cmdline")).unwrap())
+            .replace('\0', " ");
+    assert!(
+        cmdline.contains(".local/bin/steward-agent --hub"),
+        "{cmdline}"
+    );
+
+    // A crash: the launcher starts the agent again (after 5 s, as the systemd unit would), and
+    // it connects again.
+    let (_, before) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &agent.to_string()])
+        .status();
+    let restarted = eventually(20, || async {
+        agent_under(pid).is_some_and(|a| a != agent && alive(a))
+    })
+    .await;
+    let log_path = home.join(".local/state/steward-agent/agent.log");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        restarted,
+        "the agent was not started again; its log:\n{log}"
+    );
+    assert!(log.contains("steward-agent exited (status 137)"), "{log}");
+    assert!(
+        eventually(30, || async {
+            let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
+            a["connected"] == true && a["connected_at"] != before["connected_at"]
+        })
+        .await,
+        "the restarted agent connects again"
+    );
 
     // The token: a 0600 file of the account, never on a command line, never in the audit log.
     let token_path = home.join(".config/steward-agent/token");
@@ -350,6 +402,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     );
 
     // Installing again replaces the token and the process. This time streamed, as the page
+    let old_agent = agent_under(pid).unwrap();
     // asks for it: each step as it ends, then the result.
     let lines = install_streamed(&admin, &install, json!({})).await;
     let (last_at, last) = lines.last().unwrap().clone();
@@ -404,8 +457,8 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         .unwrap();
     assert_ne!(pid, pid2);
     assert!(
-        eventually(10, || async { !alive(pid) }).await,
-        "the old agent stopped"
+        eventually(10, || async { !alive(pid) && !alive(old_agent) }).await,
+        "the old launcher and agent stopped"
     );
     assert!(
         eventually(30, || async {
@@ -418,10 +471,14 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     // Installing again kept one @reboot line. A "reboot": the agent is stopped and the line's
     // command, run as the account as cron runs it, brings it back.
     assert_eq!(crontab_of(&user.name), format!("{reboot_line}\n"));
+    let agent2 = agent_under(pid2).unwrap();
     let _ = std::process::Command::new("kill")
         .arg(pid2.to_string())
         .status();
-    assert!(eventually(10, || async { !alive(pid2) }).await);
+    assert!(
+        eventually(10, || async { !alive(pid2) && !alive(agent2) }).await,
+        "TERM to the launcher stops it and its agent"
+    );
     let boot_cmd = reboot_line
         .strip_prefix("@reboot ")
         .and_then(|l| l.strip_suffix(" # steward-agent"))
@@ -446,6 +503,8 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         .trim()
         .parse()
         .unwrap();
+    assert!(eventually(5, || async { agent_under(pid2).is_some() }).await);
+    let agent2 = agent_under(pid2).unwrap();
     assert!(
         eventually(30, || async {
             let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
@@ -469,8 +528,8 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     );
     assert_eq!(u["agent"]["enrolled"], false, "{u}");
     assert!(
-        eventually(10, || async { !alive(pid2) }).await,
-        "the agent stopped"
+        eventually(10, || async { !alive(pid2) && !alive(agent2) }).await,
+        "the launcher and the agent stopped"
     );
     for gone in [
         ".local/bin/steward-agent",
