@@ -1,7 +1,8 @@
 # Steward's two entry points: `make run` (build everything, serve on embedded SQLite) and
 # `make test` (the whole suite, as CI runs it). System packages (Chromium for the browser
 # tests, OpenSSH for the SSH tests, systemd-analyze for the agent units, cron's crontab for the
-# agent's start at boot) are installed by .ci/run; npm packages and crates are fetched by these targets.
+# agent's start at boot, Docker's daemon for container metrics) are installed by .ci/run; npm
+# packages and crates are fetched by these targets.
 SHELL := /bin/bash
 CARGO ?= cargo
 NPM ?= npm

@@ -1,5 +1,5 @@
 //! Reads this host's counters into a [`RawSnapshot`]: the kernel files through
-//! `steward_metrics::parse`, statfs through rustix, Docker's cgroup v2 files, and (every 30 s at
+//! `steward_metrics::parse`, statfs through rustix, Docker's cgroup files (v2 or v1), and (every 30 s at
 //! most) the failed systemd units. Needs no root. Runs on its own thread because statfs of a
 //! hung network filesystem can block.
 
@@ -23,6 +23,9 @@ const NAMES_EVERY: Duration = Duration::from_secs(300);
 /// Where the cgroups of Docker containers live under cgroup v2 (systemd and cgroupfs
 /// drivers).
 const DOCKER_CGROUP_DIRS: [&str; 2] = ["/sys/fs/cgroup/system.slice", "/sys/fs/cgroup/docker"];
+/// The same under cgroup v1, whose CPU and memory hierarchies are apart: the parent
+/// directory below each controller's mount.
+const DOCKER_CGROUP_V1_PARENTS: [&str; 2] = ["system.slice", "docker"];
 const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
 
 /// Reads snapshots, keeping what is worth keeping between them.
@@ -121,34 +124,44 @@ impl Collector {
         }
         let mut out = Vec::new();
         for dir in DOCKER_CGROUP_DIRS {
-            let Ok(entries) = fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let file_name = entry.file_name();
-                let Some(id) = file_name.to_str().and_then(parse::container_id_from_cgroup) else {
-                    continue;
-                };
-                let path = entry.path();
+            for (id, path) in container_dirs(Path::new(dir)) {
                 if !read(&path.join("cpu.stat"), &mut self.text)
                     || !read(&path.join("memory.current"), &mut self.extra)
                 {
                     continue;
                 }
                 let memory_current = self.extra.clone();
+                let name = self.name(&id);
                 let memory_stat =
                     read(&path.join("memory.stat"), &mut self.extra).then_some(self.extra.as_str());
-                let name = self.names.get(id).cloned().or_else(|| {
-                    let name = fs::read_to_string(format!(
-                        "/var/lib/docker/containers/{id}/config.v2.json"
-                    ))
-                    .ok()
-                    .and_then(|t| parse::docker_name_from_config(&t))?;
-                    self.names.insert(id.to_owned(), name.clone());
-                    Some(name)
-                });
                 if let Some(c) =
-                    parse::container_stat(id, name, &self.text, &memory_current, memory_stat)
+                    parse::container_stat(&id, name, &self.text, &memory_current, memory_stat)
+                    && out.len() < parse::MAX_ITEMS
+                {
+                    out.push(c);
+                }
+            }
+        }
+        for parent in DOCKER_CGROUP_V1_PARENTS {
+            let cpu = Path::new("/sys/fs/cgroup/cpuacct").join(parent);
+            let memory = Path::new("/sys/fs/cgroup/memory").join(parent);
+            for (id, path) in container_dirs(&cpu) {
+                let Some(leaf) = path.file_name() else {
+                    continue;
+                };
+                let mem = memory.join(leaf);
+                if out.iter().any(|c: &ContainerStat| c.id == id)
+                    || !read(&path.join("cpuacct.usage"), &mut self.text)
+                    || !read(&mem.join("memory.usage_in_bytes"), &mut self.extra)
+                {
+                    continue;
+                }
+                let usage = self.extra.clone();
+                let name = self.name(&id);
+                let memory_stat =
+                    read(&mem.join("memory.stat"), &mut self.extra).then_some(self.extra.as_str());
+                if let Some(c) =
+                    parse::container_stat_v1(&id, name, &self.text, &usage, memory_stat)
                     && out.len() < parse::MAX_ITEMS
                 {
                     out.push(c);
@@ -158,6 +171,38 @@ impl Collector {
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Some(out)
     }
+}
+
+impl Collector {
+    /// A container's name from Docker's config (readable by root), kept for [`NAMES_EVERY`].
+    fn name(&mut self, id: &str) -> Option<String> {
+        if let Some(n) = self.names.get(id) {
+            return Some(n.clone());
+        }
+        let name = fs::read_to_string(format!("/var/lib/docker/containers/{id}/config.v2.json"))
+            .ok()
+            .and_then(|t| parse::docker_name_from_config(&t))?;
+        self.names.insert(id.to_owned(), name.clone());
+        Some(name)
+    }
+}
+
+/// The containers' cgroup directories below `dir`: (id, path).
+fn container_dirs(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let id = e
+                .file_name()
+                .to_str()
+                .and_then(parse::container_id_from_cgroup)?
+                .to_owned();
+            Some((id, e.path()))
+        })
+        .collect()
 }
 
 /// Reads a small file into `buf` (reused, so a reading allocates little).

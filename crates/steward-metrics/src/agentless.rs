@@ -42,16 +42,27 @@ fi
 m docker
 if [ -S /var/run/docker.sock ] || [ -S /run/docker.sock ]; then
   echo present
-  for d in /sys/fs/cgroup/system.slice/docker-*.scope /sys/fs/cgroup/docker/*; do
-    [ -r "$d/cpu.stat" ] && [ -r "$d/memory.current" ] || continue
-    id=${d##*/}; id=${id#docker-}; id=${id%.scope}
-    case "$id" in *[!0-9a-f]*|'') continue;; esac
-    u=-; while read -r k v; do [ "$k" = usage_usec ] && u=$v; done < "$d/cpu.stat"
-    c=-; read -r c < "$d/memory.current"
-    i=-; if [ -r "$d/memory.stat" ]; then while read -r k v; do [ "$k" = inactive_file ] && i=$v; done < "$d/memory.stat"; fi
+  cid() { id=${1##*/}; id=${id#docker-}; id=${id%.scope}; case "$id" in *[!0-9a-f]*|'') return 1;; esac; }
+  kv() { v=-; [ -r "$2" ] && while read -r k x; do [ "$k" = "$1" ] && v=$x; done < "$2"; }
+  cname() {
     n=-; j=/var/lib/docker/containers/$id/config.v2.json
     if [ -r "$j" ]; then n=$(grep -o '"Name":"/[^"]*"' "$j" 2>/dev/null | head -n 1); n=${n#*:\"/}; n=${n%\"}; [ -n "$n" ] || n=-; fi
-    echo "c $id $u $c $i $n"
+  }
+  for d in /sys/fs/cgroup/system.slice/docker-*.scope /sys/fs/cgroup/docker/*; do
+    [ -r "$d/cpu.stat" ] && [ -r "$d/memory.current" ] && cid "$d" || continue
+    kv usage_usec "$d/cpu.stat"; u=$v
+    c=-; read -r c < "$d/memory.current"
+    kv inactive_file "$d/memory.stat"; cname
+    echo "c $id $u $c $v $n"
+  done
+  # cgroup v1 (older hosts): CPU in nanoseconds and memory in their own hierarchies.
+  for d in /sys/fs/cgroup/cpuacct/system.slice/docker-*.scope /sys/fs/cgroup/cpuacct/docker/*; do
+    md=/sys/fs/cgroup/memory/${d#/sys/fs/cgroup/cpuacct/}
+    [ -r "$d/cpuacct.usage" ] && [ -r "$md/memory.usage_in_bytes" ] && cid "$d" || continue
+    u=-; read -r u < "$d/cpuacct.usage"; case "$u" in ''|*[!0-9]*) u=-;; *) u=$((u / 1000));; esac
+    c=-; read -r c < "$md/memory.usage_in_bytes"
+    kv total_inactive_file "$md/memory.stat"; cname
+    echo "c $id $u $c $v $n"
   done
 fi
 m end
@@ -149,8 +160,10 @@ fn parse_mount_lines(body: &str) -> Vec<crate::snapshot::MountStat> {
         .collect()
 }
 
-/// `present`, then `c <id> <usage_usec> <memory.current> <inactive_file> <name>` per
-/// container (`-` for a value that could not be read).
+/// `present`, then `c <id> <usage_usec> <memory> <inactive_file> <name>` per container (`-`
+/// for a value that could not be read); on cgroup v1 the script has already turned
+/// `cpuacct.usage` into microseconds, and its memory figures are `memory.usage_in_bytes` and
+/// `total_inactive_file`.
 fn parse_docker_lines(body: &str) -> Option<Vec<crate::snapshot::ContainerStat>> {
     let mut lines = body.lines();
     if lines.next()?.trim() != "present" {

@@ -420,8 +420,8 @@ pub fn parse_flat_keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// The container id in a cgroup v2 directory name: `docker-<id>.scope` (systemd driver) or
-/// `<id>` (cgroupfs driver, under `/sys/fs/cgroup/docker/`).
+/// The container id in a cgroup directory name: `docker-<id>.scope` (systemd driver) or
+/// `<id>` (cgroupfs driver, under `docker/`).
 pub fn container_id_from_cgroup(dir_name: &str) -> Option<&str> {
     let id = dir_name.strip_prefix("docker-").unwrap_or(dir_name);
     let id = id.strip_suffix(".scope").unwrap_or(id);
@@ -444,7 +444,30 @@ pub fn docker_name_from_config(text: &str) -> Option<String> {
     valid.then(|| name.to_owned())
 }
 
-/// A container from its cgroup files: `cpu.stat`, `memory.current` and `memory.stat`.
+/// A container from its cgroup v1 files (older hosts: Debian 10, Ubuntu 20.04, RHEL 8):
+/// `cpuacct.usage` (nanoseconds), `memory.usage_in_bytes` and `memory.stat`. Memory is the
+/// usage minus `total_inactive_file`, as `docker stats` shows it on cgroup v1.
+pub fn container_stat_v1(
+    id: &str,
+    name: Option<String>,
+    cpuacct_usage: &str,
+    memory_usage: &str,
+    memory_stat: Option<&str>,
+) -> Option<ContainerStat> {
+    let nanos: u64 = cpuacct_usage.trim().parse().ok()?;
+    let usage: u64 = memory_usage.trim().parse().ok()?;
+    let inactive = memory_stat
+        .and_then(|s| parse_flat_keyed(s, "total_inactive_file"))
+        .unwrap_or(0);
+    Some(ContainerStat {
+        id: id.to_owned(),
+        name: name.unwrap_or_else(|| id.chars().take(12).collect()),
+        cpu_usage_usec: nanos / 1000,
+        memory_bytes: usage.saturating_sub(inactive),
+    })
+}
+
+/// A container from its cgroup v2 files: `cpu.stat`, `memory.current` and `memory.stat`.
 /// Memory is `memory.current` minus `inactive_file`, as `docker stats` shows it.
 pub fn container_stat(
     id: &str,

@@ -228,6 +228,24 @@ fn docker_cgroup_files() {
     assert!(container_stat(id, None, "user_usec 5\n", "1", None).is_none());
     assert!(container_stat(id, None, cpu, "max", None).is_none());
 
+    // cgroup v1: nanoseconds, and the hierarchical inactive_file (a v1 memory.stat also has
+    // the group's own `inactive_file`, which is not the one docker subtracts).
+    let v1_stat = "cache 8192\ninactive_file 1\ntotal_cache 8192\ntotal_inactive_file 6000\n";
+    let c = container_stat_v1(
+        id,
+        Some("web-1".into()),
+        "2500000000\n",
+        "20000\n",
+        Some(v1_stat),
+    )
+    .expect("container");
+    assert_eq!(
+        (c.name.as_str(), c.cpu_usage_usec, c.memory_bytes),
+        ("web-1", 2_500_000, 20_000 - 6000)
+    );
+    assert!(container_stat_v1(id, None, "", "1", None).is_none());
+    assert!(container_stat_v1(id, None, "5", "x", None).is_none());
+
     let config = r#"{"StreamConfig":{},"State":{"Running":true},"ID":"3f4e","MountPoints":{"/data":{"Name":"vol1"}},"Config":{"Env":["SECRET=x"]},"Name":"/web-1","Driver":"overlay2"}"#;
     assert_eq!(docker_name_from_config(config).as_deref(), Some("web-1"));
     assert_eq!(docker_name_from_config(r#"{"Name":"/bad name"}"#), None);

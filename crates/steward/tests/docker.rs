@@ -1,0 +1,350 @@
+//! Docker for real: a Docker daemon on this machine (the test starts one when none runs;
+//! `.ci/run` installs Debian's `docker.io`) runs a container capped at half a core that spins.
+//! Agentless polling over SSH and the real `steward-agent` both report its CPU and memory by
+//! name, and a scan lists it with its volume. Whatever cgroup version this machine has (v1
+//! here, v2 on current distributions) is the one under test.
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::sshd::{Sshd, key_pair};
+use common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const IMAGE: &str = "steward-test/shell:1";
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("the docker command is missing: apt-get install -y docker.io (.ci/run does)")
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The daemon: the one already running, or one this test starts and stops.
+struct Dockerd(Option<Child>);
+
+impl Dockerd {
+    fn ensure() -> Self {
+        if docker(&["info"]).status.success() {
+            return Self(None);
+        }
+        let log = std::fs::File::create(std::env::temp_dir().join("steward-test-dockerd.log"))
+            .expect("dockerd log");
+        // No bridge and no iptables: the test's container has no network.
+        let child = Command::new("dockerd")
+            .args(["--bridge=none", "--iptables=false"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("dockerd is missing: apt-get install -y docker.io (.ci/run does)");
+        let me = Self(Some(child));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !docker(&["info"]).status.success() {
+            assert!(Instant::now() < deadline, "dockerd did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        me
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A one-layer image of this machine's `sh` and `sleep` with their libraries (no registry
+/// needed).
+fn ensure_image() {
+    if docker(&["image", "inspect", IMAGE]).status.success() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    std::fs::copy(&sh, bin.join("sh")).unwrap();
+    std::fs::copy("/bin/sleep", bin.join("sleep")).unwrap();
+    let ldd = Command::new("ldd")
+        .arg(&sh)
+        .arg("/bin/sleep")
+        .output()
+        .unwrap();
+    for lib in String::from_utf8_lossy(&ldd.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/') && !w.ends_with(':'))
+    {
+        let to = root.path().join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(std::fs::canonicalize(lib).unwrap(), &to).unwrap();
+    }
+    // tar writes a file first, then docker reads it: no pipe of two processes to wait for.
+    let archive = root.path().with_extension("tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let import = Command::new("docker")
+        .args(["import", &archive.display().to_string(), IMAGE])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&archive);
+    assert!(
+        import.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+}
+
+/// A container spinning on half a core, with a named volume; removed on drop.
+struct Spinner {
+    name: String,
+    volume: String,
+    id: String,
+}
+
+impl Spinner {
+    fn start() -> Self {
+        let name = format!("steward-spin-{}", std::process::id());
+        let volume = format!("steward-vol-{}", std::process::id());
+        let _ = docker(&["rm", "-f", &name]);
+        let id = docker_ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cpus",
+            "0.5",
+            "--name",
+            &name,
+            "-v",
+            &format!("{volume}:/data"),
+            IMAGE,
+            "/bin/sh",
+            "-c",
+            "while :; do :; done",
+        ]);
+        Self { name, volume, id }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+        let _ = docker(&["volume", "rm", "-f", &self.volume]);
+    }
+}
+
+async fn latest(app: &TestApp, server: &str, name: &str, label: &str) -> Option<f64> {
+    app.state
+        .metrics
+        .latest(server)
+        .await
+        .expect("latest")
+        .into_iter()
+        .find(|l| l.name == name && l.label == label)
+        .map(|l| l.value)
+}
+
+/// The container's CPU (% of one core) and memory as the hub stored them, once both are in.
+async fn container_figures(app: &TestApp, server: &str, name: &str) -> (f64, f64) {
+    let mut figures = None;
+    for _ in 0..400 {
+        let cpu = latest(app, server, "docker.cpu_pct", name).await;
+        let mem = latest(app, server, "docker.mem_bytes", name).await;
+        figures = cpu.zip(mem);
+        if figures.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = figures.is_some();
+    let all: Vec<(String, String)> = app
+        .state
+        .metrics
+        .latest(server)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.name.starts_with("docker."))
+        .map(|l| (l.name, l.label))
+        .collect();
+    assert!(
+        got,
+        "no CPU and memory for container {name}; docker series: {all:?}"
+    );
+    figures.unwrap()
+}
+
+fn assert_plausible(cpu: f64, mem: f64, how: &str) {
+    // Capped at 50 % of a core; on a busy CI machine it may get less, never nothing.
+    assert!((10.0..=65.0).contains(&cpu), "{how}: docker.cpu_pct {cpu}");
+    // A shell: some hundreds of KiB, far below a gigabyte.
+    assert!(
+        (64.0 * 1024.0..1024.0 * 1024.0 * 1024.0).contains(&mem),
+        "{how}: docker.mem_bytes {mem}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan() {
+    let _daemon = Dockerd::ensure();
+    ensure_image();
+    let spinner = Spinner::start();
+    let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "v2"
+    } else {
+        "v1"
+    };
+    eprintln!("container {} on cgroup {cgroup}", spinner.id);
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let sshd = Sshd::start();
+    let (private, public) = key_pair("");
+    sshd.authorize(&public);
+
+    // Agentless: polled over SSH every second as this machine's account (root in CI, which
+    // may read the containers' names).
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "docker-host", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user, "metrics_interval_secs": 1 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let (s, b) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "private_key", "private_key": private }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let collector = steward_api::metrics::collect::spawn(app.state.clone()).expect("collection on");
+    let (cpu, mem) = container_figures(&app, &id, &spinner.name).await;
+    collector.abort();
+    assert_plausible(cpu, mem, "agentless");
+
+    // The scan lists the daemon, the container (running) and its volume.
+    let (s, r) = admin
+        .call(Method::POST, &format!("/api/v1/servers/{id}/scan"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let report = &r["current"]["report"];
+    let docker_info = &report["docker"];
+    assert!(docker_info["server_version"].is_string(), "{docker_info}");
+    let container = docker_info["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == spinner.name.as_str())
+        .unwrap_or_else(|| panic!("{} not listed: {docker_info}", spinner.name));
+    assert_eq!(container["image"], IMAGE);
+    assert!(
+        container["status"].as_str().unwrap().starts_with("Up"),
+        "{container}"
+    );
+    assert!(
+        docker_info["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == spinner.volume.as_str()),
+        "{docker_info}"
+    );
+    assert!(
+        report["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "docker"),
+        "{}",
+        report["services"]
+    );
+
+    // The real agent, run as root on this machine, reports the same container.
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "docker-agent", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let agent_id = b["id"].as_str().unwrap().to_string();
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{agent_id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", b["token"].as_str().unwrap())).unwrap();
+    let mut agent = Command::new(agent_binary())
+        .args(["--hub", &app.base, "--interval", "1", "--token-file"])
+        .arg(&token_file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start steward-agent");
+    let (cpu, mem) = container_figures(&app, &agent_id, &spinner.name).await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_plausible(cpu, mem, "agent");
+
+    // The container's memory as Docker itself reports it, give or take what changed between
+    // the readings (a spinning shell hardly changes).
+    let stats = docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.MemUsage}}",
+        &spinner.name,
+    ]);
+    eprintln!("docker stats: {stats}; steward: {mem} bytes, {cpu:.1} % of a core");
+    let theirs = docker_bytes(stats.split('/').next().unwrap());
+    assert!(
+        (mem - theirs).abs() <= (256.0 * 1024.0_f64).max(theirs / 2.0),
+        "steward {mem} bytes, docker stats {stats}"
+    );
+}
+
+/// `632KiB`, `1.5MiB`, `512B` as `docker stats` prints them.
+fn docker_bytes(text: &str) -> f64 {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: f64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("docker stats memory {text:?}"));
+    let scale = match unit {
+        "B" => 1.0,
+        "KiB" | "kB" => 1024.0,
+        "MiB" | "MB" => 1024.0 * 1024.0,
+        "GiB" | "GB" => 1024.0 * 1024.0 * 1024.0,
+        other => panic!("unit {other:?} in {text:?}"),
+    };
+    n * scale
+}
