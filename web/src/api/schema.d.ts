@@ -1326,8 +1326,8 @@ export interface components {
         /** @description Something that works but deserves attention. */
         AgentInstallWarning: {
             /**
-             * @description `no_crash_restart` (detached, started at boot by cron `@reboot`, not restarted after a
-             *     crash), `no_boot_start` (detached, no cron: no start after a reboot), `runs_as_root`
+             * @description `no_boot_start` (detached, no cron: restarted when it exits, not started after a
+             *     reboot), `runs_as_root`
              *     (detached system install), `no_linger` (a user service that stops at logout),
              *     `not_connected` (running, not connected yet).
              */
