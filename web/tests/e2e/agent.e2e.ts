@@ -144,7 +144,10 @@ test('install the agent over SSH (step-up, steps, connected), then uninstall it'
       expect(steps).toContain(step);
     }
     expect(steps).not.toContain('failed');
-    await expect(result.textContent()).resolves.toContain('cron starts again at boot (@reboot)');
+    // Kept running by the launcher, started at boot by cron: nothing to warn about.
+    await expect(result.textContent()).resolves.toContain('starts the agent again when it exits');
+    await expect(result.textContent()).resolves.toContain('cron starts it at boot: @reboot');
+    expect(await result.locator('.alert-warning').count()).toBe(0);
     await expect(result.textContent()).resolves.toContain(`/home/${account.name}/.local/bin/steward-agent`);
     await shot(page, '62-agent-installed-over-ssh');
     await result.getByRole('button', { name: 'Done' }).click();
