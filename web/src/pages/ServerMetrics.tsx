@@ -5,9 +5,10 @@ import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas } from '../api/client';
 import { Button, ErrorAlert, Loading } from '../components/ui';
-import { formatBytes, type Unit } from '../metrics/format';
+import { formatBytes } from '../metrics/format';
+import { CHART_NAMES, chartGroups, chartOf, type Points } from '../metrics/groups';
 import { useLive } from '../metrics/live';
-import { MetricChart, type ChartData } from '../metrics/MetricChart';
+import { MetricChart } from '../metrics/MetricChart';
 import { StatusBadge } from './FleetOverview';
 import '../styles/metrics.css';
 
@@ -23,75 +24,7 @@ const RANGES = [
 ] as const;
 type RangeKey = (typeof RANGES)[number][0];
 
-const NAMES = [
-  'cpu.user',
-  'cpu.system',
-  'cpu.iowait',
-  'cpu.steal',
-  'load.1',
-  'load.5',
-  'load.15',
-  'mem.used',
-  'swap.used',
-  'disk.used_pct',
-  'diskio.read_bytes',
-  'diskio.write_bytes',
-  'net.rx_bytes',
-  'net.tx_bytes',
-].join(',');
-
-type Line = { name: string; label: string };
-type GroupSpec = { key: string; unit: Unit; max?: number; line: (l: Line) => string | null };
-
-function useGroups(): GroupSpec[] {
-  const { t } = useTranslation();
-  return useMemo(() => {
-    const cpu: Record<string, string> = {
-      'cpu.user': t('metrics.series.user'),
-      'cpu.system': t('metrics.series.system'),
-      'cpu.iowait': t('metrics.series.iowait'),
-      'cpu.steal': t('metrics.series.steal'),
-    };
-    const load: Record<string, string> = {
-      'load.1': t('metrics.series.load1'),
-      'load.5': t('metrics.series.load5'),
-      'load.15': t('metrics.series.load15'),
-    };
-    return [
-      { key: 'cpu', unit: 'percent', max: 100, line: (l) => (l.label === '' ? (cpu[l.name] ?? null) : null) },
-      { key: 'load', unit: 'load', line: (l) => load[l.name] ?? null },
-      {
-        key: 'memory',
-        unit: 'bytes',
-        line: (l) => (l.name === 'mem.used' ? t('metrics.series.memUsed') : l.name === 'swap.used' ? t('metrics.series.swapUsed') : null),
-      },
-      { key: 'disk', unit: 'percent', max: 100, line: (l) => (l.name === 'disk.used_pct' ? l.label : null) },
-      {
-        key: 'diskio',
-        unit: 'bytes_per_s',
-        line: (l) =>
-          l.name === 'diskio.read_bytes'
-            ? t('metrics.series.read', { device: l.label })
-            : l.name === 'diskio.write_bytes'
-              ? t('metrics.series.write', { device: l.label })
-              : null,
-      },
-      {
-        key: 'network',
-        unit: 'bytes_per_s',
-        line: (l) =>
-          l.name === 'net.rx_bytes'
-            ? t('metrics.series.rx', { iface: l.label })
-            : l.name === 'net.tx_bytes'
-              ? t('metrics.series.tx', { iface: l.label })
-              : null,
-      },
-    ];
-  }, [t]);
-}
-
-/** Points per series, keyed `name|label`; values are each step's average. */
-type Points = Map<string, { line: Line; pts: Map<number, number> }>;
+const NAMES = CHART_NAMES.join(',');
 
 function toPoints(series: Series[]): Points {
   const out: Points = new Map();
@@ -101,22 +34,9 @@ function toPoints(series: Series[]): Points {
   return out;
 }
 
-function chartOf(points: Points, spec: GroupSpec, from: number): ChartData | null {
-  const lines = [...points.values()]
-    .map((p) => ({ p, label: spec.line(p.line) }))
-    .filter((x): x is { p: Points extends Map<string, infer V> ? V : never; label: string } => x.label !== null);
-  if (lines.length === 0) return null;
-  const ts = [...new Set(lines.flatMap((l) => [...l.p.pts.keys()]))].filter((t) => t >= from).sort((a, b) => a - b);
-  if (ts.length === 0) return null;
-  return {
-    xs: ts.map((t) => t / 1000),
-    lines: lines.map((l) => ({ label: l.label, values: ts.map((t) => l.p.pts.get(t) ?? null) })),
-  };
-}
-
 export default function ServerMetrics({ server }: { server: Schemas['Server'] }) {
   const { t, i18n } = useTranslation();
-  const groups = useGroups();
+  const groups = useMemo(() => chartGroups(t), [t]);
   const [range, setRange] = useState<RangeKey>('1h');
   const [live, setLive] = useState(false);
   const [points, setPoints] = useState<Points | null>(null);
