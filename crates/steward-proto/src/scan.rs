@@ -101,9 +101,14 @@ pub struct DetectedService {
     /// The TCP ports it listens on, as far as visible.
     #[serde(default)]
     pub ports: Vec<u16>,
-    /// Why it was recognised: `binary`, `process`, `port`, `version`, `connection`.
+    /// Why it was recognised: `binary`, `process`, `port`, `version`, `connection`,
+    /// `container` (a running Docker container of its image).
     #[serde(default)]
     pub evidence: Vec<String>,
+    /// The Docker container it runs in (then `ports` are the ports the container publishes on
+    /// the host, and `version` comes from the image tag); absent for a service of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -133,6 +138,9 @@ pub struct DockerContainer {
     pub name: String,
     pub image: String,
     pub status: String,
+    /// The TCP ports it publishes on the host (`docker ps` `127.0.0.1:15432->5432/tcp` → 15432).
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 /// Something the scan could not see.

@@ -1,7 +1,9 @@
 //! Docker for real: a Docker daemon on this machine (the test starts one when none runs;
 //! `.ci/run` installs Debian's `docker.io`) runs a container capped at half a core that spins.
 //! Agentless polling over SSH and the real `steward-agent` both report its CPU and memory by
-//! name, and a scan lists it with its volume. Whatever cgroup version this machine has (v1
+//! name, and a scan lists it with its volume. A second container, of an image named like
+//! PostgreSQL's and publishing a port on 127.0.0.1, is found by the scan as a database in a
+//! container, with its own proposals. Whatever cgroup version this machine has (v1
 //! here, v2 on current distributions) is the one under test.
 mod common;
 
@@ -9,10 +11,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::sshd::{Sshd, key_pair};
+use common::sshd::{Sshd, closed_port, key_pair};
 use common::*;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const IMAGE: &str = "steward-test/shell:1";
 
@@ -43,9 +45,9 @@ impl Dockerd {
         }
         let log = std::fs::File::create(std::env::temp_dir().join("steward-test-dockerd.log"))
             .expect("dockerd log");
-        // No bridge and no iptables: the test's container has no network.
+        // No iptables rules: published ports go through docker-proxy on the host.
         let child = Command::new("dockerd")
-            .args(["--bridge=none", "--iptables=false"])
+            .args(["--iptables=false"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -122,6 +124,40 @@ struct Spinner {
     name: String,
     volume: String,
     id: String,
+}
+
+/// A container of an image named like PostgreSQL's (`…/postgres:16.2`: the scan goes by the
+/// image) that publishes `port` on 127.0.0.1; removed on drop.
+struct LooksLikePostgres {
+    name: String,
+    port: u16,
+}
+
+impl LooksLikePostgres {
+    fn start() -> Self {
+        let name = format!("steward-pg-{}", std::process::id());
+        let port = closed_port();
+        docker_ok(&["tag", IMAGE, "steward-test/postgres:16.2"]);
+        let _ = docker(&["rm", "-f", &name]);
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "-p",
+            &format!("127.0.0.1:{port}:5432"),
+            "steward-test/postgres:16.2",
+            "/bin/sleep",
+            "3600",
+        ]);
+        Self { name, port }
+    }
+}
+
+impl Drop for LooksLikePostgres {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
 }
 
 impl Spinner {
@@ -212,6 +248,7 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
     let _daemon = Dockerd::ensure();
     ensure_image();
     let spinner = Spinner::start();
+    let pg = LooksLikePostgres::start();
     let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "v2"
     } else {
@@ -274,14 +311,52 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
             .any(|v| v == spinner.volume.as_str()),
         "{docker_info}"
     );
+    let services = report["services"].as_array().unwrap();
     assert!(
-        report["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s["kind"] == "docker"),
-        "{}",
-        report["services"]
+        services.iter().any(|s| s["kind"] == "docker"),
+        "{services:?}"
+    );
+    // The database in a container: on the port it publishes, with the image's version.
+    let listed = docker_info["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == pg.name.as_str())
+        .unwrap();
+    assert_eq!(listed["ports"], json!([pg.port]), "{listed}");
+    let in_container = services
+        .iter()
+        .find(|s| s["container"] == pg.name.as_str())
+        .unwrap_or_else(|| panic!("no service in {}: {services:?}", pg.name));
+    assert_eq!(
+        (
+            &in_container["kind"],
+            &in_container["version"],
+            &in_container["ports"]
+        ),
+        (&json!("postgresql"), &json!("16.2"), &json!([pg.port]))
+    );
+    let (_, proposals) = admin.get(&format!("/api/v1/servers/{id}/proposals")).await;
+    let ours: Vec<(&Value, &Value)> = proposals
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["spec"]["container"] == pg.name.as_str())
+        .map(|p| (&p["kind"], &p["spec"]))
+        .collect();
+    assert_eq!(
+        ours,
+        vec![
+            (
+                &json!("health_check"),
+                &json!({ "type": "tcp", "host": "127.0.0.1", "port": pg.port, "container": pg.name })
+            ),
+            (
+                &json!("backup_job"),
+                &json!({ "engine": "postgresql", "port": pg.port, "container": pg.name })
+            ),
+        ],
+        "{proposals}"
     );
 
     // The real agent, run as root on this machine, reports the same container.

@@ -1599,8 +1599,16 @@ export interface components {
             running: boolean;
             /** @description The TCP ports it listens on, as far as visible. */
             ports?: number[];
-            /** @description Why it was recognised: `binary`, `process`, `port`, `version`, `connection`. */
+            /**
+             * @description Why it was recognised: `binary`, `process`, `port`, `version`, `connection`,
+             *     `container` (a running Docker container of its image).
+             */
             evidence?: string[];
+            /**
+             * @description The Docker container it runs in (then `ports` are the ports the container publishes on
+             *     the host, and `version` comes from the image tag); absent for a service of the host.
+             */
+            container?: string | null;
         };
         /** @description A mounted file system. */
         Disk: {
@@ -1638,6 +1646,8 @@ export interface components {
             name: string;
             image: string;
             status: string;
+            /** @description The TCP ports it publishes on the host (`docker ps` `127.0.0.1:15432->5432/tcp` → 15432). */
+            ports?: number[];
         };
         DockerInfo: {
             /** @description The client version. */

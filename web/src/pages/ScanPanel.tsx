@@ -74,13 +74,14 @@ function Services({ report }: { report: Report }) {
   return (
     <ul className="scan-services" data-testid="scan-services">
       {services.map((s) => (
-        <li key={s.kind} className="scan-service">
+        <li key={`${s.kind}|${s.container ?? ''}`} className="scan-service">
           <span className={`scan-badge scan-badge-${s.kind}`} aria-hidden="true">
             {s.name.slice(0, 2)}
           </span>
           <span className="scan-service-name">{s.name}</span>{' '}
           <span className="mono">{s.version ?? t('scan.unknownVersion')}</span>
           {s.ports?.length ? <span className="muted"> · {t('scan.onPorts', { ports: s.ports.join(', ') })}</span> : null}
+          {s.container && <span className="muted"> · {t('scan.inContainer', { container: s.container })}</span>}
           {!s.running && <span className="muted"> · {t('scan.installedOnly')}</span>}
         </li>
       ))}
@@ -180,9 +181,10 @@ function Proposals({
   const navigate = useNavigate();
   const { busy, error, run } = useAction();
   const describe = (p: Proposal) => {
-    const spec = (p.spec ?? {}) as { host?: string; port?: number | null };
+    const spec = (p.spec ?? {}) as { host?: string; port?: number | null; container?: string };
     const target = spec.host && spec.port ? endpoint(spec.host, spec.port) : spec.port ? String(spec.port) : '';
-    const service = names.get(p.service) ?? p.service;
+    const name = names.get(p.service) ?? p.service;
+    const service = spec.container ? t('scan.serviceInContainer', { service: name, container: spec.container }) : name;
     return t(`scan.proposal.${p.kind}`, { service, target, defaultValue: `${p.kind} ${service}` });
   };
   return (

@@ -2,7 +2,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use steward_proto::{ScanChange, ScanReport};
+use steward_proto::{DetectedService, ScanChange, ScanReport};
 
 use super::parse::DATABASES;
 
@@ -41,6 +41,15 @@ pub fn endpoint(address: &str, port: u16) -> String {
     }
 }
 
+/// A service as the subject of a change: its kind, and the container it runs in
+/// (`postgresql`, `postgresql (db)`).
+fn subject(s: &DetectedService) -> String {
+    match &s.container {
+        Some(c) => format!("{} ({c})", s.kind),
+        None => s.kind.clone(),
+    }
+}
+
 /// The changes from `before` to `after`: OS and kernel, services added, removed or with a
 /// different version, ports opened or closed. Something one scan could not see (no OS
 /// information, say) is not reported as a change.
@@ -61,26 +70,18 @@ pub fn changes(before: &ScanReport, after: &ScanReport) -> Vec<ScanChange> {
             Some(b.clone()),
         ));
     }
-    let old: BTreeMap<&str, _> = before
-        .services
-        .iter()
-        .map(|s| (s.kind.as_str(), s))
-        .collect();
-    let new: BTreeMap<&str, _> = after
-        .services
-        .iter()
-        .map(|s| (s.kind.as_str(), s))
-        .collect();
+    let old: BTreeMap<String, _> = before.services.iter().map(|s| (subject(s), s)).collect();
+    let new: BTreeMap<String, _> = after.services.iter().map(|s| (subject(s), s)).collect();
     for (kind, s) in &new {
         match old.get(kind) {
-            None => out.push(change("service_added", *kind, None, s.version.clone())),
+            None => out.push(change("service_added", kind, None, s.version.clone())),
             Some(o) => {
                 if let (Some(a), Some(b)) = (&o.version, &s.version)
                     && a != b
                 {
                     out.push(change(
                         "service_version_changed",
-                        *kind,
+                        kind,
                         Some(a.clone()),
                         Some(b.clone()),
                     ));
@@ -90,7 +91,7 @@ pub fn changes(before: &ScanReport, after: &ScanReport) -> Vec<ScanChange> {
     }
     for (kind, o) in &old {
         if !new.contains_key(kind) {
-            out.push(change("service_removed", *kind, o.version.clone(), None));
+            out.push(change("service_removed", kind, o.version.clone(), None));
         }
     }
     let key = |r: &ScanReport| -> BTreeMap<String, Option<String>> {
@@ -122,7 +123,8 @@ pub struct Proposed {
     pub spec: Value,
 }
 
-/// For every database found: a TCP health check of each port it listens on, and a backup job.
+/// For every database found: a TCP health check of each port it listens on, and a backup job
+/// (one per container for a database in a container, which the spec names).
 pub fn proposals(r: &ScanReport) -> Vec<Proposed> {
     let mut out = Vec::new();
     for s in r
@@ -144,19 +146,33 @@ pub fn proposals(r: &ScanReport) -> Vec<Proposed> {
                 Some(&"::") => "::1",
                 Some(a) => a,
             };
+            let mut spec = json!({ "type": "tcp", "host": host, "port": port });
+            if let Some(c) = &s.container {
+                spec["container"] = json!(c);
+            }
             out.push(Proposed {
                 kind: "health_check",
                 service: s.kind.clone(),
                 key: format!("health_check:{}:{port}", s.kind),
-                spec: json!({ "type": "tcp", "host": host, "port": port }),
+                spec,
             });
         }
         let port = s.ports.first().copied();
+        let (key, spec) = match &s.container {
+            Some(c) => (
+                format!("backup_job:{}:container:{c}", s.kind),
+                json!({ "engine": s.kind, "port": port, "container": c }),
+            ),
+            None => (
+                format!("backup_job:{}", s.kind),
+                json!({ "engine": s.kind, "port": port }),
+            ),
+        };
         out.push(Proposed {
             kind: "backup_job",
             service: s.kind.clone(),
-            key: format!("backup_job:{}", s.kind),
-            spec: json!({ "engine": s.kind, "port": port }),
+            key,
+            spec,
         });
     }
     out
@@ -175,6 +191,7 @@ mod tests {
             running: true,
             ports: ports.to_vec(),
             evidence: vec![],
+            container: None,
         }
     }
 
@@ -272,5 +289,76 @@ mod tests {
         assert_eq!(p[2].spec["host"], "127.0.0.1");
         assert_eq!(p[1].spec, json!({"engine": "postgresql", "port": 5432}));
         assert_eq!(p[4].spec, json!({"engine": "mongodb", "port": null}));
+    }
+
+    #[test]
+    fn a_database_in_a_container_is_its_own_subject_and_backup() {
+        let in_db = DetectedService {
+            container: Some("db".into()),
+            ..svc("postgresql", Some("16"), &[15432])
+        };
+        let host = svc("postgresql", Some("15"), &[5432]);
+        let before = ScanReport {
+            services: vec![host.clone()],
+            ..Default::default()
+        };
+        let after = ScanReport {
+            services: vec![
+                host,
+                DetectedService {
+                    version: Some("16.2".into()),
+                    ..in_db.clone()
+                },
+            ],
+            ports: vec![port("127.0.0.1", 15432)],
+            ..Default::default()
+        };
+        let c = changes(&before, &after);
+        assert_eq!(
+            c[0],
+            change(
+                "service_added",
+                "postgresql (db)",
+                None,
+                Some("16.2".into())
+            )
+        );
+        assert_eq!(c[1].kind, "port_opened");
+        let again = ScanReport {
+            services: vec![in_db],
+            ..Default::default()
+        };
+        let c = changes(&after, &again);
+        assert!(c.contains(&change(
+            "service_version_changed",
+            "postgresql (db)",
+            Some("16.2".into()),
+            Some("16".into())
+        )));
+        assert!(c.contains(&change(
+            "service_removed",
+            "postgresql",
+            Some("15".into()),
+            None
+        )));
+        let p = proposals(&after);
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "health_check:postgresql:5432",
+                "backup_job:postgresql",
+                "health_check:postgresql:15432",
+                "backup_job:postgresql:container:db"
+            ]
+        );
+        assert_eq!(
+            p[2].spec,
+            json!({"type": "tcp", "host": "127.0.0.1", "port": 15432, "container": "db"})
+        );
+        assert_eq!(
+            p[3].spec,
+            json!({"engine": "postgresql", "port": 15432, "container": "db"})
+        );
     }
 }

@@ -483,12 +483,13 @@ fn parse_docker(
         d.server_version = clean(server);
     }
     for line in ps {
-        let f: Vec<&str> = line.splitn(3, '|').collect();
-        if let [name, image, status] = f.as_slice() {
+        let f: Vec<&str> = line.splitn(4, '|').collect();
+        if let [name, image, status, rest @ ..] = f.as_slice() {
             d.containers.push(DockerContainer {
                 name: name.trim().to_string(),
                 image: image.trim().to_string(),
                 status: status.trim().to_string(),
+                ports: rest.first().map(|p| published_ports(p)).unwrap_or_default(),
             });
         }
     }
@@ -622,6 +623,65 @@ pub fn service_name(kind: &str) -> Option<&'static str> {
     SERVICES.iter().find(|d| d.kind == kind).map(|d| d.name)
 }
 
+/// The host ports a container publishes, from `docker ps`'s Ports column:
+/// `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:15432->5432/tcp, 6379/tcp` →
+/// `[8080, 15432]` (a port only exposed, not published, is not reachable from the host).
+/// Ranges (`0.0.0.0:8000-8002->8000-8002/tcp`) count up to 100 ports.
+pub fn published_ports(column: &str) -> Vec<u16> {
+    let mut out = BTreeSet::new();
+    for entry in column.split(',') {
+        let Some((host, container)) = entry.trim().split_once("->") else {
+            continue;
+        };
+        if !container.ends_with("/tcp") {
+            continue;
+        }
+        let Some((_, ports)) = host.rsplit_once(':') else {
+            continue;
+        };
+        let (first, last) = ports.split_once('-').unwrap_or((ports, ports));
+        if let (Ok(first), Ok(last)) = (first.parse::<u16>(), last.parse::<u16>())
+            && first <= last
+        {
+            out.extend((first..=last).take(100));
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The service kind a container image is of, by its repository's last path component
+/// (`docker.io/library/postgres:16` and `bitnami/postgresql` → `postgresql`).
+pub fn image_kind(image: &str) -> Option<&'static str> {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let repo = last.split(':').next().unwrap_or(last).to_ascii_lowercase();
+    Some(match repo.as_str() {
+        "postgres" | "postgresql" | "postgis" | "timescaledb" | "timescaledb-ha" => "postgresql",
+        "mysql" | "mariadb" | "percona" | "percona-server" | "mysql-server" => "mysql",
+        "mongo" | "mongodb" | "mongodb-community-server" => "mongodb",
+        "redis" | "redis-stack" | "redis-stack-server" | "valkey" => "redis",
+        "nginx" => "nginx",
+        "httpd" | "apache" => "apache",
+        "caddy" => "caddy",
+        "node" => "nodejs",
+        _ => return None,
+    })
+}
+
+/// The version in an image tag, when it starts with one (`16.2-alpine` → `16.2`; `latest` →
+/// none).
+fn tag_version(image: &str) -> Option<String> {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let (_, tag) = last.split_once(':')?;
+    let v: String = tag
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let v = v.trim_end_matches('.');
+    (!v.is_empty() && v.starts_with(|c: char| c.is_ascii_digit())).then(|| v.to_string())
+}
+
 /// The kinds of service that are databases (and get proposals).
 pub const DATABASES: &[&str] = &["postgresql", "mysql", "mongodb", "redis"];
 
@@ -702,8 +762,45 @@ fn detect_services(
             running: running || !own.is_empty(),
             ports: own.into_iter().collect(),
             evidence,
+            container: None,
         });
     }
+    // Services in running containers, one per container, by their image.
+    for c in docker.map(|d| d.containers.as_slice()).unwrap_or_default() {
+        let Some(kind) = image_kind(&c.image) else {
+            continue;
+        };
+        if !c.status.starts_with("Up") {
+            continue;
+        }
+        let repo = c.image.rsplit('/').next().unwrap_or(&c.image);
+        let name = if repo.starts_with("mariadb") {
+            "MariaDB"
+        } else {
+            service_name(kind).unwrap_or(kind)
+        };
+        found.push(DetectedService {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            version: tag_version(&c.image),
+            running: true,
+            ports: c.ports.clone(),
+            evidence: vec!["container".to_string()],
+            container: Some(c.name.clone()),
+        });
+    }
+    // A container's processes show on the host too: a host service seen only by its process
+    // name, while a container of that kind runs, is that container.
+    let in_containers: BTreeSet<String> = found
+        .iter()
+        .filter(|f| f.container.is_some())
+        .map(|f| f.kind.clone())
+        .collect();
+    found.retain(|f| {
+        f.container.is_some()
+            || !in_containers.contains(&f.kind)
+            || f.evidence.iter().any(|e| e != "process")
+    });
     found
 }
 
@@ -1065,6 +1162,121 @@ LISTEN 0      511          *:8080          *:* users:((\"node\",pid=4242,fd=20))
             "{:?}",
             r.not_visible
         );
+    }
+
+    #[test]
+    fn databases_in_containers_are_services_of_their_own_on_their_published_ports() {
+        let text = out(&[
+            ("meta", "uid=0"),
+            (
+                "ss",
+                "LISTEN 0 4096 127.0.0.1:15432 0.0.0.0:* users:((\"docker-proxy\",pid=10,fd=4))\n\
+                 LISTEN 0 4096 0.0.0.0:8080 0.0.0.0:* users:((\"docker-proxy\",pid=11,fd=4))",
+            ),
+            // The container's postgres processes show on the host; no postgres is installed.
+            ("processes", "dockerd\npostgres\npostgres\nnginx"),
+            ("docker_version", "24.0.7|24.0.7"),
+            (
+                "docker_ps",
+                "db|docker.io/library/postgres:16.2-alpine|Up 3 hours|127.0.0.1:15432->5432/tcp\n\
+                 cache|redis:latest|Exited (0) 2 days ago|\n\
+                 web|nginx|Up 2 minutes|0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp\n\
+                 sql|mariadb:11|Up 1 second|",
+            ),
+            ("docker_volumes", "pgdata"),
+            ("end", ""),
+        ]);
+        let r = parse(&text, N);
+        let d = r.docker.as_ref().unwrap();
+        assert_eq!(d.containers[0].ports, vec![15432]);
+        assert_eq!(d.containers[2].ports, vec![8080]);
+        let pg: Vec<&DetectedService> = r
+            .services
+            .iter()
+            .filter(|s| s.kind == "postgresql")
+            .collect();
+        assert_eq!(
+            pg.len(),
+            1,
+            "the host's postgres processes are the container's: {pg:?}"
+        );
+        assert_eq!(pg[0].container.as_deref(), Some("db"));
+        assert_eq!(pg[0].version.as_deref(), Some("16.2"));
+        assert_eq!(pg[0].ports, vec![15432]);
+        assert_eq!(pg[0].evidence, vec!["container"]);
+        assert!(
+            r.services.iter().all(|s| s.kind != "redis"),
+            "a stopped container runs nothing"
+        );
+        let sql = r.services.iter().find(|s| s.kind == "mysql").unwrap();
+        assert_eq!(
+            (sql.name.as_str(), sql.version.as_deref()),
+            ("MariaDB", Some("11"))
+        );
+        assert!(sql.ports.is_empty());
+        let web: Vec<&DetectedService> = r.services.iter().filter(|s| s.kind == "nginx").collect();
+        assert_eq!(web.len(), 1, "{web:?}");
+        assert_eq!(
+            (web[0].container.as_deref(), web[0].version.as_deref()),
+            (Some("web"), None)
+        );
+
+        // A service of the host keeps its own entry beside a container of the same kind.
+        let text = out(&[
+            ("meta", "uid=0"),
+            (
+                "ss",
+                "LISTEN 0 244 127.0.0.1:5432 0.0.0.0:* users:((\"postgres\",pid=2210,fd=5))",
+            ),
+            ("processes", "postgres"),
+            ("v_postgresql", "postgres (PostgreSQL) 15.5"),
+            ("docker_version", "24.0.7|24.0.7"),
+            (
+                "docker_ps",
+                "db|postgres:16|Up 3 hours|0.0.0.0:15432->5432/tcp",
+            ),
+            ("end", ""),
+        ]);
+        let r = parse(&text, N);
+        let pg: Vec<(Option<&str>, Vec<u16>)> = r
+            .services
+            .iter()
+            .filter(|s| s.kind == "postgresql")
+            .map(|s| (s.container.as_deref(), s.ports.clone()))
+            .collect();
+        assert_eq!(pg, vec![(None, vec![5432]), (Some("db"), vec![15432])]);
+    }
+
+    #[test]
+    fn docker_ports_images_and_tags() {
+        assert_eq!(
+            published_ports(
+                "0.0.0.0:8000-8002->8000-8002/tcp, :::53->53/udp, 127.0.0.1:5433->5432/tcp"
+            ),
+            vec![5433, 8000, 8001, 8002]
+        );
+        assert_eq!(published_ports("6379/tcp"), Vec::<u16>::new());
+        assert_eq!(
+            published_ports("garbage->, x:y->1/tcp, 1.2.3.4:99999->1/tcp"),
+            Vec::<u16>::new()
+        );
+        assert_eq!(published_ports("0.0.0.0:1-65535->1-65535/tcp").len(), 100);
+        for (image, kind) in [
+            ("postgres", Some("postgresql")),
+            ("postgis/postgis:16-3.4", Some("postgresql")),
+            ("registry.example.com:5000/team/mysql:8.0", Some("mysql")),
+            ("bitnami/mongodb@sha256:abc", Some("mongodb")),
+            ("valkey/valkey:8", Some("redis")),
+            ("httpd:2.4", Some("apache")),
+            ("myapp:postgres", None),
+            ("grafana/grafana", None),
+        ] {
+            assert_eq!(image_kind(image), kind, "{image}");
+        }
+        assert_eq!(tag_version("postgres:16.2-alpine").as_deref(), Some("16.2"));
+        assert_eq!(tag_version("registry:5000/redis:7").as_deref(), Some("7"));
+        assert_eq!(tag_version("redis:latest"), None);
+        assert_eq!(tag_version("registry:5000/redis"), None);
     }
 
     #[test]

@@ -100,7 +100,7 @@ if have docker; then
   S docker_version
   T docker version --format "{{.Client.Version}}|{{.Server.Version}}" 2>&1 | head -n 5
   S docker_ps
-  T docker ps -a --format "{{.Names}}|{{.Image}}|{{.Status}}" 2>&1 | head -n 500
+  T docker ps -a --format "{{.Names}}|{{.Image}}|{{.Status}}|{{.Ports}}" 2>&1 | head -n 500
   S docker_volumes
   T docker volume ls --format "{{.Name}}" 2>&1 | head -n 500
 fi

@@ -519,6 +519,10 @@ fn proposal_definition(pr: &ProposalRow, server: &ServerRow) -> ApiResult<Defini
         _ => server.host.clone(),
     };
     let service = crate::discovery::parse::service_name(&pr.service).unwrap_or(&pr.service);
+    let service = match spec["container"].as_str() {
+        Some(c) => format!("{service} ({c})"),
+        None => service.to_string(),
+    };
     let name: String = format!("{service} on {}", server.name)
         .chars()
         .take(100)
