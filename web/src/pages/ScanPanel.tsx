@@ -8,6 +8,7 @@ import { useNavigate } from 'react-router';
 import { api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { Button, DataTable, ErrorAlert, Notice, formatTime, useAction } from '../components/ui';
+import { formatBytes as formatBytesIec } from '../metrics/format';
 import '../styles/scan.css';
 
 type Overview = Schemas['ScanOverview'];
@@ -15,17 +16,9 @@ type Proposal = Schemas['Proposal'];
 type Report = Schemas['ScanReport'];
 type ScanSummary = Schemas['ScanSummary'];
 
-const UNITS = ['byte', 'kilobyte', 'megabyte', 'gigabyte', 'terabyte', 'petabyte'] as const;
-
-export function formatBytes(n: number | null | undefined, locale: string): string {
-  if (n === null || n === undefined) return '—';
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return new Intl.NumberFormat(locale, { style: 'unit', unit: UNITS[unit], unitDisplay: 'short', maximumFractionDigits: 1 }).format(value);
+/** Bytes with binary prefixes (GiB, as the metrics show them); `—` when unknown. */
+function formatBytes(n: number | null | undefined, locale: string): string {
+  return n === null || n === undefined ? '—' : formatBytesIec(n, locale);
 }
 
 function endpoint(address: string, port: number) {
@@ -67,7 +60,7 @@ function SystemFacts({ report }: { report: Report }) {
   );
 }
 
-function Services({ report }: { report: Report }) {
+export function Services({ report }: { report: Report }) {
   const { t } = useTranslation();
   const services = report.services ?? [];
   if (!services.length) return <p className="muted">{t('scan.noServices')}</p>;
