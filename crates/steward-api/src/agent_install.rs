@@ -437,9 +437,22 @@ impl Probe {
     }
 }
 
-/// The system unit (also used by the manual install command): the token in a root-only file,
-/// handed to an unprivileged dynamic user through systemd's credentials (`%d`), the service
-/// sandboxed (no new privileges, read-only system, no home directories).
+/// The unprivileged system account a systemd install runs the agent as.
+pub const SYSTEM_ACCOUNT: &str = "steward-agent";
+
+/// Creates [`SYSTEM_ACCOUNT`] when missing (`useradd`, or Debian's `adduser`), and gives it read
+/// access to the token: directory 0750 and token 0640, owned by root, group the account.
+const SYSTEM_ACCOUNT_SH: &str = r#"if ! id -u steward-agent >/dev/null 2>&1; then
+  if command -v useradd >/dev/null 2>&1; then useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin steward-agent
+  else adduser --system --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin steward-agent; fi
+fi
+chgrp steward-agent /etc/steward-agent /etc/steward-agent/token && chmod 0750 /etc/steward-agent && chmod 0640 /etc/steward-agent/token"#;
+
+/// The system unit (also used by the manual install command): the agent runs as the
+/// unprivileged `steward-agent` account, which may read the token but not change it, sandboxed
+/// (no new privileges, read-only system, no home directories, a private /tmp). Plain `User=`
+/// rather than `DynamicUser=` with `LoadCredential=`: those need systemd 247 or newer (RHEL 8
+/// has 239, Ubuntu 20.04 245) and credentials fail in many containers (LXC, Docker).
 pub fn system_unit(hub: &str, interval: i64) -> String {
     format!(
         "[Unit]\n\
@@ -447,14 +460,15 @@ pub fn system_unit(hub: &str, interval: i64) -> String {
          After=network-online.target\n\
          Wants=network-online.target\n\n\
          [Service]\n\
-         ExecStart={SYSTEM_BINARY} --hub {hub} --token-file %d/token --interval {interval}\n\
-         DynamicUser=yes\n\
-         LoadCredential=token:{SYSTEM_TOKEN}\n\
+         ExecStart={SYSTEM_BINARY} --hub {hub} --token-file {SYSTEM_TOKEN} --interval {interval}\n\
+         User={SYSTEM_ACCOUNT}\n\
+         Group={SYSTEM_ACCOUNT}\n\
          Restart=always\n\
          RestartSec=5\n\
          NoNewPrivileges=yes\n\
          ProtectSystem=strict\n\
-         ProtectHome=yes\n\n\
+         ProtectHome=yes\n\
+         PrivateTmp=yes\n\n\
          [Install]\n\
          WantedBy=multi-user.target\n"
     )
@@ -510,10 +524,11 @@ pub fn install_script(probe: &Probe, tmp: &str, hub: &str, interval: i64) -> Str
         AgentServiceKind::Detached => "detached",
     };
     let mut s = format!(
-        "TMP={}\nMODE={mode}\nSERVICE={service}\nHUB={}\nINTERVAL={interval}\nSUDO='{}'\n",
+        "TMP={}\nMODE={mode}\nSERVICE={service}\nHUB={}\nINTERVAL={interval}\nSUDO='{}'\nACCOUNT_SH={}\n",
         shell_quote(tmp),
         shell_quote(hub),
         probe.sudo_prefix(),
+        shell_quote(SYSTEM_ACCOUNT_SH),
     );
     s.push_str(COMMON);
     s.push_str(
@@ -542,6 +557,8 @@ $SUDO rm -f "$PIDFILE"
 
 case "$SERVICE" in
 systemd)
+  out=$($SUDO sh -c "$ACCOUNT_SH" 2>&1) || { step install fail "the steward-agent account: $out"; exit 1; }
+  step account ok "runs as the system account steward-agent; $TOKEN 0640 root:steward-agent"
   out=$( { $SUDO install -m 0644 "$TMP/steward-agent.service" /etc/systemd/system/steward-agent.service \
     && $SUDO systemctl daemon-reload && $SUDO systemctl enable steward-agent \
     && $SUDO systemctl restart steward-agent; } 2>&1 ) || { step start fail "$out"; exit 1; }
@@ -646,6 +663,12 @@ if [ "$PRIV" = 1 ]; then
     fi
   done
   [ "$SYSTEMD" = 1 ] && $SUDO systemctl daemon-reload >/dev/null 2>&1
+  if id -u steward-agent >/dev/null 2>&1; then
+    if { command -v userdel >/dev/null 2>&1 && $SUDO userdel steward-agent >/dev/null 2>&1; } \
+      || { command -v deluser >/dev/null 2>&1 && $SUDO deluser --system steward-agent >/dev/null 2>&1; }; then
+      removed="$removed account:steward-agent"
+    else failed="$failed account:steward-agent"; fi
+  fi
 else
   for f in $SYS_FILES; do [ -e "$f" ] && failed="$failed $f"; done
 fi
@@ -704,7 +727,7 @@ pub fn manual_command(hub: &str, token: &str, interval: i64, archs: &[&str]) -> 
          case \"$(uname -m)\" in {pattern}) ;; *) echo \"steward-agent: this server is $(uname -m); the hub has agents for {built_for}\" >&2; exit 1;; esac\n\
          install -d -m 0700 /etc/steward-agent\n\
          ( umask 077; printf '%s\\n' '{token}' > {SYSTEM_TOKEN}; printf 'Authorization: Bearer %s\\n' \"$(cat {SYSTEM_TOKEN})\" > /etc/steward-agent/download-header )\n\
-         chmod 0600 {SYSTEM_TOKEN}\n\
+         {SYSTEM_ACCOUNT_SH}\n\
          curl -fsSL -H @/etc/steward-agent/download-header -o {SYSTEM_BINARY}.new \"{hub}/api/v1/agent/download?arch=$(uname -m)\" || {{ rm -f /etc/steward-agent/download-header; exit 1; }}\n\
          rm -f /etc/steward-agent/download-header\n\
          chmod 0755 {SYSTEM_BINARY}.new && mv -f {SYSTEM_BINARY}.new {SYSTEM_BINARY}\n\
@@ -854,8 +877,10 @@ mod tests {
     fn the_manual_command_keeps_the_hardening_and_checks_the_architecture() {
         let c = manual_command("https://hub.example", "stwa_x", 10, &["aarch64", "x86_64"]);
         for needle in [
-            "DynamicUser=yes",
-            "LoadCredential=token:/etc/steward-agent/token",
+            "User=steward-agent",
+            "--token-file /etc/steward-agent/token",
+            "useradd --system",
+            "chmod 0640 /etc/steward-agent/token",
             "ProtectSystem=strict",
             "--hub https://hub.example",
             "aarch64|arm64|x86_64|amd64",

@@ -85,8 +85,9 @@ pub enum AgentServiceKind {
 /// One step of an install or uninstall, in the order they ran.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AgentInstallStep {
-    /// `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
-    /// `verify`, `boot`, `connected`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+    /// `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `account`
+    /// (systemd: the `steward-agent` system account), `start`, `verify`, `boot`, `connected`,
+    /// `cleanup`; for uninstall `stop`, `remove`, `revoke`.
     pub name: String,
     pub ok: bool,
     /// What happened, for people (never contains the token).

@@ -575,7 +575,7 @@ async fn the_binary_is_served_only_to_an_enrolled_agent() {
         "{command}"
     );
     assert!(command.contains("uname -m"), "{command}");
-    assert!(command.contains("DynamicUser=yes"), "{command}");
+    assert!(command.contains("User=steward-agent"), "{command}");
     let curl = command.lines().find(|l| l.contains("curl ")).unwrap();
     assert!(!curl.contains(&token), "{curl}");
 

@@ -8,68 +8,16 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::docker::{Dockerd, docker, docker_ok, import_dir};
 use common::sshd::{Sshd, closed_port, key_pair};
 use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 const IMAGE: &str = "steward-test/shell:1";
-
-fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker")
-        .args(args)
-        .output()
-        .expect("the docker command is missing: apt-get install -y docker.io (.ci/run does)")
-}
-
-fn docker_ok(args: &[&str]) -> String {
-    let out = docker(args);
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// The daemon: the one already running, or one this test starts and stops.
-struct Dockerd(Option<Child>);
-
-impl Dockerd {
-    fn ensure() -> Self {
-        if docker(&["info"]).status.success() {
-            return Self(None);
-        }
-        let log = std::fs::File::create(std::env::temp_dir().join("steward-test-dockerd.log"))
-            .expect("dockerd log");
-        // No iptables rules: published ports go through docker-proxy on the host.
-        let child = Command::new("dockerd")
-            .args(["--iptables=false"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("dockerd is missing: apt-get install -y docker.io (.ci/run does)");
-        let me = Self(Some(child));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !docker(&["info"]).status.success() {
-            assert!(Instant::now() < deadline, "dockerd did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        me
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// A one-layer image of this machine's `sh` and `sleep` with their libraries (no registry
 /// needed).
@@ -96,27 +44,7 @@ fn ensure_image() {
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(std::fs::canonicalize(lib).unwrap(), &to).unwrap();
     }
-    // tar writes a file first, then docker reads it: no pipe of two processes to wait for.
-    let archive = root.path().with_extension("tar");
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(root.path())
-        .arg("-cf")
-        .arg(&archive)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(tar.success());
-    let import = Command::new("docker")
-        .args(["import", &archive.display().to_string(), IMAGE])
-        .output()
-        .unwrap();
-    let _ = std::fs::remove_file(&archive);
-    assert!(
-        import.status.success(),
-        "docker import: {}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import_dir(root.path(), IMAGE);
 }
 
 /// A container spinning on half a core, with a named volume; removed on drop.

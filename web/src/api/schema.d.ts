@@ -1315,8 +1315,9 @@ export interface components {
         /** @description One step of an install or uninstall, in the order they ran. */
         AgentInstallStep: {
             /**
-             * @description `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `start`,
-             *     `verify`, `boot`, `connected`, `cleanup`; for uninstall `stop`, `remove`, `revoke`.
+             * @description `connect`, `probe`, `architecture`, `upload`, `enroll`, `token`, `install`, `account`
+             *     (systemd: the `steward-agent` system account), `start`, `verify`, `boot`, `connected`,
+             *     `cleanup`; for uninstall `stop`, `remove`, `revoke`.
              */
             name: string;
             ok: boolean;

@@ -463,7 +463,7 @@ fn warning(code: &str, probe: &Probe) -> AgentInstallWarning {
 fn warning_text(code: &str, probe: &Probe) -> String {
     match code {
         "no_boot_start" => "No systemd and no cron on this server: a detached launcher runs the agent and starts it again when it exits, but nothing starts it after a reboot. Install it again after a reboot, or have the server's own init system run the launcher (`start`, next to the token).".into(),
-        "runs_as_root" => "Without systemd the agent runs as root; with systemd it would run as an unprivileged dynamic user.".into(),
+        "runs_as_root" => "Without systemd the agent runs as root; with systemd it would run as the unprivileged steward-agent account.".into(),
         "no_linger" => format!("Lingering could not be enabled for {}: the user service stops when their last session ends and does not start at boot until an administrator runs `loginctl enable-linger {}`.", probe.user, probe.user),
         other => other.to_string(),
     }

@@ -14,6 +14,7 @@ use steward_core::{Clock, SystemClock};
 use steward_db::Db;
 use tempfile::TempDir;
 
+pub mod docker;
 pub mod sshd;
 
 pub const ADMIN: &str = "admin";

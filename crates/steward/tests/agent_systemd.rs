@@ -1,0 +1,309 @@
+//! Installing the agent on a server with a real systemd: Debian 12, built with `debootstrap`
+//! (`.ci/run` installs it) and booted with systemd as PID 1 in a Docker container on the host
+//! network, its sshd on a loopback port. The hub logs in as root, installs the binary and the
+//! hardened unit, the agent runs as the `steward-agent` system account and connects, systemd
+//! starts it again after a crash, and uninstall removes everything, the account included.
+//!
+//! This is the path most real servers take; the machine the other tests run on has no systemd
+//! PID 1. It found that `DynamicUser=` with `LoadCredential=` left the agent unable to read its
+//! token in a container (and needs systemd 247+).
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::docker::{Dockerd, docker, docker_ok, import_dir};
+use common::sshd::closed_port;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const IMAGE: &str = "steward-test/debian12-systemd:1";
+const MIRROR: &str = "http://deb.debian.org/debian";
+
+/// The image: Debian 12 with systemd and OpenSSH, bootstrapped once per target directory.
+fn ensure_image() {
+    if docker(&["image", "inspect", IMAGE]).status.success() {
+        return;
+    }
+    let target = std::env::current_exe()
+        .unwrap()
+        .ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .expect("target dir");
+    let root = target.join("test-rootfs/debian12-systemd");
+    if !root.join(".complete").exists() {
+        let building = target.join("test-rootfs/debian12-systemd.partial");
+        let _ = std::fs::remove_dir_all(&building);
+        std::fs::create_dir_all(&building).unwrap();
+        let started = Instant::now();
+        let out = Command::new("debootstrap")
+            .args([
+                "--variant=minbase",
+                "--include=systemd,systemd-sysv,dbus,openssh-server,procps",
+                "bookworm",
+            ])
+            .arg(&building)
+            .arg(MIRROR)
+            .output()
+            .expect("debootstrap is missing: apt-get install -y debootstrap (.ci/run does)");
+        assert!(
+            out.status.success(),
+            "debootstrap: {}",
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        eprintln!("debootstrap took {:?}", started.elapsed());
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::rename(&building, &root).unwrap();
+        std::fs::write(root.join(".complete"), "").unwrap();
+    }
+    import_dir(&root, IMAGE);
+}
+
+/// The booted container; removed on drop.
+struct Machine {
+    name: String,
+    ssh_port: u16,
+}
+
+impl Machine {
+    fn boot() -> Self {
+        let name = format!("steward-systemd-{}", std::process::id());
+        let _ = docker(&["rm", "-f", &name]);
+        // systemd as PID 1 needs most capabilities; this machine's root lacks CAP_SYS_RESOURCE,
+        // so not --privileged.
+        docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--cap-add",
+            "ALL",
+            "--cap-drop",
+            "SYS_RESOURCE",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--network",
+            "host",
+            "-v",
+            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+            "--tmpfs",
+            "/run",
+            "--tmpfs",
+            "/run/lock",
+            "-e",
+            "container=docker",
+            IMAGE,
+            "/lib/systemd/systemd",
+        ]);
+        let me = Self {
+            name,
+            ssh_port: closed_port(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let state = me.sh("systemctl is-system-running 2>&1 || true");
+            if state == "running" || state == "degraded" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "systemd did not finish booting: {state}; {}",
+                me.sh("systemctl --failed --no-pager 2>&1 || true")
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        // Its sshd on a loopback port of its own (the network is the host's).
+        me.sh(&format!(
+            "sed -i 's/^#\\?Port .*/Port {}/; s/^#\\?ListenAddress 0.0.0.0/ListenAddress 127.0.0.1/' /etc/ssh/sshd_config && systemctl restart ssh",
+            me.ssh_port
+        ));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", me.ssh_port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the container's sshd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        me
+    }
+
+    /// Runs `script` as root in the container: its stdout, trimmed.
+    fn sh(&self, script: &str) -> String {
+        docker_ok(&["exec", &self.name, "sh", "-c", script])
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+    }
+}
+
+async fn agent(admin: &Session, id: &str) -> Value {
+    admin.get(&format!("/api/v1/servers/{id}/agent")).await.1
+}
+
+async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_uninstalls() {
+    let _daemon = Dockerd::ensure();
+    ensure_image();
+    let machine = Machine::boot();
+
+    let app = TestApp::spawn_at(|c, base| {
+        c.public_url = base.to_string();
+        c.agent_binary = Some(agent_binary());
+    })
+    .await;
+    let admin = app.admin().await;
+    let (s, b) = admin
+        .post(
+            "/api/v1/servers",
+            json!({ "name": "debian12", "host": "127.0.0.1", "port": machine.ssh_port, "ssh_user": "root", "metrics_interval_secs": 1 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    let (s, c) = admin
+        .put(
+            &format!("/api/v1/servers/{id}/credential"),
+            json!({ "kind": "generate" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    machine.sh(&format!(
+        "mkdir -p -m 700 /root/.ssh && echo '{}' > /root/.ssh/authorized_keys",
+        c["public_key"].as_str().unwrap()
+    ));
+    let (s, b) = admin
+        .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    // The install: a system install under systemd, running as the steward-agent account.
+    let (s, r) = admin
+        .post(&format!("/api/v1/servers/{id}/agent/install"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["mode"].as_str(), r["service"].as_str()),
+        (Some("system"), Some("systemd")),
+        "{r}"
+    );
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in ["account", "start", "verify", "connected"] {
+        assert!(steps.contains(&name), "step {name} missing: {r}");
+    }
+    assert!(
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true),
+        "{r}"
+    );
+    assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(r["agent"]["connected"], true, "{r}");
+
+    assert_eq!(machine.sh("systemctl is-active steward-agent"), "active");
+    assert_eq!(
+        machine.sh("systemctl show -p User --value steward-agent"),
+        "steward-agent"
+    );
+    let pid = machine.sh("systemctl show -p MainPID --value steward-agent");
+    assert_eq!(
+        machine.sh(&format!("stat -c %U /proc/{pid}")),
+        "steward-agent"
+    );
+    assert_eq!(
+        machine.sh("stat -c '%a %U %G' /etc/steward-agent /etc/steward-agent/token"),
+        "750 root steward-agent\n640 root steward-agent"
+    );
+    // The token is nowhere on the command line.
+    let cmdline = machine.sh(&format!("tr '\\0' ' ' < /proc/{pid}/cmdline"));
+    assert!(
+        cmdline.contains("--token-file /etc/steward-agent/token"),
+        "{cmdline}"
+    );
+    assert!(!cmdline.contains("stwa_"), "{cmdline}");
+    let got = eventually(30, || async {
+        app.state
+            .metrics
+            .latest(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.name == "cpu.usage")
+    })
+    .await;
+    assert!(got, "metrics from the agent arrive");
+
+    // A crash: systemd starts it again (Restart=always, 5 s later) and it connects again.
+    let before = agent(&admin, &id).await["connected_at"].clone();
+    machine.sh("systemctl kill -s KILL steward-agent");
+    let again = eventually(30, || async {
+        let a = agent(&admin, &id).await;
+        a["connected"] == true && a["connected_at"] != before
+    })
+    .await;
+    assert!(
+        again,
+        "not connected again after a crash: {}",
+        machine.sh("journalctl -u steward-agent --no-pager -n 20 2>&1 || true")
+    );
+    assert_ne!(
+        machine.sh("systemctl show -p MainPID --value steward-agent"),
+        pid
+    );
+
+    // Uninstall: the service, its files and the account are gone.
+    let (s, u) = admin
+        .post(&format!("/api/v1/servers/{id}/agent/uninstall"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert!(
+        u["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true),
+        "{u}"
+    );
+    assert_eq!(
+        machine.sh("systemctl is-active steward-agent 2>&1 || true"),
+        "inactive"
+    );
+    assert_eq!(
+        machine.sh(
+            "for f in /etc/steward-agent /usr/local/bin/steward-agent /etc/systemd/system/steward-agent.service; do [ -e $f ] && echo $f; done; id steward-agent 2>/dev/null || true"
+        ),
+        ""
+    );
+}
