@@ -3,6 +3,7 @@
 //! network, its sshd on a loopback port. The hub logs in as root, installs the binary and the
 //! hardened unit, the agent runs as the `steward-agent` system account and connects, systemd
 //! starts it again after a crash, and uninstall removes everything, the account included.
+//! Then the copyable manual install command, run as root on the server, does the same.
 //!
 //! This is the path most real servers take; the machine the other tests run on has no systemd
 //! PID 1. It found that `DynamicUser=` with `LoadCredential=` left the agent unable to read its
@@ -19,7 +20,7 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const IMAGE: &str = "steward-test/debian12-systemd:1";
+const IMAGE: &str = "steward-test/debian12-systemd:2";
 const MIRROR: &str = "http://deb.debian.org/debian";
 
 /// The image: Debian 12 with systemd and OpenSSH, bootstrapped once per target directory.
@@ -33,16 +34,16 @@ fn ensure_image() {
         .nth(3)
         .map(PathBuf::from)
         .expect("target dir");
-    let root = target.join("test-rootfs/debian12-systemd");
+    let root = target.join("test-rootfs/debian12-systemd-2");
     if !root.join(".complete").exists() {
-        let building = target.join("test-rootfs/debian12-systemd.partial");
+        let building = target.join("test-rootfs/debian12-systemd-2.partial");
         let _ = std::fs::remove_dir_all(&building);
         std::fs::create_dir_all(&building).unwrap();
         let started = Instant::now();
         let out = Command::new("debootstrap")
             .args([
                 "--variant=minbase",
-                "--include=systemd,systemd-sysv,dbus,openssh-server,procps",
+                "--include=systemd,systemd-sysv,dbus,openssh-server,procps,curl",
                 "bookworm",
             ])
             .arg(&building)
@@ -305,5 +306,39 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
             "for f in /etc/steward-agent /usr/local/bin/steward-agent /etc/systemd/system/steward-agent.service; do [ -e $f ] && echo $f; done; id steward-agent 2>/dev/null || true"
         ),
         ""
+    );
+
+    // The manual install command, as the server page shows it to copy, run as root there: it
+    // downloads the binary with the token and ends with the same service, connected.
+    let (s, e) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let command = e["install_command"].as_str().unwrap();
+    let out = docker(&["exec", &machine.name, "sh", "-c", command]);
+    assert!(
+        out.status.success(),
+        "the manual command failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let connected = eventually(30, || async {
+        agent(&admin, &id).await["connected"] == true
+    })
+    .await;
+    assert!(
+        connected,
+        "the manually installed agent did not connect: {}",
+        machine.sh("journalctl -u steward-agent --no-pager -n 20 2>&1 || true")
+    );
+    let pid = machine.sh("systemctl show -p MainPID --value steward-agent");
+    assert_eq!(
+        machine.sh(&format!("stat -c %U /proc/{pid}")),
+        "steward-agent"
+    );
+    assert_eq!(
+        machine.sh("stat -c '%a %U %G' /etc/steward-agent/token; ls /etc/steward-agent"),
+        "640 root steward-agent\ntoken",
+        "the token is readable by the account only, and the download header is gone"
     );
 }
