@@ -3,7 +3,8 @@
 //! network, its sshd on a loopback port. The hub logs in as root, installs the binary and the
 //! hardened unit, the agent runs as the `steward-agent` system account and connects, systemd
 //! starts it again after a crash, and uninstall removes everything, the account included.
-//! Then the copyable manual install command, run as root on the server, does the same.
+//! Then the copyable manual install command, run as root on the server, does the same. A login
+//! account without root gets a `systemctl --user` service instead.
 //!
 //! This is the path most real servers take; the machine the other tests run on has no systemd
 //! PID 1. It found that `DynamicUser=` with `LoadCredential=` left the agent unable to read its
@@ -20,8 +21,12 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const IMAGE: &str = "steward-test/debian12-systemd:2";
+const IMAGE: &str = "steward-test/debian12-systemd:3";
 const MIRROR: &str = "http://deb.debian.org/debian";
+
+/// One test of this file at a time even under plain `cargo test` (threads in one process): they
+/// share the Docker daemon and the bootstrapped image.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The image: Debian 12 with systemd and OpenSSH, bootstrapped once per target directory.
 fn ensure_image() {
@@ -34,16 +39,16 @@ fn ensure_image() {
         .nth(3)
         .map(PathBuf::from)
         .expect("target dir");
-    let root = target.join("test-rootfs/debian12-systemd-2");
+    let root = target.join("test-rootfs/debian12-systemd-3");
     if !root.join(".complete").exists() {
-        let building = target.join("test-rootfs/debian12-systemd-2.partial");
+        let building = target.join("test-rootfs/debian12-systemd-3.partial");
         let _ = std::fs::remove_dir_all(&building);
         std::fs::create_dir_all(&building).unwrap();
         let started = Instant::now();
         let out = Command::new("debootstrap")
             .args([
                 "--variant=minbase",
-                "--include=systemd,systemd-sysv,dbus,openssh-server,procps,curl",
+                "--include=systemd,systemd-sysv,libpam-systemd,dbus,openssh-server,procps,curl",
                 "bookworm",
             ])
             .arg(&building)
@@ -167,12 +172,9 @@ where
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_uninstalls() {
-    let _daemon = Dockerd::ensure();
-    ensure_image();
-    let machine = Machine::boot();
-
+/// A hub that serves the agent, an admin who stepped up, and the machine as a server logged
+/// into as `user` with a generated key: (hub, admin, server id).
+async fn hub_and_server(machine: &Machine, user: &str, home: &str) -> (TestApp, Session, String) {
     let app = TestApp::spawn_at(|c, base| {
         c.public_url = base.to_string();
         c.agent_binary = Some(agent_binary());
@@ -182,7 +184,7 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
     let (s, b) = admin
         .post(
             "/api/v1/servers",
-            json!({ "name": "debian12", "host": "127.0.0.1", "port": machine.ssh_port, "ssh_user": "root", "metrics_interval_secs": 1 }),
+            json!({ "name": "debian12", "host": "127.0.0.1", "port": machine.ssh_port, "ssh_user": user, "metrics_interval_secs": 1 }),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
@@ -195,13 +197,23 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
         .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     machine.sh(&format!(
-        "mkdir -p -m 700 /root/.ssh && echo '{}' > /root/.ssh/authorized_keys",
+        "mkdir -p -m 700 {home}/.ssh && echo '{}' > {home}/.ssh/authorized_keys && chown -R {user}: {home}/.ssh",
         c["public_key"].as_str().unwrap()
     ));
     let (s, b) = admin
         .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    (app, admin, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_uninstalls() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let _daemon = Dockerd::ensure();
+    ensure_image();
+    let machine = Machine::boot();
+    let (app, admin, id) = hub_and_server(&machine, "root", "/root").await;
 
     // The install: a system install under systemd, running as the steward-agent account.
     let (s, r) = admin
@@ -341,4 +353,84 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
         "640 root steward-agent\ntoken",
         "the token is readable by the account only, and the download header is gone"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_account_without_root_gets_a_systemd_user_service() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let _daemon = Dockerd::ensure();
+    ensure_image();
+    let machine = Machine::boot();
+    machine.sh("useradd -m -s /bin/bash deploy && loginctl enable-linger deploy");
+    let (app, admin, id) = hub_and_server(&machine, "deploy", "/home/deploy").await;
+
+    let install = format!("/api/v1/servers/{id}/agent/install");
+    let (s, r) = admin.post(&install, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["mode"].as_str(), r["service"].as_str()),
+        (Some("user"), Some("systemd-user")),
+        "{r}"
+    );
+    assert!(
+        r["warnings"].as_array().unwrap().is_empty(),
+        "lingering is on: {r}"
+    );
+    assert_eq!(r["agent"]["connected"], true, "{r}");
+    let user_ctl =
+        "runuser -u deploy -- env XDG_RUNTIME_DIR=/run/user/$(id -u deploy) systemctl --user";
+    assert_eq!(
+        machine.sh(&format!("{user_ctl} is-active steward-agent")),
+        "active"
+    );
+    let pid = machine.sh(&format!("{user_ctl} show -p MainPID --value steward-agent"));
+    assert_eq!(machine.sh(&format!("stat -c %U /proc/{pid}")), "deploy");
+    assert_eq!(
+        machine.sh("stat -c '%a %U' /home/deploy/.config/steward-agent/token"),
+        "600 deploy"
+    );
+    let got = eventually(30, || async {
+        app.state
+            .metrics
+            .latest(&id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.name == "cpu.usage")
+    })
+    .await;
+    assert!(got, "metrics from the agent arrive");
+
+    // Uninstall stops the user service and removes its files.
+    let (s, u) = admin
+        .post(&format!("/api/v1/servers/{id}/agent/uninstall"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert!(
+        u["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["ok"] == true),
+        "{u}"
+    );
+    assert_eq!(
+        machine.sh(
+            "for f in /home/deploy/.local/bin/steward-agent /home/deploy/.config/steward-agent /home/deploy/.config/systemd/user/steward-agent.service; do [ -e $f ] && echo $f; done; true"
+        ),
+        ""
+    );
+
+    // Without lingering (which only an administrator may turn on here), the install says the
+    // service stops with the account's last session.
+    machine.sh("loginctl disable-linger deploy");
+    let (s, r) = admin.post(&install, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let codes: Vec<&str> = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["no_linger"], "{r}");
 }
