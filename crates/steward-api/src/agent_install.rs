@@ -591,11 +591,14 @@ detached)
   out=$( { cat <<EOF
 #!/bin/sh
 # Written by Steward: runs steward-agent and starts it again 5 s after it exits (at install,
-# and at boot from cron @reboot). TERM stops the agent and this script.
+# and at boot from cron @reboot); its log is kept under 5 MiB (one older file, .1). TERM stops
+# the agent and this script.
 echo \$\$ > $(q "$PIDFILE")
 agent=; nap=
 trap 'kill \$agent \$nap 2>/dev/null; wait \$agent 2>/dev/null; exit 0' TERM INT HUP
 while :; do
+  size=\$(wc -c 2>/dev/null < $(q "$LOG") || echo 0)
+  [ "\${size:-0}" -gt 5242880 ] && mv -f $(q "$LOG") $(q "$LOG.1")
   $(q "$BIN") --hub $(q "$HUB") --token-file $(q "$TOKEN") --interval $INTERVAL >>$(q "$LOG") 2>&1 </dev/null &
   agent=\$!
   wait \$agent; status=\$?; agent=
@@ -651,7 +654,7 @@ pub fn uninstall_script(probe: &Probe) -> String {
     s.push_str(
         r#"
 stopped=""; removed=""; failed=""
-SYS_FILES="/usr/local/bin/steward-agent /etc/steward-agent /etc/systemd/system/steward-agent.service /run/steward-agent.pid /var/log/steward-agent.log"
+SYS_FILES="/usr/local/bin/steward-agent /etc/steward-agent /etc/systemd/system/steward-agent.service /run/steward-agent.pid /var/log/steward-agent.log /var/log/steward-agent.log.1"
 if [ "$PRIV" = 1 ]; then
   if [ -f /etc/systemd/system/steward-agent.service ] && [ "$SYSTEMD" = 1 ]; then
     $SUDO systemctl disable --now steward-agent >/dev/null 2>&1 && stopped="$stopped steward-agent.service"

@@ -320,8 +320,33 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         "{cmdline}"
     );
 
+    // Outside journald the agent's own lines carry the time: `2026-12-06T23:24:09Z steward-agent: …`.
+    let log_path = home.join(".local/state/steward-agent/agent.log");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let line = log
+        .lines()
+        .find(|l| l.contains("steward-agent: "))
+        .unwrap_or_else(|| panic!("no line of the agent in {log}"));
+    let (time, rest) = line.split_once(' ').unwrap();
+    assert!(
+        time.len() == 20 && time.ends_with('Z') && time.as_bytes()[10] == b'T',
+        "{line}"
+    );
+    assert!(rest.starts_with("steward-agent: "), "{line}");
+
     // A crash: the launcher starts the agent again (after 5 s, as the systemd unit would), and
-    // it connects again.
+    // it connects again. The log has grown past 5 MiB: it becomes agent.log.1 at the restart.
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let filler = "x".repeat(1023) + "\n";
+        for _ in 0..(5 * 1024 + 16) {
+            f.write_all(filler.as_bytes()).unwrap();
+        }
+    }
     let (_, before) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &agent.to_string()])
@@ -330,13 +355,18 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
         agent_under(pid).is_some_and(|a| a != agent && alive(a))
     })
     .await;
-    let log_path = home.join(".local/state/steward-agent/agent.log");
+    let rotated = std::fs::read_to_string(log_path.with_extension("log.1")).unwrap_or_default();
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         restarted,
         "the agent was not started again; its log:\n{log}"
     );
-    assert!(log.contains("steward-agent exited (status 137)"), "{log}");
+    assert!(
+        rotated.contains("steward-agent exited (status 137)"),
+        "not rotated"
+    );
+    assert!(rotated.len() > 5 * 1024 * 1024);
+    assert!(log.len() < 64 * 1024, "{} bytes after rotation", log.len());
     assert!(
         eventually(30, || async {
             let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
