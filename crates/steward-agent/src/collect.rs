@@ -20,12 +20,51 @@ const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often container names are read again (a container can be renamed).
 const NAMES_EVERY: Duration = Duration::from_secs(300);
 
-/// Where the cgroups of Docker containers live under cgroup v2 (systemd and cgroupfs
-/// drivers).
-const DOCKER_CGROUP_DIRS: [&str; 2] = ["/sys/fs/cgroup/system.slice", "/sys/fs/cgroup/docker"];
-/// The same under cgroup v1, whose CPU and memory hierarchies are apart: the parent
-/// directory below each controller's mount.
-const DOCKER_CGROUP_V1_PARENTS: [&str; 2] = ["system.slice", "docker"];
+/// Where one cgroup layout keeps the containers' directories (the systemd driver's
+/// `system.slice/docker-<id>.scope`, the cgroupfs driver's `docker/<id>`) and the files with
+/// their CPU and memory figures.
+struct DockerLayout {
+    cpu_dir: &'static str,
+    memory_dir: &'static str,
+    cpu_file: &'static str,
+    memory_file: &'static str,
+    /// cgroup v1 (`cpuacct.usage` in ns, `total_inactive_file`) rather than v2.
+    v1: bool,
+}
+
+const fn v2(dir: &'static str) -> DockerLayout {
+    DockerLayout {
+        cpu_dir: dir,
+        memory_dir: dir,
+        cpu_file: "cpu.stat",
+        memory_file: "memory.current",
+        v1: false,
+    }
+}
+
+const fn v1(cpu_dir: &'static str, memory_dir: &'static str) -> DockerLayout {
+    DockerLayout {
+        cpu_dir,
+        memory_dir,
+        cpu_file: "cpuacct.usage",
+        memory_file: "memory.usage_in_bytes",
+        v1: true,
+    }
+}
+
+/// cgroup v2 first; cgroup v1 (older hosts), whose CPU and memory hierarchies are apart.
+const DOCKER_LAYOUTS: [DockerLayout; 4] = [
+    v2("/sys/fs/cgroup/system.slice"),
+    v2("/sys/fs/cgroup/docker"),
+    v1(
+        "/sys/fs/cgroup/cpuacct/system.slice",
+        "/sys/fs/cgroup/memory/system.slice",
+    ),
+    v1(
+        "/sys/fs/cgroup/cpuacct/docker",
+        "/sys/fs/cgroup/memory/docker",
+    ),
+];
 const DOCKER_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
 
 /// Reads snapshots, keeping what is worth keeping between them.
@@ -122,46 +161,29 @@ impl Collector {
             self.names.clear();
             self.names_read = Some(Instant::now());
         }
-        let mut out = Vec::new();
-        for dir in DOCKER_CGROUP_DIRS {
-            for (id, path) in container_dirs(Path::new(dir)) {
-                if !read(&path.join("cpu.stat"), &mut self.text)
-                    || !read(&path.join("memory.current"), &mut self.extra)
-                {
-                    continue;
-                }
-                let memory_current = self.extra.clone();
-                let name = self.name(&id);
-                let memory_stat =
-                    read(&path.join("memory.stat"), &mut self.extra).then_some(self.extra.as_str());
-                if let Some(c) =
-                    parse::container_stat(&id, name, &self.text, &memory_current, memory_stat)
-                    && out.len() < parse::MAX_ITEMS
-                {
-                    out.push(c);
-                }
-            }
-        }
-        for parent in DOCKER_CGROUP_V1_PARENTS {
-            let cpu = Path::new("/sys/fs/cgroup/cpuacct").join(parent);
-            let memory = Path::new("/sys/fs/cgroup/memory").join(parent);
-            for (id, path) in container_dirs(&cpu) {
-                let Some(leaf) = path.file_name() else {
+        let mut out: Vec<ContainerStat> = Vec::new();
+        for layout in &DOCKER_LAYOUTS {
+            for (id, cpu) in container_dirs(Path::new(layout.cpu_dir)) {
+                let Some(leaf) = cpu.file_name() else {
                     continue;
                 };
-                let mem = memory.join(leaf);
-                if out.iter().any(|c: &ContainerStat| c.id == id)
-                    || !read(&path.join("cpuacct.usage"), &mut self.text)
-                    || !read(&mem.join("memory.usage_in_bytes"), &mut self.extra)
+                let memory = Path::new(layout.memory_dir).join(leaf);
+                if out.iter().any(|c| c.id == id)
+                    || !read(&cpu.join(layout.cpu_file), &mut self.text)
+                    || !read(&memory.join(layout.memory_file), &mut self.extra)
                 {
                     continue;
                 }
-                let usage = self.extra.clone();
+                let memory_now = self.extra.clone();
                 let name = self.name(&id);
-                let memory_stat =
-                    read(&mem.join("memory.stat"), &mut self.extra).then_some(self.extra.as_str());
-                if let Some(c) =
-                    parse::container_stat_v1(&id, name, &self.text, &usage, memory_stat)
+                let memory_stat = read(&memory.join("memory.stat"), &mut self.extra)
+                    .then_some(self.extra.as_str());
+                let stat = if layout.v1 {
+                    parse::container_stat_v1
+                } else {
+                    parse::container_stat
+                };
+                if let Some(c) = stat(&id, name, &self.text, &memory_now, memory_stat)
                     && out.len() < parse::MAX_ITEMS
                 {
                     out.push(c);

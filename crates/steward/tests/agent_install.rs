@@ -24,20 +24,6 @@ async fn hub(binary: PathBuf) -> TestApp {
     .await
 }
 
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 10 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 async fn step_up(s: &Session) {
     let (st, b) = s
         .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
@@ -280,16 +266,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     assert!(connected, "the agent never connected; its log:\n{log}");
     let (_, a) = admin.get(&format!("/api/v1/servers/{id}/agent")).await;
     assert_eq!(a["monitoring"], "agent");
-    let got = eventually(30, || async {
-        app.state
-            .metrics
-            .latest(&id)
-            .await
-            .unwrap()
-            .iter()
-            .any(|l| l.name == "cpu.usage")
-    })
-    .await;
+    let got = eventually(30, || app.has_metric(&id, "cpu.usage")).await;
     assert!(got, "metrics from the installed agent arrive");
     let pid: u32 = std::fs::read_to_string(home.join(".local/state/steward-agent/agent.pid"))
         .unwrap()

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::docker::{Dockerd, docker, docker_ok, import_dir};
+use common::docker::{Container, Dockerd, docker, docker_ok, import_dir};
 use common::sshd::closed_port;
 use common::*;
 use reqwest::StatusCode;
@@ -73,44 +73,41 @@ fn ensure_image() {
     import_dir(&root, IMAGE);
 }
 
-/// The booted container; removed on drop.
+/// The booted container (removed on drop) and its sshd's port.
 struct Machine {
-    name: String,
+    container: Container,
     ssh_port: u16,
 }
 
 impl Machine {
     fn boot() -> Self {
-        let name = format!("steward-systemd-{}", std::process::id());
-        let _ = docker(&["rm", "-f", &name]);
         // systemd as PID 1 needs most capabilities; this machine's root lacks CAP_SYS_RESOURCE,
         // so not --privileged.
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--cap-add",
-            "ALL",
-            "--cap-drop",
-            "SYS_RESOURCE",
-            "--security-opt",
-            "seccomp=unconfined",
-            "--network",
-            "host",
-            "-v",
-            "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            "--tmpfs",
-            "/run",
-            "--tmpfs",
-            "/run/lock",
-            "-e",
-            "container=docker",
-            IMAGE,
-            "/lib/systemd/systemd",
-        ]);
+        let container = Container::run(
+            format!("steward-systemd-{}", std::process::id()),
+            &[
+                "--cap-add",
+                "ALL",
+                "--cap-drop",
+                "SYS_RESOURCE",
+                "--security-opt",
+                "seccomp=unconfined",
+                "--network",
+                "host",
+                "-v",
+                "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+                "--tmpfs",
+                "/run",
+                "--tmpfs",
+                "/run/lock",
+                "-e",
+                "container=docker",
+                IMAGE,
+                "/lib/systemd/systemd",
+            ],
+        );
         let me = Self {
-            name,
+            container,
             ssh_port: closed_port(),
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -144,32 +141,12 @@ impl Machine {
 
     /// Runs `script` as root in the container: its stdout, trimmed.
     fn sh(&self, script: &str) -> String {
-        docker_ok(&["exec", &self.name, "sh", "-c", script])
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
+        docker_ok(&["exec", &self.container.name, "sh", "-c", script])
     }
 }
 
 async fn agent(admin: &Session, id: &str) -> Value {
     admin.get(&format!("/api/v1/servers/{id}/agent")).await.1
-}
-
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 10 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 /// A hub that serves the agent, an admin who stepped up, and the machine as a server logged
@@ -266,16 +243,7 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
         "{cmdline}"
     );
     assert!(!cmdline.contains("stwa_"), "{cmdline}");
-    let got = eventually(30, || async {
-        app.state
-            .metrics
-            .latest(&id)
-            .await
-            .unwrap()
-            .iter()
-            .any(|l| l.name == "cpu.usage")
-    })
-    .await;
+    let got = eventually(30, || app.has_metric(&id, "cpu.usage")).await;
     assert!(got, "metrics from the agent arrive");
 
     // A crash: systemd starts it again (Restart=always, 5 s later) and it connects again.
@@ -327,7 +295,7 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
         .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let command = e["install_command"].as_str().unwrap();
-    let out = docker(&["exec", &machine.name, "sh", "-c", command]);
+    let out = docker(&["exec", &machine.container.name, "sh", "-c", command]);
     assert!(
         out.status.success(),
         "the manual command failed: {}{}",
@@ -389,16 +357,7 @@ async fn a_login_account_without_root_gets_a_systemd_user_service() {
         machine.sh("stat -c '%a %U' /home/deploy/.config/steward-agent/token"),
         "600 deploy"
     );
-    let got = eventually(30, || async {
-        app.state
-            .metrics
-            .latest(&id)
-            .await
-            .unwrap()
-            .iter()
-            .any(|l| l.name == "cpu.usage")
-    })
-    .await;
+    let got = eventually(30, || app.has_metric(&id, "cpu.usage")).await;
     assert!(got, "metrics from the agent arrive");
 
     // Uninstall stops the user service and removes its files.

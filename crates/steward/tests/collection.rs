@@ -30,21 +30,6 @@ fn mem_total_bytes() -> f64 {
     kb * 1024.0
 }
 
-/// Waits up to `secs` for `f` to hold.
-async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..secs * 10 {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 /// Creates a server from `body` and enrolls its agent: the server id and the enrollment answer.
 async fn server_with_agent(admin: &Session, body: Value) -> (String, Value) {
     let (s, b) = admin.post("/api/v1/servers", body).await;

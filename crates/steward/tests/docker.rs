@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::docker::{Dockerd, docker, docker_ok, import_dir};
+use common::docker::{Container, Dockerd, docker, docker_ok, import_dir};
 use common::sshd::{Sshd, closed_port, key_pair};
 use common::*;
 use reqwest::{Method, StatusCode};
@@ -47,77 +47,44 @@ fn ensure_image() {
     import_dir(root.path(), IMAGE);
 }
 
-/// A container spinning on half a core, with a named volume; removed on drop.
-struct Spinner {
-    name: String,
-    volume: String,
-    id: String,
-}
-
-/// A container of an image named like PostgreSQL's (`…/postgres:16.2`: the scan goes by the
-/// image) that publishes `port` on 127.0.0.1; removed on drop.
-struct LooksLikePostgres {
-    name: String,
-    port: u16,
-}
-
-impl LooksLikePostgres {
-    fn start() -> Self {
-        let name = format!("steward-pg-{}", std::process::id());
-        let port = closed_port();
-        docker_ok(&["tag", IMAGE, "steward-test/postgres:16.2"]);
-        let _ = docker(&["rm", "-f", &name]);
-        docker_ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "-p",
-            &format!("127.0.0.1:{port}:5432"),
-            "steward-test/postgres:16.2",
-            "/bin/sleep",
-            "3600",
-        ]);
-        Self { name, port }
-    }
-}
-
-impl Drop for LooksLikePostgres {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
-    }
-}
-
-impl Spinner {
-    fn start() -> Self {
-        let name = format!("steward-spin-{}", std::process::id());
-        let volume = format!("steward-vol-{}", std::process::id());
-        let _ = docker(&["rm", "-f", &name]);
-        let id = docker_ok(&[
-            "run",
-            "-d",
+/// A container spinning on half a core, with a named volume (its name): removed on drop.
+fn start_spinner() -> (Container, String) {
+    let volume = format!("steward-vol-{}", std::process::id());
+    let c = Container::run(
+        format!("steward-spin-{}", std::process::id()),
+        &[
             "--network",
             "none",
             "--cpus",
             "0.5",
-            "--name",
-            &name,
             "-v",
             &format!("{volume}:/data"),
             IMAGE,
             "/bin/sh",
             "-c",
             "while :; do :; done",
-        ]);
-        Self { name, volume, id }
-    }
+        ],
+    )
+    .removing_volume(&volume);
+    (c, volume)
 }
 
-impl Drop for Spinner {
-    fn drop(&mut self) {
-        let _ = docker(&["rm", "-f", &self.name]);
-        let _ = docker(&["volume", "rm", "-f", &self.volume]);
-    }
+/// A container of an image named like PostgreSQL's (`…/postgres:16.2`: the scan goes by the
+/// image) that publishes the port it returns on 127.0.0.1; removed on drop.
+fn start_looks_like_postgres() -> (Container, u16) {
+    let port = closed_port();
+    docker_ok(&["tag", IMAGE, "steward-test/postgres:16.2"]);
+    let c = Container::run(
+        format!("steward-pg-{}", std::process::id()),
+        &[
+            "-p",
+            &format!("127.0.0.1:{port}:5432"),
+            "steward-test/postgres:16.2",
+            "/bin/sleep",
+            "3600",
+        ],
+    );
+    (c, port)
 }
 
 async fn latest(app: &TestApp, server: &str, name: &str, label: &str) -> Option<f64> {
@@ -175,8 +142,8 @@ fn assert_plausible(cpu: f64, mem: f64, how: &str) {
 async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan() {
     let _daemon = Dockerd::ensure();
     ensure_image();
-    let spinner = Spinner::start();
-    let pg = LooksLikePostgres::start();
+    let (spinner, spinner_volume) = start_spinner();
+    let (pg, pg_port) = start_looks_like_postgres();
     let cgroup = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "v2"
     } else {
@@ -236,7 +203,7 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
             .as_array()
             .unwrap()
             .iter()
-            .any(|v| v == spinner.volume.as_str()),
+            .any(|v| v == spinner_volume.as_str()),
         "{docker_info}"
     );
     let services = report["services"].as_array().unwrap();
@@ -251,7 +218,7 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
         .iter()
         .find(|c| c["name"] == pg.name.as_str())
         .unwrap();
-    assert_eq!(listed["ports"], json!([pg.port]), "{listed}");
+    assert_eq!(listed["ports"], json!([pg_port]), "{listed}");
     let in_container = services
         .iter()
         .find(|s| s["container"] == pg.name.as_str())
@@ -262,7 +229,7 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
             &in_container["version"],
             &in_container["ports"]
         ),
-        (&json!("postgresql"), &json!("16.2"), &json!([pg.port]))
+        (&json!("postgresql"), &json!("16.2"), &json!([pg_port]))
     );
     let (_, proposals) = admin.get(&format!("/api/v1/servers/{id}/proposals")).await;
     let ours: Vec<(&Value, &Value)> = proposals
@@ -277,11 +244,11 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
         vec![
             (
                 &json!("health_check"),
-                &json!({ "type": "tcp", "host": "127.0.0.1", "port": pg.port, "container": pg.name })
+                &json!({ "type": "tcp", "host": "127.0.0.1", "port": pg_port, "container": pg.name })
             ),
             (
                 &json!("backup_job"),
-                &json!({ "engine": "postgresql", "port": pg.port, "container": pg.name })
+                &json!({ "engine": "postgresql", "port": pg_port, "container": pg.name })
             ),
         ],
         "{proposals}"

@@ -649,13 +649,22 @@ pub fn published_ports(column: &str) -> Vec<u16> {
     out.into_iter().collect()
 }
 
+/// An image reference's repository name (its last path component, lower case) and tag:
+/// `registry:5000/team/Postgres:16.2@sha256:…` → (`postgres`, `Some("16.2")`).
+fn image_name_and_tag(image: &str) -> (String, Option<&str>) {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let (name, tag) = match last.split_once(':') {
+        Some((name, tag)) => (name, Some(tag)),
+        None => (last, None),
+    };
+    (name.to_ascii_lowercase(), tag)
+}
+
 /// The service kind a container image is of, by its repository's last path component
 /// (`docker.io/library/postgres:16` and `bitnami/postgresql` → `postgresql`).
 pub fn image_kind(image: &str) -> Option<&'static str> {
-    let image = image.split('@').next().unwrap_or(image);
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let repo = last.split(':').next().unwrap_or(last).to_ascii_lowercase();
-    Some(match repo.as_str() {
+    Some(match image_name_and_tag(image).0.as_str() {
         "postgres" | "postgresql" | "postgis" | "timescaledb" | "timescaledb-ha" => "postgresql",
         "mysql" | "mariadb" | "percona" | "percona-server" | "mysql-server" => "mysql",
         "mongo" | "mongodb" | "mongodb-community-server" => "mongodb",
@@ -671,10 +680,8 @@ pub fn image_kind(image: &str) -> Option<&'static str> {
 /// The version in an image tag, when it starts with one (`16.2-alpine` → `16.2`; `latest` →
 /// none).
 fn tag_version(image: &str) -> Option<String> {
-    let image = image.split('@').next().unwrap_or(image);
-    let last = image.rsplit('/').next().unwrap_or(image);
-    let (_, tag) = last.split_once(':')?;
-    let v: String = tag
+    let v: String = image_name_and_tag(image)
+        .1?
         .chars()
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
@@ -773,8 +780,7 @@ fn detect_services(
         if !c.status.starts_with("Up") {
             continue;
         }
-        let repo = c.image.rsplit('/').next().unwrap_or(&c.image);
-        let name = if repo.starts_with("mariadb") {
+        let name = if image_name_and_tag(&c.image).0 == "mariadb" {
             "MariaDB"
         } else {
             service_name(kind).unwrap_or(kind)

@@ -81,3 +81,41 @@ pub fn import_dir(root: &std::path::Path, tag: &str) {
         String::from_utf8_lossy(&import.stderr)
     );
 }
+
+/// A container a test runs (`docker run -d --name <name> …`), removed on drop together with
+/// the named volume it was given, if any.
+pub struct Container {
+    pub name: String,
+    pub id: String,
+    volume: Option<String>,
+}
+
+impl Container {
+    /// Runs `docker run -d --name <name> <args>`, removing a leftover of that name first.
+    pub fn run(name: String, args: &[&str]) -> Self {
+        let _ = docker(&["rm", "-f", &name]);
+        let mut all = vec!["run", "-d", "--name", name.as_str()];
+        all.extend_from_slice(args);
+        let id = docker_ok(&all);
+        Self {
+            name,
+            id,
+            volume: None,
+        }
+    }
+
+    /// Removes the named volume `volume` too, after the container.
+    pub fn removing_volume(mut self, volume: &str) -> Self {
+        self.volume = Some(volume.to_string());
+        self
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.name]);
+        if let Some(v) = &self.volume {
+            let _ = docker(&["volume", "rm", "-f", v]);
+        }
+    }
+}

@@ -313,6 +313,17 @@ impl TestApp {
         self.login(username, PASSWORD).await
     }
 
+    /// Whether the hub holds a latest value of metric `name` for `server`.
+    pub async fn has_metric(&self, server: &str, name: &str) -> bool {
+        self.state
+            .metrics
+            .latest(server)
+            .await
+            .unwrap()
+            .iter()
+            .any(|l| l.name == name)
+    }
+
     /// Every audit event (newest first), read straight from the database.
     pub async fn audit_actions(&self) -> Vec<(String, String)> {
         sqlx::query_as::<_, (String, String)>(
@@ -436,6 +447,21 @@ pub fn totp_code(secret_b32: &str, offset_steps: i64) -> String {
         .expect("time")
         .as_secs() as i64;
     t.generate((now + offset_steps * 30) as u64)
+}
+
+/// Waits up to `secs` for `f` to hold, asking every 100 ms.
+pub async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..secs * 10 {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// The agent binary, built by the workspace test run (`cargo build -p steward-agent`):
