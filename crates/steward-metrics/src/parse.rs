@@ -459,12 +459,12 @@ pub fn container_stat_v1(
     let inactive = memory_stat
         .and_then(|s| parse_flat_keyed(s, "total_inactive_file"))
         .unwrap_or(0);
-    Some(ContainerStat {
-        id: id.to_owned(),
-        name: name.unwrap_or_else(|| id.chars().take(12).collect()),
-        cpu_usage_usec: nanos / 1000,
-        memory_bytes: usage.saturating_sub(inactive),
-    })
+    Some(ContainerStat::new(
+        id,
+        name,
+        nanos / 1000,
+        usage.saturating_sub(inactive),
+    ))
 }
 
 /// A container from its cgroup v2 files: `cpu.stat`, `memory.current` and `memory.stat`.
@@ -481,12 +481,12 @@ pub fn container_stat(
     let inactive = memory_stat
         .and_then(|s| parse_flat_keyed(s, "inactive_file"))
         .unwrap_or(0);
-    Some(ContainerStat {
-        id: id.to_owned(),
-        name: name.unwrap_or_else(|| id.chars().take(12).collect()),
+    Some(ContainerStat::new(
+        id,
+        name,
         cpu_usage_usec,
-        memory_bytes: current.saturating_sub(inactive),
-    })
+        current.saturating_sub(inactive),
+    ))
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub struct NetStat {
     pub tx_drop: u64,
 }
 
-/// A running Docker container, from its cgroup v2 files.
+/// A running Docker container, from its cgroup files (v2, or v1 on older hosts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ContainerStat {
     /// Full container id (64 hex digits).
@@ -226,8 +226,21 @@ pub struct ContainerStat {
     /// Container name without the leading `/` when the reader may read Docker's
     /// `config.v2.json` (root), else the 12-digit short id.
     pub name: String,
-    /// `cpu.stat` `usage_usec`: CPU time used since the container started.
+    /// CPU time used since the container started (v2 `cpu.stat` `usage_usec`, v1
+    /// `cpuacct.usage` / 1000).
     pub cpu_usage_usec: u64,
-    /// `memory.current` minus `inactive_file` (what `docker stats` shows).
+    /// Memory in use less inactive page cache (what `docker stats` shows).
     pub memory_bytes: u64,
+}
+
+impl ContainerStat {
+    /// A container by id, named by `name` or else by its 12-digit short id.
+    pub fn new(id: &str, name: Option<String>, cpu_usage_usec: u64, memory_bytes: u64) -> Self {
+        Self {
+            id: id.to_owned(),
+            name: name.unwrap_or_else(|| id.chars().take(12).collect()),
+            cpu_usage_usec,
+            memory_bytes,
+        }
+    }
 }

@@ -32,14 +32,7 @@ async fn step_up(s: &Session) {
 }
 
 async fn server(admin: &Session, name: &str, host: &str, port: u16, user: &str) -> String {
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": name, "host": host, "port": port, "ssh_user": user, "metrics_interval_secs": 1 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b["id"].as_str().unwrap().to_string()
+    admin.create_server(json!({ "name": name, "host": host, "port": port, "ssh_user": user, "metrics_interval_secs": 1 })).await
 }
 
 /// Every audit row's action, outcome and details, as stored.
@@ -154,13 +147,12 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     let app = hub(agent_dir(bins.path())).await;
     let admin = app.admin().await;
     let id = server(&admin, "agent-host", &sshd.host, sshd.port, &user.name).await;
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
+    admin
+        .set_credential(
+            &id,
             json!({ "kind": "password", "password": user.password }),
         )
         .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
     let install = format!("/api/v1/servers/{id}/agent/install");
     let uninstall = format!("/api/v1/servers/{id}/agent/uninstall");
 
@@ -234,14 +226,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
             .contains(&format!("steward-agent-{}", std::env::consts::ARCH)),
         "the build for the server's architecture was chosen: {arch_step}"
     );
-    assert!(
-        r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ok"] == true),
-        "{r}"
-    );
+    assert!(all_steps_ok(&r), "{r}");
     assert!(
         !r["warnings"]
             .as_array()
@@ -525,14 +510,7 @@ async fn installs_over_ssh_as_a_normal_user_runs_detached_and_uninstalls() {
     // revoked.
     let (s, u) = admin.post(&uninstall, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{u}");
-    assert!(
-        u["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ok"] == true),
-        "{u}"
-    );
+    assert!(all_steps_ok(&u), "{u}");
     assert_eq!(u["agent"]["enrolled"], false, "{u}");
     assert!(
         eventually(10, || async { !alive(pid2) && !alive(agent2) }).await,
@@ -765,13 +743,7 @@ async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
     let app = hub(foreign_binary(bin_dir.path())).await;
     let admin = app.admin().await;
     let id = server(&admin, "agent-host", &sshd.host, sshd.port, &sshd.user).await;
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "private_key", "private_key": private }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    admin.set_private_key(&id, &private).await;
     // An agent enrolled by hand keeps working through a refused install.
     let (_, e) = admin
         .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
@@ -851,13 +823,7 @@ async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
 
     // An unreachable server: 502 `unreachable`, the step that failed is named.
     let down = server(&admin, "down", "127.0.0.2", closed_port(), "root").await;
-    let (s, _) = admin
-        .put(
-            &format!("/api/v1/servers/{down}/credential"),
-            json!({ "kind": "generate" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    admin.generate_key(&down).await;
     let (s, b) = admin
         .post(&format!("/api/v1/servers/{down}/agent/install"), json!({}))
         .await;

@@ -158,24 +158,10 @@ async fn hub_and_server(machine: &Machine, user: &str, home: &str) -> (TestApp, 
     })
     .await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": "debian12", "host": "127.0.0.1", "port": machine.ssh_port, "ssh_user": user, "metrics_interval_secs": 1 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, c) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "generate" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{c}");
+    let id = admin.create_server(json!({ "name": "debian12", "host": "127.0.0.1", "port": machine.ssh_port, "ssh_user": user, "metrics_interval_secs": 1 })).await;
+    let public_key = admin.generate_key(&id).await;
     machine.sh(&format!(
-        "mkdir -p -m 700 {home}/.ssh && echo '{}' > {home}/.ssh/authorized_keys && chown -R {user}: {home}/.ssh",
-        c["public_key"].as_str().unwrap()
+        "mkdir -p -m 700 {home}/.ssh && echo '{public_key}' > {home}/.ssh/authorized_keys && chown -R {user}: {home}/.ssh"
     ));
     let (s, b) = admin
         .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
@@ -211,14 +197,7 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
     for name in ["account", "start", "verify", "connected"] {
         assert!(steps.contains(&name), "step {name} missing: {r}");
     }
-    assert!(
-        r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ok"] == true),
-        "{r}"
-    );
+    assert!(all_steps_ok(&r), "{r}");
     assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
     assert_eq!(r["agent"]["connected"], true, "{r}");
 
@@ -269,14 +248,7 @@ async fn installs_as_a_systemd_service_on_debian_12_restarts_after_a_crash_and_u
         .post(&format!("/api/v1/servers/{id}/agent/uninstall"), json!({}))
         .await;
     assert_eq!(s, StatusCode::OK, "{u}");
-    assert!(
-        u["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ok"] == true),
-        "{u}"
-    );
+    assert!(all_steps_ok(&u), "{u}");
     assert_eq!(
         machine.sh("systemctl is-active steward-agent 2>&1 || true"),
         "inactive"
@@ -365,14 +337,7 @@ async fn a_login_account_without_root_gets_a_systemd_user_service() {
         .post(&format!("/api/v1/servers/{id}/agent/uninstall"), json!({}))
         .await;
     assert_eq!(s, StatusCode::OK, "{u}");
-    assert!(
-        u["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|s| s["ok"] == true),
-        "{u}"
-    );
+    assert!(all_steps_ok(&u), "{u}");
     assert_eq!(
         machine.sh(
             "for f in /home/deploy/.local/bin/steward-agent /home/deploy/.config/steward-agent /home/deploy/.config/systemd/user/steward-agent.service; do [ -e $f ] && echo $f; done; true"

@@ -49,21 +49,12 @@ async fn agentless_collection_reads_the_servers_proc_over_ssh() {
     let sshd = Sshd::start();
     let (private, public) = key_pair("");
     sshd.authorize(&public);
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
+    let id = admin
+        .create_server(
             json!({ "name": "web-1", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "private_key", "private_key": private }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    admin.set_private_key(&id, &private).await;
 
     // One poll, directly: this machine's /proc, read over SSH, parsed.
     let row = steward_db::servers::get(&app.db.pool, steward_core::DEFAULT_ORG_ID, &id)

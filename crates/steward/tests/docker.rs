@@ -159,21 +159,8 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
 
     // Agentless: polled over SSH every second as this machine's account (root in CI, which
     // may read the containers' names).
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": "docker-host", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user, "metrics_interval_secs": 1 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "private_key", "private_key": private }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    let id = admin.create_server(json!({ "name": "docker-host", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user, "metrics_interval_secs": 1 })).await;
+    admin.set_private_key(&id, &private).await;
     let collector = steward_api::metrics::collect::spawn(app.state.clone()).expect("collection on");
     let (cpu, mem) = container_figures(&app, &id, &spinner.name).await;
     collector.abort();
@@ -255,14 +242,7 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
     );
 
     // The real agent, run as root on this machine, reports the same container.
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": "docker-agent", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let agent_id = b["id"].as_str().unwrap().to_string();
+    let agent_id = admin.create_server(json!({ "name": "docker-agent", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 })).await;
     let (s, b) = admin
         .post(&format!("/api/v1/servers/{agent_id}/agent"), json!({}))
         .await;

@@ -22,21 +22,12 @@ async fn add_server(
     private_key: &str,
     tags: &[&str],
 ) -> String {
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
+    let id = admin
+        .create_server(
             json!({ "name": name, "host": host, "port": port, "ssh_user": user, "tags": tags }),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "private_key", "private_key": private_key }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    admin.set_private_key(&id, private_key).await;
     id
 }
 

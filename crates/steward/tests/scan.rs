@@ -14,25 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 async fn server_as(admin: &Session, sshd: &Sshd, name: &str, user: &str, tags: &[&str]) -> String {
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": name, "host": sshd.host, "port": sshd.port, "ssh_user": user, "tags": tags }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b["id"].as_str().unwrap().to_string()
-}
-
-async fn generated_key(admin: &Session, id: &str) -> String {
-    let (s, c) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "generate" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{c}");
-    c["public_key"].as_str().unwrap().to_string()
+    admin.create_server(json!({ "name": name, "host": sshd.host, "port": sshd.port, "ssh_user": user, "tags": tags })).await
 }
 
 async fn scan(session: &Session, id: &str) -> Value {
@@ -107,7 +89,7 @@ async fn a_scan_finds_the_databases_and_sshd_and_proposes_next_steps_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let id = server_as(&admin, &sshd, "db-host", &sshd.user, &["db"]).await;
-    sshd.authorize(&generated_key(&admin, &id).await);
+    sshd.authorize(&admin.generate_key(&id).await);
 
     // Before any scan: nothing yet, not an error.
     let (s, b) = admin.get(&format!("/api/v1/servers/{id}/scan")).await;
@@ -357,7 +339,7 @@ async fn failures_are_stored_with_their_code_and_invisible_servers_are_404() {
     let r = scan(&admin, &id).await;
     assert_eq!(r["latest"]["status"], "failed", "{r}");
     assert_eq!(r["latest"]["error"]["code"], "no_credential");
-    generated_key(&admin, &id).await;
+    admin.generate_key(&id).await;
     let r = scan(&admin, &id).await;
     assert_eq!(
         (
@@ -471,7 +453,7 @@ async fn scheduled_scans_cover_servers_with_a_credential_and_skip_recent_ones() 
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let id = server_as(&admin, &sshd, "nightly", &sshd.user, &[]).await;
-    sshd.authorize(&generated_key(&admin, &id).await);
+    sshd.authorize(&admin.generate_key(&id).await);
     // No credential: never due.
     admin.server("no-credential", &[]).await;
 

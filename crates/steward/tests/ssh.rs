@@ -17,24 +17,11 @@ fn fingerprint(public_key: &str) -> String {
 }
 
 async fn server_on(admin: &Session, sshd: &Sshd, name: &str) -> String {
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
+    admin
+        .create_server(
             json!({ "name": name, "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
         )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    b["id"].as_str().unwrap().to_string()
-}
-
-async fn generated_key(admin: &Session, id: &str) -> String {
-    let (_, c) = admin
-        .put(
-            &format!("/api/v1/servers/{id}/credential"),
-            json!({ "kind": "generate" }),
-        )
-        .await;
-    c["public_key"].as_str().unwrap().to_string()
+        .await
 }
 
 async fn test_connection(admin: &Session, id: &str) -> Value {
@@ -55,7 +42,7 @@ async fn first_contact_records_the_host_key_and_later_contacts_match_it() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let id = server_on(&admin, &sshd, "web-1").await;
-    sshd.authorize(&generated_key(&admin, &id).await);
+    sshd.authorize(&admin.generate_key(&id).await);
 
     let r = test_connection(&admin, &id).await;
     assert_eq!(
@@ -100,7 +87,7 @@ async fn a_changed_host_key_is_refused_audited_and_only_accepted_by_name() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let id = server_on(&admin, &sshd, "db-1").await;
-    sshd.authorize(&generated_key(&admin, &id).await);
+    sshd.authorize(&admin.generate_key(&id).await);
     let old = fingerprint(&sshd.host_key());
     assert_eq!(
         test_connection(&admin, &id).await["host_key"]["status"],
@@ -202,7 +189,7 @@ async fn a_key_pinned_in_advance_is_the_only_one_accepted() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let id = server_on(&admin, &sshd, "pinned").await;
-    sshd.authorize(&generated_key(&admin, &id).await);
+    sshd.authorize(&admin.generate_key(&id).await);
 
     let (_, other) = key_pair("");
     let (s, b) = admin
@@ -282,7 +269,7 @@ async fn credentials_that_work_and_ones_that_do_not() {
     );
 
     // A key the server does not know.
-    generated_key(&admin, &id).await;
+    admin.generate_key(&id).await;
     let r = test_connection(&admin, &id).await;
     assert_eq!(
         (r["authenticated"].as_bool(), r["error"]["code"].as_str()),
@@ -348,14 +335,7 @@ async fn a_password_logs_in_and_a_wrong_one_is_a_clear_error() {
     let sshd = Sshd::start_with(&["127.0.0.3".to_string()], "PasswordAuthentication yes");
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
-            json!({ "name": "pw", "host": sshd.host, "port": sshd.port, "ssh_user": user.name, "auth_method": "password" }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let id = b["id"].as_str().unwrap().to_string();
+    let id = admin.create_server(json!({ "name": "pw", "host": sshd.host, "port": sshd.port, "ssh_user": user.name, "auth_method": "password" })).await;
 
     // A wrong password: reachable, refused, said plainly.
     admin

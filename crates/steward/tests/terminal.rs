@@ -28,21 +28,12 @@ async fn fleet_with(configure: impl FnOnce(&mut steward_api::ApiConfig)) -> Flee
     let sshd = Sshd::start();
     let app = TestApp::spawn_with(configure).await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
+    let server = admin
+        .create_server(
             json!({ "name": "box-1", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let server = b["id"].as_str().unwrap().to_string();
-    let (_, c) = admin
-        .put(
-            &format!("/api/v1/servers/{server}/credential"),
-            json!({ "kind": "generate" }),
-        )
-        .await;
-    sshd.authorize(c["public_key"].as_str().unwrap());
+    sshd.authorize(&admin.generate_key(&server).await);
     Fleet {
         sshd,
         app,

@@ -52,23 +52,14 @@ async fn bench() -> Bench {
     // real use) do not queue on Steward's workers — as the `ssh` clients are other processes.
     let app = TestApp::spawn_isolated(|c| c.ssh_max_connections = 1024).await;
     let admin = app.admin().await;
-    let (s, b) = admin
-        .post(
-            "/api/v1/servers",
+    let server = admin
+        .create_server(
             json!({ "name": "bench", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user }),
         )
         .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    let server = b["id"].as_str().unwrap().to_string();
     let (private, public) = key_pair("");
     sshd.authorize(&public);
-    let (s, b) = admin
-        .put(
-            &format!("/api/v1/servers/{server}/credential"),
-            json!({ "kind": "private_key", "private_key": private }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    admin.set_private_key(&server, &private).await;
     let key_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key_file.path(), &private).unwrap();
     let (s, b) = admin

@@ -394,14 +394,44 @@ impl Session {
 
     /// Creates a server and returns its id.
     pub async fn server(&self, name: &str, tags: &[&str]) -> String {
-        let (status, body) = self
-            .post(
-                "/api/v1/servers",
-                json!({ "name": name, "host": "127.0.0.2", "ssh_user": "steward", "tags": tags }),
-            )
-            .await;
+        self.create_server(
+            json!({ "name": name, "host": "127.0.0.2", "ssh_user": "steward", "tags": tags }),
+        )
+        .await
+    }
+
+    /// Creates a server from a `POST /api/v1/servers` body and returns its id.
+    pub async fn create_server(&self, body: Value) -> String {
+        let (status, body) = self.post("/api/v1/servers", body).await;
         assert_eq!(status, StatusCode::CREATED, "create server failed: {body}");
         body["id"].as_str().expect("id").to_string()
+    }
+
+    /// Sets a server's credential (`{"kind": …}` as `PUT …/credential` takes it) and returns
+    /// the answer, which holds the public key of a generated pair.
+    pub async fn set_credential(&self, server: &str, body: Value) -> Value {
+        let (status, body) = self
+            .put(&format!("/api/v1/servers/{server}/credential"), body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "set credential failed: {body}");
+        body
+    }
+
+    /// Gives a server a private key to log in with.
+    pub async fn set_private_key(&self, server: &str, private_key: &str) {
+        self.set_credential(
+            server,
+            json!({ "kind": "private_key", "private_key": private_key }),
+        )
+        .await;
+    }
+
+    /// Generates a key pair for a server and returns its public half.
+    pub async fn generate_key(&self, server: &str) -> String {
+        let c = self
+            .set_credential(server, json!({ "kind": "generate" }))
+            .await;
+        c["public_key"].as_str().expect("public key").to_string()
     }
 }
 
@@ -431,6 +461,13 @@ pub async fn send(
 }
 
 /// The error code of an error body.
+/// Whether every step of an agent install or uninstall answer succeeded.
+pub fn all_steps_ok(answer: &Value) -> bool {
+    answer["steps"]
+        .as_array()
+        .is_some_and(|steps| steps.iter().all(|s| s["ok"] == true))
+}
+
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("")
 }
