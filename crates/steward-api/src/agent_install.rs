@@ -710,28 +710,82 @@ exit 0
     s
 }
 
+/// The SHA-256 (hex) of a binary the hub serves, for the manual install to check what it
+/// downloaded.
+pub async fn binary_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        use sha2::Digest;
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        Ok(hex::encode(hasher.finalize()))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// The shell lines that download the agent for this machine's `uname -m` into `dest` (with
+/// the `Authorization` header in `header_file`) and check it against the hub's SHA-256 for
+/// that architecture: a binary that differs (a proxy or mirror in the way, a truncated
+/// download) is deleted and the install stops. `builds` pairs each architecture the hub serves
+/// with its SHA-256. Runs under `set -e`.
+pub fn download_and_verify(
+    hub: &str,
+    dest: &str,
+    header_file: &str,
+    builds: &[(&str, String)],
+) -> String {
+    let cases: String = builds
+        .iter()
+        .map(|(arch, sum)| {
+            let names = match uname_names(arch) {
+                [] => arch.to_string(),
+                names => names.join("|"),
+            };
+            format!("{names}) sum={sum};; ")
+        })
+        .collect();
+    let built_for = builds
+        .iter()
+        .map(|(a, _)| *a)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "case \"$(uname -m)\" in {cases}*) echo \"steward-agent: this server is $(uname -m); the hub has agents for {built_for}\" >&2; exit 1;; esac\n\
+         command -v sha256sum >/dev/null 2>&1 || {{ echo 'steward-agent: sha256sum is needed to check the download' >&2; exit 1; }}\n\
+         curl -fsSL -H @{header_file} -o {dest} \"{hub}/api/v1/agent/download?arch=$(uname -m)\" || {{ rm -f {header_file} {dest}; exit 1; }}\n\
+         printf '%s  %s\\n' \"$sum\" {dest} | sha256sum -c - >/dev/null 2>&1 || {{ rm -f {header_file} {dest}; echo \"steward-agent: the downloaded binary is not the one the hub serves (SHA-256 $sum); nothing was installed\" >&2; exit 1; }}\n"
+    )
+}
+
 /// The manual install command shown at enrollment: run as root, it writes the token (0600),
 /// downloads the binary from the hub with that token (refusing a server of another
-/// architecture), installs the hardened systemd unit and starts it. It runs in a subshell so
-/// `set -e` and `exit` do not end the user's own shell.
-pub fn manual_command(hub: &str, token: &str, interval: i64, archs: &[&str]) -> String {
-    let pattern = archs
-        .iter()
-        .flat_map(|a| match uname_names(a) {
-            [] => vec![a.to_string()],
-            names => names.iter().map(|n| n.to_string()).collect(),
-        })
-        .collect::<Vec<_>>()
-        .join("|");
-    let built_for = archs.join(", ");
+/// architecture, and a download whose SHA-256 is not the hub's), installs the hardened systemd
+/// unit and starts it. It runs in a subshell so `set -e` and `exit` do not end the user's own
+/// shell. `builds` pairs each architecture the hub serves with its binary's SHA-256.
+pub fn manual_command(hub: &str, token: &str, interval: i64, builds: &[(&str, String)]) -> String {
     let unit = system_unit(hub, interval);
+    let download = download_and_verify(
+        hub,
+        &format!("{SYSTEM_BINARY}.new"),
+        "/etc/steward-agent/download-header",
+        builds,
+    );
     format!(
         "( set -e\n\
-         case \"$(uname -m)\" in {pattern}) ;; *) echo \"steward-agent: this server is $(uname -m); the hub has agents for {built_for}\" >&2; exit 1;; esac\n\
          install -d -m 0700 /etc/steward-agent\n\
          ( umask 077; printf '%s\\n' '{token}' > {SYSTEM_TOKEN}; printf 'Authorization: Bearer %s\\n' \"$(cat {SYSTEM_TOKEN})\" > /etc/steward-agent/download-header )\n\
+         {download}\
          {SYSTEM_ACCOUNT_SH}\n\
-         curl -fsSL -H @/etc/steward-agent/download-header -o {SYSTEM_BINARY}.new \"{hub}/api/v1/agent/download?arch=$(uname -m)\" || {{ rm -f /etc/steward-agent/download-header; exit 1; }}\n\
          rm -f /etc/steward-agent/download-header\n\
          chmod 0755 {SYSTEM_BINARY}.new && mv -f {SYSTEM_BINARY}.new {SYSTEM_BINARY}\n\
          cat > {SYSTEM_UNIT} <<'UNIT'\n\
@@ -878,7 +932,12 @@ mod tests {
 
     #[test]
     fn the_manual_command_keeps_the_hardening_and_checks_the_architecture() {
-        let c = manual_command("https://hub.example", "stwa_x", 10, &["aarch64", "x86_64"]);
+        let c = manual_command(
+            "https://hub.example",
+            "stwa_x",
+            10,
+            &[("aarch64", "aa".repeat(32)), ("x86_64", "bb".repeat(32))],
+        );
         for needle in [
             "User=steward-agent",
             "--token-file /etc/steward-agent/token",
@@ -886,13 +945,19 @@ mod tests {
             "chmod 0640 /etc/steward-agent/token",
             "ProtectSystem=strict",
             "--hub https://hub.example",
-            "aarch64|arm64|x86_64|amd64",
+            "sha256sum -c -",
             "the hub has agents for aarch64, x86_64",
             "\"https://hub.example/api/v1/agent/download?arch=$(uname -m)\"",
             "-H @/etc/steward-agent/download-header",
         ] {
             assert!(c.contains(needle), "{needle} missing from\n{c}");
         }
+        let sums = format!(
+            "aarch64|arm64) sum={};; x86_64|amd64) sum={};;",
+            "aa".repeat(32),
+            "bb".repeat(32)
+        );
+        assert!(c.contains(&sums), "{sums} missing from\n{c}");
         // The token is not on curl's command line.
         let curl = c.lines().find(|l| l.starts_with("curl")).expect("curl");
         assert!(!curl.contains("stwa_x"));

@@ -8,6 +8,7 @@
 //! `servers.write` to review.
 
 use serde_json::json;
+use steward_core::{Authz, Permission};
 use steward_db::credentials;
 use steward_db::host_keys::{self, HostKeyRow};
 use steward_db::servers::{self, ServerRow};
@@ -22,21 +23,26 @@ use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
 
-/// Who a connection is made for, as the audit log names them.
+/// Who a connection is made for, as the audit log names them, and what they may do.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: Option<String>,
     pub name: String,
     pub client: ClientInfo,
+    /// For a user: what they may do, and the permission the action needs on the server. Both
+    /// the server and its jump server must allow it (a jump server's credential carries the
+    /// user's traffic). `None` for Steward's own scheduled work.
+    pub acting: Option<(Authz, Permission)>,
 }
 
 impl Actor {
-    /// A user acting through the API.
-    pub fn user(p: &Principal) -> Self {
+    /// A user acting through the API, for an action that needs `permission` on the server.
+    pub fn user(p: &Principal, permission: Permission) -> Self {
         Self {
             user_id: Some(p.user.id.clone()),
             name: p.user.username.clone(),
             client: p.client.clone(),
+            acting: Some((p.authz.clone(), permission)),
         }
     }
 
@@ -46,6 +52,15 @@ impl Actor {
             user_id: None,
             name: "steward".into(),
             client: ClientInfo::default(),
+            acting: None,
+        }
+    }
+
+    /// Whether the actor may use `server` (with these tags) for its action.
+    fn may_use(&self, tags: &[String]) -> bool {
+        match &self.acting {
+            None => true,
+            Some((authz, permission)) => authz.can_on_server(*permission, tags),
         }
     }
 
@@ -60,6 +75,14 @@ impl Actor {
 pub enum ReachError {
     #[error("the server has no credential; set one first")]
     NoCredential,
+    #[error(
+        "the server's address, port, SSH user or jump server changed; someone with credentials.write must confirm it first"
+    )]
+    EndpointUnconfirmed,
+    #[error("you may not use this server for that")]
+    Forbidden,
+    #[error("you may not route through the jump server {0}")]
+    JumpForbidden(String),
     #[error("the server refused the credential for {0}")]
     AuthFailed(String),
     #[error("the server presented a different host key ({presented}); no credential was sent")]
@@ -79,12 +102,16 @@ impl From<ApiError> for ReachError {
 }
 
 impl ReachError {
-    /// A stable code: `no_credential`, `auth_failed`, `host_key_mismatch`, `unreachable`,
+    /// A stable code: `no_credential`, `endpoint_unconfirmed`, `forbidden`, `jump_forbidden`,
+    /// `auth_failed`, `host_key_mismatch`, `unreachable`,
     /// `timeout`, `bad_credential`, `ssh_error` or `internal` (a jump server's failure has the
     /// jump server's code).
     pub fn code(&self) -> &'static str {
         match self {
             ReachError::NoCredential => "no_credential",
+            ReachError::EndpointUnconfirmed => "endpoint_unconfirmed",
+            ReachError::Forbidden => "forbidden",
+            ReachError::JumpForbidden(_) => "jump_forbidden",
             ReachError::AuthFailed(_) => "auth_failed",
             ReachError::HostKeyMismatch { .. } => "host_key_mismatch",
             ReachError::Jump(inner) => inner.code(),
@@ -208,31 +235,47 @@ pub(crate) async fn record_first_use(
     Ok(())
 }
 
+/// The jump server's pooled connection, for a connection to `server` through it, if it has
+/// one. The actor needs the same permission on the jump server as on the target.
+pub(crate) async fn jump_for(
+    st: &AppState,
+    server: &ServerRow,
+    actor: &Actor,
+) -> Result<Option<Shared>, ReachError> {
+    let Some(id) = &server.jump_server_id else {
+        return Ok(None);
+    };
+    let jump = servers::get(&st.db.pool, &server.org_id, id)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| {
+            ReachError::Jump(Box::new(ReachError::Ssh(SshError::Unreachable(
+                "the jump server was deleted".into(),
+            ))))
+        })?;
+    if !actor.may_use(&jump.tags) {
+        return Err(ReachError::JumpForbidden(jump.name));
+    }
+    // One hop: the jump server's own jump server (which the API does not allow) is not
+    // followed.
+    let conn = connect_direct(st, &jump, None, actor)
+        .await
+        .map_err(|e| ReachError::Jump(Box::new(e)))?;
+    Ok(Some(conn))
+}
+
 /// The pooled, authenticated connection to `server` (through its jump server, if it has one).
+/// A user's action is checked here once more, on the server and on its jump server, with the
+/// permission it named ([`Actor::user`]), whatever the caller checked before.
 pub async fn connect(
     st: &AppState,
     server: &ServerRow,
     actor: &Actor,
 ) -> Result<Shared, ReachError> {
-    let jump = match &server.jump_server_id {
-        None => None,
-        Some(id) => {
-            let jump = servers::get(&st.db.pool, &server.org_id, id)
-                .await
-                .map_err(ApiError::from)?
-                .ok_or_else(|| {
-                    ReachError::Jump(Box::new(ReachError::Ssh(SshError::Unreachable(
-                        "the jump server was deleted".into(),
-                    ))))
-                })?;
-            // One hop: the jump server's own jump server (which the API does not allow) is
-            // not followed.
-            let conn = connect_direct(st, &jump, None, actor)
-                .await
-                .map_err(|e| ReachError::Jump(Box::new(e)))?;
-            Some(conn)
-        }
-    };
+    if !actor.may_use(&server.tags) {
+        return Err(ReachError::Forbidden);
+    }
+    let jump = jump_for(st, server, actor).await?;
     connect_direct(st, server, jump, actor).await
 }
 
@@ -246,6 +289,10 @@ async fn connect_direct(
         .await
         .map_err(ApiError::from)?
         .ok_or(ReachError::NoCredential)?;
+    // Read with the credential, so a change confirmed or made a moment ago counts.
+    if cred.endpoint_changed_at.is_some() {
+        return Err(ReachError::EndpointUnconfirmed);
+    }
     // Anything that should make a new connection when it changes. (A change of the trusted
     // host key invalidates the server's connection explicitly.)
     let version = format!(

@@ -19,6 +19,7 @@ pub mod openapi;
 mod router;
 pub mod runner;
 mod security;
+pub mod sockets;
 mod state;
 pub mod telemetry;
 pub mod terminal;

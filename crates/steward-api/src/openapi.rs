@@ -92,6 +92,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(roles::permissions))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update, servers::delete))
+        .routes(routes!(servers::confirm_endpoint))
         .routes(routes!(servers::tag_list))
         .routes(routes!(
             credentials::get,

@@ -8,7 +8,7 @@
 //! a new session and process group led by that shell, so the announced pid names the process
 //! group of everything the script starts; cancelling or timing out sends SIGTERM to the group
 //! (then SIGKILL if it lingers) over a second channel, besides the SSH `signal` request.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -228,6 +228,8 @@ pub struct Plan {
     pub servers: Vec<ServerRow>,
     /// Parameter assignments and the body, written to the remote shell's standard input.
     pub script: String,
+    /// Values of secret parameters: masked (`***`) in the output streamed and stored.
+    pub secrets: Vec<String>,
     pub shell: Shell,
     pub timeout: Duration,
     pub concurrency: usize,
@@ -268,6 +270,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
     // Cancelled on the first failure (with stop-on-failure) or by a cancel: no new hosts.
     let stop = live.cancel.child_token();
     let script: Arc<str> = plan.script.into();
+    let secrets: Arc<[Vec<u8>]> = plan.secrets.iter().map(|s| s.as_bytes().to_vec()).collect();
     // Hosts hand their outcome to one writer, which stores whatever has arrived in one
     // transaction: SQLite makes concurrent writers wait on each other in sleeps.
     let (store, mut finished) = tokio::sync::mpsc::unbounded_channel::<ExecutionHostRow>();
@@ -309,6 +312,7 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
             execution_id: live.id.clone(),
             server,
             script: script.clone(),
+            secrets: secrets.clone(),
             shell: plan.shell,
             timeout: plan.timeout,
             actor: plan.actor.clone(),
@@ -367,6 +371,9 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
     if let Err(e) = executions::finish(&st.db.pool, &row).await {
         tracing::error!(error = %e, "storing the run's end failed");
     }
+    if let Err(e) = forget_secrets(st, &live.id).await {
+        tracing::error!(error = %e, execution = %live.id, "forgetting the run's sealed secret parameters failed");
+    }
     live.publish(|state, seq| {
         state.finished = true;
         state.detail.execution.status = status.into();
@@ -388,6 +395,79 @@ async fn execute(st: &AppState, live: &Arc<LiveRun>, plan: Plan) {
         "run phases"
     );
     tracing::info!(execution = %live.id, status, ok = summary.ok, failed = summary.failed, timed_out = summary.timed_out, error = summary.error, "run finished");
+}
+
+/// Deletes the sealed secret parameter values of a run that ended (also used at start-up for
+/// runs a stopped process left behind).
+pub async fn forget_secrets(st: &AppState, execution_id: &str) -> Result<(), steward_db::DbError> {
+    let Some(json) = executions::secret_parameters(&st.db.pool, execution_id).await? else {
+        return Ok(());
+    };
+    let ids: BTreeMap<String, String> = serde_json::from_str(&json).unwrap_or_default();
+    let mut tx = st.db.begin().await?;
+    for id in ids.values() {
+        steward_db::secrets::delete(&mut *tx, id).await?;
+    }
+    executions::clear_secret_parameters(&mut *tx, execution_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces every occurrence of the secrets in a stream of bytes by `***`, holding back the
+/// bytes that could be the start of one until the next chunk shows whether it is.
+#[derive(Default)]
+struct Mask {
+    secrets: Arc<[Vec<u8>]>,
+    held: Vec<u8>,
+}
+
+impl Mask {
+    fn new(secrets: Arc<[Vec<u8>]>) -> Self {
+        Self {
+            secrets,
+            held: Vec::new(),
+        }
+    }
+
+    fn longest(&self) -> usize {
+        self.secrets.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    fn replace_all(&mut self) {
+        for secret in self.secrets.iter().filter(|s| !s.is_empty()) {
+            let mut out = Vec::with_capacity(self.held.len());
+            let mut i = 0;
+            while i < self.held.len() {
+                if self.held[i..].starts_with(secret) {
+                    out.extend_from_slice(b"***");
+                    i += secret.len();
+                } else {
+                    out.push(self.held[i]);
+                    i += 1;
+                }
+            }
+            self.held = out;
+        }
+    }
+
+    /// What may go out now.
+    fn push(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.secrets.is_empty() {
+            return data.to_vec();
+        }
+        self.held.extend_from_slice(data);
+        self.replace_all();
+        // A secret that starts in what goes out now ends inside `held`, so it was replaced.
+        let keep = self.longest().saturating_sub(1).min(self.held.len());
+        let rest = self.held.split_off(self.held.len() - keep);
+        std::mem::replace(&mut self.held, rest)
+    }
+
+    /// Everything left, at the end of the stream.
+    fn finish(&mut self) -> Vec<u8> {
+        self.replace_all();
+        std::mem::take(&mut self.held)
+    }
 }
 
 /// Turns a stream of bytes into text without splitting a character across messages.
@@ -419,26 +499,41 @@ impl Utf8Stream {
     }
 }
 
-/// One stream's kept output, up to the cap.
+/// One stream's kept output, up to the cap, with secret values masked.
 struct Capped {
     kept: Vec<u8>,
     total: i64,
     cap: usize,
     text: Utf8Stream,
+    mask: Mask,
 }
 
 impl Capped {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, secrets: Arc<[Vec<u8>]>) -> Self {
         Self {
             kept: Vec::new(),
             total: 0,
             cap,
             text: Utf8Stream::default(),
+            mask: Mask::new(secrets),
         }
     }
 
     /// Keeps what fits; returns the text to stream and whether this push hit the cap.
     fn push(&mut self, data: &[u8]) -> (String, bool) {
+        let data = self.mask.push(data);
+        self.keep(&data)
+    }
+
+    /// The text still held back, at the end of the stream.
+    fn finish(&mut self) -> String {
+        let rest = self.mask.finish();
+        let (mut text, _) = self.keep(&rest);
+        text.push_str(&self.text.finish());
+        text
+    }
+
+    fn keep(&mut self, data: &[u8]) -> (String, bool) {
         self.total += data.len() as i64;
         let was_full = self.kept.len() >= self.cap;
         let room = self.cap.saturating_sub(self.kept.len());
@@ -459,6 +554,7 @@ struct HostJob {
     execution_id: String,
     server: ServerRow,
     script: Arc<str>,
+    secrets: Arc<[Vec<u8>]>,
     shell: Shell,
     timeout: Duration,
     actor: Actor,
@@ -545,8 +641,8 @@ impl HostJob {
         };
         self.live.host_event(&host_view(&row));
         let cap = self.st.config.execution_output_cap;
-        let mut out = Capped::new(cap);
-        let mut err = Capped::new(cap);
+        let mut out = Capped::new(cap, self.secrets.clone());
+        let mut err = Capped::new(cap, self.secrets.clone());
         let clock = Instant::now();
 
         let conn = tokio::select! {
@@ -797,9 +893,9 @@ impl HostJob {
 
     async fn finish(self, mut row: ExecutionHostRow, mut out: Capped, mut err: Capped) -> String {
         self.live
-            .output_event(&self.server.id, "stdout", out.text.finish());
+            .output_event(&self.server.id, "stdout", out.finish());
         self.live
-            .output_event(&self.server.id, "stderr", err.text.finish());
+            .output_event(&self.server.id, "stderr", err.finish());
         row.finished_at = Some(self.st.now_ms());
         row.truncated = i64::from(out.truncated() || err.truncated());
         row.stdout_bytes = out.total;
@@ -889,13 +985,35 @@ mod tests {
 
     #[test]
     fn output_over_the_cap_is_cut_and_counted() {
-        let mut c = Capped::new(5);
+        let mut c = Capped::new(5, Arc::from(Vec::new()));
         assert_eq!(c.push(b"abc"), ("abc".into(), false));
         assert_eq!(c.push(b"defg"), ("de".into(), true));
         assert_eq!(c.push(b"hij"), ("".into(), false));
         assert_eq!(c.kept, b"abcde");
         assert_eq!(c.total, 10);
         assert!(c.truncated());
+    }
+
+    #[test]
+    fn secrets_are_masked_across_chunks() {
+        let secrets: Arc<[Vec<u8>]> = Arc::from(vec![b"hunter22".to_vec(), b"pw".to_vec()]);
+        let mut c = Capped::new(1024, secrets);
+        let mut shown = String::new();
+        for chunk in [
+            &b"user hun"[..],
+            b"ter22 and p",
+            b"w; hunter2",
+            b"2!",
+            b" hunter",
+        ] {
+            shown.push_str(&c.push(chunk).0);
+        }
+        shown.push_str(&c.finish());
+        assert_eq!(shown, "user *** and ***; ***! hunter");
+        assert_eq!(String::from_utf8_lossy(&c.kept), shown);
+        // Without secrets nothing is held back.
+        let mut plain = Capped::new(1024, Arc::from(Vec::new()));
+        assert_eq!(plain.push(b"hunter22").0, "hunter22");
     }
 
     #[test]

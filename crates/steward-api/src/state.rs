@@ -72,6 +72,12 @@ pub struct ApiConfig {
     /// The `steward-agent` binary the hub serves (`GET /agent/download`) and installs over
     /// SSH; `None` or a missing file: no binary to hand out.
     pub agent_binary: Option<std::path::PathBuf>,
+    /// Most long-lived sockets (live view, run streams, terminals) one user may hold open on
+    /// one instance (default 50).
+    pub max_sockets_per_user: usize,
+    /// Output bytes recorded per terminal session; past it the recording stops (the shell goes
+    /// on, the user is told, the event is audited). Default 256 MiB.
+    pub terminal_recording_cap: u64,
 }
 
 impl Default for ApiConfig {
@@ -108,6 +114,8 @@ impl Default for ApiConfig {
             check_concurrency: 16,
             check_retention_days: 30,
             agent_binary: None,
+            max_sockets_per_user: 50,
+            terminal_recording_cap: 256 * 1024 * 1024,
         }
     }
 }
@@ -137,6 +145,8 @@ pub struct Inner {
     pub live: crate::metrics::live::Hub,
     /// Agents connected to this instance.
     pub agents: crate::metrics::agent::Registry,
+    /// Long-lived sockets each user holds on this instance.
+    pub sockets: crate::sockets::PerUser,
 }
 
 impl std::ops::Deref for AppState {
@@ -172,6 +182,7 @@ impl AppState {
             terminals: Default::default(),
             metrics,
             agents: Default::default(),
+            sockets: Default::default(),
             db,
             vault,
             clock,

@@ -105,6 +105,14 @@ impl Scope {
         }
     }
 
+    /// Whether some server could be inside both scopes (they share a tag, or one is `All`).
+    pub fn overlaps(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::All, _) | (_, Scope::All) => true,
+            (Scope::Tags(a), Scope::Tags(b)) => !a.is_disjoint(b),
+        }
+    }
+
     /// Whether every server inside `other` is also inside `self`.
     pub fn contains(&self, other: &Scope) -> bool {
         match (self, other) {
@@ -224,6 +232,13 @@ impl Authz {
         any.then_some(Scope::Tags(tags))
     }
 
+    /// Whether the permission is held on every server of `scope`: what managing something that
+    /// reaches those servers (a script owned by those tags, say) needs.
+    pub fn holds_on(&self, permission: Permission, scope: &Scope) -> bool {
+        self.scope_of(permission)
+            .is_some_and(|mine| mine.contains(scope))
+    }
+
     /// Every permission held somewhere.
     pub fn permissions(&self) -> BTreeSet<Permission> {
         self.grants
@@ -310,6 +325,21 @@ mod tests {
         )));
         assert!(!scoped_admin.covers(&grant(&[Permission::RolesManage], Scope::All)));
         assert!(scoped_admin.covers(&grant(&[Permission::UsersManage], Scope::All)));
+    }
+
+    #[test]
+    fn holds_on_and_overlaps() {
+        let web_writer = Authz::new(vec![grant(
+            &[Permission::ScriptsWrite],
+            Scope::Tags(tags(&["web", "api"])),
+        )]);
+        assert!(web_writer.holds_on(Permission::ScriptsWrite, &Scope::Tags(tags(&["web"]))));
+        assert!(!web_writer.holds_on(Permission::ScriptsWrite, &Scope::Tags(tags(&["web", "db"]))));
+        assert!(!web_writer.holds_on(Permission::ScriptsWrite, &Scope::All));
+        assert!(!web_writer.holds_on(Permission::ScriptsRun, &Scope::Tags(tags(&["web"]))));
+        assert!(Scope::Tags(tags(&["web"])).overlaps(&Scope::Tags(tags(&["web", "db"]))));
+        assert!(!Scope::Tags(tags(&["web"])).overlaps(&Scope::Tags(tags(&["db"]))));
+        assert!(Scope::All.overlaps(&Scope::Tags(tags(&["db"]))));
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub struct ReachRow {
     pub secret_id: String,
     pub updated_at: i64,
     pub trusted_public_key: Option<String>,
+    /// Set while the server's endpoint changed and nobody with `credentials.write` confirmed it:
+    /// the credential must not be offered.
+    pub endpoint_changed_at: Option<i64>,
 }
 
 /// A server's credential version and trusted host key; `None` without a credential.
@@ -85,8 +88,9 @@ pub async fn reach<'e>(
     server_id: &str,
 ) -> DbResult<Option<ReachRow>> {
     Ok(sqlx::query_as(
-        "SELECT c.secret_id, c.updated_at, h.public_key AS trusted_public_key \
-         FROM credentials c LEFT JOIN host_keys h ON h.server_id = c.server_id \
+        "SELECT c.secret_id, c.updated_at, h.public_key AS trusted_public_key, s.endpoint_changed_at \
+         FROM credentials c JOIN servers s ON s.id = c.server_id \
+         LEFT JOIN host_keys h ON h.server_id = c.server_id \
          WHERE c.server_id = $1",
     )
     .bind(server_id)

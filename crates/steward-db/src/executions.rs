@@ -255,3 +255,52 @@ pub async fn prune(pool: &sqlx::AnyPool, cutoff: i64) -> DbResult<u64> {
         .await?;
     Ok(done.rows_affected())
 }
+
+/// Records the sealed secret parameter values of a run (JSON object of name to secret id).
+pub async fn set_secret_parameters<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    json: &str,
+) -> DbResult<()> {
+    sqlx::query("UPDATE executions SET secret_parameters = $2 WHERE id = $1")
+        .bind(id)
+        .bind(json)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// The sealed secret parameter values of a run (JSON), if any are left.
+pub async fn secret_parameters<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> DbResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT secret_parameters FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(ex)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Forgets a run's sealed secret parameter values (the caller deletes the secrets).
+pub async fn clear_secret_parameters<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> DbResult<()> {
+    sqlx::query("UPDATE executions SET secret_parameters = NULL WHERE id = $1")
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Runs that ended (or were interrupted) with sealed secret values still recorded.
+pub async fn with_leftover_secrets(pool: &sqlx::AnyPool) -> DbResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM executions WHERE secret_parameters IS NOT NULL AND status <> 'running'",
+    )
+    .fetch_all(pool)
+    .await?)
+}

@@ -20,6 +20,8 @@ pub struct ScriptRow {
     pub created_at: i64,
     pub updated_by: Option<String>,
     pub updated_at: i64,
+    /// JSON array of the tags the script belongs to; `None` for the whole organization.
+    pub owner_tags: Option<String>,
 }
 
 /// One saved version of a script.
@@ -37,7 +39,7 @@ pub struct ScriptVersionRow {
     pub changed_at: i64,
 }
 
-const COLUMNS: &str = "id, org_id, name, description, shell, body, parameters, version, created_by, created_at, updated_by, updated_at";
+const COLUMNS: &str = "id, org_id, name, description, shell, body, parameters, version, created_by, created_at, updated_by, updated_at, owner_tags";
 const VERSION_COLUMNS: &str = "script_id, version, name, description, shell, body, parameters, changed_by, changed_by_name, changed_at";
 
 /// Scripts whose name or description contains `query` (case-insensitive), by name.
@@ -102,7 +104,7 @@ async fn record_version(
 /// Creates a script (version 1); a taken name is a conflict on `name`.
 pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ScriptRow, by_name: &str) -> DbResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO scripts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        "INSERT INTO scripts ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
     .bind(&s.id)
     .bind(&s.org_id)
@@ -116,6 +118,7 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ScriptRow, by_name: &str) 
     .bind(s.created_at)
     .bind(&s.updated_by)
     .bind(s.updated_at)
+    .bind(&s.owner_tags)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
@@ -127,7 +130,7 @@ pub async fn insert(tx: &mut sqlx::AnyConnection, s: &ScriptRow, by_name: &str) 
 pub async fn update(tx: &mut sqlx::AnyConnection, s: &ScriptRow, by_name: &str) -> DbResult<bool> {
     let done = sqlx::query(
         "UPDATE scripts SET name = $3, description = $4, shell = $5, body = $6, parameters = $7, \
-         version = $8, updated_by = $9, updated_at = $10 WHERE id = $1 AND version = $2",
+         version = $8, updated_by = $9, updated_at = $10, owner_tags = $11 WHERE id = $1 AND version = $2",
     )
     .bind(&s.id)
     .bind(s.version - 1)
@@ -139,6 +142,7 @@ pub async fn update(tx: &mut sqlx::AnyConnection, s: &ScriptRow, by_name: &str) 
     .bind(s.version)
     .bind(&s.updated_by)
     .bind(s.updated_at)
+    .bind(&s.owner_tags)
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("name"))?;
@@ -180,4 +184,92 @@ pub async fn version(
         .bind(version)
         .fetch_optional(pool)
         .await?)
+}
+
+/// Changes only who owns a script (not a new version), if it is still at `version`. False
+/// when somebody saved in between.
+pub async fn set_owner<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    version: i64,
+    owner_tags: Option<&str>,
+) -> DbResult<bool> {
+    let done = sqlx::query("UPDATE scripts SET owner_tags = $3 WHERE id = $1 AND version = $2")
+        .bind(id)
+        .bind(version)
+        .bind(owner_tags)
+        .execute(ex)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Records that `user_id` wrote or ran this version (running it again needs no step-up).
+pub async fn record_review<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    script_id: &str,
+    version: i64,
+    at: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO script_reviews (user_id, script_id, version, reviewed_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_id, script_id, version) DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(script_id)
+    .bind(version)
+    .bind(at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Whether `user_id` wrote or ran this version.
+pub async fn reviewed<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    script_id: &str,
+    version: i64,
+) -> DbResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM script_reviews WHERE user_id = $1 AND script_id = $2 AND version = $3",
+    )
+    .bind(user_id)
+    .bind(script_id)
+    .bind(version)
+    .fetch_one(ex)
+    .await?;
+    Ok(n > 0)
+}
+
+/// The scripts whose current version `user_id` wrote or ran.
+pub async fn reviewed_current(pool: &sqlx::AnyPool, user_id: &str) -> DbResult<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT r.script_id FROM script_reviews r JOIN scripts s ON s.id = r.script_id AND s.version = r.version \
+         WHERE r.user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Carries every review of version `from` over to `to` (a change that does not alter what
+/// runs: a new name or description).
+pub async fn carry_reviews<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    script_id: &str,
+    from: i64,
+    to: i64,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO script_reviews (user_id, script_id, version, reviewed_at) \
+         SELECT user_id, script_id, $3, reviewed_at FROM script_reviews WHERE script_id = $1 AND version = $2 \
+         ON CONFLICT (user_id, script_id, version) DO NOTHING",
+    )
+    .bind(script_id)
+    .bind(from)
+    .bind(to)
+    .execute(ex)
+    .await?;
+    Ok(())
 }

@@ -26,13 +26,21 @@ pub struct ServerRow {
     pub monitoring: String,
     /// Seconds between metric samples.
     pub metrics_interval_secs: i64,
+    /// When the endpoint (host, port, SSH user or jump server) was changed by someone who could
+    /// not vouch for it; `None` once confirmed. While set, nothing connects to the server.
+    pub endpoint_changed_at: Option<i64>,
+    /// Who made that change (username).
+    pub endpoint_changed_by: Option<String>,
+    /// The last confirmed endpoint, as JSON (`host`, `port`, `ssh_user`, `jump_server_id`).
+    pub endpoint_previous: Option<String>,
     #[sqlx(skip)]
     pub tags: Vec<String>,
 }
 
 const SELECT: &str = "SELECT s.id, s.org_id, s.name, s.host, s.port, s.ssh_user, s.auth_method, s.notes, \
     s.created_by, s.created_at, s.updated_at, c.kind AS credential_kind, s.jump_server_id, \
-    s.monitoring, s.metrics_interval_secs FROM servers s LEFT JOIN credentials c ON c.server_id = s.id";
+    s.monitoring, s.metrics_interval_secs, s.endpoint_changed_at, s.endpoint_changed_by, s.endpoint_previous \
+    FROM servers s LEFT JOIN credentials c ON c.server_id = s.id";
 
 /// Sort orders for listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +255,43 @@ pub async fn update(tx: &mut sqlx::AnyConnection, s: &ServerRow) -> DbResult<()>
     .await
     .map_err(conflict_on("name"))?;
     replace_tags(tx, &s.id, &s.tags).await
+}
+
+/// Marks the endpoint as changed and unconfirmed (keeping the first unconfirmed change's
+/// `previous`, the last endpoint someone vouched for).
+pub async fn mark_endpoint_changed<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    at: i64,
+    by: &str,
+    previous: &str,
+) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE servers SET endpoint_changed_at = $2, endpoint_changed_by = $3, \
+         endpoint_previous = COALESCE(endpoint_previous, $4) WHERE id = $1",
+    )
+    .bind(id)
+    .bind(at)
+    .bind(by)
+    .bind(previous)
+    .execute(ex)
+    .await?;
+    Ok(())
+}
+
+/// Confirms the current endpoint: connections may use it again. False if nothing was pending.
+pub async fn confirm_endpoint<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE servers SET endpoint_changed_at = NULL, endpoint_changed_by = NULL, \
+         endpoint_previous = NULL WHERE id = $1 AND endpoint_changed_at IS NOT NULL",
+    )
+    .bind(id)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// How many servers are reached through this one.

@@ -22,8 +22,12 @@ pub struct TerminalSessionRow {
     pub end_reason: Option<String>,
     pub width: i64,
     pub height: i64,
+    /// When the recording stopped at its size cap (the session went on).
+    pub recording_capped_at: Option<i64>,
 }
 
+const SELECT_COLUMNS: &str = "id, org_id, user_id, username, server_id, server_name, started_at, ended_at, \
+    duration_ms, bytes, end_reason, width, height, recording_capped_at";
 const COLUMNS: &str = "id, org_id, user_id, username, server_id, server_name, started_at, ended_at, \
     duration_ms, bytes, end_reason, width, height";
 
@@ -120,22 +124,13 @@ pub async fn get<'e>(
     org_id: &str,
     id: &str,
 ) -> DbResult<Option<TerminalSessionRow>> {
-    let sql = format!("SELECT {COLUMNS} FROM terminal_sessions WHERE org_id = $1 AND id = $2");
+    let sql =
+        format!("SELECT {SELECT_COLUMNS} FROM terminal_sessions WHERE org_id = $1 AND id = $2");
     Ok(sqlx::query_as(&sql)
         .bind(org_id)
         .bind(id)
         .fetch_optional(ex)
         .await?)
-}
-
-/// The recording's chunks, in order.
-pub async fn chunks(pool: &sqlx::AnyPool, session_id: &str) -> DbResult<Vec<Vec<u8>>> {
-    Ok(sqlx::query_scalar::<_, Vec<u8>>(
-        "SELECT data FROM terminal_recording_chunks WHERE session_id = $1 ORDER BY seq",
-    )
-    .bind(session_id)
-    .fetch_all(pool)
-    .await?)
 }
 
 /// Which sessions to list.
@@ -195,7 +190,7 @@ pub async fn list(
         .query_scalar()
         .fetch_one(pool)
         .await?;
-    let mut b = filtered(COLUMNS, f);
+    let mut b = filtered(SELECT_COLUMNS, f);
     b.push(" ORDER BY started_at DESC, id DESC LIMIT ")
         .bind(Arg::Int(f.limit));
     b.push(" OFFSET ").bind(Arg::Int(f.offset));
@@ -221,4 +216,34 @@ pub async fn prune(pool: &sqlx::AnyPool, before: i64) -> DbResult<u64> {
             .rows_affected();
     tx.commit().await?;
     Ok(n)
+}
+
+/// Records that a session's recording stopped at its size cap.
+pub async fn set_recording_capped<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    session_id: &str,
+    at: i64,
+) -> DbResult<()> {
+    sqlx::query("UPDATE terminal_sessions SET recording_capped_at = $2 WHERE id = $1")
+        .bind(session_id)
+        .bind(at)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// The recording's chunk after `after_seq` (the first with `-1`), with its `seq`: a download
+/// reads one chunk at a time, so its memory stays bounded however long the session was.
+pub async fn chunk_after(
+    pool: &sqlx::AnyPool,
+    session_id: &str,
+    after_seq: i64,
+) -> DbResult<Option<(i64, Vec<u8>)>> {
+    Ok(sqlx::query_as(
+        "SELECT seq, data FROM terminal_recording_chunks WHERE session_id = $1 AND seq > $2 ORDER BY seq LIMIT 1",
+    )
+    .bind(session_id)
+    .bind(after_seq)
+    .fetch_optional(pool)
+    .await?)
 }

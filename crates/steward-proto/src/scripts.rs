@@ -42,6 +42,10 @@ pub enum ParameterType {
     Boolean,
     /// One of `choices`.
     Choice,
+    /// A password, token or key: given for each run (never a default), sealed in the vault
+    /// while the run goes, shown as `***` in run details and the audit log, and masked in the
+    /// output. It reaches the script as an environment variable, never on a command line.
+    Secret,
 }
 
 /// A parameter a script takes. Its value reaches the script as the environment variable
@@ -83,6 +87,13 @@ pub struct Script {
     pub updated_at: DateTime<Utc>,
     /// Who saved the current version.
     pub updated_by: Option<String>,
+    /// Where the script may run, and who may change it: `null` for the whole organization
+    /// (changed with `scripts.write` on every server), otherwise tags (changed with
+    /// `scripts.write` covering them; runs only on servers carrying one of them).
+    pub owner_tags: Option<Vec<String>>,
+    /// Whether the caller wrote or already ran this version: running an unreviewed version
+    /// needs a step-up.
+    pub reviewed: bool,
 }
 
 /// Creates a script, or saves a new version of one.
@@ -101,6 +112,15 @@ pub struct ScriptInput {
     /// is refused (409 `version_conflict`) instead of overwriting their change.
     #[serde(default)]
     pub base_version: Option<i64>,
+    /// Where the script may run and who may change it: `[]` for the whole organization,
+    /// otherwise tags inside your `scripts.write` scope. Absent: unchanged on a save; on
+    /// creation, the whole organization if your `scripts.write` covers every server, else the
+    /// tags it covers.
+    #[serde(default)]
+    pub owner_tags: Option<Vec<String>>,
+    /// Proves the caller again inline (API tokens): a new or changed body needs a step-up.
+    #[serde(default)]
+    pub step_up: Option<StepUpRequest>,
 }
 
 /// Filters for the script list.
@@ -129,9 +149,13 @@ pub struct ScriptVersion {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRequest {
-    /// A saved script (its current version)…
+    /// A saved script…
     #[serde(default)]
     pub script_id: Option<String>,
+    /// …at the version you reviewed (required with `script_id`): if the script changed since,
+    /// the run is refused (409 `script_changed`, with the difference).
+    #[serde(default)]
+    pub script_version: Option<i64>,
     /// …or an ad-hoc command (always needs a step-up).
     #[serde(default)]
     pub command: Option<String>,

@@ -51,8 +51,40 @@ pub struct Server {
     pub monitoring: Monitoring,
     /// Seconds between metric samples.
     pub metrics_interval_secs: i64,
+    /// Set while the endpoint (host, port, SSH user or jump server) was changed by someone who
+    /// could not vouch for it: nothing connects to the server and its credential is not offered
+    /// until someone with `credentials.write` confirms (`POST /servers/{id}/endpoint/confirm`).
+    pub endpoint_change: Option<EndpointChange>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// Where Steward connects for a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+    pub ssh_user: String,
+    pub jump_server_id: Option<String>,
+}
+
+/// An endpoint change waiting for someone with `credentials.write` to confirm it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EndpointChange {
+    pub changed_at: DateTime<Utc>,
+    /// Who changed it (username).
+    pub changed_by: Option<String>,
+    /// The last endpoint someone vouched for.
+    pub previous: Option<Endpoint>,
+}
+
+/// Confirms a changed endpoint. Needs `credentials.write` on the server and a step-up (a
+/// recent `POST /auth/step-up`, or the proof inline).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmEndpointRequest {
+    #[serde(default)]
+    pub step_up: Option<crate::StepUpRequest>,
 }
 
 /// Creates or replaces a server.
@@ -83,6 +115,10 @@ pub struct ServerInput {
     /// take 1–60). Default 10; absent on an update: unchanged.
     #[serde(default)]
     pub metrics_interval_secs: Option<i64>,
+    /// Proves the caller again inline (API tokens), for an endpoint change that keeps the
+    /// credential (the caller holds `credentials.write` on the server).
+    #[serde(default)]
+    pub step_up: Option<crate::StepUpRequest>,
 }
 
 /// How a server's metrics are collected.

@@ -37,6 +37,9 @@ pub enum TerminalServerMessage {
     /// `terminated` (by an administrator), `access_revoked` (the user was disabled, logged
     /// out or lost `terminal.open` on the server), `shutdown` or `error`.
     Closed { reason: String },
+    /// The recording reached its size limit (`limit_bytes` of output) and stopped; the shell
+    /// goes on, unrecorded from here.
+    RecordingStopped { limit_bytes: u64 },
 }
 
 /// A recorded terminal session.
@@ -60,6 +63,8 @@ pub struct TerminalSession {
     pub rows: i64,
     /// The session is running now (on this instance).
     pub live: bool,
+    /// When the recording stopped at its size limit (the session went on unrecorded).
+    pub recording_capped_at: Option<DateTime<Utc>>,
 }
 
 /// A page of terminal sessions.

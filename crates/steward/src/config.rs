@@ -161,6 +161,14 @@ pub struct ServeOpts {
     /// `steward` executable).
     #[arg(long, env = "STEWARD_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
+    /// Most long-lived connections (live view, run output, terminals) one user may hold open
+    /// on this instance at once.
+    #[arg(long, env = "STEWARD_MAX_SOCKETS_PER_USER")]
+    pub max_sockets_per_user: Option<i64>,
+    /// Output bytes recorded per terminal session; past it the recording stops (the session
+    /// goes on, the user is told, the event is audited).
+    #[arg(long, env = "STEWARD_TERMINAL_RECORDING_CAP")]
+    pub terminal_recording_cap: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -239,6 +247,8 @@ pub struct FileConfig {
     pub check_concurrency: Option<i64>,
     pub check_retention_days: Option<i64>,
     pub agent_binary: Option<PathBuf>,
+    pub max_sockets_per_user: Option<i64>,
+    pub terminal_recording_cap: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -506,6 +516,16 @@ pub fn api_config(
                 .clone()
                 .or_else(|| file.agent_binary.clone())
                 .or_else(default_agent_binary),
+            max_sockets_per_user: match s.max_sockets_per_user.or(file.max_sockets_per_user) {
+                None => defaults.max_sockets_per_user,
+                Some(n) if (1..=10_000).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("max-sockets-per-user must be 1 to 10000"),
+            },
+            terminal_recording_cap: match s.terminal_recording_cap.or(file.terminal_recording_cap) {
+                None => defaults.terminal_recording_cap,
+                Some(n) if n >= 64 * 1024 => n as u64,
+                Some(_) => anyhow::bail!("terminal-recording-cap must be at least 65536 bytes"),
+            },
             ..defaults
         },
     ))

@@ -925,3 +925,65 @@ fn the_generated_systemd_units_pass_systemd_analyze_verify() {
         "an unknown key is reported"
     );
 }
+
+/// The manual install checks what it downloaded against the SHA-256 the hub put in the
+/// command: the hub's own binary passes; a different one (a proxy or mirror in the way, here a
+/// binary replaced after enrollment) is deleted and the install stops. The command's own
+/// download lines run here with `sh`, against the real hub.
+#[tokio::test]
+async fn the_manual_install_refuses_a_binary_that_is_not_the_hubs() {
+    let bins = tempfile::tempdir().unwrap();
+    let served = bins.path().join("steward-agent");
+    std::fs::copy(agent_binary(), &served).unwrap();
+    let app = hub(served.clone()).await;
+    let (_admin, token, b) = enrolled(&app).await;
+    use sha2::Digest;
+    let sum = hex::encode(sha2::Sha256::digest(std::fs::read(&served).unwrap()));
+    let command = b["install_command"].as_str().unwrap();
+    assert!(command.contains(&format!("sum={sum};;")), "{command}");
+
+    let work = tempfile::tempdir().unwrap();
+    let header = work.path().join("header");
+    let dest = work.path().join("agent.new");
+    let run = |builds: Vec<(&'static str, String)>| {
+        std::fs::write(&header, format!("Authorization: Bearer {token}\n")).unwrap();
+        let script = format!(
+            "set -e\n{}echo verified",
+            steward_api::agent_install::download_and_verify(
+                &app.base,
+                &dest.display().to_string(),
+                &header.display().to_string(),
+                &builds,
+            )
+        );
+        // Asynchronously: the hub answers curl on this test's own runtime.
+        tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+    };
+    let arch = steward_api::agent_install::binary_arch(&std::fs::read(&served).unwrap());
+    let ok = run(vec![(arch, sum.clone())]).await.unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    std::fs::remove_file(&dest).unwrap();
+
+    // The hub's file changes after the command was made (same size, one byte flipped).
+    let mut bytes = std::fs::read(&served).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&served, &bytes).unwrap();
+    let bad = run(vec![(arch, sum)]).await.unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("is not the one the hub serves"), "{err}");
+    assert!(!dest.exists(), "the download is deleted");
+    assert!(!header.exists(), "the token header is deleted");
+}

@@ -463,7 +463,11 @@ async fn world() -> World {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let role = b["id"].as_str().expect("role id").to_string();
-    let (s, b) = admin
+    // Saved by another session of the administrator's (a new script needs a step-up): the
+    // tests' own session must stay without one.
+    let other = app.login(ADMIN, PASSWORD).await;
+    other.step_up().await;
+    let (s, b) = other
         .post(
             "/api/v1/scripts",
             json!({ "name": "s1", "body": "echo \"$N\"", "parameters": [{ "name": "N", "type": "integer", "required": true }] }),
@@ -597,7 +601,7 @@ fn json_endpoints(w: &World) -> Vec<(Method, String, Value)> {
         (
             Method::POST,
             "/api/v1/executions".into(),
-            json!({ "script_id": w.script, "server_ids": [server], "parameters": { "N": 1 } }),
+            json!({ "script_id": w.script, "script_version": 1, "server_ids": [server], "parameters": { "N": 1 } }),
         ),
         (
             Method::POST,
@@ -3233,13 +3237,16 @@ async fn script_and_run_input_is_validated_and_nothing_runs() {
         .post("/api/v1/scripts", with(&script, "shell", json!("zsh")))
         .await;
     p.error("unknown shell", got, unprocessable, "invalid_body", None);
-    let got = admin
+    // (From another session with a step-up: this one must stay without, for the runs below.)
+    let other = w.app.login(ADMIN, PASSWORD).await;
+    other.step_up().await;
+    let got = other
         .post("/api/v1/scripts", with(&script, "name", json!("s1")))
         .await;
     p.error("taken name", got, StatusCode::CONFLICT, "", Some("name"));
 
     // Runs.
-    let run = json!({ "script_id": w.script, "server_ids": [w.server], "parameters": { "N": 5 } });
+    let run = json!({ "script_id": w.script, "script_version": 1, "server_ids": [w.server], "parameters": { "N": 5 } });
     let runs: Vec<(Value, StatusCode, &str, Option<&str>)> = vec![
         (
             with(&run, "command", json!("id")),

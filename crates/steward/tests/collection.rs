@@ -639,3 +639,43 @@ async fn acknowledged_seqs_of_many_agents_at_once_are_all_recorded() {
         assert_eq!(row.last_seq, 5, "{id}");
     }
 }
+
+/// An agent revoked through another instance (which changes only the shared database: this
+/// instance's in-process signal never fires) is disconnected here too, and reconnecting is
+/// refused; a re-enrollment elsewhere (new token) likewise ends the old connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_revoked_on_another_instance_is_disconnected_here() {
+    let app = TestApp::spawn_with(|c| c.live_recheck = Duration::from_millis(300)).await;
+    let admin = app.admin().await;
+    let id = admin
+        .create_server(json!({ "name": "db-1", "host": "127.0.0.9", "ssh_user": "root", "metrics_interval_secs": 1 }))
+        .await;
+    let (s, b) = admin
+        .post(&format!("/api/v1/servers/{id}/agent"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", b["token"].as_str().unwrap())).unwrap();
+    let _agent = start_agent(&app.base, &token_file);
+    assert!(
+        eventually(20, || async { app.state.agents.is_connected(&id) }).await,
+        "connects"
+    );
+
+    // Re-enrolled on another instance: the stored token is another one now.
+    sqlx::query("UPDATE agents SET token_sha256 = $1 WHERE server_id = $2")
+        .bind("0".repeat(64))
+        .bind(&id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(
+        eventually(5, || async { !app.state.agents.is_connected(&id) }).await,
+        "the replaced agent's socket ends on this instance"
+    );
+    // Revoked on another instance: the row is gone.
+    steward_db::agents::delete(&app.db.pool, &id).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!app.state.agents.is_connected(&id), "it cannot come back");
+}

@@ -119,6 +119,7 @@ async fn step_up(session: &Session) {
 async fn scripts_keep_every_version_and_refuse_a_stale_save() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    admin.step_up().await;
     let (s, v1) = admin
         .post(
             "/api/v1/scripts",
@@ -195,6 +196,7 @@ async fn scripts_keep_every_version_and_refuse_a_stale_save() {
     // A viewer can neither read nor change the library.
     let viewer = app.user_with_roles(&admin, "vera", &["viewer"]).await;
     assert_eq!(viewer.get("/api/v1/scripts").await.0, StatusCode::FORBIDDEN);
+    viewer.step_up().await;
     let (s, _) = viewer
         .post("/api/v1/scripts", json!({ "name": "y", "body": "true" }))
         .await;
@@ -213,6 +215,7 @@ async fn a_script_runs_with_its_parameters_and_keeps_stdout_stderr_and_the_exit_
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let (_sshd, server) = one_server(&admin).await;
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -239,7 +242,7 @@ async fn a_script_runs_with_its_parameters_and_keeps_stdout_stderr_and_the_exit_
         let (s, b) = admin
             .post(
                 "/api/v1/executions",
-                json!({ "script_id": script_id, "server_ids": [server], "parameters": params }),
+                json!({ "script_id": script_id, "script_version": 1, "server_ids": [server], "parameters": params }),
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
@@ -250,7 +253,7 @@ async fn a_script_runs_with_its_parameters_and_keeps_stdout_stderr_and_the_exit_
     let who = "O'Brien $(touch /tmp/steward-pwned) `id`";
     let id = start(
         &admin,
-        json!({ "script_id": script_id, "server_ids": [server], "parameters": { "WHO": who, "LEVEL": "high" } }),
+        json!({ "script_id": script_id, "script_version": 1, "server_ids": [server], "parameters": { "WHO": who, "LEVEL": "high" } }),
     )
     .await;
     let run = wait_done(&admin, &id, Duration::from_secs(20)).await;
@@ -282,6 +285,7 @@ async fn a_timeout_and_a_cancel_stop_the_remote_processes() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let (_sshd, server) = one_server(&admin).await;
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -295,7 +299,7 @@ async fn a_timeout_and_a_cancel_stop_the_remote_processes() {
     let started = Instant::now();
     let id = start(
         &admin,
-        json!({ "script_id": script_id, "server_ids": [server], "parameters": { "SECONDS_TO_SLEEP": 31337 }, "timeout_secs": 1 }),
+        json!({ "script_id": script_id, "script_version": 1, "server_ids": [server], "parameters": { "SECONDS_TO_SLEEP": 31337 }, "timeout_secs": 1 }),
     )
     .await;
     let run = wait_done(&admin, &id, Duration::from_secs(15)).await;
@@ -320,7 +324,7 @@ async fn a_timeout_and_a_cancel_stop_the_remote_processes() {
     // Cancel: likewise, and the run says who cancelled it.
     let id = start(
         &admin,
-        json!({ "script_id": script_id, "server_ids": [server], "parameters": { "SECONDS_TO_SLEEP": 31338 } }),
+        json!({ "script_id": script_id, "script_version": 1, "server_ids": [server], "parameters": { "SECONDS_TO_SLEEP": 31338 } }),
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -634,6 +638,7 @@ async fn stop_on_failure_skips_the_hosts_not_started() {
             .await,
         );
     }
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -642,7 +647,7 @@ async fn stop_on_failure_skips_the_hosts_not_started() {
         .await;
     let id = start(
         &admin,
-        json!({ "script_id": script["id"], "tags": ["batch"], "concurrency": 1, "stop_on_failure": true }),
+        json!({ "script_id": script["id"], "script_version": 1, "tags": ["batch"], "concurrency": 1, "stop_on_failure": true }),
     )
     .await;
     let run = wait_done(&admin, &id, Duration::from_secs(20)).await;
@@ -668,6 +673,7 @@ async fn runs_respect_server_scopes_and_are_private_to_their_author() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -675,26 +681,28 @@ async fn runs_respect_server_scopes_and_are_private_to_their_author() {
         )
         .await;
     let webby = app.user_with_roles(&admin, "webby", &["web runner"]).await;
+    // The administrator's script is new to them: running it needs a step-up first.
+    webby.step_up().await;
 
     // Another group's server does not exist for them; a tag of it selects nothing.
     let (s, _) = webby
         .post(
             "/api/v1/executions",
-            json!({ "script_id": script["id"], "server_ids": [db] }),
+            json!({ "script_id": script["id"], "script_version": 1, "server_ids": [db] }),
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, b) = webby
         .post(
             "/api/v1/executions",
-            json!({ "script_id": script["id"], "tags": ["db"] }),
+            json!({ "script_id": script["id"], "script_version": 1, "tags": ["db"] }),
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
     assert_eq!(code(&b), "no_targets");
     let id = start(
         &webby,
-        json!({ "script_id": script["id"], "tags": ["web", "db"] }),
+        json!({ "script_id": script["id"], "script_version": 1, "tags": ["web", "db"] }),
     )
     .await;
     let run = wait_done(&webby, &id, Duration::from_secs(20)).await;
@@ -706,7 +714,7 @@ async fn runs_respect_server_scopes_and_are_private_to_their_author() {
     let (s, _) = viewer
         .post(
             "/api/v1/executions",
-            json!({ "script_id": script["id"], "server_ids": [web] }),
+            json!({ "script_id": script["id"], "script_version": 1, "server_ids": [web] }),
         )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
@@ -751,6 +759,9 @@ async fn a_server_behind_a_jump_host_is_reached_through_it() {
         &[],
     )
     .await;
+    // Routing a server with a credential through a jump server is an endpoint change: the
+    // administrator keeps the credential by proving themselves again.
+    admin.step_up().await;
     let (s, b) = admin
         .put(
             &format!("/api/v1/servers/{inner}"),
@@ -768,6 +779,8 @@ async fn a_server_behind_a_jump_host_is_reached_through_it() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
 
+    admin.step_up().await;
+
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -777,7 +790,7 @@ async fn a_server_behind_a_jump_host_is_reached_through_it() {
     // The bastion refuses forwarding: the run fails at the jump, so it really goes through it.
     let id = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [inner] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [inner] }),
     )
     .await;
     let run = wait_done(&admin, &id, Duration::from_secs(20)).await;
@@ -795,7 +808,7 @@ async fn a_server_behind_a_jump_host_is_reached_through_it() {
     assert_eq!(s, StatusCode::OK, "{b}");
     let id = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [inner] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [inner] }),
     )
     .await;
     let run = wait_done(&admin, &id, Duration::from_secs(20)).await;
@@ -818,6 +831,7 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let (_sshd, server) = one_server(&admin).await;
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -826,7 +840,7 @@ async fn the_stream_refuses_other_sites_and_plain_requests() {
         .await;
     let id = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [server] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [server] }),
     )
     .await;
     let (s, b) = admin.get(&format!("/api/v1/executions/{id}/stream")).await;
@@ -866,6 +880,7 @@ async fn old_runs_are_pruned_with_their_output_and_running_ones_kept() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let (_sshd, server) = one_server(&admin).await;
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -874,13 +889,13 @@ async fn old_runs_are_pruned_with_their_output_and_running_ones_kept() {
         .await;
     let old = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [server] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [server] }),
     )
     .await;
     wait_done(&admin, &old, Duration::from_secs(20)).await;
     let recent = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [server] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [server] }),
     )
     .await;
     wait_done(&admin, &recent, Duration::from_secs(20)).await;
@@ -1225,4 +1240,67 @@ async fn runner_shells_are_not_shared_between_users() {
     assert_ne!(ottos, admins, "another user got a shell of their own");
     assert_eq!(shell_pid(&otto, &server).await, ottos);
     assert_eq!(shell_pid(&admin, &server).await, admins);
+}
+
+/// A run's live output stops for a caller who is disabled (or logs out, or loses sight of the
+/// run), within the re-check interval, while the run itself goes on.
+#[tokio::test]
+async fn the_stream_ends_when_its_caller_loses_access() {
+    let app = TestApp::spawn_with(|c| c.live_recheck = Duration::from_millis(300)).await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    let alice = app.user_with_roles(&admin, "alice", &["operator"]).await;
+    alice.step_up().await;
+    let id = start(
+        &alice,
+        json!({ "command": "for i in $(seq 1 100); do echo tick $i; sleep 0.2; done", "server_ids": [server] }),
+    )
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(stream_request(&app, &alice, &id))
+        .await
+        .expect("upgrade");
+    // Output flows…
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await;
+    assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+    let (_, users) = admin.get("/api/v1/users").await;
+    let alice_id = users["items"]
+        .as_array()
+        .or(users.as_array())
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, b) = admin
+        .patch(
+            &format!("/api/v1/users/{alice_id}"),
+            json!({ "disabled": true }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // …until she is disabled: the stream closes with `access_revoked`.
+    let reason = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(f)))) => {
+                    return Some(f.reason.to_string());
+                }
+                None
+                | Some(Err(_))
+                | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(None))) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the stream closes within the re-check interval");
+    assert_eq!(reason.as_deref(), Some("access_revoked"));
+    // The run itself was not stopped.
+    let (_, run) = admin.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(run["status"], "running", "{run}");
+    admin
+        .post(&format!("/api/v1/executions/{id}/cancel"), json!({}))
+        .await;
 }

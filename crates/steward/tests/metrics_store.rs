@@ -76,6 +76,9 @@ impl Env {
             jump_server_id: None,
             monitoring: "agentless".into(),
             metrics_interval_secs: 10,
+            endpoint_changed_at: None,
+            endpoint_changed_by: None,
+            endpoint_previous: None,
             tags: vec![],
         };
         let mut tx = self.db.begin().await.unwrap();

@@ -937,3 +937,39 @@ async fn clients_offering_permessage_deflate_get_the_same_frames_compressed() {
         }
     }
 }
+
+/// One user cannot hold more live sockets than `--max-sockets-per-user`; closing one frees its
+/// place, and other users are not affected.
+#[tokio::test]
+async fn one_users_live_sockets_are_capped() {
+    let app = TestApp::spawn_with(|c| c.max_sockets_per_user = 3).await;
+    let (admin, _a, _b, viewer) = fleet(&app).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(live(&app, &viewer).await);
+    }
+    match tokio_tungstenite::connect_async(live_request(&app, &viewer)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+            let body: Value =
+                serde_json::from_slice(resp.body().as_deref().unwrap_or(b"{}")).unwrap();
+            assert_eq!(code(&body), "too_many_sockets", "{body}");
+        }
+        other => panic!("a fourth socket was not refused: {:?}", other.map(|_| ())),
+    }
+    // Another user still gets theirs.
+    let _admins = live(&app, &admin).await;
+    // Closing one gives its place back.
+    let mut first = open.remove(0);
+    first.close(None).await.unwrap();
+    drop(first);
+    assert!(
+        common::eventually(5, || async {
+            tokio_tungstenite::connect_async(live_request(&app, &viewer))
+                .await
+                .is_ok()
+        })
+        .await,
+        "a closed socket's place comes back"
+    );
+}

@@ -131,6 +131,9 @@ async fn listing_five_thousand_servers_pages_quickly() {
             jump_server_id: None,
             monitoring: "agentless".into(),
             metrics_interval_secs: 10,
+            endpoint_changed_at: None,
+            endpoint_changed_by: None,
+            endpoint_previous: None,
             tags: vec![if i % 3 == 0 {
                 "db".into()
             } else {

@@ -372,6 +372,7 @@ async fn a_password_logs_in_and_a_wrong_one_is_a_clear_error() {
         (Some(true), Value::Null),
         "{r}"
     );
+    admin.step_up().await;
     let (_, script) = admin
         .post(
             "/api/v1/scripts",
@@ -381,7 +382,7 @@ async fn a_password_logs_in_and_a_wrong_one_is_a_clear_error() {
     let (s, run) = admin
         .post(
             "/api/v1/executions",
-            json!({ "script_id": script["id"], "server_ids": [id] }),
+            json!({ "script_id": script["id"], "script_version": 1, "server_ids": [id] }),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{run}");

@@ -682,3 +682,150 @@ async fn losing_terminal_open_on_the_server_ends_the_terminal() {
     assert_unaffected(admin, &mut b, "bob").await;
     drop(f.sshd);
 }
+
+#[tokio::test]
+async fn a_recording_stops_at_its_size_cap_and_the_shell_goes_on() {
+    let f = fleet_with(|c| c.terminal_recording_cap = 64 * 1024).await;
+    let (app, admin) = (&f.app, &f.admin);
+    step_up(admin).await;
+    let (mut ws, id) = open(app, admin, &f.server, "").await;
+    // Far more output than the cap.
+    type_in(
+        &mut ws,
+        "head -c 300000 /dev/zero | tr '\\000' x; echo; echo big-done\n",
+    )
+    .await;
+    let mut stopped = None;
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !has_line(&String::from_utf8_lossy(&out), "big-done") {
+        assert!(Instant::now() < deadline, "output never finished");
+        match tokio::time::timeout(Duration::from_secs(15), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => out.extend_from_slice(&b),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                stopped = Some(serde_json::from_str::<Value>(&t).unwrap())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let stopped = stopped.expect("the user is told the recording stopped");
+    assert_eq!(stopped["type"], "recording_stopped", "{stopped}");
+    assert_eq!(stopped["limit_bytes"], 64 * 1024);
+    // The shell is still there.
+    type_in(&mut ws, "echo still-$((40+2))\n").await;
+    read_line(&mut ws, "still-42").await;
+    let (_, s) = admin.get(&format!("/api/v1/terminal-sessions/{id}")).await;
+    assert!(s["recording_capped_at"].is_string(), "{s}");
+    assert!(s["bytes"].as_i64().unwrap() <= 64 * 1024, "{s}");
+    ws.close(None).await.unwrap();
+    wait_ended(admin, &id).await;
+    // The recording ends with a marker saying why.
+    let cast = app
+        .client
+        .get(app.url(&format!("/api/v1/terminal-sessions/{id}/recording")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last = cast.lines().rfind(|l| l.contains("\"m\"")).expect("marker");
+    assert!(last.contains("recording stopped"), "{last}");
+    assert!(
+        !cast.contains("still-42"),
+        "nothing after the cap is recorded"
+    );
+    assert!(
+        app.audit_actions()
+            .await
+            .contains(&("terminal.recording_capped".into(), "success".into()))
+    );
+}
+
+/// Resident memory of this process (the server runs in it), in bytes.
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test]
+async fn parallel_downloads_of_a_large_recording_stream_in_bounded_memory() {
+    let f = fleet_with(|_| {}).await;
+    let (app, admin) = (&f.app, &f.admin);
+    // A 200 MiB session, stored as the recorder stores it: 800 compressed chunks of 256 KiB
+    // of asciicast text.
+    let id = steward_db::new_id();
+    sqlx::query(
+        "INSERT INTO terminal_sessions (id, org_id, user_id, username, server_id, server_name, started_at, ended_at, duration_ms, bytes, end_reason, width, height) \
+         SELECT $1, org_id, id, username, $2, 'box-1', 0, 1, 1, 209715200, 'exited', 80, 24 FROM users WHERE username = 'admin'",
+    )
+    .bind(&id)
+    .bind(&f.server)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    let line = format!("[0.5,\"o\",\"{}\"]\n", "y".repeat(1000));
+    let chunk_text: String = line.repeat(256 * 1024 / line.len());
+    let chunk = zstd::bulk::compress(chunk_text.as_bytes(), 1).unwrap();
+    for seq in 0..800_i64 {
+        sqlx::query(
+            "INSERT INTO terminal_recording_chunks (session_id, seq, data) VALUES ($1, $2, $3)",
+        )
+        .bind(&id)
+        .bind(seq)
+        .bind(&chunk)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+    let expected = chunk_text.len() as u64 * 800;
+    let before = rss();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let watch = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut downloads = Vec::new();
+    for _ in 0..4 {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/terminal-sessions/{id}/recording")),
+            admin.token.clone(),
+        );
+        downloads.push(tokio::spawn(async move {
+            let resp = client.get(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+            let mut stream = resp.bytes_stream();
+            let mut n = 0u64;
+            while let Some(b) = stream.next().await {
+                n += b.unwrap().len() as u64;
+            }
+            n
+        }));
+    }
+    for d in downloads {
+        assert_eq!(d.await.unwrap(), expected, "every download is complete");
+    }
+    watch.abort();
+    let grew = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(before);
+    // Four 200 MiB recordings held in memory would be 800 MiB; streamed, a few chunks each.
+    assert!(
+        grew < 96 * 1024 * 1024,
+        "RSS grew by {} MiB",
+        grew / (1024 * 1024)
+    );
+}

@@ -155,11 +155,11 @@ pub async fn enroll(
     let row = agents::get(&st.db.pool, &server.id).await?;
     let hub = st.config.public_url.trim_end_matches('/').to_string();
     let interval = server.metrics_interval_secs.clamp(1, 60);
-    let archs = hub_archs(&st).await;
+    let builds = hub_builds(&st).await?;
     Ok((
         StatusCode::CREATED,
         Json(AgentEnrollment {
-            install_command: agent_install::manual_command(&hub, &token, interval, &archs),
+            install_command: agent_install::manual_command(&hub, &token, interval, &builds),
             token: token.to_string().into(),
             hub_url: hub,
             agent: info("agent", row, false, st.now_ms()),
@@ -268,11 +268,24 @@ async fn new_token(
 }
 
 /// The architectures the hub has agent binaries for (the hub's own when it has none).
-async fn hub_archs(st: &AppState) -> Vec<&'static str> {
-    match agent_install::hub_binaries(st.config.agent_binary.as_deref()).await {
-        Ok(bins) if !bins.is_empty() => bins.iter().map(|b| b.arch).collect(),
-        _ => vec![agent_install::binary_arch(&[])],
+/// The architectures the hub serves agents for, each with its binary's SHA-256 (which the
+/// manual install checks). Without a binary, the hub's own architecture and an empty sum: the
+/// download then fails with `agent_binary_missing`.
+async fn hub_builds(st: &AppState) -> ApiResult<Vec<(&'static str, String)>> {
+    let bins = agent_install::hub_binaries(st.config.agent_binary.as_deref())
+        .await
+        .unwrap_or_default();
+    if bins.is_empty() {
+        return Ok(vec![(agent_install::binary_arch(&[]), String::new())]);
     }
+    let mut out = Vec::with_capacity(bins.len());
+    for b in bins {
+        let sum = agent_install::binary_sha256(&b.path)
+            .await
+            .map_err(ApiError::internal)?;
+        out.push((b.arch, sum));
+    }
+    Ok(out)
 }
 
 fn binary_missing(status: StatusCode) -> ApiError {
@@ -419,7 +432,7 @@ async fn connect_and_probe(
     steps: &mut Steps,
 ) -> Result<(steward_ssh::pool::Shared, Probe), Failure> {
     let target = format!("{}@{}:{}", server.ssh_user, server.host, server.port);
-    let conn = match fleet::connect(st, server, &Actor::user(p)).await {
+    let conn = match fleet::connect(st, server, &Actor::user(p, Permission::ServersWrite)).await {
         Ok(c) => c,
         Err(ReachError::Internal(e)) => {
             return Err(Failure {

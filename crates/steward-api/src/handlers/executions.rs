@@ -1,6 +1,9 @@
 //! Runs of saved scripts or ad-hoc commands across servers: start, watch live, cancel, and
-//! the history. Running needs `scripts.run` on every target server; an ad-hoc command, or a
-//! run on more than ten servers, needs a step-up, and is audited with the full text.
+//! the history. Running needs `scripts.run` on every target server, inside the script's
+//! owner tags; an ad-hoc command, a run on more than ten servers, or a script version the
+//! caller neither wrote nor ran before needs a step-up, and is audited with the full text. A
+//! run names the script version its starter reviewed; a newer one refuses the run. Servers
+//! whose endpoint change is unconfirmed are refused by id and left out of tags.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -11,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use steward_core::validate::Tag;
-use steward_core::{Permission, ValidationError};
+use steward_core::{Permission, Scope, ValidationError};
 use steward_db::executions::{self, ExecutionFilter, ExecutionRow};
 use steward_db::servers::{self, ServerFilter, ServerRow, SortKey};
 use steward_proto::{
@@ -19,7 +22,7 @@ use steward_proto::{
     ExecutionRequest, ExecutionSummary, ScriptParameter, Shell,
 };
 
-use super::scripts::{check_value, load as load_script};
+use super::scripts::{check_value, load as load_script, owner_scope};
 use super::{opt_time, tags, time};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
@@ -92,11 +95,14 @@ async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult<ExecutionR
     }
 }
 
-/// The servers a request names, each one the caller may run on.
+/// The servers a request names, each one the caller may run on and inside `within` (the
+/// script's owner tags). Named servers outside it, or whose endpoint change is unconfirmed,
+/// refuse the run; a tag leaves such servers out.
 async fn targets(
     st: &AppState,
     p: &Principal,
     req: &ExecutionRequest,
+    within: &Scope,
 ) -> ApiResult<Vec<ServerRow>> {
     let mut chosen: BTreeMap<String, ServerRow> = BTreeMap::new();
     let ids: BTreeSet<&str> = req.server_ids.iter().map(|s| s.trim()).collect();
@@ -114,6 +120,24 @@ async fn targets(
             .await
             .map_err(|e| e.with_details(json!({ "server_id": id })))?;
         p.require_on_server(Permission::ScriptsRun, &server.tags)?;
+        if !within.covers_server(&server.tags) {
+            return Err(ApiError::forbidden(format!(
+                "the script may not run on {}: it belongs to other tags",
+                server.name
+            ))
+            .with_code("outside_script_scope")
+            .with_details(json!({ "server_id": id })));
+        }
+        if server.endpoint_changed_at.is_some() {
+            return Err(ApiError::conflict(
+                "endpoint_unconfirmed",
+                format!(
+                    "the address, port, SSH user or jump server of {} changed; someone with credentials.write must confirm it first",
+                    server.name
+                ),
+            )
+            .with_details(json!({ "server_id": id })));
+        }
         chosen.insert(server.id.clone(), server);
     }
     let tag_set = Tag::parse_set("tags", &req.tags)?;
@@ -140,8 +164,12 @@ async fn targets(
         )
         .await?;
         for server in rows {
-            // A server in the group that the caller may see but not run on is left out.
-            if p.authz.can_on_server(Permission::ScriptsRun, &server.tags) {
+            // A server in the group that the caller may see but not run on, that the script
+            // may not run on, or whose new endpoint nobody confirmed, is left out.
+            if p.authz.can_on_server(Permission::ScriptsRun, &server.tags)
+                && within.covers_server(&server.tags)
+                && server.endpoint_changed_at.is_none()
+            {
                 chosen.insert(server.id.clone(), server);
             }
         }
@@ -200,6 +228,44 @@ fn parameter_values(
     Ok(values)
 }
 
+/// The refusal of a run that names an older version than the script's: who changed it, when,
+/// and the difference since the named version.
+async fn script_changed(
+    st: &AppState,
+    script: &steward_db::scripts::ScriptRow,
+    seen: i64,
+) -> ApiResult<ApiError> {
+    let old = steward_db::scripts::version(&st.db.pool, &script.id, seen).await?;
+    let diff = old.as_ref().map(|o| {
+        similar::TextDiff::from_lines(o.body.as_str(), script.body.as_str())
+            .unified_diff()
+            .context_radius(3)
+            .header(
+                &format!("version {seen}"),
+                &format!("version {}", script.version),
+            )
+            .to_string()
+    });
+    Ok(ApiError::conflict(
+        "script_changed",
+        format!(
+            "the script changed since version {seen}: it is at version {}, saved by {} at {}; review it and run again",
+            script.version,
+            script.updated_by.as_deref().unwrap_or("someone"),
+            time(script.updated_at).to_rfc3339(),
+        ),
+    )
+    .with_details(json!({
+        "version": script.version,
+        "your_version": seen,
+        "changed_by": script.updated_by,
+        "changed_at": time(script.updated_at),
+        "shell_changed": old.as_ref().map(|o| o.shell != script.shell),
+        "parameters_changed": old.as_ref().map(|o| o.parameters != script.parameters),
+        "diff": diff,
+    })))
+}
+
 /// Starts a run. Answers at once with the run (hosts pending); follow it on the stream.
 #[utoipa::path(post, operation_id = "executions_create", path = "/api/v1/executions", tag = tags::SCRIPTS, request_body = ExecutionRequest,
     responses((status = 201, body = ExecutionDetail), (status = 403, body = ErrorBody, description = "no permission, or `step_up_required` / `step_up_failed`"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -233,14 +299,29 @@ pub async fn create(
                 return Err(invalid("shell", "a saved script has its own shell"));
             }
             let script = load_script(&st, &p, id.trim()).await?;
+            let Some(seen) = req.script_version else {
+                return Err(invalid(
+                    "script_version",
+                    "give the version of the script you reviewed",
+                ));
+            };
+            if seen != script.version {
+                return Err(script_changed(&st, &script, seen).await?);
+            }
             let defs: Vec<ScriptParameter> =
                 serde_json::from_str(&script.parameters).map_err(ApiError::internal)?;
             let values = parameter_values(&defs, &req.parameters)?;
             let shell = Shell::parse(&script.shell).unwrap_or_default();
             let body = script.body.clone();
-            (Some(script), body, shell, values)
+            (Some((script, defs)), body, shell, values)
         }
         (None, Some(command)) => {
+            if req.script_version.is_some() {
+                return Err(invalid(
+                    "script_version",
+                    "only a saved script has versions",
+                ));
+            }
             if command.trim().is_empty() {
                 return Err(invalid("command", "must not be empty"));
             }
@@ -264,19 +345,46 @@ pub async fn create(
             )
         }
     };
-    let servers = targets(&st, &p, &req).await?;
+    let within = match &script {
+        Some((s, _)) => owner_scope(s)?,
+        None => Scope::All,
+    };
+    let servers = targets(&st, &p, &req, &within).await?;
+    let secret_names: BTreeSet<String> = script
+        .iter()
+        .flat_map(|(_, defs)| defs.iter())
+        .filter(|d| d.kind == steward_proto::ParameterType::Secret)
+        .map(|d| d.name.clone())
+        .collect();
+    // What the run record, its details and the audit log show: secret values as `***`.
+    let shown: BTreeMap<&str, &str> = values
+        .iter()
+        .map(|(k, v)| {
+            let v = if secret_names.contains(k) && !v.is_empty() {
+                "***"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), v)
+        })
+        .collect();
 
-    // Step-up for ad-hoc commands and wide runs.
-    if script.is_none() || servers.len() > STEP_UP_ABOVE {
+    // Step-up for ad-hoc commands, wide runs, and script versions the caller has not reviewed.
+    let unreviewed = match &script {
+        Some((s, _)) => {
+            !steward_db::scripts::reviewed(&st.db.pool, &p.user.id, &s.id, s.version).await?
+        }
+        None => false,
+    };
+    if script.is_none() || servers.len() > STEP_UP_ABOVE || unreviewed {
         let what = if script.is_none() {
             "an ad-hoc command"
-        } else {
+        } else if servers.len() > STEP_UP_ABOVE {
             "a run on more than 10 servers"
+        } else {
+            "running a script version you have not run before"
         };
-        let check = match &req.step_up {
-            Some(proof) => super::step_up::verify(&st, &p, proof).await,
-            None => p.require_step_up(&st, what),
-        };
+        let check = super::step_up::require(&st, &p, req.step_up.as_ref(), what).await;
         if let Err(e) = check {
             Event::by(&p, "execution.start", st.now_ms())
                 .outcome(Outcome::Denied)
@@ -287,7 +395,10 @@ pub async fn create(
         }
     }
 
+    let script = script.map(|(s, _)| s);
     let now = st.now_ms();
+    // Parameters travel in the script's standard input (a runner shell's, or `sh -s`'s),
+    // never on a command line, so no process listing on the server shows them.
     let mut input = String::new();
     for (name, value) in &values {
         input.push_str(&format!("{name}={}; export {name}\n", shell_quote(value)));
@@ -304,7 +415,7 @@ pub async fn create(
         script_version: script.as_ref().map(|s| s.version),
         command: body.to_string(),
         shell: shell.as_str().into(),
-        parameters: serde_json::to_string(&values).map_err(ApiError::internal)?,
+        parameters: serde_json::to_string(&shown).map_err(ApiError::internal)?,
         created_by: Some(p.user.id.clone()),
         created_by_name: p.user.username.clone(),
         created_at: now,
@@ -327,12 +438,40 @@ pub async fn create(
         .collect();
     let mut tx = st.db.begin().await?;
     executions::insert(&mut tx, &row, &host_list).await?;
+    // Secret values are sealed in the vault for as long as the run goes (the runner holds
+    // them in memory and forgets the sealed copies when it ends).
+    let mut sealed = BTreeMap::new();
+    for name in &secret_names {
+        if let Some(value) = values.get(name).filter(|v| !v.is_empty()) {
+            let id = crate::bootstrap::store_secret(
+                &mut *tx,
+                &st.vault,
+                "script_parameter",
+                value.as_bytes(),
+                now,
+            )
+            .await
+            .map_err(ApiError::internal)?;
+            sealed.insert(name.to_string(), id);
+        }
+    }
+    if !sealed.is_empty() {
+        executions::set_secret_parameters(
+            &mut *tx,
+            &row.id,
+            &serde_json::to_string(&sealed).map_err(ApiError::internal)?,
+        )
+        .await?;
+    }
+    if let Some(s) = &script {
+        steward_db::scripts::record_review(&mut *tx, &p.user.id, &s.id, s.version, now).await?;
+    }
     let names: Vec<&str> = servers.iter().take(100).map(|s| s.name.as_str()).collect();
     let mut event = Event::by(&p, "execution.start", now).details(json!({
         "execution_id": row.id,
         "command": body,
         "shell": row.shell,
-        "parameters": values,
+        "parameters": shown,
         "servers": servers.len(),
         "server_names": names,
         "timeout_secs": timeout,
@@ -362,11 +501,17 @@ pub async fn create(
             org_id: p.user.org_id.clone(),
             servers,
             script: input,
+            secrets: secret_names
+                .iter()
+                .filter_map(|n| values.get(n))
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .collect(),
             shell,
             timeout: Duration::from_secs(timeout as u64),
             concurrency: concurrency as usize,
             stop_on_failure: req.stop_on_failure,
-            actor: Actor::user(&p),
+            actor: Actor::user(&p, Permission::ScriptsRun),
         },
     );
     Ok((StatusCode::CREATED, Json(detail)))
@@ -532,6 +677,9 @@ pub async fn stream(
             "this endpoint speaks WebSocket; send an upgrade request",
         )
     })?;
+    let slot = st
+        .sockets
+        .acquire(&p.user.id, st.config.max_sockets_per_user)?;
     let stored = if st.executions.get(&row.id).is_some() {
         None
     } else {
@@ -542,7 +690,10 @@ pub async fn stream(
     Ok(ws
         .max_message_size(64 * 1024)
         .read_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| follow(st, row.id, stored, socket))
+        .on_upgrade(move |socket| async move {
+            follow(st, p, row.id, stored, socket).await;
+            drop(slot);
+        })
         .into_response())
 }
 
@@ -553,7 +704,27 @@ async fn send(socket: &mut WebSocket, event: &ExecutionEvent) -> bool {
     }
 }
 
-async fn follow(st: AppState, id: String, stored: Option<ExecutionDetail>, mut socket: WebSocket) {
+/// Whether the stream's caller may still follow the run, asked again as at the upgrade:
+/// `Ok(false)` when the session or token has ended, the account is disabled, or the caller no
+/// longer sees the run. An error means it could not be told.
+async fn still_allowed(st: &AppState, p: &Principal, id: &str) -> ApiResult<bool> {
+    let Some(fresh) = crate::auth::revalidate(st, p).await? else {
+        return Ok(false);
+    };
+    match visible(st, &fresh, id).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.status.is_client_error() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+async fn follow(
+    st: AppState,
+    p: Principal,
+    id: String,
+    stored: Option<ExecutionDetail>,
+    mut socket: WebSocket,
+) {
     let live = st.executions.get(&id);
     let Some(live) = live else {
         // Finished (or run by another instance): what is stored, then the end.
@@ -608,8 +779,28 @@ async fn follow(st: AppState, id: String, stored: Option<ExecutionDetail>, mut s
         let _ = socket.send(Message::Close(None)).await;
         return;
     }
+    // Like the live view and terminals: the caller is asked again now and then, so a disabled
+    // account, an ended session or a lost permission stops the output (on every instance:
+    // the answer comes from the database).
+    let every = st.config.live_recheck.max(Duration::from_millis(10));
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = recheck.tick() => match still_allowed(&st, &p, &id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 1008,
+                            reason: "access_revoked".into(),
+                        })))
+                        .await;
+                    return;
+                }
+                // Could not ask (the database failed): keep streaming, ask again later.
+                Err(e) => tracing::warn!(error = %e.message, "re-checking a run stream's caller failed"),
+            },
             msg = rx.recv() => match msg {
                 Ok(event) => {
                     if seq_of(&event) <= seen {

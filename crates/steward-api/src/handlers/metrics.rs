@@ -301,6 +301,9 @@ pub async fn live(
         )
     };
     let accepted = ws_deflate::accept(req.method(), req.headers()).map_err(refuse)?;
+    let slot = st
+        .sockets
+        .acquire(&p.user.id, st.config.max_sockets_per_user)?;
     let upgrade = req
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
@@ -319,6 +322,7 @@ pub async fn live(
                     LIVE_MAX_MESSAGE,
                 );
                 follow(st, p, socket).await;
+                drop(slot);
             }
             Err(e) => tracing::debug!(error = %e, "live socket upgrade failed"),
         }

@@ -100,7 +100,13 @@ pub async fn run(
 ) -> ApiResult<Json<ScanOverview>> {
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    discovery::scan(&st, &server, &Actor::user(&p), "user").await?;
+    discovery::scan(
+        &st,
+        &server,
+        &Actor::user(&p, Permission::ServersWrite),
+        "user",
+    )
+    .await?;
     Ok(Json(overview(&st, &server.id).await?))
 }
 

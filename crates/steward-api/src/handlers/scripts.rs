@@ -1,14 +1,20 @@
 //! The script library: shell scripts with typed parameters, every saved change kept as a
-//! version, every change audited. Reading needs `scripts.run` or `scripts.write`; changing
-//! needs `scripts.write`.
+//! version, every change audited.
+//!
+//! A script belongs to the whole organization or to some tags (its owner). Reading needs
+//! `scripts.run` or `scripts.write` somewhere the script may run; changing or deleting it
+//! needs `scripts.write` on every server it may run on (`Authz::holds_on`), so a group's
+//! writer cannot change what another group runs. Saving a new body (or shell, parameters or
+//! owner) needs a step-up, and whoever saved it has reviewed it; anyone else must step up
+//! before running that version (see `handlers::executions`).
 use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::json;
-use steward_core::validate::Name;
-use steward_core::{Permission, ValidationError};
+use steward_core::validate::{Name, Tag};
+use steward_core::{Permission, Scope, ValidationError};
 use steward_db::scripts::{self, ScriptRow, ScriptVersionRow};
 use steward_proto::{
     ErrorBody, ParameterType, Script, ScriptInput, ScriptParameter, ScriptQuery, ScriptVersion,
@@ -35,8 +41,10 @@ fn parameters_of(json: &str) -> ApiResult<Vec<ScriptParameter>> {
     serde_json::from_str(json).map_err(ApiError::internal)
 }
 
-pub(crate) fn view(r: ScriptRow) -> ApiResult<Script> {
+pub(crate) fn view(r: ScriptRow, reviewed: bool) -> ApiResult<Script> {
     Ok(Script {
+        owner_tags: owner_tags_of(r.owner_tags.as_deref())?,
+        reviewed,
         parameters: parameters_of(&r.parameters)?,
         shell: Shell::parse(&r.shell).unwrap_or_default(),
         created_at: time(r.created_at),
@@ -60,6 +68,77 @@ fn version_view(r: ScriptVersionRow) -> ApiResult<ScriptVersion> {
         description: r.description,
         body: r.body,
         changed_by: r.changed_by_name,
+    })
+}
+
+fn owner_tags_of(json: Option<&str>) -> ApiResult<Option<Vec<String>>> {
+    json.map(|j| serde_json::from_str(j).map_err(ApiError::internal))
+        .transpose()
+}
+
+/// The servers a script may run on, from its stored owner.
+pub(crate) fn owner_scope(r: &ScriptRow) -> ApiResult<Scope> {
+    Ok(match owner_tags_of(r.owner_tags.as_deref())? {
+        None => Scope::All,
+        Some(tags) => Scope::Tags(tags.into_iter().collect()),
+    })
+}
+
+/// Whether the caller may see a script: it may run somewhere they run or write scripts.
+fn may_read(p: &Principal, scope: &Scope) -> bool {
+    [Permission::ScriptsRun, Permission::ScriptsWrite]
+        .into_iter()
+        .any(|perm| {
+            p.authz
+                .scope_of(perm)
+                .is_some_and(|mine| mine.overlaps(scope))
+        })
+}
+
+/// Changing a script changes what runs on every server it may run on.
+fn require_write(p: &Principal, scope: &Scope) -> ApiResult<()> {
+    if p.authz.holds_on(Permission::ScriptsWrite, scope) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(match scope {
+        Scope::All => {
+            "this script may run on every server; changing it needs scripts.write on every server"
+                .to_string()
+        }
+        Scope::Tags(t) => format!(
+            "this script belongs to the tags {}; changing it needs scripts.write covering them",
+            t.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+        ),
+    })
+    .with_code("script_not_yours"))
+}
+
+/// The owner a save asks for, as stored: `[]` for the whole organization; absent keeps
+/// `current` (a save) or takes the caller's `scripts.write` scope (a new script).
+fn requested_owner(
+    p: &Principal,
+    asked: Option<&Vec<String>>,
+    current: Option<Option<String>>,
+) -> ApiResult<Option<String>> {
+    let tags = match (asked, current) {
+        (Some(list), _) if list.is_empty() => return Ok(None),
+        (Some(list), _) => Tag::parse_set("owner_tags", list)?,
+        (None, Some(current)) => return Ok(current),
+        (None, None) => match p.authz.scope_of(Permission::ScriptsWrite) {
+            Some(Scope::Tags(t)) => t,
+            _ => return Ok(None),
+        },
+    };
+    let tags: Vec<String> = tags.into_iter().collect();
+    Ok(Some(
+        serde_json::to_string(&tags).map_err(ApiError::internal)?,
+    ))
+}
+
+fn scope_of_owner(owner: Option<&str>) -> ApiResult<Scope> {
+    Ok(match owner_tags_of(owner)? {
+        None => Scope::All,
+        Some(tags) => Scope::Tags(tags.into_iter().collect()),
     })
 }
 
@@ -92,7 +171,7 @@ pub(crate) fn check_value(
         return Err(invalid(field, "must not contain NUL characters"));
     }
     match p.kind {
-        ParameterType::String => {}
+        ParameterType::String | ParameterType::Secret => {}
         ParameterType::Integer => {
             if text.trim().parse::<i64>().is_err() {
                 return Err(invalid(field, "must be a whole number"));
@@ -186,6 +265,12 @@ fn parse_input(req: &ScriptInput, org_id: &str) -> ApiResult<ScriptRow> {
                 "only a choice parameter has choices",
             ));
         }
+        if p.kind == ParameterType::Secret && p.default.is_some() {
+            return Err(invalid(
+                format!("{field}.default"),
+                "a secret parameter has no default: it is given for each run",
+            ));
+        }
         if let Some(d) = &p.default {
             check_value(
                 &p,
@@ -208,6 +293,7 @@ fn parse_input(req: &ScriptInput, org_id: &str) -> ApiResult<ScriptRow> {
         created_at: 0,
         updated_by: None,
         updated_at: 0,
+        owner_tags: None,
     })
 }
 
@@ -222,10 +308,17 @@ fn require_read(p: &Principal) -> ApiResult<()> {
     }
 }
 
+/// A script the caller may see, or 404.
 pub(crate) async fn load(st: &AppState, p: &Principal, id: &str) -> ApiResult<ScriptRow> {
-    scripts::get(&st.db.pool, &p.user.org_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("script"))
+    match scripts::get(&st.db.pool, &p.user.org_id, id).await? {
+        Some(r) if may_read(p, &owner_scope(&r)?) => Ok(r),
+        _ => Err(ApiError::not_found("script")),
+    }
+}
+
+/// Whether the caller wrote or ran this version of the script.
+async fn reviewed(st: &AppState, p: &Principal, r: &ScriptRow) -> ApiResult<bool> {
+    Ok(scripts::reviewed(&st.db.pool, &p.user.id, &r.id, r.version).await?)
 }
 
 /// The script library, by name.
@@ -240,7 +333,18 @@ pub async fn list(
     let q: ScriptQuery = ApiQuery::from_uri(&uri)?;
     let query = clean_query_text("q", q.q.as_deref())?;
     let rows = scripts::list(&st.db.pool, &p.user.org_id, query.as_deref()).await?;
-    Ok(Json(rows.into_iter().map(view).collect::<ApiResult<_>>()?))
+    let reviewed: BTreeSet<String> = scripts::reviewed_current(&st.db.pool, &p.user.id)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if may_read(&p, &owner_scope(&r)?) {
+            let seen = reviewed.contains(&r.id);
+            out.push(view(r, seen)?);
+        }
+    }
+    Ok(Json(out))
 }
 
 /// One script, at its current version.
@@ -252,7 +356,9 @@ pub async fn get(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<Script>> {
     require_read(&p)?;
-    Ok(Json(view(load(&st, &p, &id).await?)?))
+    let r = load(&st, &p, &id).await?;
+    let seen = reviewed(&st, &p, &r).await?;
+    Ok(Json(view(r, seen)?))
 }
 
 /// Adds a script to the library (version 1).
@@ -264,8 +370,11 @@ pub async fn create(
     ApiJson(req): ApiJson<ScriptInput>,
 ) -> ApiResult<(StatusCode, Json<Script>)> {
     p.require(Permission::ScriptsWrite)?;
-    let now = st.now_ms();
     let mut row = parse_input(&req, &p.user.org_id)?;
+    row.owner_tags = requested_owner(&p, req.owner_tags.as_ref(), None)?;
+    require_write(&p, &scope_of_owner(row.owner_tags.as_deref())?)?;
+    super::step_up::require(&st, &p, req.step_up.as_ref(), "saving a script").await?;
+    let now = st.now_ms();
     row.id = steward_db::new_id();
     row.created_by = Some(p.user.id.clone());
     row.updated_by = Some(p.user.username.clone());
@@ -273,13 +382,14 @@ pub async fn create(
     row.updated_at = now;
     let mut tx = st.db.begin().await?;
     scripts::insert(&mut tx, &row, &p.user.username).await?;
+    scripts::record_review(&mut *tx, &p.user.id, &row.id, row.version, now).await?;
     Event::by(&p, "script.create", now)
         .target("script", &row.id, &row.name)
-        .details(json!({ "version": 1, "shell": row.shell, "body": row.body }))
+        .details(json!({ "version": 1, "shell": row.shell, "body": row.body, "owner_tags": owner_tags_of(row.owner_tags.as_deref())? }))
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(view(row)?)))
+    Ok((StatusCode::CREATED, Json(view(row, true)?)))
 }
 
 /// Saves a new version of a script.
@@ -293,7 +403,10 @@ pub async fn update(
 ) -> ApiResult<Json<Script>> {
     p.require(Permission::ScriptsWrite)?;
     let old = load(&st, &p, &id).await?;
+    require_write(&p, &owner_scope(&old)?)?;
     let mut row = parse_input(&req, &p.user.org_id)?;
+    row.owner_tags = requested_owner(&p, req.owner_tags.as_ref(), Some(old.owner_tags.clone()))?;
+    require_write(&p, &scope_of_owner(row.owner_tags.as_deref())?)?;
     let conflict = || {
         ApiError::conflict(
             "version_conflict",
@@ -303,25 +416,51 @@ pub async fn update(
     if req.base_version.is_some_and(|v| v != old.version) {
         return Err(conflict());
     }
-    if row.name == old.name
-        && row.description == old.description
-        && row.shell == old.shell
-        && row.body == old.body
-        && row.parameters == old.parameters
-    {
+    // What runs (and where) changes only with a step-up; a new name or description does not.
+    let runs_differently =
+        row.shell != old.shell || row.body != old.body || row.parameters != old.parameters;
+    let owner_changed = row.owner_tags != old.owner_tags;
+    let content_changed =
+        runs_differently || row.name != old.name || row.description != old.description;
+    if !content_changed && !owner_changed {
         // Nothing changed: no new version.
-        return Ok(Json(view(old)?));
+        let seen = reviewed(&st, &p, &old).await?;
+        return Ok(Json(view(old, seen)?));
+    }
+    if runs_differently || owner_changed {
+        super::step_up::require(&st, &p, req.step_up.as_ref(), "changing a script").await?;
     }
     let now = st.now_ms();
-    row.id = old.id.clone();
-    row.version = old.version + 1;
-    row.created_by = old.created_by.clone();
-    row.created_at = old.created_at;
-    row.updated_by = Some(p.user.username.clone());
-    row.updated_at = now;
     let mut tx = st.db.begin().await?;
-    if !scripts::update(&mut tx, &row, &p.user.username).await? {
-        return Err(conflict());
+    if content_changed {
+        row.id = old.id.clone();
+        row.version = old.version + 1;
+        row.created_by = old.created_by.clone();
+        row.created_at = old.created_at;
+        row.updated_by = Some(p.user.username.clone());
+        row.updated_at = now;
+        if !scripts::update(&mut tx, &row, &p.user.username).await? {
+            return Err(conflict());
+        }
+        if !runs_differently {
+            scripts::carry_reviews(&mut *tx, &row.id, old.version, row.version).await?;
+        }
+    } else {
+        if !scripts::set_owner(&mut *tx, &old.id, old.version, row.owner_tags.as_deref()).await? {
+            return Err(conflict());
+        }
+        row = ScriptRow {
+            owner_tags: row.owner_tags.clone(),
+            ..old.clone()
+        };
+    }
+    let author_reviewed = if runs_differently {
+        true
+    } else {
+        reviewed(&st, &p, &old).await?
+    };
+    if author_reviewed {
+        scripts::record_review(&mut *tx, &p.user.id, &row.id, row.version, now).await?;
     }
     let mut changed = serde_json::Map::new();
     if old.name != row.name {
@@ -342,13 +481,19 @@ pub async fn update(
     if old.body != row.body {
         changed.insert("body".into(), json!({ "from": old.body, "to": row.body }));
     }
+    if owner_changed {
+        changed.insert(
+            "owner_tags".into(),
+            json!({ "from": owner_tags_of(old.owner_tags.as_deref())?, "to": owner_tags_of(row.owner_tags.as_deref())? }),
+        );
+    }
     Event::by(&p, "script.update", now)
         .target("script", &row.id, &row.name)
         .details(json!({ "version": row.version, "changes": changed }))
         .write(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(Json(view(row)?))
+    Ok(Json(view(row, author_reviewed)?))
 }
 
 /// Deletes a script and its versions. Past runs keep its name and the text that ran.
@@ -361,6 +506,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     p.require(Permission::ScriptsWrite)?;
     let old = load(&st, &p, &id).await?;
+    require_write(&p, &owner_scope(&old)?)?;
     let now = st.now_ms();
     let mut tx = st.db.begin().await?;
     scripts::delete(&mut *tx, &old.id).await?;

@@ -11,8 +11,8 @@ use steward_core::{Permission, Scope};
 use steward_db::servers::{self, ServerFilter, ServerRow, SortKey};
 use steward_db::{credentials, secrets};
 use steward_proto::{
-    AuthMethod, CredentialKind, ErrorBody, Monitoring, Server, ServerInput, ServerPage,
-    ServerQuery, TagCount,
+    AuthMethod, ConfirmEndpointRequest, CredentialKind, Endpoint, EndpointChange, ErrorBody,
+    Monitoring, Server, ServerInput, ServerPage, ServerQuery, TagCount,
 };
 
 use super::{tags, time};
@@ -21,6 +21,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
+use steward_db::host_keys;
 
 pub(crate) fn view(r: ServerRow) -> Server {
     Server {
@@ -38,6 +39,24 @@ pub(crate) fn view(r: ServerRow) -> Server {
         jump_server_id: r.jump_server_id,
         monitoring: Monitoring::parse(&r.monitoring).unwrap_or(Monitoring::Agentless),
         metrics_interval_secs: r.metrics_interval_secs,
+        endpoint_change: r.endpoint_changed_at.map(|at| EndpointChange {
+            changed_at: time(at),
+            changed_by: r.endpoint_changed_by.clone(),
+            previous: r
+                .endpoint_previous
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
+        }),
+    }
+}
+
+/// Where a stored server connects.
+fn endpoint_of(r: &ServerRow) -> Endpoint {
+    Endpoint {
+        host: r.host.clone(),
+        port: u16::try_from(r.port).unwrap_or(22),
+        ssh_user: r.ssh_user.clone(),
+        jump_server_id: r.jump_server_id.clone(),
     }
 }
 
@@ -77,6 +96,9 @@ fn parse_input(req: &ServerInput, org_id: &str) -> ApiResult<ServerRow> {
                 .into());
             }
         },
+        endpoint_changed_at: None,
+        endpoint_changed_by: None,
+        endpoint_previous: None,
         tags: Tag::parse_set("tags", &req.tags)?.into_iter().collect(),
     })
 }
@@ -109,6 +131,15 @@ async fn check_jump(
         Some(s) if p.can_see_server(&s.tags) => s,
         _ => return Err(invalid("is not a server you can see")),
     };
+    // Routing through a server uses its credential: setting it needs what setting the
+    // target's endpoint needs, on the jump server too (each action through it is checked
+    // again when it connects, see `fleet::connect`).
+    if !p.authz.can_on_server(Permission::ServersWrite, &jump.tags) {
+        return Err(ApiError::forbidden(
+            "routing through a server needs the servers.write permission on that server",
+        )
+        .with_details(json!({ "field": "jump_server_id" })));
+    }
     if jump.jump_server_id.is_some() {
         return Err(invalid(
             "is itself reached through a jump server; use that one",
@@ -124,32 +155,29 @@ async fn check_jump(
     Ok(Some(jump.id))
 }
 
-/// Tags some role is scoped to decide who may reach a server. A caller whose write access is
-/// itself limited to tags may put such tags on a server, or take them off, only within their
-/// own scope — otherwise they could hand a server to (or take it from) another group.
-async fn check_scope_tags(
-    st: &AppState,
-    p: &Principal,
-    changed: &BTreeSet<String>,
-) -> ApiResult<()> {
+/// Tags decide which roles reach a server. A caller whose write access is itself limited to
+/// tags may put tags on a server, or take them off, only within that scope: otherwise they could
+/// hand a server to (or take it from) another group, including through a tag no role uses yet
+/// but someone's run or a future role will select.
+fn check_scope_tags(p: &Principal, changed: &BTreeSet<String>) -> ApiResult<()> {
     let Some(Scope::Tags(mine)) = p.authz.scope_of(Permission::ServersWrite) else {
         return Ok(());
     };
-    let scoped = steward_db::roles::scope_tags(&st.db.pool, &p.user.org_id).await?;
-    let outside: Vec<&String> = changed
+    let outside: Vec<&str> = changed
         .iter()
-        .filter(|t| scoped.contains(*t) && !mine.contains(*t))
+        .filter(|t| !mine.contains(*t))
+        .map(String::as_str)
         .collect();
     if outside.is_empty() {
         return Ok(());
     }
     Err(ApiError::forbidden(format!(
-        "the tags {} decide which roles can reach a server, and your role does not cover them",
-        outside
-            .iter()
-            .map(|t| t.as_str())
+        "your role may only add or remove the tags it covers ({}), not {}",
+        mine.iter()
+            .map(String::as_str)
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        outside.join(", ")
     ))
     .with_details(json!({ "field": "tags" })))
 }
@@ -284,7 +312,7 @@ pub async fn create(
         )
         .with_details(json!({ "field": "tags" })));
     }
-    check_scope_tags(&st, &p, &row.tags.iter().cloned().collect()).await?;
+    check_scope_tags(&p, &row.tags.iter().cloned().collect())?;
     row.jump_server_id = check_jump(&st, &p, &req, None).await?;
     row.id = steward_db::new_id();
     row.created_by = Some(p.user.id.clone());
@@ -323,12 +351,7 @@ pub async fn update(
     }
     let before: BTreeSet<String> = old.tags.iter().cloned().collect();
     let after: BTreeSet<String> = row.tags.iter().cloned().collect();
-    check_scope_tags(
-        &st,
-        &p,
-        &before.symmetric_difference(&after).cloned().collect(),
-    )
-    .await?;
+    check_scope_tags(&p, &before.symmetric_difference(&after).cloned().collect())?;
     row.jump_server_id = check_jump(&st, &p, &req, Some(&old.id)).await?;
     if req.monitoring.is_none() {
         row.monitoring = old.monitoring.clone();
@@ -341,8 +364,36 @@ pub async fn update(
     row.created_at = old.created_at;
     row.updated_at = now;
     row.credential_kind = old.credential_kind.clone();
+    row.endpoint_changed_at = old.endpoint_changed_at;
+    row.endpoint_changed_by = old.endpoint_changed_by.clone();
+    row.endpoint_previous = old.endpoint_previous.clone();
+    let endpoint = endpoint_decision(&st, &p, &old, &row, req.step_up.as_ref()).await?;
     let mut tx = st.db.begin().await?;
     servers::update(&mut tx, &row).await?;
+    match endpoint {
+        EndpointDecision::Unchanged => {}
+        EndpointDecision::Vouched => {
+            servers::confirm_endpoint(&mut *tx, &row.id).await?;
+            row.endpoint_changed_at = None;
+            row.endpoint_changed_by = None;
+            row.endpoint_previous = None;
+        }
+        EndpointDecision::Moved => {
+            host_keys::delete(&mut *tx, &row.id).await?;
+        }
+        EndpointDecision::Detached => {
+            let previous = old
+                .endpoint_previous
+                .clone()
+                .unwrap_or_else(|| json!(endpoint_of(&old)).to_string());
+            servers::mark_endpoint_changed(&mut *tx, &row.id, now, &p.user.username, &previous)
+                .await?;
+            host_keys::delete(&mut *tx, &row.id).await?;
+            row.endpoint_changed_at = Some(now);
+            row.endpoint_changed_by = Some(p.user.username.clone());
+            row.endpoint_previous = Some(previous);
+        }
+    }
     let mut changed = serde_json::Map::new();
     for (field, before, after) in [
         ("name", json!(old.name), json!(row.name)),
@@ -374,6 +425,9 @@ pub async fn update(
     if old.notes != row.notes {
         changed.insert("notes".into(), json!("changed"));
     }
+    if let Some(what) = endpoint.audit() {
+        changed.insert("endpoint".into(), json!(what));
+    }
     Event::by(&p, "server.update", now)
         .target("server", &row.id, &row.name)
         .details(json!({ "changes": changed }))
@@ -383,6 +437,119 @@ pub async fn update(
     st.live.invalidate();
     st.ssh.invalidate(&row.id);
     Ok(Json(view(row)))
+}
+
+/// What an endpoint change does to the trust a server has built up.
+enum EndpointDecision {
+    /// Host, port, SSH user and jump server are as they were.
+    Unchanged,
+    /// The caller holds `credentials.write` on the server and stepped up: the credential and
+    /// the trusted host key stay, and any pending change is confirmed by this one.
+    Vouched,
+    /// Nothing to protect (no credential, nothing pending): the old host key is forgotten.
+    Moved,
+    /// The credential is detached (kept sealed, offered to nobody) and the host key forgotten
+    /// until someone with `credentials.write` confirms the new endpoint.
+    Detached,
+}
+
+impl EndpointDecision {
+    fn audit(&self) -> Option<&'static str> {
+        match self {
+            EndpointDecision::Unchanged => None,
+            EndpointDecision::Vouched => Some("vouched"),
+            EndpointDecision::Moved => Some("host_key_forgotten"),
+            EndpointDecision::Detached => Some("credential_detached"),
+        }
+    }
+}
+
+/// Decides what a change of `old` into `new` does to the server's credential and host key.
+/// A changed endpoint is where a credential would be sent next, so only someone who may set
+/// that credential (and proved themselves again) can keep it attached.
+async fn endpoint_decision(
+    st: &AppState,
+    p: &Principal,
+    old: &ServerRow,
+    new: &ServerRow,
+    step_up: Option<&steward_proto::StepUpRequest>,
+) -> ApiResult<EndpointDecision> {
+    if endpoint_of(old) == endpoint_of(new) {
+        return Ok(EndpointDecision::Unchanged);
+    }
+    let guarded = old.credential_kind.is_some() || old.endpoint_changed_at.is_some();
+    let may_vouch = p
+        .authz
+        .can_on_server(Permission::CredentialsWrite, &old.tags)
+        && p.authz
+            .can_on_server(Permission::CredentialsWrite, &new.tags);
+    if may_vouch {
+        if guarded {
+            super::step_up::require(
+                st,
+                p,
+                step_up,
+                "changing where a server with a credential connects",
+            )
+            .await?;
+            return Ok(EndpointDecision::Vouched);
+        }
+        return Ok(EndpointDecision::Moved);
+    }
+    Ok(if guarded {
+        EndpointDecision::Detached
+    } else {
+        EndpointDecision::Moved
+    })
+}
+
+/// Confirms a changed endpoint: the credential is offered to it again, and the next contact
+/// records its host key (pin the key first where that contact could be intercepted).
+#[utoipa::path(operation_id = "servers_confirm_endpoint", post, path = "/api/v1/servers/{id}/endpoint/confirm", tag = tags::SERVERS, params(("id" = String, Path)), request_body = ConfirmEndpointRequest,
+    responses((status = 200, body = Server), (status = 403, body = ErrorBody, description = "no `credentials.write`, or `step_up_required` / `step_up_failed`"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`nothing_to_confirm`")))]
+pub async fn confirm_endpoint(
+    State(st): State<AppState>,
+    p: Principal,
+    IdPath(id): IdPath,
+    ApiJson(req): ApiJson<ConfirmEndpointRequest>,
+) -> ApiResult<Json<Server>> {
+    let server = visible(&st, &p, &id).await?;
+    p.require_on_server(Permission::CredentialsWrite, &server.tags)?;
+    if server.endpoint_changed_at.is_none() {
+        return Err(ApiError::conflict(
+            "nothing_to_confirm",
+            "the server's endpoint has no unconfirmed change",
+        ));
+    }
+    super::step_up::require(
+        &st,
+        &p,
+        req.step_up.as_ref(),
+        "confirming a server's endpoint",
+    )
+    .await?;
+    let now = st.now_ms();
+    let mut tx = st.db.begin().await?;
+    if !servers::confirm_endpoint(&mut *tx, &server.id).await? {
+        return Err(ApiError::conflict(
+            "nothing_to_confirm",
+            "the server's endpoint has no unconfirmed change",
+        ));
+    }
+    Event::by(&p, "server.endpoint_confirm", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({
+            "endpoint": endpoint_of(&server),
+            "previous": server.endpoint_previous.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+            "changed_by": server.endpoint_changed_by,
+        }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    st.ssh.invalidate(&server.id);
+    st.live.invalidate();
+    let fresh = visible(&st, &p, &id).await?;
+    Ok(Json(view(fresh)))
 }
 
 /// Deletes a server and its credential.

@@ -1,6 +1,8 @@
 //! Reaching a server over SSH: the connection test, and the host key Steward trusts for it.
 //! A host key that changed is refused, recorded, audited and shown; only a user with
-//! `servers.write` who names the new fingerprint can accept it.
+//! `servers.write` and `credentials.write` who names the new fingerprint can accept it. A
+//! trusted key decides where the server's credential may be sent, so pinning, accepting and
+//! forgetting one need `credentials.write` as well.
 use std::time::{Duration, Instant};
 
 use axum::Json;
@@ -21,7 +23,9 @@ use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
-use crate::fleet::{Actor, host_key_row, load_auth, record_first_use, record_mismatch, target_of};
+use crate::fleet::{
+    self, Actor, ReachError, host_key_row, load_auth, record_first_use, record_mismatch, target_of,
+};
 use crate::state::AppState;
 
 fn view(r: HostKeyRow) -> HostKeyInfo {
@@ -53,8 +57,10 @@ fn problem(code: &str, message: impl Into<String>) -> Option<ConnectionProblem> 
     })
 }
 
-/// Connects with the stored credential and trusted host key, and runs a harmless command.
-/// On first contact the host key is recorded ("trust on first use").
+/// Connects with the stored credential and trusted host key (through the jump server, like
+/// every other connection), and runs a harmless command. On first contact the host key is
+/// recorded ("trust on first use"). While the server's endpoint change is unconfirmed, no
+/// credential is offered and no key is recorded: the test shows only what answers there.
 #[utoipa::path(post, operation_id = "ssh_test_connection", path = "/api/v1/servers/{id}/test-connection", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 200, body = ConnectionTest, description = "the outcome, also when the server could not be reached"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_connection(
@@ -64,20 +70,17 @@ pub async fn test_connection(
 ) -> ApiResult<Json<ConnectionTest>> {
     let server = visible(&st, &p, &id).await?;
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    let auth = load_auth(&st, &server.id).await?;
-    let actor = Actor::user(&p);
+    let unconfirmed = server.endpoint_changed_at.is_some();
+    let auth = if unconfirmed {
+        None
+    } else {
+        load_auth(&st, &server.id).await?
+    };
+    let actor = Actor::user(&p, Permission::ServersWrite);
     let trusted = host_keys::get(&st.db.pool, &server.id).await?;
     let target = target_of(&server);
     let timeout = st.config.ssh_connect_timeout;
     let now = st.now_ms();
-
-    let result = client::connect(
-        &target,
-        auth.as_ref(),
-        trusted.as_ref().map(|t| t.public_key.as_str()),
-        timeout,
-    )
-    .await;
     let mut outcome = ConnectionTest {
         reachable: false,
         authenticated: false,
@@ -85,12 +88,39 @@ pub async fn test_connection(
         latency_ms: None,
         error: None,
     };
+
+    let result = match fleet::jump_for(&st, &server, &actor).await {
+        Ok(jump) => {
+            client::connect_through(
+                jump,
+                &target,
+                auth.as_ref(),
+                trusted.as_ref().map(|t| t.public_key.as_str()),
+                timeout,
+            )
+            .await
+        }
+        Err(ReachError::Internal(e)) => return Err(e),
+        Err(ReachError::JumpForbidden(name)) => {
+            return Err(ApiError::forbidden(format!(
+                "testing through the jump server {name} needs the servers.write permission on it"
+            ))
+            .with_code("jump_forbidden"));
+        }
+        Err(e) => {
+            outcome.error = problem(e.code(), e.to_string());
+            write_test_event(&st, &p, &server, &outcome, now).await?;
+            return Ok(Json(outcome));
+        }
+    };
     match result {
         Ok(conn) => {
             outcome.reachable = true;
             outcome.authenticated = conn.authenticated;
             let status = if trusted.is_some() {
                 "trusted"
+            } else if unconfirmed {
+                "unconfirmed"
             } else {
                 record_first_use(&st, &server, &actor, &conn.host_key).await?;
                 "first_use"
@@ -107,6 +137,11 @@ pub async fn test_connection(
                     Ok(_) => outcome.latency_ms = Some(started.elapsed().as_millis() as i64),
                     Err(e) => outcome.error = problem("ssh_error", e.to_string()),
                 }
+            } else if unconfirmed {
+                outcome.error = problem(
+                    "endpoint_unconfirmed",
+                    ReachError::EndpointUnconfirmed.to_string(),
+                );
             } else if auth.is_none() {
                 outcome.error = problem(
                     "no_credential",
@@ -144,7 +179,18 @@ pub async fn test_connection(
         Err(SshError::BadCredential(m)) => outcome.error = problem("bad_credential", m),
         Err(e) => outcome.error = problem("ssh_error", e.to_string()),
     }
-    Event::by(&p, "server.test_connection", now)
+    write_test_event(&st, &p, &server, &outcome, now).await?;
+    Ok(Json(outcome))
+}
+
+async fn write_test_event(
+    st: &AppState,
+    p: &Principal,
+    server: &steward_db::servers::ServerRow,
+    outcome: &ConnectionTest,
+    now: i64,
+) -> ApiResult<()> {
+    Event::by(p, "server.test_connection", now)
         .target("server", &server.id, &server.name)
         .outcome(if outcome.authenticated && outcome.error.is_none() {
             Outcome::Success
@@ -154,7 +200,14 @@ pub async fn test_connection(
         .details(json!({ "error": outcome.error.as_ref().map(|e| &e.code) }))
         .write(&st.db.pool)
         .await?;
-    Ok(Json(outcome))
+    Ok(())
+}
+
+/// Changing which key Steward trusts decides where the server's credential may be sent: it
+/// needs `servers.write` and `credentials.write` on the server.
+fn require_key_trust(p: &Principal, server: &steward_db::servers::ServerRow) -> ApiResult<()> {
+    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    p.require_on_server(Permission::CredentialsWrite, &server.tags)
 }
 
 /// The host key trusted for the server (404 before first contact).
@@ -182,7 +235,7 @@ pub async fn pin_host_key(
     ApiJson(req): ApiJson<PinHostKeyRequest>,
 ) -> ApiResult<Json<HostKeyInfo>> {
     let server = visible(&st, &p, &id).await?;
-    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    require_key_trust(&p, &server)?;
     if req.public_key.len() > 16 * 1024 {
         return Err(ValidationError::new("public_key", "is too long").into());
     }
@@ -212,7 +265,7 @@ pub async fn accept_host_key(
     ApiJson(req): ApiJson<AcceptHostKeyRequest>,
 ) -> ApiResult<Json<HostKeyInfo>> {
     let server = visible(&st, &p, &id).await?;
-    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    require_key_trust(&p, &server)?;
     let current = host_keys::get(&st.db.pool, &server.id)
         .await?
         .ok_or_else(|| ApiError::not_found("host key"))?;
@@ -255,7 +308,7 @@ pub async fn forget_host_key(
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let server = visible(&st, &p, &id).await?;
-    p.require_on_server(Permission::ServersWrite, &server.tags)?;
+    require_key_trust(&p, &server)?;
     let current = host_keys::get(&st.db.pool, &server.id)
         .await?
         .ok_or_else(|| ApiError::not_found("host key"))?;

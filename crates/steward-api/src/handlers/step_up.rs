@@ -73,6 +73,21 @@ pub(crate) async fn verify(st: &AppState, p: &Principal, req: &StepUpRequest) ->
     Ok(())
 }
 
+/// Requires a step-up for `what`: the proof given inline (API tokens, or instead of a separate
+/// `POST /auth/step-up`), else a recent one of the session. 403 `step_up_required` or
+/// `step_up_failed` otherwise.
+pub(crate) async fn require(
+    st: &AppState,
+    p: &Principal,
+    inline: Option<&StepUpRequest>,
+    what: &str,
+) -> ApiResult<()> {
+    match inline {
+        Some(proof) => verify(st, p, proof).await,
+        None => p.require_step_up(st, what),
+    }
+}
+
 /// Proves the session's user again, for sensitive actions in the next minutes.
 #[utoipa::path(post, operation_id = "auth_step_up", path = "/api/v1/auth/step-up", tag = tags::AUTH, request_body = StepUpRequest,
     responses((status = 200, body = StepUpResponse), (status = 403, body = ErrorBody, description = "`step_up_failed`, or an API token (they prove themselves inline)"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]

@@ -44,6 +44,7 @@ fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
         end_reason: r.end_reason,
         cols: r.width,
         rows: r.height,
+        recording_capped_at: opt_time(r.recording_capped_at),
     }
 }
 
@@ -73,6 +74,12 @@ pub async fn open(
 ) -> ApiResult<Response> {
     let server = may_open(&st, &p, &id).await?;
     crate::security::require_same_origin(&st, &headers)?;
+    if server.endpoint_changed_at.is_some() {
+        return Err(ApiError::conflict(
+            "endpoint_unconfirmed",
+            "the server's address, port, SSH user or jump server changed; someone with credentials.write must confirm it first",
+        ));
+    }
     if let Err(e) = p.require_step_up(&st, "opening a terminal") {
         Event::by(&p, "terminal.open", st.now_ms())
             .target("server", &server.id, &server.name)
@@ -98,12 +105,18 @@ pub async fn open(
             "open the terminal with a WebSocket",
         ));
     };
+    let slot = st
+        .sockets
+        .acquire(&p.user.id, st.config.max_sockets_per_user)?;
     // Keystrokes are small: a 16 KiB read buffer, which grows for a large paste (up to the
     // 1 MiB message limit), instead of the 128 KiB default per terminal.
     Ok(ws
         .max_message_size(1024 * 1024)
         .read_buffer_size(16 * 1024)
-        .on_upgrade(move |socket| terminal::run(st, p, server, cols, rows, socket)))
+        .on_upgrade(move |socket| async move {
+            terminal::run(st, p, server, cols, rows, socket).await;
+            drop(slot);
+        }))
 }
 
 /// The session if the caller may see it (its own user, or `audit.read`); else 404.
@@ -171,11 +184,35 @@ pub async fn recording(
     IdPath(id): IdPath,
 ) -> ApiResult<Response> {
     let r = readable(&st, &p, &id).await?;
-    let chunks = terminal_sessions::chunks(&st.db.pool, &r.id).await?;
-    let body = tokio::task::spawn_blocking(move || terminal::decompress(&chunks))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    // One chunk at a time from the database, decompressed and sent: memory stays bounded
+    // however long the session, and however many downloads run at once.
+    let (db, session) = (st.db.clone(), r.id.clone());
+    let body = futures_util::stream::unfold(Some(-1_i64), move |after| {
+        let (db, session) = (db.clone(), session.clone());
+        async move {
+            let after = after?;
+            let next = match terminal_sessions::chunk_after(&db.pool, &session, after).await {
+                Ok(Some(next)) => next,
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, session = %session, "reading a terminal recording failed");
+                    return Some((
+                        Err(std::io::Error::other("reading the recording failed")),
+                        None,
+                    ));
+                }
+            };
+            let (seq, data) = next;
+            match tokio::task::spawn_blocking(move || terminal::decompress(&[data])).await {
+                Ok(Ok(text)) => Some((Ok(bytes::Bytes::from(text)), Some(seq))),
+                _ => Some((
+                    Err(std::io::Error::other("a recording chunk is damaged")),
+                    None,
+                )),
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(body);
     let stamp = time(r.started_at).format("%Y%m%dT%H%M%SZ");
     let name: String = r
         .server_name

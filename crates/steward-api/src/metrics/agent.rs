@@ -212,6 +212,18 @@ async fn store_batch(
     Ok(batch.seq)
 }
 
+/// A field of an agent's hello as stored and shown: control characters (escape sequences, line
+/// breaks that would forge log lines) dropped, at most `max` characters.
+pub fn hello_field(value: &str, max: usize) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// Serves one agent's connection until it goes, is replaced, revoked or silent.
 pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     let server_id = agent.server_id.clone();
@@ -229,12 +241,20 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     let Ok(Some(server)) = servers::get(&st.db.pool, &agent.org_id, &server_id).await else {
         return close(&mut socket, 1008, "server deleted").await;
     };
+    // What an agent says of itself is shown in the UI and the logs: bounded, one line each.
+    let (agent_version, hostname, os, arch, kernel) = (
+        hello_field(&hello.agent_version, 64),
+        hello_field(&hello.hostname, 253),
+        hello_field(&hello.os, 128),
+        hello_field(&hello.arch, 32),
+        hello_field(&hello.kernel, 128),
+    );
     let info = AgentHello {
-        agent_version: &hello.agent_version,
-        hostname: &hello.hostname,
-        os: &hello.os,
-        arch: &hello.arch,
-        kernel: &hello.kernel,
+        agent_version: &agent_version,
+        hostname: &hostname,
+        os: &os,
+        arch: &arch,
+        kernel: &kernel,
     };
     if let Err(e) = agents::connected(&st.db.pool, &server_id, &info, st.now_ms()).await {
         tracing::warn!(server = %server.name, error = %e, "recording the agent's connection failed");
@@ -242,7 +262,7 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     // Attached (shown as connected) only once its hello is stored, so "connected" never comes
     // with an empty version, host name or OS.
     let (generation, mut stop) = st.agents.attach(&server_id);
-    tracing::info!(server = %server.name, version = %hello.agent_version, "agent connected");
+    tracing::info!(server = %server.name, version = %agent_version, "agent connected");
     let mut last_seq = u64::try_from(agent.last_seq).unwrap_or(0);
     let mut interval = clamp_interval(server.metrics_interval_secs.clamp(1, 60) as u32);
     let welcome = HubMessage::Welcome {
@@ -252,7 +272,7 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
     };
     let mut reason = "closed";
     if socket.send(frame(&welcome)).await.is_ok() {
-        let mut recheck = tokio::time::interval(RECHECK);
+        let mut recheck = tokio::time::interval(RECHECK.min(st.config.live_recheck));
         recheck.tick().await;
         let mut silent_at = tokio::time::Instant::now() + SILENT_FOR;
         reason = loop {
@@ -294,6 +314,16 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
                     Some(Ok(Message::Binary(_))) => {}
                 },
                 _ = recheck.tick() => {
+                    // Revoked or replaced through another instance: this one learns it from the
+                    // database (its own revocations also arrive on `stop` at once).
+                    match agents::get(&st.db.pool, &server_id).await {
+                        Ok(Some(now)) if now.token_sha256 == agent.token_sha256 => {}
+                        Ok(_) => {
+                            close(&mut socket, 1008, "agent revoked or replaced").await;
+                            break "revoked or replaced";
+                        }
+                        Err(_) => {}
+                    }
                     match servers::get(&st.db.pool, &agent.org_id, &server_id).await {
                         Ok(Some(s)) => {
                             let now = clamp_interval(s.metrics_interval_secs.clamp(1, 60) as u32);
@@ -329,4 +359,26 @@ pub async fn serve(st: AppState, agent: AgentRow, mut socket: WebSocket) {
         tracing::warn!(server = %server.name, error = %e, "recording the agent's disconnection failed");
     }
     tracing::info!(server = %server.name, reason, "agent disconnected");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hello_field;
+
+    #[test]
+    fn hello_fields_lose_control_characters_and_are_bounded() {
+        assert_eq!(hello_field("web-1", 253), "web-1");
+        // A forged log line and a terminal escape sequence.
+        assert_eq!(
+            hello_field("web-1\nlevel=ERROR msg=\"admin logged in\"", 253),
+            "web-1level=ERROR msg=\"admin logged in\""
+        );
+        assert_eq!(
+            hello_field("\u{1b}[2J\u{1b}]0;pwned\u{7}x86_64", 32),
+            "[2J]0;pwnedx86_64"
+        );
+        assert_eq!(hello_field(&"a".repeat(10_000), 64).len(), 64);
+        assert_eq!(hello_field(&"é".repeat(100), 10), "é".repeat(10));
+        assert_eq!(hello_field("  \t ", 10), "");
+    }
 }

@@ -13,6 +13,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use russh::ChannelMsg;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
+use steward_core::Permission;
 use steward_db::servers::ServerRow;
 use steward_db::terminal_sessions::{self, TerminalSessionRow};
 use steward_proto::{TerminalClientMessage, TerminalServerMessage};
@@ -222,6 +223,27 @@ async fn still_allowed(st: &AppState, p: &Principal, server_id: &str) -> ApiResu
     }
 }
 
+/// The recording reached its size cap: stored with the session and audited (the shell goes on).
+async fn recording_capped(st: &AppState, p: &Principal, server: &ServerRow, session_id: &str) {
+    let now = st.now_ms();
+    let done = async {
+        let mut tx = st.db.begin().await?;
+        terminal_sessions::set_recording_capped(&mut *tx, session_id, now).await?;
+        Event::by(p, "terminal.recording_capped", now)
+            .target("server", &server.id, &server.name)
+            .details(json!({ "session_id": session_id, "limit_bytes": st.config.terminal_recording_cap }))
+            .write(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok::<_, crate::error::ApiError>(())
+    }
+    .await;
+    if let Err(e) = done {
+        tracing::error!(error = ?e, session = %session_id, "terminal: cannot record that the recording stopped");
+    }
+    tracing::warn!(session = %session_id, user = %p.user.username, server = %server.name, "terminal recording reached its size limit and stopped; the session goes on");
+}
+
 /// Runs one terminal session on an upgraded socket, until the shell exits, the browser goes,
 /// the session idles out, its user loses access, or an administrator ends it.
 pub async fn run(
@@ -232,7 +254,7 @@ pub async fn run(
     rows: u32,
     mut socket: WebSocket,
 ) {
-    let actor = Actor::user(&p);
+    let actor = Actor::user(&p, Permission::TerminalOpen);
     let opened = st.now_ms();
     let conn = match fleet::connect(&st, &server, &actor).await {
         Ok(c) => c,
@@ -290,6 +312,7 @@ pub async fn run(
         end_reason: None,
         width: i64::from(cols),
         height: i64::from(rows),
+        recording_capped_at: None,
     };
     let begun = async {
         let mut tx = st.db.begin().await?;
@@ -369,7 +392,14 @@ pub async fn run(
                         }
                     }
                     let frame = frame.freeze();
-                    rec.output(frame.clone()).await;
+                    if rec.output(frame.clone()).await {
+                        recording_capped(&st, &p, &server, &id).await;
+                        let _ = ws_tx
+                            .send(text(&TerminalServerMessage::RecordingStopped {
+                                limit_bytes: st.config.terminal_recording_cap,
+                            }))
+                            .await;
+                    }
                     if ws_tx.send(Message::Binary(frame)).await.is_err() {
                         break "closed";
                     }
@@ -419,7 +449,9 @@ pub async fn run(
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), read.wait()).await {
         if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = msg {
             let data = bytes::Bytes::copy_from_slice(&data);
-            rec.output(data.clone()).await;
+            if rec.output(data.clone()).await {
+                recording_capped(&st, &p, &server, &id).await;
+            }
             if reason != "closed" {
                 let _ = ws_tx.send(Message::Binary(data)).await;
             }

@@ -31,6 +31,7 @@ const LEVEL: i32 = 1;
 enum Rec {
     Output(f64, Bytes),
     Resize(f64, u32, u32),
+    Marker(f64, String),
 }
 
 /// Takes the longest valid UTF-8 text from the front of `pending`, leaving an incomplete
@@ -96,6 +97,7 @@ impl Encoder {
                 }
             }
             Rec::Resize(at, cols, rows) => self.line(at, "r", &format!("{cols}x{rows}")),
+            Rec::Marker(at, label) => self.line(at, "m", &label),
         }
     }
 
@@ -121,8 +123,12 @@ impl Encoder {
 /// Records one session; [`Recorder::finish`] waits until everything is stored.
 pub struct Recorder {
     started: Instant,
-    /// Output bytes seen.
+    /// Output bytes recorded.
     pub bytes: i64,
+    /// Output bytes the recording may hold; past it, it stops.
+    cap: i64,
+    /// The recording stopped at the cap.
+    pub capped: bool,
     events: Option<mpsc::Sender<Rec>>,
     encoder: tokio::task::JoinHandle<()>,
 }
@@ -146,6 +152,7 @@ impl Recorder {
             "env": { "TERM": TERM, "SHELL": "/bin/sh" },
         });
         let (chunks, mut stored) = mpsc::unbounded_channel::<(i64, Vec<u8>, i64)>();
+        let cap = i64::try_from(st.config.terminal_recording_cap).unwrap_or(i64::MAX);
         let (st, id) = (st.clone(), session_id.to_string());
         let writer = tokio::spawn(async move {
             while let Some((seq, data, bytes)) = stored.recv().await {
@@ -202,6 +209,8 @@ impl Recorder {
         Self {
             started: Instant::now(),
             bytes: 0,
+            cap,
+            capped: false,
             events: Some(events),
             encoder,
         }
@@ -220,11 +229,28 @@ impl Recorder {
         }
     }
 
-    /// Records output (the same bytes the browser gets).
-    pub async fn output(&mut self, data: Bytes) {
-        self.bytes += data.len() as i64;
+    /// Records output (the same bytes the browser gets). True when this output reached the
+    /// size cap: the recording then ends with a marker and records nothing more.
+    pub async fn output(&mut self, data: Bytes) -> bool {
+        if self.capped {
+            return false;
+        }
         let at = self.at();
+        if self.bytes + data.len() as i64 > self.cap {
+            self.capped = true;
+            self.send(Rec::Marker(
+                at,
+                format!(
+                    "recording stopped: it reached its limit of {} bytes",
+                    self.cap
+                ),
+            ))
+            .await;
+            return true;
+        }
+        self.bytes += data.len() as i64;
         self.send(Rec::Output(at, data)).await;
+        false
     }
 
     /// Records a resize.

@@ -78,6 +78,10 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     let metrics_stop = tokio_util::sync::CancellationToken::new();
     let metrics_task = metrics.spawn_background(metrics_stop.clone());
     let state = AppState::new(db.clone(), vault, clock, config, jwt, metrics);
+    // Secret parameter values sealed for runs that a stopped process left behind.
+    for id in steward_db::executions::with_leftover_secrets(&db.pool).await? {
+        steward_api::runner::forget_secrets(&state, &id).await?;
+    }
     let scans = steward_api::discovery::spawn_scheduler(state.clone());
     let collection = steward_api::metrics::collect::spawn(state.clone());
     let checks = steward_api::checks::spawn_scheduler(state.clone());

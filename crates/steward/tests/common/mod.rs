@@ -16,6 +16,7 @@ use tempfile::TempDir;
 
 pub mod docker;
 pub mod sshd;
+pub mod trap;
 
 pub const ADMIN: &str = "admin";
 pub const PASSWORD: &str = "violet-harbour-engine-42";
@@ -390,6 +391,26 @@ impl Session {
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.call(Method::DELETE, path, None).await
+    }
+
+    /// Proves the session's user again (password), for what needs a step-up.
+    pub async fn step_up(&self) {
+        let (status, body) = self
+            .post("/api/v1/auth/step-up", json!({ "password": PASSWORD }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "step-up failed: {body}");
+    }
+
+    /// Saves a script (after a step-up, which a new body needs) and returns it.
+    pub async fn script(&self, body: Value) -> Value {
+        self.step_up().await;
+        let (status, script) = self.post("/api/v1/scripts", body).await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "create script failed: {script}"
+        );
+        script
     }
 
     /// Creates a server and returns its id.
