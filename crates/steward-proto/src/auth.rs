@@ -183,10 +183,25 @@ pub struct CreatedApiToken {
 
 /// Organization settings.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Every user must use two-factor authentication.
     pub require_totp: bool,
+    /// Networks health checks may reach although they are refused by default (loopback,
+    /// link-local, the hub's own addresses, multicast, cloud metadata addresses), in CIDR form.
+    pub check_allowed_networks: Vec<String>,
+}
+
+/// New organization settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsUpdate {
+    /// Every user must use two-factor authentication.
+    pub require_totp: bool,
+    /// Replaces the networks health checks may reach although they are refused by default:
+    /// networks (`127.0.0.0/8`, `fe80::/10`) or single addresses, at most 100. Left out: kept
+    /// as they are.
+    #[serde(default)]
+    pub check_allowed_networks: Option<Vec<String>>,
 }
 
 /// Proves the caller again before a sensitive action (a fleet-wide run, an ad-hoc command, a

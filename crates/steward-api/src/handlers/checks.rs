@@ -4,7 +4,9 @@
 //! Who may do what: a check attached to a server is seen by whoever sees the server and
 //! changed with `checks.write` on the server's tags; a standalone check concerns no server, so
 //! it is seen with `servers.read` on every server and changed with `checks.write` on every
-//! server. Checks make requests from the hub, so every change and every manual run is audited.
+//! server. Checks make requests from the hub, so every change and every manual run is audited,
+//! and a definition naming an address checks may not reach is refused
+//! (`crate::checks::admit`).
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,7 +26,7 @@ use super::servers::visible;
 use super::{tags, time};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
-use crate::checks::{run_and_store, spec_of};
+use crate::checks::{admit, run_and_store, spec_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
@@ -282,6 +284,7 @@ async fn insert(
     server: Option<&ServerRow>,
     proposal: Option<&ProposalRow>,
 ) -> ApiResult<CheckRow> {
+    admit(st, &p.user.org_id, &def.spec).await?;
     let now = st.now_ms();
     let row = CheckRow {
         id: steward_db::new_id(),
@@ -345,6 +348,7 @@ pub async fn update(
     let def = parse_input(&req)?;
     let server = target_server(&st, &p, req.server_id.as_deref()).await?;
     require_write(&p, server.as_ref())?;
+    admit(&st, &p.user.org_id, &def.spec).await?;
     let now = st.now_ms();
     let spec = spec_json(&def.spec)?;
     let old_spec: serde_json::Value = serde_json::from_str(&old.spec).unwrap_or_default();
