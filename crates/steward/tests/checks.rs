@@ -2,15 +2,15 @@
 //! 200, one 500, one that never answers, one with a self-signed certificate five days from
 //! expiry; uptime from stored results; the scheduler; proposals accepted as checks; who sees
 //! which checks. Loopback is refused by default, so these tests allow it as an administrator
-//! would; the last tests are the attacks on the hub that the default refuses and the
-//! allow-list setting.
+//! would; the last tests are the attacks on the hub that the default refuses, the allow-list
+//! setting, and the rate limit on manual runs.
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -863,4 +863,128 @@ async fn the_configuration_can_allow_networks() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "::1 is not in 127.0.0.0/8: {b}"
     );
+}
+
+/// Manual runs: at most 5 a minute per check and 10 a minute per user, counted in the
+/// database so another instance refuses them too; 429 with Retry-After, audited.
+#[tokio::test]
+async fn manual_runs_are_rate_limited_per_check_and_per_user_on_every_instance() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
+    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp =
+        json!({ "type": "tcp", "host": "127.0.0.1", "port": open.local_addr().unwrap().port() });
+    let a = create(
+        &admin,
+        json!({ "name": "a", "enabled": false, "spec": tcp }),
+    )
+    .await;
+    let b = create(
+        &admin,
+        json!({ "name": "b", "enabled": false, "spec": tcp }),
+    )
+    .await;
+    let path = |c: &Value| format!("/api/v1/checks/{}/run", c["id"].as_str().unwrap());
+    let runs = |c: &Value| {
+        let id = c["id"].as_str().unwrap().to_string();
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM check_results WHERE check_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(run_now(&admin, &a).await["last"]["status"], "up");
+    }
+    // The sixth run of the check within the minute is refused, saying when to try again.
+    let res = app
+        .client
+        .post(app.url(&path(&a)))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(code(&body), "rate_limited");
+    assert_eq!(body["error"]["details"]["retry_after"], retry);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("this check was run too often"),
+        "{body}"
+    );
+    assert_eq!(runs(&a).await, 5, "the refused run did not run");
+
+    // Another instance on the same database refuses it too.
+    let second = app.second_instance(Default::default()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(steward_api::serve(listener, second, std::future::pending()));
+    let (st, body) = send(
+        &app.client,
+        Method::POST,
+        &format!("{other}{}", path(&a)),
+        Some(&admin.token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{body}"
+    );
+
+    // Per user: the refused runs counted too (7 so far), so three more runs of another check
+    // are allowed, and the next is refused.
+    for _ in 0..3 {
+        assert_eq!(run_now(&admin, &b).await["last"]["status"], "up");
+    }
+    let (st, body) = admin.post(&path(&b), json!(null)).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("you started too many check runs"),
+        "{body}"
+    );
+    assert_eq!(runs(&b).await, 3);
+    // Another user is not held back by the first one's runs.
+    let operator = app.user_with_roles(&admin, "op", &["operator"]).await;
+    assert_eq!(run_now(&operator, &b).await["last"]["status"], "up");
+    assert_eq!(runs(&b).await, 4);
+
+    // A minute after a window opened, runs are allowed again (the minute passes in the
+    // database rather than in the test).
+    sqlx::query("UPDATE rate_limits SET window_start = window_start - 61000")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(run_now(&admin, &a).await["last"]["status"], "up");
+    assert_eq!(runs(&a).await, 6);
+    let denied = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, o)| a == "check.run" && o == "denied")
+        .count();
+    assert_eq!(denied, 3, "every refused run is audited");
+    serving.abort();
+    drop(open);
 }
