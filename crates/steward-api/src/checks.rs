@@ -1,11 +1,13 @@
-//! Running health checks from the hub: one run stored with its roll-up ([`run_and_store`]),
-//! and the scheduler that runs every enabled check on its own interval, a bounded number at a
-//! time ([`spawn_scheduler`]).
+//! Running health checks from the hub: which addresses they may reach ([`policy`]), one run
+//! stored with its roll-up ([`run_and_store`]), and the scheduler that runs every enabled check
+//! on its own interval, a bounded number at a time ([`spawn_scheduler`]).
 use std::sync::Arc;
 use std::time::Duration;
 
-use steward_checks::{CheckResult, CheckSpec, CheckStatus};
+use ipnet::IpNet;
+use steward_checks::{CheckResult, CheckSpec, CheckStatus, TargetPolicy};
 use steward_db::checks::{self, CheckRow, ResultRow};
+use steward_db::settings::{self, CHECK_ALLOWED_NETWORKS};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -31,12 +33,45 @@ pub fn result_row(at: i64, r: &CheckResult) -> ResultRow {
     }
 }
 
+/// The networks an organization's settings allow checks to reach (beyond the defaults), as
+/// stored: canonical CIDR strings.
+pub async fn allowed_networks(st: &AppState, org_id: &str) -> ApiResult<Vec<String>> {
+    let stored = settings::get(&st.db.pool, org_id, CHECK_ALLOWED_NETWORKS).await?;
+    Ok(stored
+        .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
+        .unwrap_or_default())
+}
+
+/// What an organization's checks may reach now: everything but loopback, link-local, the
+/// hub's own addresses and the like, unless the organization's settings or the hub's
+/// configuration (`--check-allow`) allow them.
+pub async fn policy(st: &AppState, org_id: &str) -> ApiResult<TargetPolicy> {
+    let mut allow: Vec<IpNet> = st.config.check_allow.clone();
+    allow.extend(
+        allowed_networks(st, org_id)
+            .await?
+            .iter()
+            .filter_map(|n| steward_checks::parse_network(n).ok()),
+    );
+    Ok(TargetPolicy::new(allow, st.hub_addresses.current()))
+}
+
+/// Refuses (422, naming the field) a definition whose URL, host or name server is an address
+/// the organization's checks may not reach. Names are judged when a run resolves them.
+pub async fn admit(st: &AppState, org_id: &str, spec: &CheckSpec) -> ApiResult<()> {
+    policy(st, org_id)
+        .await?
+        .check_spec(spec)
+        .map_err(|e| steward_core::ValidationError::new(e.field, e.message).into())
+}
+
 /// Runs a check once now and stores the result; returns it.
 pub async fn run_and_store(st: &AppState, row: &CheckRow) -> ApiResult<CheckResult> {
     let spec = spec_of(row)?;
     let timeout = Duration::from_secs(u64::try_from(row.timeout_secs).unwrap_or(10).max(1));
+    let policy = policy(st, &row.org_id).await?;
     let at = st.now_ms();
-    let result = steward_checks::run(&spec, timeout).await;
+    let result = steward_checks::run(&spec, timeout, &policy).await;
     let mut tx = st.db.begin().await?;
     checks::record(&mut tx, &row.id, &result_row(at, &result), &result.message).await?;
     tx.commit().await?;

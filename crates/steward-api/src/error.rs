@@ -74,16 +74,31 @@ impl ApiError {
 
     /// 429 with `Retry-After`.
     pub fn too_many_attempts(retry_after_secs: i64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
             format!("too many failed attempts; try again in {retry_after_secs} s"),
         )
-        .with_details(json!({ "retry_after": retry_after_secs }));
-        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-            e.headers.push((header::RETRY_AFTER, v));
+        .retry_after(retry_after_secs)
+    }
+
+    /// 429 `rate_limited` with `Retry-After`: `what` happened too often.
+    pub fn rate_limited(what: &str, retry_after_secs: i64) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("{what}; try again in {retry_after_secs} s"),
+        )
+        .retry_after(retry_after_secs)
+    }
+
+    /// Adds `Retry-After` and `details.retry_after`.
+    fn retry_after(mut self, secs: i64) -> Self {
+        self.details = json!({ "retry_after": secs });
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            self.headers.push((header::RETRY_AFTER, v));
         }
-        e
+        self
     }
 
     /// 500, logging `source`; the client sees only a generic message.

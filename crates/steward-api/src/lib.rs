@@ -16,6 +16,7 @@ pub mod fleet;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 mod router;
 pub mod runner;
 mod security;

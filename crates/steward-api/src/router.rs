@@ -75,6 +75,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let terminals = state.clone();
+    // Health checks may not reach the address the API listens on.
+    state.hub_addresses.add_listen(listener.local_addr()?.ip());
     // No Nagle delay: terminal keystrokes and echoes are tiny writes that must go at once.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         if let Err(e) = tcp.set_nodelay(true) {

@@ -69,6 +69,10 @@ pub struct ApiConfig {
     /// Health-check results are deleted this many days after the run (hourly roll-ups, which
     /// uptime is computed from, are kept for 400 days).
     pub check_retention_days: i64,
+    /// Networks health checks may reach although they are restricted by default (loopback,
+    /// link-local, the hub's own addresses …), besides those the organization's settings
+    /// allow. Default none.
+    pub check_allow: Vec<IpNet>,
     /// The `steward-agent` binary the hub serves (`GET /agent/download`) and installs over
     /// SSH; `None` or a missing file: no binary to hand out.
     pub agent_binary: Option<std::path::PathBuf>,
@@ -113,6 +117,7 @@ impl Default for ApiConfig {
             live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,
+            check_allow: Vec::new(),
             agent_binary: None,
             max_sockets_per_user: 50,
             terminal_recording_cap: 256 * 1024 * 1024,
@@ -147,6 +152,8 @@ pub struct Inner {
     pub agents: crate::metrics::agent::Registry,
     /// Long-lived sockets each user holds on this instance.
     pub sockets: crate::sockets::PerUser,
+    /// The addresses this instance is known by, which health checks may not reach by default.
+    pub hub_addresses: steward_checks::HubAddresses,
 }
 
 impl std::ops::Deref for AppState {
@@ -183,6 +190,7 @@ impl AppState {
             metrics,
             agents: Default::default(),
             sockets: Default::default(),
+            hub_addresses: Default::default(),
             db,
             vault,
             clock,

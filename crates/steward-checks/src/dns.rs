@@ -9,6 +9,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Resolver, ResolverBuilder};
 use steward_proto::{CheckStatus, DnsCheck, DnsRecordType};
 
+use crate::target::TargetPolicy;
 use crate::validate::resolver_addr;
 use crate::{CheckResult, error_chain, timed_out};
 
@@ -65,10 +66,17 @@ fn matches(t: DnsRecordType, answer: &str, expected: &str) -> bool {
     }
 }
 
-fn builder(d: &DnsCheck) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
+fn builder(
+    d: &DnsCheck,
+    policy: &TargetPolicy,
+) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
     match &d.resolver {
+        // The name server a check names is its target (the hub's own resolvers are not).
         Some(r) => {
             let addr = resolver_addr(r).ok_or_else(|| format!("bad name server address {r}"))?;
+            policy
+                .check(addr.ip())
+                .map_err(|refused| refused.to_string())?;
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
             for c in &mut ns.connections {
                 c.port = addr.port();
@@ -83,8 +91,8 @@ fn builder(d: &DnsCheck) -> Result<ResolverBuilder<TokioRuntimeProvider>, String
     }
 }
 
-pub(crate) async fn probe(d: &DnsCheck, timeout: Duration) -> CheckResult {
-    let mut b = match builder(d) {
+pub(crate) async fn probe(d: &DnsCheck, timeout: Duration, policy: &TargetPolicy) -> CheckResult {
+    let mut b = match builder(d, policy) {
         Ok(b) => b,
         Err(m) => return CheckResult::down(m),
     };

@@ -1,25 +1,35 @@
 //! HTTP(S) checks: one request on a fresh connection, the status code, a keyword in the first
 //! MiB of the body, the response time and the TLS certificate's remaining days.
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use steward_proto::{CheckStatus, HttpCheck, HttpMethod};
 use x509_cert::der::Decode;
 
+use crate::target::{Refused, TargetPolicy, literal_host};
 use crate::validate::ExpectedStatus;
 use crate::{CheckResult, error_chain, timed_out};
 
 /// Most of the body read when looking for a keyword.
 pub const BODY_CAP: usize = 1024 * 1024;
 
-fn client(h: &HttpCheck, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+fn client(
+    h: &HttpCheck,
+    timeout: Duration,
+    policy: &TargetPolicy,
+) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(if h.follow_redirects {
-            reqwest::redirect::Policy::limited(10)
+            redirects(policy.clone())
         } else {
             reqwest::redirect::Policy::none()
         })
+        // Names are resolved, and the addresses judged, by the policy; a proxy would connect
+        // on the check's behalf to addresses the policy never sees.
+        .dns_resolver(Arc::new(Guarded(policy.clone())))
+        .no_proxy()
         .danger_accept_invalid_certs(!h.verify_tls)
         .tls_info(true)
         // A fresh connection each run, so a run sees what a new visitor sees (the handshake,
@@ -27,6 +37,43 @@ fn client(h: &HttpCheck, timeout: Duration) -> reqwest::Result<reqwest::Client> 
         .pool_max_idle_per_host(0)
         .user_agent(concat!("Steward-HealthCheck/", env!("CARGO_PKG_VERSION")))
         .build()
+}
+
+/// Most redirects followed.
+const MAX_REDIRECTS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+#[error("more than {MAX_REDIRECTS} redirects")]
+struct TooManyRedirects;
+
+/// Follows at most [`MAX_REDIRECTS`] redirects, none to an address the policy refuses (a
+/// name is judged when the next hop resolves it).
+fn redirects(policy: TargetPolicy) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(TooManyRedirects);
+        }
+        match literal_host(attempt.url()).map(|ip| policy.check(ip)) {
+            Some(Err(refused)) => attempt.error(refused),
+            _ => attempt.follow(),
+        }
+    })
+}
+
+/// Resolves names through the system's resolver (as reqwest does by default) and keeps the
+/// addresses the policy allows.
+struct Guarded(TargetPolicy);
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let allowed = policy.filter(found)?;
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// Whole days from now until the certificate (DER) expires; `None` if it cannot be read.
@@ -61,6 +108,14 @@ async fn read_capped(resp: &mut reqwest::Response) -> reqwest::Result<Vec<u8>> {
 }
 
 fn request_error(e: &reqwest::Error, timeout: Duration) -> CheckResult {
+    // A refused address (of the first request's name, or of a redirect) says only that.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(refused) = c.downcast_ref::<Refused>() {
+            return CheckResult::down(refused.to_string());
+        }
+        cause = c.source();
+    }
     if e.is_timeout() {
         return timed_out(timeout);
     }
@@ -77,12 +132,20 @@ fn request_error(e: &reqwest::Error, timeout: Duration) -> CheckResult {
     CheckResult::down(text)
 }
 
-pub(crate) async fn probe(h: &HttpCheck, timeout: Duration) -> CheckResult {
+pub(crate) async fn probe(h: &HttpCheck, timeout: Duration, policy: &TargetPolicy) -> CheckResult {
     let expected = match ExpectedStatus::parse(&h.expected_status) {
         Ok(e) => e,
         Err(m) => return CheckResult::down(format!("expected status: {m}")),
     };
-    let client = match client(h, timeout) {
+    let url = match reqwest::Url::parse(h.url.trim()) {
+        Ok(u) => u,
+        Err(e) => return CheckResult::down(format!("not a valid URL ({e})")),
+    };
+    // An address in the URL is connected to without resolving, so it is judged here.
+    if let Some(Err(refused)) = literal_host(&url).map(|ip| policy.check(ip)) {
+        return CheckResult::down(refused.to_string());
+    }
+    let client = match client(h, timeout, policy) {
         Ok(c) => c,
         Err(e) => return CheckResult::down(format!("cannot make an HTTP client: {e}")),
     };
@@ -91,7 +154,7 @@ pub(crate) async fn probe(h: &HttpCheck, timeout: Duration) -> CheckResult {
         HttpMethod::Head => reqwest::Method::HEAD,
     };
     let start = Instant::now();
-    let mut resp = match client.request(method, h.url.trim()).send().await {
+    let mut resp = match client.request(method, url).send().await {
         Ok(r) => r,
         Err(e) => return request_error(&e, timeout),
     };

@@ -7,12 +7,16 @@
 
 mod dns;
 mod http;
+mod target;
 mod tcp;
 mod validate;
 
 use std::time::{Duration, Instant};
 
 pub use steward_proto::{CheckSpec, CheckStatus};
+pub use target::{
+    HubAddresses, Refused, Restriction, TargetPolicy, canonical, interface_addresses, parse_network,
+};
 pub use validate::{ExpectedStatus, SpecError, validate};
 
 /// Longest text kept in a result's message.
@@ -58,14 +62,15 @@ impl CheckResult {
     }
 }
 
-/// Runs the probe once. The whole run, name resolution included, is bounded by `timeout`; a
+/// Runs the probe once, connecting only to addresses `policy` allows (a refused one makes the
+/// run down, saying so). The whole run, name resolution included, is bounded by `timeout`; a
 /// probe that takes longer is down. Never fails: every problem is a down result saying why.
-pub async fn run(spec: &CheckSpec, timeout: Duration) -> CheckResult {
+pub async fn run(spec: &CheckSpec, timeout: Duration, policy: &TargetPolicy) -> CheckResult {
     let probe = async {
         match spec {
-            CheckSpec::Http(h) => http::probe(h, timeout).await,
-            CheckSpec::Tcp(t) => tcp::probe(t).await,
-            CheckSpec::Dns(d) => dns::probe(d, timeout).await,
+            CheckSpec::Http(h) => http::probe(h, timeout, policy).await,
+            CheckSpec::Tcp(t) => tcp::probe(t, policy).await,
+            CheckSpec::Dns(d) => dns::probe(d, timeout, policy).await,
         }
     };
     // A little slack, so that the probe's own (more precise) timeout wins where it has one.

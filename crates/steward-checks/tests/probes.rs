@@ -1,21 +1,34 @@
 //! The probes against real servers the test starts on loopback: HTTP servers answering 200
 //! with a keyword, 500, or never; an HTTPS server with a self-signed certificate that expires in
-//! five days; an open and a closed TCP port; a small DNS server.
+//! five days; an open and a closed TCP port; a small DNS server. Loopback is not a check target
+//! by default: most tests allow it, as an administrator would; the last ones are the attacks
+//! the default refuses (addresses, names and redirects that reach the hub itself).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, MX};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use serde_json::json;
-use steward_checks::{CheckSpec, CheckStatus, run};
+use steward_checks::{CheckResult, CheckSpec, CheckStatus, TargetPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 const SECOND: Duration = Duration::from_secs(1);
+
+/// Loopback allowed, as an administrator allows it for checks of services on the hub.
+fn loopback_allowed() -> TargetPolicy {
+    TargetPolicy::allowing(["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()])
+}
+
+/// A run with loopback allowed.
+async fn run(spec: &CheckSpec, timeout: Duration) -> CheckResult {
+    steward_checks::run(spec, timeout, &loopback_allowed()).await
+}
 
 /// How a test HTTP server answers.
 #[derive(Clone, Copy)]
@@ -467,4 +480,253 @@ async fn dns_answers_nxdomain_and_expected_values() {
         started.elapsed() < Duration::from_secs(3),
         "timeout not honoured"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a check may not reach by default: the attacks, and the refusals.
+// ---------------------------------------------------------------------------------------------
+
+/// The end of every refusal's text.
+const REFUSED: &str = "is not allowed for checks; an administrator can allow it in Settings";
+
+/// A definition as given, unchecked (the engine must refuse what validation would let by).
+fn raw(v: serde_json::Value) -> CheckSpec {
+    serde_json::from_value(v).unwrap()
+}
+
+/// A server on `ip` that answers every request with `reply` and counts the connections it
+/// accepts.
+async fn canned(
+    ip: &str,
+    reply: impl FnOnce(SocketAddr) -> String,
+) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reply = reply(addr);
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+fn page(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn redirect(location: &str) -> String {
+    format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[tokio::test]
+async fn loopback_is_refused_by_default_however_it_is_written() {
+    install_crypto();
+    let (secret, hits) = canned("127.0.0.1", |_| page("steward_http_requests_total")).await;
+    let port = secret.port();
+    let strict = TargetPolicy::default();
+    let keyword = |url: String| raw(json!({ "type": "http", "url": url, "keyword": "steward_" }));
+    let r = steward_checks::run(
+        &keyword(format!("http://127.0.0.1:{port}/metrics")),
+        2 * SECOND,
+        &strict,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.message.as_str(), r.http_status),
+        (
+            CheckStatus::Down,
+            "target address 127.0.0.1 (loopback) is not allowed for checks; an administrator can allow it in Settings",
+            None
+        ),
+        "{r:?}"
+    );
+    for url in [
+        // Other spellings of 127.0.0.1 (the URL parser turns them into 127.0.0.1).
+        format!("http://127.1:{port}/metrics"),
+        format!("http://2130706433:{port}/metrics"),
+        format!("http://0x7f.0.0.1:{port}/metrics"),
+        // Names that resolve to loopback.
+        format!("http://localhost:{port}/metrics"),
+        // IPv6 forms that reach IPv4 loopback, and the "any" addresses Linux connects locally.
+        format!("http://[::ffff:127.0.0.1]:{port}/metrics"),
+        format!("http://[::1]:{port}/metrics"),
+        format!("http://0.0.0.0:{port}/metrics"),
+        format!("http://[::]:{port}/metrics"),
+    ] {
+        let r = steward_checks::run(&keyword(url.clone()), 2 * SECOND, &strict).await;
+        assert_eq!(r.status, CheckStatus::Down, "{url}: {r:?}");
+        assert!(r.message.ends_with(REFUSED), "{url}: {}", r.message);
+    }
+    for host in [
+        "127.0.0.1",
+        "127.1",
+        "localhost",
+        "::ffff:127.0.0.1",
+        "[::1]",
+        "0.0.0.0",
+    ] {
+        let r = steward_checks::run(
+            &raw(json!({ "type": "tcp", "host": host, "port": port })),
+            2 * SECOND,
+            &strict,
+        )
+        .await;
+        assert_eq!(r.status, CheckStatus::Down, "{host}: {r:?}");
+        assert!(r.message.ends_with(REFUSED), "{host}: {}", r.message);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the server");
+
+    // A name server on loopback is a target too (the hub's own resolvers are not).
+    let dns = dns_server().await;
+    let r = steward_checks::run(
+        &raw(json!({ "type": "dns", "name": "web.test", "resolver": dns.to_string() })),
+        2 * SECOND,
+        &strict,
+    )
+    .await;
+    assert_eq!(r.status, CheckStatus::Down, "{r:?}");
+    assert_eq!(
+        r.message,
+        format!("target address 127.0.0.1 (loopback) {REFUSED}")
+    );
+
+    // Once loopback is allowed, the same checks run.
+    let r = run(
+        &keyword(format!("http://localhost:{port}/metrics")),
+        2 * SECOND,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.http_status),
+        (CheckStatus::Up, Some(200)),
+        "{r:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let r = run(
+        &raw(json!({ "type": "tcp", "host": "127.0.0.1", "port": port })),
+        2 * SECOND,
+    )
+    .await;
+    assert_eq!(r.status, CheckStatus::Up, "{r:?}");
+}
+
+#[tokio::test]
+async fn redirects_to_refused_addresses_are_not_followed() {
+    install_crypto();
+    let (secret, hits) = canned("127.0.0.1", |_| page("steward_http_requests_total")).await;
+    let port = secret.port();
+    // 127.0.0.5 stands for an allowed server (say, on the LAN) whose answer the check's author
+    // controls.
+    let policy = TargetPolicy::allowing(["127.0.0.5/32".parse().unwrap()]);
+    for location in [
+        format!("http://127.0.0.1:{port}/metrics"),
+        format!("http://localhost:{port}/metrics"),
+        format!("http://[::ffff:7f00:1]:{port}/metrics"),
+        format!("http://169.254.169.254:{port}/latest/meta-data/"),
+    ] {
+        let (front, front_hits) = canned("127.0.0.5", |_| redirect(&location)).await;
+        let r = steward_checks::run(
+            &raw(
+                json!({ "type": "http", "url": format!("http://{front}/"), "keyword": "steward_" }),
+            ),
+            2 * SECOND,
+            &policy,
+        )
+        .await;
+        assert_eq!(r.status, CheckStatus::Down, "{location}: {r:?}");
+        assert!(r.message.ends_with(REFUSED), "{location}: {}", r.message);
+        assert_eq!(
+            front_hits.load(Ordering::SeqCst),
+            1,
+            "the first hop was made"
+        );
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no redirect reached the server"
+    );
+
+    // A redirect between allowed servers is followed, at most ten times.
+    let (end, _) = canned("127.0.0.5", |_| page("fine")).await;
+    let (hop, _) = canned("127.0.0.5", |_| redirect(&format!("http://{end}/"))).await;
+    let r = steward_checks::run(
+        &raw(json!({ "type": "http", "url": format!("http://{hop}/"), "keyword": "fine" })),
+        2 * SECOND,
+        &policy,
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.http_status),
+        (CheckStatus::Up, Some(200)),
+        "{r:?}"
+    );
+    let (circle, laps) = canned("127.0.0.5", |me| redirect(&format!("http://{me}/again"))).await;
+    let r = steward_checks::run(
+        &raw(json!({ "type": "http", "url": format!("http://{circle}/") })),
+        2 * SECOND,
+        &policy,
+    )
+    .await;
+    assert_eq!(r.status, CheckStatus::Down, "{r:?}");
+    assert!(
+        r.message.contains("more than 10 redirects"),
+        "{}",
+        r.message
+    );
+    assert_eq!(
+        laps.load(Ordering::SeqCst),
+        11,
+        "the first request and ten redirects"
+    );
+}
+
+#[tokio::test]
+async fn the_hubs_own_addresses_are_refused() {
+    let hub = steward_checks::HubAddresses::default();
+    let own: Vec<IpAddr> = hub
+        .current()
+        .into_iter()
+        .filter(|ip| TargetPolicy::default().check(*ip).is_ok())
+        .collect();
+    assert!(
+        !own.is_empty(),
+        "this test needs a network interface with an address that is neither loopback nor \
+         link-local (see `ip addr`)"
+    );
+    let policy = TargetPolicy::new(vec![], hub.current());
+    for ip in &own {
+        let r = steward_checks::run(
+            &raw(json!({ "type": "tcp", "host": ip.to_string(), "port": 9 })),
+            SECOND,
+            &policy,
+        )
+        .await;
+        assert_eq!(
+            r.message,
+            format!("target address {ip} (the hub's own address) {REFUSED}"),
+            "{r:?}"
+        );
+    }
 }

@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod metrics;
 mod pool;
 pub mod proposals;
+pub mod rate_limits;
 pub mod roles;
 pub mod scans;
 pub mod scripts;

@@ -5,6 +5,9 @@ use crate::DbResult;
 
 /// Key: whether every user must have two-factor authentication.
 pub const REQUIRE_TOTP: &str = "auth.require_totp";
+/// Key: the networks health checks may reach although they are restricted by default
+/// (loopback, link-local, the hub's own addresses …), as a JSON array of CIDR strings.
+pub const CHECK_ALLOWED_NETWORKS: &str = "checks.allowed_networks";
 
 /// Reads a setting's JSON text.
 pub async fn get<'e>(

@@ -44,6 +44,10 @@ pub struct AgentEnrollment {
 /// owner inline with `step_up`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({}),
+    json!({ "step_up": { "password": "violet-harbour-engine-42" } })
+))]
 pub struct AgentInstallRequest {
     #[serde(default)]
     pub step_up: Option<crate::StepUpRequest>,

@@ -15,6 +15,9 @@ pub struct SetupStatus {
 /// Creates the first administrator. Only valid with the one-time setup token.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "token": "4f2b9c1e0a7d5f3b8e6c2a9d", "username": "admin", "password": "violet-harbour-engine-42", "email": "admin@example.com" })
+))]
 pub struct SetupRequest {
     /// The token from `<data-dir>/setup-token` (also printed in the log).
     #[schema(value_type = String, format = Password)]
@@ -29,6 +32,10 @@ pub struct SetupRequest {
 /// Logs in.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "username": "alice", "password": "violet-harbour-engine-42" }),
+    json!({ "username": "alice", "password": "violet-harbour-engine-42", "totp_code": "492039" })
+))]
 pub struct LoginRequest {
     pub username: String,
     #[schema(value_type = String, format = Password)]
@@ -61,6 +68,10 @@ pub struct TokenResponse {
 /// Exchanges a refresh token (from the body or the cookie) for new tokens.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "refresh_token": "GZ1n4cXbJ0bQyq2k7v5s8w3r6t9u0x1z2a4b6c8d0e" }),
+    json!({})
+))]
 pub struct RefreshRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
@@ -93,6 +104,9 @@ pub struct Me {
 /// Changes the caller's own password.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "current_password": "violet-harbour-engine-42", "new_password": "amber-lantern-river-77" })
+))]
 pub struct ChangePasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub current_password: Sensitive,
@@ -103,6 +117,9 @@ pub struct ChangePasswordRequest {
 /// Updates the caller's profile.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "email": "alice@example.com", "locale": "de" })
+))]
 pub struct UpdateProfileRequest {
     #[serde(default)]
     pub email: Option<String>,
@@ -125,6 +142,9 @@ pub struct TotpEnrollResponse {
 /// Confirms enrollment with a code from the app.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "code": "492039" })
+))]
 pub struct TotpConfirmRequest {
     #[schema(value_type = String, format = Password)]
     pub code: Sensitive,
@@ -140,6 +160,9 @@ pub struct RecoveryCodes {
 /// Re-authentication for a sensitive change of one's own account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "password": "violet-harbour-engine-42" })
+))]
 pub struct PasswordConfirmation {
     #[schema(value_type = String, format = Password)]
     pub password: Sensitive,
@@ -163,6 +186,9 @@ pub struct ApiToken {
 /// Creates a personal API token.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "name": "backup script", "permissions": ["servers.read", "scripts.run"], "expires_in_days": 90 })
+))]
 pub struct CreateApiTokenRequest {
     pub name: String,
     /// A subset of the caller's permissions.
@@ -183,16 +209,39 @@ pub struct CreatedApiToken {
 
 /// Organization settings.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Every user must use two-factor authentication.
     pub require_totp: bool,
+    /// Networks health checks may reach although they are refused by default (loopback,
+    /// link-local, the hub's own addresses, multicast, cloud metadata addresses), in CIDR form.
+    pub check_allowed_networks: Vec<String>,
+}
+
+/// New organization settings.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "require_totp": true }),
+    json!({ "require_totp": false, "check_allowed_networks": ["127.0.0.0/8", "::1"] })
+))]
+pub struct SettingsUpdate {
+    /// Every user must use two-factor authentication.
+    pub require_totp: bool,
+    /// Replaces the networks health checks may reach although they are refused by default:
+    /// networks (`127.0.0.0/8`, `fe80::/10`) or single addresses, at most 100. Left out: kept
+    /// as they are.
+    #[serde(default)]
+    pub check_allowed_networks: Option<Vec<String>>,
 }
 
 /// Proves the caller again before a sensitive action (a fleet-wide run, an ad-hoc command, a
 /// terminal): their password, or a code from their authenticator app.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "password": "violet-harbour-engine-42" }),
+    json!({ "totp_code": "492039" })
+))]
 pub struct StepUpRequest {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]

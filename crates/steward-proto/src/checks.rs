@@ -2,15 +2,56 @@
 //! results and uptime.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 /// What a check probes. Stored as JSON with the check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum CheckSpec {
     Http(HttpCheck),
     Tcp(TcpCheck),
     Dns(DnsCheck),
+}
+
+/// The schema is `oneOf` the variants' own objects, each with the `type` tag among its
+/// properties. (utoipa's form for an internally tagged enum is `allOf` of the variant and an
+/// object holding `type`; with variants that refuse unknown fields, each part of that `allOf`
+/// refuses the other's fields, so no value at all would be valid.)
+impl PartialSchema for CheckSpec {
+    fn schema() -> RefOr<Schema> {
+        fn tagged(tag: &str, variant: RefOr<Schema>) -> RefOr<Schema> {
+            let RefOr::T(Schema::Object(mut object)) = variant else {
+                return variant;
+            };
+            let fields = std::mem::take(&mut object.properties);
+            let tag_schema = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([tag]));
+            object.properties.insert("type".into(), tag_schema.into());
+            object.properties.extend(fields);
+            object.required.insert(0, "type".into());
+            RefOr::T(Schema::Object(object))
+        }
+        OneOfBuilder::new()
+            .item(tagged("http", HttpCheck::schema()))
+            .item(tagged("tcp", TcpCheck::schema()))
+            .item(tagged("dns", DnsCheck::schema()))
+            .description(Some(
+                "What a check probes, by its `type`. Stored as JSON with the check.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CheckSpec {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // What the variants refer to (`HttpMethod`, `DnsRecordType`).
+        <HttpCheck as ToSchema>::schemas(schemas);
+        <TcpCheck as ToSchema>::schemas(schemas);
+        <DnsCheck as ToSchema>::schemas(schemas);
+    }
 }
 
 impl CheckSpec {
@@ -161,6 +202,11 @@ impl CheckStatus {
 /// A check to create, or the new definition of one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "name": "Shop", "spec": { "type": "http", "url": "https://shop.example.com/health", "keyword": "ok" } }),
+    json!({ "name": "PostgreSQL on db-1", "server_id": "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d", "spec": { "type": "tcp", "host": "10.0.0.5", "port": 5432 }, "interval_secs": 30, "timeout_secs": 5 }),
+    json!({ "name": "MX record", "spec": { "type": "dns", "name": "example.com", "record_type": "MX", "expected": "10 mail.example.com" }, "enabled": false })
+))]
 pub struct CheckInput {
     pub name: String,
     /// The server the check belongs to (its tags decide who sees it); none for a standalone

@@ -24,6 +24,9 @@ pub struct Role {
 /// Creates or replaces a custom role.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "name": "web-operators", "description": "Run scripts on the web servers", "permissions": ["servers.read", "scripts.run", "checks.write"], "server_tags": ["web"] })
+))]
 pub struct RoleInput {
     pub name: String,
     #[serde(default)]

@@ -99,6 +99,10 @@ pub struct Script {
 /// Creates a script, or saves a new version of one.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "name": "Disk usage", "description": "Largest directories under a path", "shell": "sh", "body": "du -xh \"$DIR\" | sort -h | tail -n \"$N\"", "parameters": [{ "name": "DIR", "type": "string", "required": true }, { "name": "N", "type": "integer", "default": "10" }] }),
+    json!({ "name": "Rotate the database password", "body": "psql -c \"ALTER ROLE app PASSWORD '$NEW_PASSWORD'\"", "parameters": [{ "name": "NEW_PASSWORD", "type": "secret", "required": true }], "owner_tags": ["db"], "step_up": { "password": "violet-harbour-engine-42" } })
+))]
 pub struct ScriptInput {
     pub name: String,
     #[serde(default)]
@@ -148,6 +152,10 @@ pub struct ScriptVersion {
 /// Starts a run of a saved script or an ad-hoc command on servers.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "script_id": "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d", "script_version": 3, "parameters": { "DIR": "/var", "N": 5 }, "tags": ["web"], "concurrency": 5 }),
+    json!({ "command": "uptime", "server_ids": ["0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d"], "step_up": { "password": "violet-harbour-engine-42" } })
+))]
 pub struct ExecutionRequest {
     /// A saved script…
     #[serde(default)]

@@ -82,6 +82,7 @@ pub struct EndpointChange {
 /// recent `POST /auth/step-up`, or the proof inline).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({}), json!({ "step_up": { "password": "correct horse battery staple" } })))]
 pub struct ConfirmEndpointRequest {
     #[serde(default)]
     pub step_up: Option<crate::StepUpRequest>,
@@ -90,6 +91,9 @@ pub struct ConfirmEndpointRequest {
 /// Creates or replaces a server.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "name": "web-1", "host": "10.0.0.11", "port": 22, "ssh_user": "deploy", "tags": ["web", "prod"], "notes": "Front web server" })
+))]
 pub struct ServerInput {
     pub name: String,
     pub host: String,
@@ -222,6 +226,10 @@ impl CredentialKind {
 /// Sets a server's credential. Secrets are write-only: no response ever contains them.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(examples(
+    json!({ "kind": "generate" }),
+    json!({ "kind": "password", "password": "ssh-secret-8841" })
+))]
 pub enum CredentialInput {
     /// Upload a private key (OpenSSH, PEM or PuTTY), optionally encrypted.
     PrivateKey {
@@ -281,6 +289,9 @@ pub struct HostKeyMismatch {
 /// Pins a server's host key before first contact.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG2tLkRSQ2nmEN6RWoYtUjrr9xwFjkf6pAcHuwVmRvEn root@web-1" })
+))]
 pub struct PinHostKeyRequest {
     /// `authorized_keys` form, e.g. the content of `/etc/ssh/ssh_host_ed25519_key.pub`.
     pub public_key: String,
@@ -289,6 +300,9 @@ pub struct PinHostKeyRequest {
 /// Accepts the new host key a server presented, naming its fingerprint as seen by the user.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "fingerprint": "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8" })
+))]
 pub struct AcceptHostKeyRequest {
     pub fingerprint: String,
 }

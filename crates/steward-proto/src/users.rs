@@ -31,6 +31,9 @@ pub struct User {
 /// Creates an account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "username": "alice", "password": "violet-harbour-engine-42", "email": "alice@example.com", "roles": ["operator"] })
+))]
 pub struct CreateUserRequest {
     pub username: String,
     #[schema(value_type = String, format = Password)]
@@ -50,6 +53,9 @@ pub struct CreateUserRequest {
 /// Changes an account; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "roles": ["viewer"], "disabled": false })
+))]
 pub struct UpdateUserRequest {
     #[serde(default)]
     pub email: Option<String>,
@@ -65,6 +71,9 @@ pub struct UpdateUserRequest {
 /// Sets a new password for someone else.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(
+    json!({ "new_password": "amber-lantern-river-77" })
+))]
 pub struct ResetPasswordRequest {
     #[schema(value_type = String, format = Password)]
     pub new_password: Sensitive,

@@ -156,6 +156,11 @@ pub struct ServeOpts {
     /// Days health-check results are kept (uptime comes from hourly roll-ups kept 400 days).
     #[arg(long, env = "STEWARD_CHECK_RETENTION_DAYS")]
     pub check_retention_days: Option<i64>,
+    /// Addresses or networks health checks may reach although they are refused by default
+    /// (loopback, link-local, the hub's own addresses …), besides those allowed in Settings
+    /// (repeatable or comma-separated; default none).
+    #[arg(long, env = "STEWARD_CHECK_ALLOW", value_delimiter = ',')]
+    pub check_allow: Vec<String>,
     /// The `steward-agent` binary to serve to agents and install over SSH, or a directory
     /// with one build per architecture (default: a `steward-agent` file next to the
     /// `steward` executable).
@@ -246,6 +251,7 @@ pub struct FileConfig {
     pub metrics_allow: Option<Vec<String>>,
     pub check_concurrency: Option<i64>,
     pub check_retention_days: Option<i64>,
+    pub check_allow: Option<Vec<String>>,
     pub agent_binary: Option<PathBuf>,
     pub max_sockets_per_user: Option<i64>,
     pub terminal_recording_cap: Option<i64>,
@@ -360,6 +366,14 @@ pub fn api_config(
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
+    let check_allow = if s.check_allow.is_empty() {
+        file.check_allow.clone().unwrap_or_default()
+    } else {
+        s.check_allow.clone()
+    }
+    .iter()
+    .map(|n| steward_checks::parse_network(n).map_err(|m| anyhow::anyhow!("check-allow: {m}")))
+    .collect::<anyhow::Result<Vec<_>>>()?;
     let days = |name: &str, v: Option<i64>, default_ms: i64| -> anyhow::Result<i64> {
         match v {
             None => Ok(default_ms),
@@ -511,6 +525,7 @@ pub fn api_config(
                 Some(d) => d,
                 None => defaults.check_retention_days,
             },
+            check_allow,
             agent_binary: s
                 .agent_binary
                 .clone()
@@ -593,6 +608,40 @@ mod tests {
         assert!(api.secure_cookies, "https public URL means Secure cookies");
         assert_eq!(api.trusted_proxies.len(), 2);
         assert_eq!(api.refresh_ttl_secs, 14 * 24 * 3600);
+    }
+
+    #[test]
+    fn check_allow_from_the_flag_or_the_file() {
+        let serve = |args: &[&str]| {
+            let Command::Serve(s) = parse(args).command else {
+                panic!("serve")
+            };
+            s
+        };
+        let dir = PathBuf::from("/tmp/s");
+        let none = FileConfig::default();
+        let (_, api) = api_config(&serve(&["serve"]), &none, &dir).expect("config");
+        assert!(
+            api.check_allow.is_empty(),
+            "nothing restricted is allowed by default"
+        );
+        let file: FileConfig = toml::from_str(r#"check_allow = ["10.9.8.7/8"]"#).expect("toml");
+        let (_, api) = api_config(&serve(&["serve"]), &file, &dir).expect("config");
+        assert_eq!(
+            api.check_allow,
+            ["10.0.0.0/8".parse::<ipnet::IpNet>().unwrap()]
+        );
+        let flag = serve(&["serve", "--check-allow", "127.0.0.0/8,::1"]);
+        let (_, api) = api_config(&flag, &file, &dir).expect("config");
+        assert_eq!(
+            api.check_allow,
+            [
+                "127.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        let bad = serve(&["serve", "--check-allow", "localhost"]);
+        assert!(api_config(&bad, &none, &dir).is_err());
     }
 
     #[test]

@@ -1014,6 +1014,9 @@ async fn wrong_types_missing_fields_and_unknown_fields_are_invalid_body() {
         json!({ "require_totp": "true" }),
         json!({ "require_totp": 1 }),
         json!({ "require_totp": null }),
+        json!({ "require_totp": false, "check_allowed_networks": "127.0.0.0/8" }),
+        json!({ "require_totp": false, "check_allowed_networks": [1] }),
+        json!({ "require_totp": false, "check_allowed_networks": [["127.0.0.1"]] }),
     ] {
         add(&Method::PUT, "/api/v1/settings", body);
     }
@@ -3665,6 +3668,22 @@ async fn check_definitions_and_queries_are_validated_and_nothing_is_stored() {
         spec(dns(json!({ "resolver": resolver })), "spec.resolver");
     }
     spec(dns(json!({ "expected": "" })), "spec.expected");
+    // Addresses checks may not reach by default (the hub itself, link-local metadata).
+    for url in [
+        "http://127.0.0.1:8080/metrics",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://0.0.0.0/",
+    ] {
+        spec(http(json!({ "url": url })), "spec.url");
+    }
+    for host in ["127.0.0.1", "::ffff:127.0.0.1", "fe80::1"] {
+        spec(
+            json!({ "type": "tcp", "host": host, "port": 22 }),
+            "spec.host",
+        );
+    }
+    spec(dns(json!({ "resolver": "127.0.0.53" })), "spec.resolver");
     spec(dns(json!({ "expected": chars(501) })), "spec.expected");
     for (body, field) in &cases {
         p.invalid(

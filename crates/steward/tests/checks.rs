@@ -1,14 +1,16 @@
 //! Health checks through the API, against servers the test starts on loopback: one answering
 //! 200, one 500, one that never answers, one with a self-signed certificate five days from
 //! expiry; uptime from stored results; the scheduler; proposals accepted as checks; who sees
-//! which checks.
+//! which checks. Loopback is refused by default, so these tests allow it as an administrator
+//! would; the last tests are the attacks on the hub that the default refuses, the allow-list
+//! setting, and the rate limit on manual runs.
 mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -119,6 +121,8 @@ async fn run_now(s: &Session, check: &Value) -> Value {
 async fn http_checks_report_up_down_timeouts_and_certificate_days() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     let (ok_url, _) = http_server(Answer::Healthy).await;
     let (broken_url, _) = http_server(Answer::Broken).await;
     let (hang_url, _) = http_server(Answer::Hang).await;
@@ -220,6 +224,8 @@ async fn http_checks_report_up_down_timeouts_and_certificate_days() {
 async fn edits_and_deletes_are_stored_and_audited() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     let (url, mode) = http_server(Answer::Healthy).await;
     let check = create(
         &admin,
@@ -259,6 +265,8 @@ async fn edits_and_deletes_are_stored_and_audited() {
 async fn uptime_is_computed_from_stored_results() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     let check = create(&admin, json!({ "name": "stored", "enabled": false, "spec": { "type": "tcp", "host": "127.0.0.1", "port": 9 } })).await;
     let id = check["id"].as_str().unwrap();
     let now = chrono::Utc::now().timestamp_millis();
@@ -326,6 +334,8 @@ async fn uptime_is_computed_from_stored_results() {
 async fn the_scheduler_runs_enabled_checks_on_their_interval() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     let (url, _) = http_server(Answer::Healthy).await;
     let on = create(&admin, json!({ "name": "on", "interval_secs": 10, "timeout_secs": 2, "spec": { "type": "http", "url": url } })).await;
     let off = create(
@@ -393,6 +403,8 @@ fn proposal(server_id: &str, kind: &str, spec: Value) -> steward_db::proposals::
 async fn accepting_a_proposal_creates_a_check() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     // The "redis" the scan found: a port on the server's own address (127.0.0.2).
     let redis = TcpListener::bind("127.0.0.2:0").await.unwrap();
     let port = redis.local_addr().unwrap().port();
@@ -494,6 +506,8 @@ async fn accepting_a_proposal_creates_a_check() {
 async fn scoped_users_see_and_change_only_their_groups_checks() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    // The test servers run on loopback, which checks may reach only once allowed.
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
     let (st, b) = admin
         .post("/api/v1/roles", json!({ "name": "web-ops", "permissions": ["servers.read", "checks.write"], "server_tags": ["web"] }))
         .await;
@@ -583,4 +597,394 @@ async fn scoped_users_see_and_change_only_their_groups_checks() {
         .post("/api/v1/checks", json!({ "name": "x", "spec": tcp }))
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests from the hub: what checks may not reach, the allow-list, and manual-run limits.
+// ---------------------------------------------------------------------------------------------
+
+/// The end of every refusal's text.
+const REFUSED: &str = "is not allowed for checks; an administrator can allow it in Settings";
+
+/// A server on `ip` that answers every request with a redirect to `location`; its URL.
+async fn redirector(ip: &str, location: String) -> String {
+    let listener = TcpListener::bind((ip, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let reply = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let _ = s.write_all(reply.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}/")
+}
+
+/// The attack of issue 13 (item 12): a user with `checks.write` on the `web` servers only
+/// searched the hub's own `/metrics` for keywords (which server names it mentions) with
+/// keyword checks. Every way there is refused: the hub's address in the definition (at once),
+/// a name that resolves to it and a redirect to it (when the check runs). Once an
+/// administrator allows loopback, the same checks run.
+#[tokio::test]
+async fn a_scoped_user_cannot_read_the_hubs_own_metrics_through_a_check() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (st, b) = admin
+        .post("/api/v1/roles", json!({ "name": "web-ops", "permissions": ["servers.read", "checks.write"], "server_tags": ["web"] }))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    let web = admin.server("web-1", &["web"]).await;
+    let attacker = app.user_with_roles(&admin, "webop", &["web-ops"]).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
+    let keyword = |url: &str| json!({ "name": "probe", "server_id": web, "spec": { "type": "http", "url": url, "keyword": "steward_http_requests_total" } });
+
+    // The hub's address in the definition: refused when the check is saved.
+    for url in [
+        app.url("/metrics"),
+        format!("http://127.1:{port}/metrics"),
+        format!("http://[::ffff:127.0.0.1]:{port}/metrics"),
+    ] {
+        let (st, b) = attacker.post("/api/v1/checks", keyword(&url)).await;
+        assert_eq!(
+            (st, code(&b)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+            "{url}: {b}"
+        );
+        assert_eq!(b["error"]["details"]["field"], "spec.url", "{b}");
+        assert_eq!(
+            b["error"]["details"]["reason"],
+            format!(
+                "target address {} (loopback) {REFUSED}",
+                if url.contains("ffff") {
+                    "::ffff:127.0.0.1"
+                } else {
+                    "127.0.0.1"
+                }
+            ),
+            "{b}"
+        );
+    }
+    for (spec, field) in [
+        (
+            json!({ "type": "tcp", "host": "127.0.0.1", "port": port }),
+            "spec.host",
+        ),
+        (
+            json!({ "type": "tcp", "host": "[::1]", "port": port }),
+            "spec.host",
+        ),
+        (
+            json!({ "type": "tcp", "host": "169.254.169.254", "port": 80 }),
+            "spec.host",
+        ),
+        (
+            json!({ "type": "dns", "name": "db.internal", "resolver": "127.0.0.53" }),
+            "spec.resolver",
+        ),
+    ] {
+        let (st, b) = attacker
+            .post(
+                "/api/v1/checks",
+                json!({ "name": "probe", "server_id": web, "spec": spec }),
+            )
+            .await;
+        assert_eq!(
+            (st, b["error"]["details"]["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{b}"
+        );
+        assert!(
+            b["error"]["details"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.ends_with(REFUSED)),
+            "{b}"
+        );
+    }
+
+    // A name that resolves to the hub, and a redirect to it from a server checks may reach
+    // (127.0.0.5 stands for a server on the LAN, allowed here because the test has no LAN):
+    // saved, but refused when they run, before any request reaches the hub.
+    admin.allow_check_targets(&["127.0.0.5"]).await;
+    let front = redirector("127.0.0.5", app.url("/metrics")).await;
+    let mut probes = Vec::new();
+    for spec in [
+        json!({ "type": "http", "url": format!("http://localhost:{port}/metrics"), "keyword": "steward_http_requests_total" }),
+        json!({ "type": "http", "url": front, "keyword": "steward_http_requests_total" }),
+        json!({ "type": "tcp", "host": "localhost", "port": port }),
+    ] {
+        let (st, c) = attacker
+            .post(
+                "/api/v1/checks",
+                json!({ "name": "probe", "server_id": web, "spec": spec }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{c}");
+        let c = run_now(&attacker, &c).await;
+        let last = &c["last"];
+        assert_eq!(last["status"], "down", "{c}");
+        assert_eq!(last["http_status"], Value::Null, "no answer came back: {c}");
+        let message = last["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("target address ") && message.ends_with(REFUSED),
+            "{message}"
+        );
+        probes.push(c);
+    }
+
+    // The allow-list is the administrators' (settings.manage).
+    let (st, _) = attacker
+        .put(
+            "/api/v1/settings",
+            json!({ "require_totp": false, "check_allowed_networks": ["127.0.0.0/8"] }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Allowed by an administrator, the same checks run, and the keyword is found.
+    admin.allow_check_targets(&["127.0.0.0/8", "::1"]).await;
+    for c in &probes {
+        let c = run_now(&attacker, c).await;
+        assert_eq!(c["last"]["status"], "up", "{c}");
+    }
+    let (st, c) = attacker
+        .post("/api/v1/checks", keyword(&app.url("/metrics")))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{c}");
+    let c = run_now(&attacker, &c).await;
+    assert_eq!(
+        (&c["last"]["status"], &c["last"]["http_status"]),
+        (&json!("up"), &json!(200)),
+        "{c}"
+    );
+}
+
+/// The allow-list: an organization setting, each entry checked and stored in its canonical
+/// form, kept when a change leaves it out, and audited.
+#[tokio::test]
+async fn the_allow_list_is_checked_kept_and_audited() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (st, s) = admin.get("/api/v1/settings").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        s,
+        json!({ "require_totp": false, "check_allowed_networks": [] })
+    );
+    let (st, s) = admin
+        .put("/api/v1/settings", json!({ "require_totp": false, "check_allowed_networks": ["10.1.2.3/8", " 127.0.0.1 ", "::1", "127.0.0.1/32"] }))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{s}");
+    let stored = json!(["10.0.0.0/8", "127.0.0.1/32", "::1/128"]);
+    assert_eq!(s["check_allowed_networks"], stored);
+    let (_, s) = admin
+        .put("/api/v1/settings", json!({ "require_totp": false }))
+        .await;
+    assert_eq!(
+        s["check_allowed_networks"], stored,
+        "left out, the list stays"
+    );
+    for (list, field) in [
+        (
+            json!(["10.0.0.0/8", "localhost"]),
+            "check_allowed_networks[1]",
+        ),
+        (json!(["10.0.0.0/33"]), "check_allowed_networks[0]"),
+        (json!([""]), "check_allowed_networks[0]"),
+        (json!(vec!["10.0.0.1"; 101]), "check_allowed_networks"),
+    ] {
+        let (st, b) = admin
+            .put(
+                "/api/v1/settings",
+                json!({ "require_totp": false, "check_allowed_networks": list }),
+            )
+            .await;
+        assert_eq!(
+            (st, code(&b), b["error"]["details"]["field"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                Some(field)
+            ),
+            "{b}"
+        );
+    }
+    let (_, s) = admin.get("/api/v1/settings").await;
+    assert_eq!(
+        s["check_allowed_networks"], stored,
+        "refused changes change nothing"
+    );
+    let details: Vec<String> = sqlx::query_scalar(
+        "SELECT details FROM audit_events WHERE action = 'settings.update' ORDER BY at, id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let first: Value = serde_json::from_str(&details[0]).unwrap();
+    assert_eq!(
+        first["check_allowed_networks"],
+        json!({ "from": [], "to": stored })
+    );
+    let second: Value = serde_json::from_str(&details[1]).unwrap();
+    assert_eq!(second.get("check_allowed_networks"), None, "{second}");
+}
+
+/// The hub's configuration (`--check-allow`) allows networks too, for every organization.
+#[tokio::test]
+async fn the_configuration_can_allow_networks() {
+    let app = TestApp::spawn_with(|c| c.check_allow = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    let admin = app.admin().await;
+    let (url, _) = http_server(Answer::Healthy).await;
+    let check = create(
+        &admin,
+        json!({ "name": "local", "spec": { "type": "http", "url": url } }),
+    )
+    .await;
+    assert_eq!(run_now(&admin, &check).await["last"]["status"], "up");
+    let (st, b) = admin
+        .post(
+            "/api/v1/checks",
+            json!({ "name": "v6", "spec": { "type": "tcp", "host": "::1", "port": 9 } }),
+        )
+        .await;
+    assert_eq!(
+        st,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "::1 is not in 127.0.0.0/8: {b}"
+    );
+}
+
+/// Manual runs: at most 5 a minute per check and 10 a minute per user, counted in the
+/// database so another instance refuses them too; 429 with Retry-After, audited.
+#[tokio::test]
+async fn manual_runs_are_rate_limited_per_check_and_per_user_on_every_instance() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    admin.allow_check_targets(&["127.0.0.0/8"]).await;
+    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tcp =
+        json!({ "type": "tcp", "host": "127.0.0.1", "port": open.local_addr().unwrap().port() });
+    let a = create(
+        &admin,
+        json!({ "name": "a", "enabled": false, "spec": tcp }),
+    )
+    .await;
+    let b = create(
+        &admin,
+        json!({ "name": "b", "enabled": false, "spec": tcp }),
+    )
+    .await;
+    let path = |c: &Value| format!("/api/v1/checks/{}/run", c["id"].as_str().unwrap());
+    let runs = |c: &Value| {
+        let id = c["id"].as_str().unwrap().to_string();
+        let pool = app.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM check_results WHERE check_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(run_now(&admin, &a).await["last"]["status"], "up");
+    }
+    // The sixth run of the check within the minute is refused, saying when to try again.
+    let res = app
+        .client
+        .post(app.url(&path(&a)))
+        .bearer_auth(&admin.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(code(&body), "rate_limited");
+    assert_eq!(body["error"]["details"]["retry_after"], retry);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("this check was run too often"),
+        "{body}"
+    );
+    assert_eq!(runs(&a).await, 5, "the refused run did not run");
+
+    // Another instance on the same database refuses it too.
+    let second = app.second_instance(Default::default()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(steward_api::serve(listener, second, std::future::pending()));
+    let (st, body) = send(
+        &app.client,
+        Method::POST,
+        &format!("{other}{}", path(&a)),
+        Some(&admin.token),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{body}"
+    );
+
+    // Per user: the refused runs counted too (7 so far), so three more runs of another check
+    // are allowed, and the next is refused.
+    for _ in 0..3 {
+        assert_eq!(run_now(&admin, &b).await["last"]["status"], "up");
+    }
+    let (st, body) = admin.post(&path(&b), json!(null)).await;
+    assert_eq!(
+        (st, code(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("you started too many check runs"),
+        "{body}"
+    );
+    assert_eq!(runs(&b).await, 3);
+    // Another user is not held back by the first one's runs.
+    let operator = app.user_with_roles(&admin, "op", &["operator"]).await;
+    assert_eq!(run_now(&operator, &b).await["last"]["status"], "up");
+    assert_eq!(runs(&b).await, 4);
+
+    // A minute after a window opened, runs are allowed again (the minute passes in the
+    // database rather than in the test).
+    sqlx::query("UPDATE rate_limits SET window_start = window_start - 61000")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(run_now(&admin, &a).await["last"]["status"], "up");
+    assert_eq!(runs(&a).await, 6);
+    let denied = app
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|(a, o)| a == "check.run" && o == "denied")
+        .count();
+    assert_eq!(denied, 3, "every refused run is audited");
+    serving.abort();
+    drop(open);
 }

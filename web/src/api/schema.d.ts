@@ -337,7 +337,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Runs a check now (also a disabled one), stores the result and returns the check. */
+        /**
+         * Runs a check now (also a disabled one), stores the result and returns the check. At most
+         *     10 manual runs a minute per user, and 5 a minute per check.
+         */
         post: operations["checks_run"];
         delete?: never;
         options?: never;
@@ -975,7 +978,10 @@ export interface paths {
         };
         /** Current settings. */
         get: operations["settings_get"];
-        /** Changes settings. Requiring 2FA sends every user without it to set-up at their next request. */
+        /**
+         * Changes settings. Requiring 2FA sends every user without it to set-up at their next request.
+         *     The health checks' allow-list takes effect at their next run.
+         */
         put: operations["settings_put"];
         post?: never;
         delete?: never;
@@ -1222,7 +1228,12 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description Accepts the new host key a server presented, naming its fingerprint as seen by the user. */
+        /**
+         * @description Accepts the new host key a server presented, naming its fingerprint as seen by the user.
+         * @example {
+         *       "fingerprint": "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
+         *     }
+         */
         AcceptHostKeyRequest: {
             fingerprint: string;
         };
@@ -1292,6 +1303,12 @@ export interface components {
          * @description Installing (or uninstalling) the agent over SSH. The body may be left out: a session that
          *     stepped up recently (`POST /auth/step-up`) needs nothing more; an API token proves its
          *     owner inline with `step_up`.
+         * @example {}
+         * @example {
+         *       "step_up": {
+         *         "password": "violet-harbour-engine-42"
+         *       }
+         *     }
          */
         AgentInstallRequest: {
             step_up?: null | components["schemas"]["StepUpRequest"];
@@ -1393,7 +1410,13 @@ export interface components {
          * @enum {string}
          */
         AuthMethod: "key" | "password";
-        /** @description Changes the caller's own password. */
+        /**
+         * @description Changes the caller's own password.
+         * @example {
+         *       "current_password": "violet-harbour-engine-42",
+         *       "new_password": "amber-lantern-river-77"
+         *     }
+         */
         ChangePasswordRequest: {
             /** Format: password */
             current_password: string;
@@ -1421,7 +1444,38 @@ export interface components {
             last?: null | components["schemas"]["CheckLast"];
             uptime: components["schemas"]["Uptime"];
         };
-        /** @description A check to create, or the new definition of one. */
+        /**
+         * @description A check to create, or the new definition of one.
+         * @example {
+         *       "name": "Shop",
+         *       "spec": {
+         *         "keyword": "ok",
+         *         "type": "http",
+         *         "url": "https://shop.example.com/health"
+         *       }
+         *     }
+         * @example {
+         *       "interval_secs": 30,
+         *       "name": "PostgreSQL on db-1",
+         *       "server_id": "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d",
+         *       "spec": {
+         *         "host": "10.0.0.5",
+         *         "port": 5432,
+         *         "type": "tcp"
+         *       },
+         *       "timeout_secs": 5
+         *     }
+         * @example {
+         *       "enabled": false,
+         *       "name": "MX record",
+         *       "spec": {
+         *         "expected": "10 mail.example.com",
+         *         "name": "example.com",
+         *         "record_type": "MX",
+         *         "type": "dns"
+         *       }
+         *     }
+         */
         CheckInput: {
             name: string;
             /**
@@ -1479,17 +1533,65 @@ export interface components {
             /** @description Whether older runs in the window were left out (at most 5000 are returned). */
             truncated: boolean;
         };
-        /** @description What a check probes. Stored as JSON with the check. */
-        CheckSpec: (components["schemas"]["HttpCheck"] & {
+        /** @description What a check probes, by its `type`. Stored as JSON with the check. */
+        CheckSpec: {
             /** @enum {string} */
             type: "http";
-        }) | (components["schemas"]["TcpCheck"] & {
+            /** @description `http://` or `https://` URL. */
+            url: string;
+            method?: components["schemas"]["HttpMethod"];
+            /**
+             * @description Status codes that count as up: codes and ranges separated by commas (`200-299,301`).
+             *     Default `200-399`.
+             */
+            expected_status?: string;
+            /**
+             * @description Text the body must contain (or, with `keyword_absent`, must not contain). Only the
+             *     first MiB of the body is searched. Not with `HEAD`.
+             */
+            keyword?: string | null;
+            keyword_absent?: boolean;
+            /** @description Follow redirects (at most 10). Default true. */
+            follow_redirects?: boolean;
+            /**
+             * @description Verify the server's TLS certificate. When off, the certificate's expiry is still
+             *     reported. Default true.
+             */
+            verify_tls?: boolean;
+            /**
+             * Format: int32
+             * @description Slower than this counts as degraded.
+             */
+            max_response_ms?: number | null;
+            /**
+             * Format: int32
+             * @description A certificate expiring within this many days counts as degraded (an expired one as
+             *     down). Default 14; 0 turns the warning off.
+             */
+            cert_warn_days?: number;
+        } | {
             /** @enum {string} */
             type: "tcp";
-        }) | (components["schemas"]["DnsCheck"] & {
+            host: string;
+            /** Format: int32 */
+            port: number;
+        } | {
             /** @enum {string} */
             type: "dns";
-        });
+            /** @description The name to resolve (`example.com`). */
+            name: string;
+            record_type?: components["schemas"]["DnsRecordType"];
+            /**
+             * @description The name server to ask (`192.0.2.53` or `192.0.2.53:5353`); the hub's resolvers when
+             *     absent.
+             */
+            resolver?: string | null;
+            /**
+             * @description A value one of the answers must equal (an address, a host name, `10 mail.example.com`
+             *     for MX, the text for TXT).
+             */
+            expected?: string | null;
+        };
         /**
          * @description The outcome of one run.
          * @enum {string}
@@ -1523,7 +1625,17 @@ export interface components {
             /** Format: int32 */
             cores?: number | null;
         };
-        /** @description Creates a personal API token. */
+        /**
+         * @description Creates a personal API token.
+         * @example {
+         *       "expires_in_days": 90,
+         *       "name": "backup script",
+         *       "permissions": [
+         *         "servers.read",
+         *         "scripts.run"
+         *       ]
+         *     }
+         */
         CreateApiTokenRequest: {
             name: string;
             /** @description A subset of the caller's permissions. */
@@ -1534,7 +1646,17 @@ export interface components {
              */
             expires_in_days?: number | null;
         };
-        /** @description Creates an account. */
+        /**
+         * @description Creates an account.
+         * @example {
+         *       "email": "alice@example.com",
+         *       "password": "violet-harbour-engine-42",
+         *       "roles": [
+         *         "operator"
+         *       ],
+         *       "username": "alice"
+         *     }
+         */
         CreateUserRequest: {
             username: string;
             /** Format: password */
@@ -1564,7 +1686,16 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /** @description Sets a server's credential. Secrets are write-only: no response ever contains them. */
+        /**
+         * @description Sets a server's credential. Secrets are write-only: no response ever contains them.
+         * @example {
+         *       "kind": "generate"
+         *     }
+         * @example {
+         *       "kind": "password",
+         *       "password": "ssh-secret-8841"
+         *     }
+         */
         CredentialInput: {
             /** Format: password */
             private_key: string;
@@ -1621,22 +1752,6 @@ export interface components {
             size_bytes: number;
             /** Format: int64 */
             used_bytes: number;
-        };
-        /** @description A DNS lookup. */
-        DnsCheck: {
-            /** @description The name to resolve (`example.com`). */
-            name: string;
-            record_type?: components["schemas"]["DnsRecordType"];
-            /**
-             * @description The name server to ask (`192.0.2.53` or `192.0.2.53:5353`); the hub's resolvers when
-             *     absent.
-             */
-            resolver?: string | null;
-            /**
-             * @description A value one of the answers must equal (an address, a host name, `10 mail.example.com`
-             *     for MX, the text for TXT).
-             */
-            expected?: string | null;
         };
         /**
          * @description A DNS record type a DNS check asks for.
@@ -1739,7 +1854,29 @@ export interface components {
             /** @description Pass as `cursor` for the next page; absent on the last. */
             next_cursor?: string | null;
         };
-        /** @description Starts a run of a saved script or an ad-hoc command on servers. */
+        /**
+         * @description Starts a run of a saved script or an ad-hoc command on servers.
+         * @example {
+         *       "concurrency": 5,
+         *       "parameters": {
+         *         "DIR": "/var",
+         *         "N": 5
+         *       },
+         *       "script_id": "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d",
+         *       "tags": [
+         *         "web"
+         *       ]
+         *     }
+         * @example {
+         *       "command": "uptime",
+         *       "server_ids": [
+         *         "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d"
+         *       ],
+         *       "step_up": {
+         *         "password": "violet-harbour-engine-42"
+         *       }
+         *     }
+         */
         ExecutionRequest: {
             /** @description A saved script (its current version)… */
             script_id?: string | null;
@@ -1829,41 +1966,6 @@ export interface components {
          * @enum {string}
          */
         HostStatus: "online" | "degraded" | "offline" | "unknown";
-        /** @description An HTTP(S) request and what its answer must look like. */
-        HttpCheck: {
-            /** @description `http://` or `https://` URL. */
-            url: string;
-            method?: components["schemas"]["HttpMethod"];
-            /**
-             * @description Status codes that count as up: codes and ranges separated by commas (`200-299,301`).
-             *     Default `200-399`.
-             */
-            expected_status?: string;
-            /**
-             * @description Text the body must contain (or, with `keyword_absent`, must not contain). Only the
-             *     first MiB of the body is searched. Not with `HEAD`.
-             */
-            keyword?: string | null;
-            keyword_absent?: boolean;
-            /** @description Follow redirects (at most 10). Default true. */
-            follow_redirects?: boolean;
-            /**
-             * @description Verify the server's TLS certificate. When off, the certificate's expiry is still
-             *     reported. Default true.
-             */
-            verify_tls?: boolean;
-            /**
-             * Format: int32
-             * @description Slower than this counts as degraded.
-             */
-            max_response_ms?: number | null;
-            /**
-             * Format: int32
-             * @description A certificate expiring within this many days counts as degraded (an expired one as
-             *     down). Default 14; 0 turns the warning off.
-             */
-            cert_warn_days?: number;
-        };
         /**
          * @description The HTTP method of an HTTP check.
          * @enum {string}
@@ -1887,7 +1989,18 @@ export interface components {
             /** Format: double */
             value: number;
         };
-        /** @description Logs in. */
+        /**
+         * @description Logs in.
+         * @example {
+         *       "password": "violet-harbour-engine-42",
+         *       "username": "alice"
+         *     }
+         * @example {
+         *       "password": "violet-harbour-engine-42",
+         *       "totp_code": "492039",
+         *       "username": "alice"
+         *     }
+         */
         LoginRequest: {
             username: string;
             /** Format: password */
@@ -2032,7 +2145,12 @@ export interface components {
          * @enum {string}
          */
         ParameterType: "string" | "integer" | "boolean" | "choice";
-        /** @description Re-authentication for a sensitive change of one's own account. */
+        /**
+         * @description Re-authentication for a sensitive change of one's own account.
+         * @example {
+         *       "password": "violet-harbour-engine-42"
+         *     }
+         */
         PasswordConfirmation: {
             /** Format: password */
             password: string;
@@ -2044,7 +2162,12 @@ export interface components {
             /** @description Whether it applies per server (and so can be limited to tags). */
             server_scoped: boolean;
         };
-        /** @description Pins a server's host key before first contact. */
+        /**
+         * @description Pins a server's host key before first contact.
+         * @example {
+         *       "public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG2tLkRSQ2nmEN6RWoYtUjrr9xwFjkf6pAcHuwVmRvEn root@web-1"
+         *     }
+         */
         PinHostKeyRequest: {
             /** @description `authorized_keys` form, e.g. the content of `/etc/ssh/ssh_host_ed25519_key.pub`. */
             public_key: string;
@@ -2073,12 +2196,23 @@ export interface components {
         RecoveryCodes: {
             recovery_codes: string[];
         };
-        /** @description Exchanges a refresh token (from the body or the cookie) for new tokens. */
+        /**
+         * @description Exchanges a refresh token (from the body or the cookie) for new tokens.
+         * @example {
+         *       "refresh_token": "GZ1n4cXbJ0bQyq2k7v5s8w3r6t9u0x1z2a4b6c8d0e"
+         *     }
+         * @example {}
+         */
         RefreshRequest: {
             /** Format: password */
             refresh_token?: string | null;
         };
-        /** @description Sets a new password for someone else. */
+        /**
+         * @description Sets a new password for someone else.
+         * @example {
+         *       "new_password": "amber-lantern-river-77"
+         *     }
+         */
         ResetPasswordRequest: {
             /** Format: password */
             new_password: string;
@@ -2102,7 +2236,21 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
-        /** @description Creates or replaces a custom role. */
+        /**
+         * @description Creates or replaces a custom role.
+         * @example {
+         *       "description": "Run scripts on the web servers",
+         *       "name": "web-operators",
+         *       "permissions": [
+         *         "servers.read",
+         *         "scripts.run",
+         *         "checks.write"
+         *       ],
+         *       "server_tags": [
+         *         "web"
+         *       ]
+         *     }
+         */
         RoleInput: {
             name: string;
             description?: string;
@@ -2233,7 +2381,27 @@ export interface components {
             /** @description Who saved the current version. */
             updated_by?: string | null;
         };
-        /** @description Creates a script, or saves a new version of one. */
+        /**
+         * @description Creates a script, or saves a new version of one.
+         * @example {
+         *       "body": "du -xh \"$DIR\" | sort -h | tail -n \"$N\"",
+         *       "description": "Largest directories under a path",
+         *       "name": "Disk usage",
+         *       "parameters": [
+         *         {
+         *           "name": "DIR",
+         *           "required": true,
+         *           "type": "string"
+         *         },
+         *         {
+         *           "default": "10",
+         *           "name": "N",
+         *           "type": "integer"
+         *         }
+         *       ],
+         *       "shell": "sh"
+         *     }
+         */
         ScriptInput: {
             name: string;
             description?: string;
@@ -2323,7 +2491,20 @@ export interface components {
              */
             projected_bytes: number;
         };
-        /** @description Creates or replaces a server. */
+        /**
+         * @description Creates or replaces a server.
+         * @example {
+         *       "host": "10.0.0.11",
+         *       "name": "web-1",
+         *       "notes": "Front web server",
+         *       "port": 22,
+         *       "ssh_user": "deploy",
+         *       "tags": [
+         *         "web",
+         *         "prod"
+         *       ]
+         *     }
+         */
         ServerInput: {
             name: string;
             host: string;
@@ -2426,8 +2607,44 @@ export interface components {
         Settings: {
             /** @description Every user must use two-factor authentication. */
             require_totp: boolean;
+            /**
+             * @description Networks health checks may reach although they are refused by default (loopback,
+             *     link-local, the hub's own addresses, multicast, cloud metadata addresses), in CIDR form.
+             */
+            check_allowed_networks: string[];
         };
-        /** @description Creates the first administrator. Only valid with the one-time setup token. */
+        /**
+         * @description New organization settings.
+         * @example {
+         *       "require_totp": true
+         *     }
+         * @example {
+         *       "check_allowed_networks": [
+         *         "127.0.0.0/8",
+         *         "::1"
+         *       ],
+         *       "require_totp": false
+         *     }
+         */
+        SettingsUpdate: {
+            /** @description Every user must use two-factor authentication. */
+            require_totp: boolean;
+            /**
+             * @description Replaces the networks health checks may reach although they are refused by default:
+             *     networks (`127.0.0.0/8`, `fe80::/10`) or single addresses, at most 100. Left out: kept
+             *     as they are.
+             */
+            check_allowed_networks?: string[] | null;
+        };
+        /**
+         * @description Creates the first administrator. Only valid with the one-time setup token.
+         * @example {
+         *       "email": "admin@example.com",
+         *       "password": "violet-harbour-engine-42",
+         *       "token": "4f2b9c1e0a7d5f3b8e6c2a9d",
+         *       "username": "admin"
+         *     }
+         */
         SetupRequest: {
             /**
              * Format: password
@@ -2455,6 +2672,12 @@ export interface components {
         /**
          * @description Proves the caller again before a sensitive action (a fleet-wide run, an ad-hoc command, a
          *     terminal): their password, or a code from their authenticator app.
+         * @example {
+         *       "password": "violet-harbour-engine-42"
+         *     }
+         * @example {
+         *       "totp_code": "492039"
+         *     }
          */
         StepUpRequest: {
             /** Format: password */
@@ -2481,12 +2704,6 @@ export interface components {
             tag: string;
             /** Format: int64 */
             count: number;
-        };
-        /** @description A TCP connection to a port. */
-        TcpCheck: {
-            host: string;
-            /** Format: int32 */
-            port: number;
         };
         /**
          * @description A control message from the browser (a WebSocket text frame). Keystrokes travel as binary
@@ -2575,7 +2792,12 @@ export interface components {
             /** @description Opaque, single-use token for `/auth/refresh`. */
             refresh_token: string;
         };
-        /** @description Confirms enrollment with a code from the app. */
+        /**
+         * @description Confirms enrollment with a code from the app.
+         * @example {
+         *       "code": "492039"
+         *     }
+         */
         TotpConfirmRequest: {
             /** Format: password */
             code: string;
@@ -2587,13 +2809,27 @@ export interface components {
             /** @description `otpauth://` URL, for a QR code. */
             otpauth_url: string;
         };
-        /** @description Updates the caller's profile. */
+        /**
+         * @description Updates the caller's profile.
+         * @example {
+         *       "email": "alice@example.com",
+         *       "locale": "de"
+         *     }
+         */
         UpdateProfileRequest: {
             email?: string | null;
             /** @description UI language (`en`, `de`, `fr`, `es`, `pt-BR`, `ru`, `zh-CN`, `ja`). */
             locale?: string | null;
         };
-        /** @description Changes an account; absent fields stay as they are. */
+        /**
+         * @description Changes an account; absent fields stay as they are.
+         * @example {
+         *       "disabled": false,
+         *       "roles": [
+         *         "viewer"
+         *       ]
+         *     }
+         */
         UpdateUserRequest: {
             email?: string | null;
             /** @description Role ids or names, replacing the current ones. */
@@ -3522,6 +3758,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `rate_limited`: too many manual runs; see Retry-After */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5543,7 +5788,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["Settings"];
+                "application/json": components["schemas"]["SettingsUpdate"];
             };
         };
         responses: {

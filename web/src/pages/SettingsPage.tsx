@@ -1,18 +1,30 @@
-// Organization settings.
+// Organization settings: the 2FA requirement and the networks health checks may reach.
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, ErrorAlert, Loading, Notice, useAction } from '../components/ui';
+import { Button, Checkbox, ErrorAlert, Loading, Notice, TextArea, useAction } from '../components/ui';
+
+/** The allow-list as the text area shows it: one network per line. */
+const asText = (networks: string[]) => networks.join('\n');
+const asList = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 
 export function SettingsPage() {
   const { t } = useTranslation();
   const { busy, error, setError, run } = useAction();
   const [requireTotp, setRequireTotp] = useState<boolean | null>(null);
+  const [networks, setNetworks] = useState('');
   const [saved, setSaved] = useState(false);
   useEffect(() => {
     call(() => api.GET('/api/v1/settings'))
-      .then((s) => setRequireTotp(s.require_totp))
+      .then((s) => {
+        setRequireTotp(s.require_totp);
+        setNetworks(asText(s.check_allowed_networks));
+      })
       .catch(setError);
   }, [setError]);
   return (
@@ -29,7 +41,10 @@ export function SettingsPage() {
             e.preventDefault();
             setSaved(false);
             await run(async () => {
-              await call(() => api.PUT('/api/v1/settings', { body: { require_totp: requireTotp } }));
+              const s = await call(() =>
+                api.PUT('/api/v1/settings', { body: { require_totp: requireTotp, check_allowed_networks: asList(networks) } }),
+              );
+              setNetworks(asText(s.check_allowed_networks));
               setSaved(true);
             });
           }}
@@ -40,6 +55,15 @@ export function SettingsPage() {
             hint={t('settings.requireTotpHint')}
             checked={requireTotp}
             onChange={(e) => setRequireTotp(e.target.checked)}
+          />
+          <h2>{t('settings.checks')}</h2>
+          <TextArea
+            label={t('settings.checkAllowed')}
+            hint={t('settings.checkAllowedHint')}
+            value={networks}
+            rows={4}
+            spellCheck={false}
+            onChange={(e) => setNetworks(e.target.value)}
           />
           {saved && <Notice kind="success">{t('common.saved')}</Notice>}
           <Button type="submit" variant="primary" busy={busy}>

@@ -1,7 +1,8 @@
-// Health checks in the browser against a real HTTP server this test runs: create a check
-// through the dialog, see the scheduler find it up, switch the server to answering 500 and see
-// it down after Run now, read the uptime in the list and open the history chart (uPlot, under
-// the strict CSP); the pages meet WCAG 2.1 AA.
+// Health checks in the browser against a real HTTP server this test runs: a check of loopback is
+// refused until loopback is allowed in Settings; create a check through the dialog, see the
+// scheduler find it up, switch the server to answering 500 and see it down after Run now, read
+// the uptime in the list and open the history chart (uPlot, under the strict CSP); the pages
+// meet WCAG 2.1 AA.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
@@ -43,6 +44,28 @@ test('a check created in the browser goes up, then down, and shows its history',
 
   await page.getByRole('button', { name: 'Create check' }).click();
   const dialog = page.getByRole('dialog', { name: 'Create check' });
+  await dialog.getByLabel('Name').fill('Shop');
+  await dialog.getByLabel('URL').fill(targetUrl);
+  await dialog.getByLabel('Keyword', { exact: true }).fill('open');
+  await dialog.getByLabel('Interval (seconds)').fill('10');
+  await dialog.getByLabel('Timeout (seconds)').fill('3');
+  // The test's server is on loopback, which checks may not reach by default.
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.getByText('target address 127.0.0.1 (loopback) is not allowed for checks', { exact: false }).waitFor();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+  // An administrator allows loopback in Settings.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' }).click();
+  const allowed = page.getByLabel('Networks health checks may reach');
+  expect(await allowed.inputValue()).toBe('');
+  await allowed.fill('127.0.0.1\n');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('Saved.').waitFor();
+  expect(await allowed.inputValue()).toBe('127.0.0.1/32');
+  await shot(page, '69-settings-check-networks');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Checks' }).click();
+  await page.getByRole('button', { name: 'Create check' }).click();
   await dialog.getByLabel('Name').fill('Shop');
   await dialog.getByLabel('URL').fill(targetUrl);
   await dialog.getByLabel('Keyword', { exact: true }).fill('open');

@@ -4,7 +4,9 @@
 //! Who may do what: a check attached to a server is seen by whoever sees the server and
 //! changed with `checks.write` on the server's tags; a standalone check concerns no server, so
 //! it is seen with `servers.read` on every server and changed with `checks.write` on every
-//! server. Checks make requests from the hub, so every change and every manual run is audited.
+//! server. Checks make requests from the hub, so every change and every manual run is audited,
+//! a definition naming an address checks may not reach is refused (`crate::checks::admit`),
+//! and manual runs are rate-limited per user and per check.
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,9 +26,10 @@ use super::servers::visible;
 use super::{tags, time};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
-use crate::checks::{run_and_store, spec_of};
+use crate::checks::{admit, run_and_store, spec_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
+use crate::rate_limit::Limit;
 use crate::state::AppState;
 
 /// Most results returned for the chart.
@@ -35,6 +38,16 @@ const MAX_RESULTS: i64 = 5000;
 const INTERVAL: (u32, u32) = (10, 86_400);
 /// Timeout bounds (seconds).
 const TIMEOUT: (u32, u32) = (1, 60);
+/// Manual runs one user may start.
+const RUNS_PER_USER: Limit = Limit {
+    max: 10,
+    window: std::time::Duration::from_secs(60),
+};
+/// Manual runs of one check, whoever starts them.
+const RUNS_PER_CHECK: Limit = Limit {
+    max: 5,
+    window: std::time::Duration::from_secs(60),
+};
 
 fn view(r: CheckRow, uptime: UptimeRow) -> ApiResult<Check> {
     let spec = spec_of(&r)?;
@@ -282,6 +295,7 @@ async fn insert(
     server: Option<&ServerRow>,
     proposal: Option<&ProposalRow>,
 ) -> ApiResult<CheckRow> {
+    admit(st, &p.user.org_id, &def.spec).await?;
     let now = st.now_ms();
     let row = CheckRow {
         id: steward_db::new_id(),
@@ -345,6 +359,7 @@ pub async fn update(
     let def = parse_input(&req)?;
     let server = target_server(&st, &p, req.server_id.as_deref()).await?;
     require_write(&p, server.as_ref())?;
+    admit(&st, &p.user.org_id, &def.spec).await?;
     let now = st.now_ms();
     let spec = spec_json(&def.spec)?;
     let old_spec: serde_json::Value = serde_json::from_str(&old.spec).unwrap_or_default();
@@ -459,9 +474,11 @@ pub async fn results(
     Ok(Json(CheckResults { items, truncated }))
 }
 
-/// Runs a check now (also a disabled one), stores the result and returns the check.
+/// Runs a check now (also a disabled one), stores the result and returns the check. At most
+/// 10 manual runs a minute per user, and 5 a minute per check.
 #[utoipa::path(post, operation_id = "checks_run", path = "/api/v1/checks/{id}/run", tag = tags::CHECKS, params(("id" = String, Path)),
-    responses((status = 200, body = Check), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Check), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: too many manual runs; see Retry-After")))]
 pub async fn run(
     State(st): State<AppState>,
     p: Principal,
@@ -469,6 +486,33 @@ pub async fn run(
 ) -> ApiResult<Json<Check>> {
     let (row, server) = load(&st, &p, &id).await?;
     require_write(&p, server.as_ref())?;
+    let limited = async {
+        RUNS_PER_USER
+            .take(
+                &st,
+                &format!("check_run:user:{}", p.user.id),
+                "you started too many check runs",
+            )
+            .await?;
+        RUNS_PER_CHECK
+            .take(
+                &st,
+                &format!("check_run:check:{}", row.id),
+                "this check was run too often",
+            )
+            .await
+    };
+    if let Err(e) = limited.await {
+        if e.status == StatusCode::TOO_MANY_REQUESTS {
+            Event::by(&p, "check.run", st.now_ms())
+                .target("check", &row.id, &row.name)
+                .outcome(Outcome::Denied)
+                .details(json!({ "reason": "rate_limited" }))
+                .write(&st.db.pool)
+                .await?;
+        }
+        return Err(e);
+    }
     let result = run_and_store(&st, &row).await?;
     Event::by(&p, "check.run", st.now_ms())
         .target("check", &row.id, &row.name)

@@ -114,8 +114,9 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     Ok(())
 }
 
-/// Prunes expired sessions, refresh tokens and throttle counters, and terminal recordings,
-/// script runs and health-check results older than their retention, now and then every hour.
+/// Prunes expired sessions, refresh tokens, throttle counters and rate-limit windows, and
+/// terminal recordings, script runs and health-check results older than their retention, now
+/// and then every hour.
 async fn housekeeping(
     db: steward_db::Db,
     clock: Arc<dyn Clock>,
@@ -136,6 +137,10 @@ async fn housekeeping(
                 "pruned"
             ),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry in an hour"),
+        }
+        // Rate-limit windows last minutes; an hour-old one is over.
+        if let Err(e) = steward_db::rate_limits::prune(&db.pool, now - 3_600_000).await {
+            tracing::warn!(error = %e, "pruning rate limits failed; will retry in an hour");
         }
         let before = now.saturating_sub(recording_retention_days.saturating_mul(24 * 3600 * 1000));
         match steward_db::terminal_sessions::prune(&db.pool, before).await {

@@ -447,6 +447,25 @@ impl Session {
         .await;
     }
 
+    /// Lets health checks reach `networks` (refused by default: loopback, where the test
+    /// servers run, among them), as an administrator does in Settings; keeps the other
+    /// settings.
+    pub async fn allow_check_targets(&self, networks: &[&str]) {
+        let (status, settings) = self.get("/api/v1/settings").await;
+        assert_eq!(status, StatusCode::OK, "read settings failed: {settings}");
+        let (status, body) = self
+            .put(
+                "/api/v1/settings",
+                json!({ "require_totp": settings["require_totp"], "check_allowed_networks": networks }),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "allowing check targets failed: {body}"
+        );
+    }
+
     /// Generates a key pair for a server and returns its public half.
     pub async fn generate_key(&self, server: &str) -> String {
         let c = self
