@@ -59,7 +59,9 @@ pub struct ApiConfig {
     /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
     /// not kept).
     pub metrics_token_sha256: Option<String>,
-    /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
+    /// Addresses that may scrape `GET /metrics` without the token (default: none). Checked
+    /// against the scraper's own address: a request relayed by a proxy that is not trusted,
+    /// or by a trusted one that does not name the client in `X-Forwarded-For`, is not allowed.
     pub metrics_allow: Vec<IpNet>,
     /// How often a live-metrics WebSocket or a web terminal re-reads its session, user and
     /// roles (default 30 s).
@@ -100,10 +102,7 @@ impl Default for ApiConfig {
             metrics_collect_concurrency: 32,
             metrics_retention: steward_tsdb::Retention::default(),
             metrics_token_sha256: None,
-            metrics_allow: vec![
-                "127.0.0.0/8".parse().expect("loopback"),
-                "::1/128".parse().expect("loopback"),
-            ],
+            metrics_allow: Vec::new(),
             live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,

@@ -147,7 +147,8 @@ pub struct ServeOpts {
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// Addresses or networks that may scrape `GET /metrics` without the token (repeatable or
-    /// comma-separated; default loopback; `none` for none).
+    /// comma-separated; default none). Opt-in: behind a proxy on the same host, loopback is
+    /// every client.
     #[arg(long, env = "STEWARD_METRICS_ALLOW", value_delimiter = ',')]
     pub metrics_allow: Vec<String>,
     /// Most health checks running at once (0 turns the check scheduler off).
