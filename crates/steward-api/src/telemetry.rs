@@ -1,5 +1,6 @@
 //! Steward's own metrics, for `GET /metrics`: HTTP requests (by route template, never by raw
-//! path, so the label set stays small), the process (CPU, memory, file descriptors, threads,
+//! path, and by method, with every method outside the standard ones counted as `other`, so
+//! the label set is fixed whatever clients send), the process (CPU, memory, file descriptors, threads,
 //! from `/proc/self`), and gauges read at scrape time (SSH pool, live terminals and runs).
 //!
 //! The `metrics` facade is process-wide, like logging: one recorder is installed the first
@@ -8,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -48,14 +50,32 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Counts and times every request by its route template.
+/// The `method` label: one of the standard methods, or `other` for any extension method a
+/// client makes up (each would otherwise be a new series, without a login).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by its route template (`unmatched` for paths no route
+/// matched, the web UI's included) and [`method_label`].
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     if handle().is_some() {
@@ -66,7 +86,7 @@ pub async fn track(req: Request, next: Next) -> Response {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        metrics::counter!("steward_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => class).increment(1);
+        metrics::counter!("steward_http_requests_total", "method" => method, "route" => route.clone(), "status" => class).increment(1);
         metrics::histogram!("steward_http_request_duration_seconds", "method" => method, "route" => route)
             .record(started.elapsed().as_secs_f64());
     }
