@@ -21,8 +21,19 @@ pub struct ApiConfig {
     pub secure_cookies: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// Largest request body in bytes.
+    /// Largest request body in bytes; a larger declared `Content-Length` is refused (413)
+    /// before the body is read.
     pub max_body_bytes: usize,
+    /// Most HTTP connections open at once, WebSockets included (default 10,000); over it a
+    /// new connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// A request line and headers must arrive within this, from the accept or from the first
+    /// byte of the next request on a kept-alive connection (default 15 s).
+    pub http_header_timeout: std::time::Duration,
+    /// A connection with no request being answered and no bytes moving is closed after this;
+    /// a declared request body must arrive in full within it (default 60 s). Not applied to
+    /// upgraded connections (WebSockets).
+    pub http_idle_timeout: std::time::Duration,
     /// The URL users reach Steward at (the logged setup URL; `https://` makes cookies `Secure`).
     pub public_url: String,
     /// The data directory (where the setup token file lives), if any.
@@ -85,6 +96,9 @@ impl Default for ApiConfig {
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_connections: 10_000,
+            http_header_timeout: std::time::Duration::from_secs(15),
+            http_idle_timeout: std::time::Duration::from_secs(60),
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
             ssh_connect_timeout: std::time::Duration::from_secs(10),
@@ -136,6 +150,8 @@ pub struct Inner {
     pub live: crate::metrics::live::Hub,
     /// Agents connected to this instance.
     pub agents: crate::metrics::agent::Registry,
+    /// The HTTP connection cap and what the edge refused or closed.
+    pub connections: crate::edge::Connections,
 }
 
 impl std::ops::Deref for AppState {
@@ -171,6 +187,7 @@ impl AppState {
             terminals: Default::default(),
             metrics,
             agents: Default::default(),
+            connections: crate::edge::Connections::new(config.max_connections),
             db,
             vault,
             clock,

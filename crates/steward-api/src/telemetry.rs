@@ -1,6 +1,7 @@
 //! Steward's own metrics, for `GET /metrics`: HTTP requests (by route template, never by raw
 //! path, and by method, with every method outside the standard ones counted as `other`, so
-//! the label set is fixed whatever clients send), the process (CPU, memory, file descriptors, threads,
+//! the label set is fixed whatever clients send), the HTTP connections (open, refused at the
+//! cap, closed for stalling), the process (CPU, memory, file descriptors, threads,
 //! from `/proc/self`), and gauges read at scrape time (SSH pool, live terminals and runs).
 //!
 //! The `metrics` facade is process-wide, like logging: one recorder is installed the first
@@ -215,6 +216,7 @@ pub fn render_own(st: &AppState) -> String {
     }
     let pool = st.ssh.stats();
     let one = |v: usize| vec![(String::new(), v as f64)];
+    render_connections(st, &mut out);
     write_metric(
         &mut out,
         "steward_ssh_connections",
@@ -245,6 +247,43 @@ pub fn render_own(st: &AppState) -> String {
     );
     render_fleet(st, &mut out);
     out
+}
+
+/// The HTTP edge's figures (`crate::edge`).
+fn render_connections(st: &AppState, out: &mut String) {
+    let c = &st.connections;
+    write_metric(
+        out,
+        "steward_http_connections_open",
+        "gauge",
+        "HTTP connections open, WebSockets included.",
+        &[(String::new(), c.open() as f64)],
+    );
+    write_metric(
+        out,
+        "steward_http_connections_max",
+        "gauge",
+        "Most HTTP connections open at once (--max-connections).",
+        &[(String::new(), c.max() as f64)],
+    );
+    write_metric(
+        out,
+        "steward_http_connections_refused_total",
+        "counter",
+        "HTTP connections refused (503 and closed) because the cap was reached.",
+        &[(String::new(), c.refused() as f64)],
+    );
+    let closed: Vec<(String, f64)> = crate::edge::conn::Stall::ALL
+        .iter()
+        .map(|s| (format!("reason=\"{}\"", s.as_str()), c.closed(*s) as f64))
+        .collect();
+    write_metric(
+        out,
+        "steward_http_connections_closed_total",
+        "counter",
+        "HTTP connections closed by Steward because the client stalled, by reason.",
+        &closed,
+    );
 }
 
 /// The fleet's latest host metrics, from the live view: `steward_host_up` for every server

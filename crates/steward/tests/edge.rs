@@ -1,17 +1,83 @@
-//! The HTTP edge under attack, each test the attack and its refusal: made-up methods and paths
+//! The HTTP edge under attack, each test the attack and its refusal: thousands of half-open
+//! connections, a flood past the connection cap, a declared 10 GiB body, a body that never
+//! arrives, idle kept-alive connections (but not WebSockets), and made-up methods and paths
 //! that would grow `/metrics`.
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use common::*;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
 const TOKEN: &str = "scrape-token-0123456789";
+
+/// Longest wait for something that must happen; only a broken edge ever reaches it.
+const BOUND: Duration = Duration::from_secs(60);
 
 fn token_hash() -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(TOKEN.as_bytes()))
+}
+
+/// This process holds both ends of every connection: make room for thousands.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let Rlimit { maximum, .. } = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: maximum,
+            maximum,
+        },
+    )
+    .expect("raise the test's open-file limit");
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    assert!(
+        now >= 8192,
+        "the test needs 8192 open files; the hard limit is {now} (ulimit -Hn)"
+    );
+}
+
+fn addr(app: &TestApp) -> String {
+    app.base.trim_start_matches("http://").to_string()
+}
+
+/// `n` connections that each send half a request line and then nothing, opened 100 at a
+/// time; each is watched by a task that ends with what the server sent once it closes.
+async fn half_open(addr: &str, n: usize) -> Vec<JoinHandle<Vec<u8>>> {
+    let mut watchers = Vec::with_capacity(n);
+    for batch in 0..n.div_ceil(100) {
+        let opened = futures_util::future::join_all((0..100.min(n - batch * 100)).map(|_| async {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            s.write_all(b"GET /hea").await.expect("half a request line");
+            s
+        }))
+        .await;
+        watchers.extend(opened.into_iter().map(|s| tokio::spawn(until_closed(s))));
+    }
+    watchers
+}
+
+/// Everything the server sends until it closes the connection (or resets it).
+async fn until_closed(mut s: TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+fn closed_count(watchers: &[JoinHandle<Vec<u8>>]) -> usize {
+    watchers.iter().filter(|w| w.is_finished()).count()
 }
 
 async fn scrape(app: &TestApp) -> String {
@@ -30,6 +96,296 @@ fn samples(text: &str) -> Vec<prometheus_parse::Sample> {
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
         .expect("the exposition parses")
         .samples
+}
+
+fn value(text: &str, name: &str, label: Option<(&str, &str)>) -> f64 {
+    samples(text)
+        .into_iter()
+        .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            _ => f64::NAN,
+        })
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
+/// A raw request (`head` without the blank line; `None` sends nothing): the status line and
+/// body of the answer, which must be followed by the server closing the connection.
+async fn raw(addr: &str, head: Option<&str>) -> (String, Value) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    if let Some(head) = head {
+        s.write_all(format!("{head}\r\n\r\n").as_bytes())
+            .await
+            .expect("send");
+    }
+    let got = tokio::time::timeout(BOUND, until_closed(s))
+        .await
+        .unwrap_or_else(|_| panic!("no answer, connection held open: {head:?}"));
+    let text = String::from_utf8_lossy(&got).to_string();
+    let status = text.lines().next().unwrap_or_default().to_string();
+    let body = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, b)| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test]
+async fn thousands_of_half_open_connections_are_closed_after_the_header_timeout_and_healthz_keeps_answering()
+ {
+    raise_fd_limit();
+    let app = TestApp::spawn_with(|c| {
+        c.http_header_timeout = Duration::from_secs(1);
+        c.metrics_token_sha256 = Some(token_hash());
+    })
+    .await;
+    let n = 3000;
+    let held = half_open(&addr(&app), n).await;
+    // The server still answers while they hang.
+    let (s, body) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // Every one of them is closed by the server, without an answer to the half request.
+    assert!(
+        eventually(BOUND.as_secs(), || async { closed_count(&held) == n }).await,
+        "{} of {n} half-open connections are still held",
+        n - closed_count(&held)
+    );
+    for w in held {
+        assert_eq!(
+            w.await.expect("watcher"),
+            b"",
+            "no answer to half a request"
+        );
+    }
+    let text = scrape(&app).await;
+    assert!(
+        value(
+            &text,
+            "steward_http_connections_closed_total",
+            Some(("reason", "header_timeout"))
+        ) >= n as f64
+    );
+    assert!(value(&text, "steward_http_connections_open", None) < 10.0);
+    let (s, _) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_get_503_and_are_closed_at_once() {
+    raise_fd_limit();
+    let cap = 50;
+    let app = TestApp::spawn_with(|c| {
+        c.max_connections = cap;
+        c.http_header_timeout = Duration::from_secs(3600);
+        c.metrics_token_sha256 = Some(token_hash());
+    })
+    .await;
+    let n = 1000;
+    let mut flood = half_open(&addr(&app), n).await;
+    // All but `cap` are closed at once; the first `cap` hold their slots.
+    assert!(
+        eventually(BOUND.as_secs(), || async {
+            closed_count(&flood) >= n - cap
+        })
+        .await,
+        "only {} of {n} connections past the cap of {cap} were closed",
+        closed_count(&flood)
+    );
+    assert_eq!(app.state.connections.open(), cap);
+    assert!(app.state.connections.refused() >= (n - cap) as u64);
+    // A newcomer is told why before the close, and /healthz cannot get in either.
+    let (status, body) = raw(&addr(&app), None).await;
+    assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+    assert_eq!(code(&body), "too_many_connections", "{body}");
+    assert!(
+        !reqwest::get(app.url("/healthz"))
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK),
+        "no slot for /healthz while the cap is held"
+    );
+    // Clients that leave give their slots back: the server answers again.
+    flood.retain(|w| !w.is_finished());
+    assert_eq!(flood.len(), cap);
+    for w in flood.drain(..10) {
+        w.abort();
+    }
+    assert!(
+        eventually(BOUND.as_secs(), || async {
+            reqwest::get(app.url("/healthz"))
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await,
+        "/healthz never answered after slots were freed"
+    );
+    let text = scrape(&app).await;
+    assert!(value(&text, "steward_http_connections_refused_total", None) >= (n - cap) as f64);
+    assert_eq!(
+        value(&text, "steward_http_connections_max", None),
+        cap as f64
+    );
+    assert!(value(&text, "steward_http_connections_open", None) <= cap as f64);
+}
+
+#[tokio::test]
+async fn a_declared_ten_gib_body_is_refused_with_413_before_it_is_read() {
+    let app = TestApp::spawn().await;
+    let a = addr(&app);
+    let ten_gib = 10u64 << 30;
+    for head in [
+        format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: {ten_gib}"
+        ),
+        format!(
+            "POST /api/v1/setup HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: {ten_gib}\r\nExpect: 100-continue"
+        ),
+        format!(
+            "PUT /api/v1/settings HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: {ten_gib}"
+        ),
+        format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\nContent-Length: {ten_gib}"),
+        format!("POST /no/such/route HTTP/1.1\r\nHost: {a}\r\nContent-Length: {ten_gib}"),
+        // One byte over the limit is refused the same way.
+        format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: {}",
+            1024 * 1024 + 1
+        ),
+    ] {
+        let (status, body) = raw(&a, Some(&head)).await;
+        assert!(status.starts_with("HTTP/1.1 413"), "{head}: {status}");
+        assert_eq!(code(&body), "payload_too_large", "{head}: {body}");
+    }
+    let (s, _) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_body_that_trickles_in_is_cut_off_after_the_idle_timeout() {
+    let app = TestApp::spawn_with(|c| c.http_idle_timeout = Duration::from_secs(1)).await;
+    let a = addr(&app);
+    let mut s = TcpStream::connect(&a).await.expect("connect");
+    // A login body declared at 1,000 bytes, sent one byte every 50 ms: 50 s for the whole.
+    s.write_all(
+        format!("POST /api/v1/auth/login HTTP/1.1\r\nHost: {a}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .expect("head");
+    let mut sent = 0;
+    let mut buf = [0u8; 1024];
+    let cut = loop {
+        if sent == 1000 {
+            break false;
+        }
+        match tokio::time::timeout(Duration::from_millis(50), s.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => break true,
+            Ok(Ok(_)) => panic!("an answer before the body was complete"),
+            Err(_) => {}
+        }
+        if s.write_all(b" ").await.is_err() {
+            break true;
+        }
+        sent += 1;
+    };
+    assert!(cut, "the whole trickled body was accepted");
+    assert!(sent < 1000);
+    let (st, _) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn kept_alive_connections_outlive_the_header_timeout_then_close_when_idle() {
+    // Idle 30 s: a kept-alive connection is not cut by the 1 s header timeout.
+    let app = TestApp::spawn_with(|c| c.http_header_timeout = Duration::from_secs(1)).await;
+    let a = addr(&app);
+    let mut s = TcpStream::connect(&a).await.expect("connect");
+    let get = format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n");
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..2 {
+        s.write_all(get.as_bytes()).await.expect("request");
+        let n = tokio::time::timeout(BOUND, s.read(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    // Idle 1 s: after its answer, a connection that sends nothing more is closed.
+    let app = TestApp::spawn_with(|c| c.http_idle_timeout = Duration::from_secs(1)).await;
+    let a = addr(&app);
+    let mut s = TcpStream::connect(&a).await.expect("connect");
+    s.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {a}\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let got = tokio::time::timeout(BOUND, until_closed(s))
+        .await
+        .expect("an idle kept-alive connection was never closed");
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(
+        app.state
+            .connections
+            .closed(steward_api::edge::conn::Stall::Idle),
+        1
+    );
+}
+
+#[tokio::test]
+async fn websockets_are_not_cut_by_the_idle_or_header_timeout() {
+    let app = TestApp::spawn_with(|c| {
+        c.http_header_timeout = Duration::from_secs(1);
+        c.http_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let admin = app.admin().await;
+    let url = app.url("/api/v1/live").replace("http://", "ws://");
+    let mut req =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .expect("request");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", admin.token).parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    // Three idle timeouts without a byte either way.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Ping(b"still there?".to_vec().into()))
+        .await
+        .expect("the socket is still open");
+    let pong = tokio::time::timeout(BOUND, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Pong(p))) => return Some(p),
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("an answer");
+    assert_eq!(pong.as_deref(), Some(&b"still there?"[..]));
+    // The client's kept-alive connection (the login) was closed as idle; the WebSocket is the
+    // one connection left, and holds its slot until it closes.
+    assert!(
+        eventually(BOUND.as_secs(), || async {
+            app.state.connections.open() == 1
+        })
+        .await
+    );
+    assert!(
+        app.state
+            .connections
+            .closed(steward_api::edge::conn::Stall::Idle)
+            >= 1
+    );
+    drop(ws);
+    assert!(
+        eventually(BOUND.as_secs(), || async {
+            app.state.connections.open() == 0
+        })
+        .await
+    );
 }
 
 #[tokio::test]
