@@ -1,10 +1,12 @@
 //! The HTTP edge under attack, each test the attack and its refusal: thousands of half-open
 //! connections, a flood past the connection cap, a declared 10 GiB body, a body that never
-//! arrives, idle kept-alive connections (but not WebSockets), and made-up methods and paths
-//! that would grow `/metrics`.
+//! arrives, idle kept-alive connections (but not WebSockets), made-up methods and paths that
+//! would grow `/metrics`, and the real binary's open-file limit and cap warning.
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -457,4 +459,159 @@ async fn made_up_methods_and_paths_do_not_grow_the_metric_labels() {
     assert!(other >= n as f64, "{other} requests counted as other");
     assert!(!text.contains("BREW0"), "a made-up method reached /metrics");
     assert!(!text.contains("/nope/"), "a made-up path reached /metrics");
+}
+
+/// `steward serve` under `prlimit`, with JSON logs: its log lines as they come.
+fn serve_limited(
+    nofile: &str,
+    data: &std::path::Path,
+    db_url: &str,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<Value>) {
+    let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("prlimit is missing: install util-linux (apt-get install util-linux)");
+    let mut child = Command::new(prlimit)
+        .arg(format!("--nofile={nofile}"))
+        .arg(env!("CARGO_BIN_EXE_steward"))
+        .env_remove("STEWARD_MASTER_KEY")
+        .env_remove("RUST_LOG")
+        .args(["--log-format", "json", "--data-dir"])
+        .arg(data)
+        .args(["--database-url", db_url, "serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn steward under prlimit");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("log line is not JSON: {line}"));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Log lines until `message`, which is returned last.
+fn logs_until(rx: &std::sync::mpsc::Receiver<Value>, message: &str) -> Vec<Value> {
+    let mut logs = Vec::new();
+    loop {
+        let v = rx
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|_| panic!("no {message:?} in the log: {logs:?}"));
+        let done = v["message"] == message;
+        logs.push(v);
+        if done {
+            return logs;
+        }
+    }
+}
+
+fn stop(mut child: std::process::Child) {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    // Half-open connections do not hold the shutdown up for their header timeout.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(started.elapsed() < BOUND, "steward did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn serve_raises_its_open_file_limit_and_warns_about_the_cap_without_flooding_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let (child, rx) = serve_limited(
+        "1024:4096",
+        &dir.path().join("data"),
+        &db.url,
+        &["--max-connections", "20", "--http-header-timeout", "600"],
+    );
+    let logs = logs_until(&rx, "steward is listening");
+    let raised = logs
+        .iter()
+        .find(|l| l["message"] == "raised the open-file limit to the hard limit")
+        .unwrap_or_else(|| panic!("no open-file limit line: {logs:?}"));
+    assert_eq!(
+        (raised["from"].as_u64(), raised["to"].as_u64()),
+        (Some(1024), Some(4096))
+    );
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("open files line");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["4096", "4096"]
+    );
+    let listening = logs.last().expect("listening");
+    assert_eq!(listening["max_connections"], 20);
+    let address = listening["address"].as_str().expect("address").to_string();
+
+    // 20 held connections fill the cap; 200 more are refused with a single warning line.
+    let flood = half_open(&address, 220).await;
+    assert!(
+        eventually(BOUND.as_secs(), || async { closed_count(&flood) >= 200 }).await,
+        "connections past the cap were not closed"
+    );
+    drop(flood);
+    stop(child);
+    let after: Vec<Value> = rx.iter().collect();
+    let warnings: Vec<&Value> = after
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("connection limit reached"))
+        })
+        .collect();
+    assert!(
+        !warnings.is_empty() && warnings.len() <= 3,
+        "one warning per 10 s, not one per refusal: {warnings:?}"
+    );
+    assert_eq!(warnings[0]["max_connections"], 20);
+
+    // A hard limit too low for the cap: the cap is lowered, and says so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(dir.path()).await;
+    let (child, rx) = serve_limited("1024:1024", &dir.path().join("data"), &db.url, &[]);
+    let logs = logs_until(&rx, "steward is listening");
+    let lowered = logs
+        .iter()
+        .find(|l| l["lowered_to"].is_u64())
+        .unwrap_or_else(|| panic!("no warning about the cap: {logs:?}"));
+    assert_eq!(lowered["max_connections"], 10_000);
+    assert_eq!(lowered["lowered_to"], 1024 - 512 - 256);
+    let listening = logs.last().expect("listening");
+    assert_eq!(listening["max_connections"], 256);
+    let healthz = format!(
+        "http://{}/healthz",
+        listening["address"].as_str().expect("address")
+    );
+    assert!(
+        eventually(BOUND.as_secs(), || async {
+            reqwest::get(&healthz)
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await
+    );
+    stop(child);
 }
