@@ -231,7 +231,7 @@ pub fn client_info(parts: &Parts, state: &AppState) -> ClientInfo {
 }
 
 /// The right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
-fn forwarded_for(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+pub(crate) fn forwarded_for(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
     let value = parts.headers.get("x-forwarded-for")?.to_str().ok()?;
     value
         .split(',')

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod checks;
 pub mod discovery;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod fleet;

@@ -1,7 +1,6 @@
 //! The full router: documented API routes, fallbacks, and the layers every request passes
-//! (request id, tracing, body limit, panic catching, security headers).
+//! (request id, tracing, body limit and the early 413, panic catching, security headers).
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -42,6 +41,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::refuse_oversized,
+        ))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
         // Streamed progress (`application/x-ndjson`) is not compressed, like SSE, so each line
         // goes out as it is written.
@@ -68,29 +71,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the application on `listener` until `shutdown` completes, then drains connections.
+/// Serves the application on `listener` until `shutdown` completes, then drains connections
+/// (through the edge: connection cap and timeouts, `crate::edge`).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let terminals = state.clone();
     // Health checks may not reach the address the API listens on.
     state.hub_addresses.add_listen(listener.local_addr()?.ip());
-    // No Nagle delay: terminal keystrokes and echoes are tiny writes that must go at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::trace!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    // Upgraded connections (web terminals) are not drained by axum: end them, recorded.
-    terminals
+    let app = router(state.clone());
+    crate::edge::serve(listener, state.clone(), app, shutdown).await?;
+    // Upgraded connections (web terminals) are not drained: end them, recorded.
+    state
         .terminals
         .stop_all("shutdown", std::time::Duration::from_secs(5))
         .await;

@@ -21,8 +21,19 @@ pub struct ApiConfig {
     pub secure_cookies: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
-    /// Largest request body in bytes.
+    /// Largest request body in bytes; a larger declared `Content-Length` is refused (413)
+    /// before the body is read.
     pub max_body_bytes: usize,
+    /// Most HTTP connections open at once, WebSockets included (default 10,000); over it a
+    /// new connection is answered 503 and closed.
+    pub max_connections: usize,
+    /// A request line and headers must arrive within this, from the accept or from the first
+    /// byte of the next request on a kept-alive connection (default 15 s).
+    pub http_header_timeout: std::time::Duration,
+    /// A connection with no request being answered and no bytes moving is closed after this;
+    /// a declared request body must arrive in full within it (default 60 s). Not applied to
+    /// upgraded connections (WebSockets).
+    pub http_idle_timeout: std::time::Duration,
     /// The URL users reach Steward at (the logged setup URL; `https://` makes cookies `Secure`).
     pub public_url: String,
     /// The data directory (where the setup token file lives), if any.
@@ -59,7 +70,9 @@ pub struct ApiConfig {
     /// SHA-256 (hex) of the bearer token that may scrape `GET /metrics` (the token itself is
     /// not kept).
     pub metrics_token_sha256: Option<String>,
-    /// Addresses that may scrape `GET /metrics` without the token (default: loopback).
+    /// Addresses that may scrape `GET /metrics` without the token (default: none). Checked
+    /// against the scraper's own address: a request relayed by a proxy that is not trusted,
+    /// or by a trusted one that does not name the client in `X-Forwarded-For`, is not allowed.
     pub metrics_allow: Vec<IpNet>,
     /// How often a live-metrics WebSocket or a web terminal re-reads its session, user and
     /// roles (default 30 s).
@@ -93,6 +106,9 @@ impl Default for ApiConfig {
             secure_cookies: false,
             trusted_proxies: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            max_connections: 10_000,
+            http_header_timeout: std::time::Duration::from_secs(15),
+            http_idle_timeout: std::time::Duration::from_secs(60),
             public_url: "http://127.0.0.1:8080".into(),
             data_dir: None,
             ssh_connect_timeout: std::time::Duration::from_secs(10),
@@ -110,10 +126,7 @@ impl Default for ApiConfig {
             metrics_collect_concurrency: 32,
             metrics_retention: steward_tsdb::Retention::default(),
             metrics_token_sha256: None,
-            metrics_allow: vec![
-                "127.0.0.0/8".parse().expect("loopback"),
-                "::1/128".parse().expect("loopback"),
-            ],
+            metrics_allow: Vec::new(),
             live_recheck: std::time::Duration::from_secs(30),
             check_concurrency: 16,
             check_retention_days: 30,
@@ -154,6 +167,8 @@ pub struct Inner {
     pub sockets: crate::sockets::PerUser,
     /// The addresses this instance is known by, which health checks may not reach by default.
     pub hub_addresses: steward_checks::HubAddresses,
+    /// The HTTP connection cap and what the edge refused or closed.
+    pub connections: crate::edge::Connections,
 }
 
 impl std::ops::Deref for AppState {
@@ -191,6 +206,7 @@ impl AppState {
             agents: Default::default(),
             sockets: Default::default(),
             hub_addresses: Default::default(),
+            connections: crate::edge::Connections::new(config.max_connections),
             db,
             vault,
             clock,

@@ -1,5 +1,7 @@
 //! Steward's own metrics, for `GET /metrics`: HTTP requests (by route template, never by raw
-//! path, so the label set stays small), the process (CPU, memory, file descriptors, threads,
+//! path, and by method, with every method outside the standard ones counted as `other`, so
+//! the label set is fixed whatever clients send), the HTTP connections (open, refused at the
+//! cap, closed for stalling), the process (CPU, memory, file descriptors, threads,
 //! from `/proc/self`), and gauges read at scrape time (SSH pool, live terminals and runs).
 //!
 //! The `metrics` facade is process-wide, like logging: one recorder is installed the first
@@ -8,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -48,14 +51,32 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// Counts and times every request by its route template.
+/// The `method` label: one of the standard methods, or `other` for any extension method a
+/// client makes up (each would otherwise be a new series, without a login).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Counts and times every request by its route template (`unmatched` for paths no route
+/// matched, the web UI's included) and [`method_label`].
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     if handle().is_some() {
@@ -66,7 +87,7 @@ pub async fn track(req: Request, next: Next) -> Response {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        metrics::counter!("steward_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => class).increment(1);
+        metrics::counter!("steward_http_requests_total", "method" => method, "route" => route.clone(), "status" => class).increment(1);
         metrics::histogram!("steward_http_request_duration_seconds", "method" => method, "route" => route)
             .record(started.elapsed().as_secs_f64());
     }
@@ -195,6 +216,7 @@ pub fn render_own(st: &AppState) -> String {
     }
     let pool = st.ssh.stats();
     let one = |v: usize| vec![(String::new(), v as f64)];
+    render_connections(st, &mut out);
     write_metric(
         &mut out,
         "steward_ssh_connections",
@@ -225,6 +247,43 @@ pub fn render_own(st: &AppState) -> String {
     );
     render_fleet(st, &mut out);
     out
+}
+
+/// The HTTP edge's figures (`crate::edge`).
+fn render_connections(st: &AppState, out: &mut String) {
+    let c = &st.connections;
+    write_metric(
+        out,
+        "steward_http_connections_open",
+        "gauge",
+        "HTTP connections open, WebSockets included.",
+        &[(String::new(), c.open() as f64)],
+    );
+    write_metric(
+        out,
+        "steward_http_connections_max",
+        "gauge",
+        "Most HTTP connections open at once (--max-connections).",
+        &[(String::new(), c.max() as f64)],
+    );
+    write_metric(
+        out,
+        "steward_http_connections_refused_total",
+        "counter",
+        "HTTP connections refused (503 and closed) because the cap was reached.",
+        &[(String::new(), c.refused() as f64)],
+    );
+    let closed: Vec<(String, f64)> = crate::edge::conn::Stall::ALL
+        .iter()
+        .map(|s| (format!("reason=\"{}\"", s.as_str()), c.closed(*s) as f64))
+        .collect();
+    write_metric(
+        out,
+        "steward_http_connections_closed_total",
+        "counter",
+        "HTTP connections closed by Steward because the client stalled, by reason.",
+        &closed,
+    );
 }
 
 /// The fleet's latest host metrics, from the live view: `steward_host_up` for every server

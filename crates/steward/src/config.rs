@@ -98,9 +98,20 @@ pub struct ServeOpts {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
-    /// Largest request body in bytes.
+    /// Largest request body in bytes (a larger declared Content-Length is refused at once).
     #[arg(long, env = "STEWARD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Most HTTP connections open at once, WebSockets included; over it a new connection is
+    /// answered 503 and closed.
+    #[arg(long, env = "STEWARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<i64>,
+    /// Seconds a client has to send a request's line and headers.
+    #[arg(long, env = "STEWARD_HTTP_HEADER_TIMEOUT")]
+    pub http_header_timeout: Option<i64>,
+    /// Seconds an HTTP connection may stay with no request being answered and nothing
+    /// moving; a request body must also arrive within it. WebSockets are exempt.
+    #[arg(long, env = "STEWARD_HTTP_IDLE_TIMEOUT")]
+    pub http_idle_timeout: Option<i64>,
     /// Longest wait, in seconds, to connect to a managed server over SSH.
     #[arg(long, env = "STEWARD_SSH_CONNECT_TIMEOUT")]
     pub ssh_connect_timeout: Option<i64>,
@@ -147,7 +158,8 @@ pub struct ServeOpts {
     #[arg(long, env = "STEWARD_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
     /// Addresses or networks that may scrape `GET /metrics` without the token (repeatable or
-    /// comma-separated; default loopback; `none` for none).
+    /// comma-separated; default none). Opt-in: behind a proxy on the same host, loopback is
+    /// every client.
     #[arg(long, env = "STEWARD_METRICS_ALLOW", value_delimiter = ',')]
     pub metrics_allow: Vec<String>,
     /// Most health checks running at once (0 turns the check scheduler off).
@@ -233,6 +245,9 @@ pub struct FileConfig {
     pub session_max_age: Option<i64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub max_body_bytes: Option<usize>,
+    pub max_connections: Option<i64>,
+    pub http_header_timeout: Option<i64>,
+    pub http_idle_timeout: Option<i64>,
     pub ssh_connect_timeout: Option<i64>,
     pub ssh_max_connections: Option<i64>,
     pub ssh_idle_timeout: Option<i64>,
@@ -445,6 +460,21 @@ pub fn api_config(
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(defaults.max_body_bytes),
+            max_connections: match s.max_connections.or(file.max_connections) {
+                None => defaults.max_connections,
+                Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("max-connections must be 1 to 1000000"),
+            },
+            http_header_timeout: std::time::Duration::from_secs(positive(
+                "http-header-timeout",
+                s.http_header_timeout.or(file.http_header_timeout),
+                defaults.http_header_timeout.as_secs() as i64,
+            )? as u64),
+            http_idle_timeout: std::time::Duration::from_secs(positive(
+                "http-idle-timeout",
+                s.http_idle_timeout.or(file.http_idle_timeout),
+                defaults.http_idle_timeout.as_secs() as i64,
+            )? as u64),
             public_url,
             data_dir: Some(data_dir.to_path_buf()),
             ssh_connect_timeout: std::time::Duration::from_secs(positive(
@@ -687,6 +717,64 @@ mod tests {
             toml::from_str::<FileConfig>("no_such_option = 1").is_err(),
             "unknown keys are errors"
         );
+    }
+
+    #[test]
+    fn edge_settings_and_the_metrics_scrape_defaults() {
+        let r = Resolved::new(&parse(&["serve"]).global, &FileConfig::default());
+        let serve_of = |args: &[&str]| match parse(args).command {
+            Command::Serve(s) => s,
+            _ => panic!("serve"),
+        };
+        let (_, api) =
+            api_config(&serve_of(&["serve"]), &FileConfig::default(), &r.data_dir).expect("config");
+        assert_eq!(api.max_connections, 10_000);
+        assert_eq!(api.http_header_timeout.as_secs(), 15);
+        assert_eq!(api.http_idle_timeout.as_secs(), 60);
+        assert!(
+            api.metrics_allow.is_empty(),
+            "no address may scrape by default"
+        );
+        assert!(api.metrics_token_sha256.is_none());
+        let file: FileConfig = toml::from_str(
+            "max_connections = 500\nhttp_header_timeout = 5\nhttp_idle_timeout = 30\nmetrics_allow = [\"10.0.0.0/8\"]",
+        )
+        .expect("toml");
+        let (_, api) = api_config(&serve_of(&["serve"]), &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (
+                api.max_connections,
+                api.http_header_timeout.as_secs(),
+                api.http_idle_timeout.as_secs()
+            ),
+            (500, 5, 30)
+        );
+        assert_eq!(
+            api.metrics_allow,
+            vec!["10.0.0.0/8".parse::<ipnet::IpNet>().expect("net")]
+        );
+        let serve = serve_of(&[
+            "serve",
+            "--max-connections",
+            "64",
+            "--http-header-timeout",
+            "2",
+            "--metrics-allow",
+            "none",
+        ]);
+        let (_, api) = api_config(&serve, &file, &r.data_dir).expect("config");
+        assert_eq!(
+            (api.max_connections, api.http_header_timeout.as_secs()),
+            (64, 2)
+        );
+        assert!(api.metrics_allow.is_empty());
+        for bad in [
+            ["serve", "--max-connections", "0"],
+            ["serve", "--http-header-timeout", "0"],
+            ["serve", "--http-idle-timeout", "0"],
+        ] {
+            assert!(api_config(&serve_of(&bad), &FileConfig::default(), &r.data_dir).is_err());
+        }
     }
 
     #[test]

@@ -537,7 +537,12 @@ async fn a_client_that_does_not_read_is_dropped_and_others_keep_receiving() {
 
 #[tokio::test]
 async fn prometheus_exposes_the_fleet_with_server_and_tag_labels() {
-    let app = TestApp::spawn().await;
+    use sha2::Digest;
+    const SCRAPE_TOKEN: &str = "scrape-token-0123456789";
+    let app = TestApp::spawn_with(|c| {
+        c.metrics_token_sha256 = Some(hex::encode(sha2::Sha256::digest(SCRAPE_TOKEN)));
+    })
+    .await;
     let (admin, a, b, _) = fleet(&app).await;
     let silent = admin.server("charlie", &["c"]).await;
     record(
@@ -560,6 +565,7 @@ async fn prometheus_exposes_the_fleet_with_server_and_tag_labels() {
     let text = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth(SCRAPE_TOKEN)
         .send()
         .await
         .unwrap()

@@ -1,5 +1,6 @@
 //! `GET /metrics`: what an existing Prometheus scrapes — parsed with a Prometheus exposition
-//! parser, refused without the token from an address that is not allowed.
+//! parser — with the metrics token; refused to everyone else by default, loopback and local
+//! proxies included, and to relayed requests even when an address allow-list is opted into.
 mod common;
 
 use common::*;
@@ -13,9 +14,21 @@ fn sha256_hex(s: &str) -> String {
 }
 
 async fn scrape(app: &TestApp, token: Option<&str>) -> (StatusCode, String, Option<String>) {
+    scrape_with(app, token, &[]).await
+}
+
+/// A scrape carrying extra headers (what a reverse proxy adds).
+async fn scrape_with(
+    app: &TestApp,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> (StatusCode, String, Option<String>) {
     let mut req = app.client.get(app.url("/metrics"));
     if let Some(t) = token {
         req = req.bearer_auth(t);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
     }
     let resp = req.send().await.expect("scrape");
     let status = resp.status();
@@ -45,12 +58,12 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-async fn loopback_scrapes_the_process_and_request_metrics() {
-    let app = TestApp::spawn().await;
+async fn the_token_scrapes_the_process_and_request_metrics() {
+    let app = TestApp::spawn_with(|c| c.metrics_token_sha256 = Some(sha256_hex(TOKEN))).await;
     // Some traffic to count.
     let (s, _) = app.call(reqwest::Method::GET, "/healthz", None).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, text, ctype) = scrape(&app, None).await;
+    let (s, text, ctype) = scrape(&app, Some(TOKEN)).await;
     assert_eq!(s, StatusCode::OK, "{text}");
     assert!(
         ctype
@@ -99,16 +112,90 @@ async fn without_the_token_an_address_not_allowed_is_refused() {
     assert!(text.contains("process_resident_memory_bytes"));
 }
 
+/// Headers with which a proxy on the same host says whom it relays for — or says nothing.
+const RELAYED: [&[(&str, &str)]; 4] = [
+    &[("x-real-ip", "127.0.0.1")],
+    &[("forwarded", "for=127.0.0.1")],
+    &[("x-forwarded-for", "127.0.0.1")],
+    &[],
+];
+
 #[tokio::test]
-async fn an_allowed_address_does_not_need_the_token() {
-    // Allowed network does not cover loopback: even with a token configured, no token → 401.
+async fn by_default_nobody_scrapes_not_loopback_nor_through_a_local_proxy() {
+    // Nothing configured: the route is off, and says how to turn it on.
+    let app = TestApp::spawn().await;
+    for headers in RELAYED {
+        let (s, body, _) = scrape_with(&app, None, headers).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
+        assert!(body.contains("--metrics-token"), "{body}");
+        assert!(!body.contains("steward_host_"), "{body}");
+    }
+    // A token configured: loopback without it is refused, whatever a proxy adds, with or
+    // without the proxy trusted.
+    for trusted in [false, true] {
+        let app = TestApp::spawn_with(|c| {
+            c.metrics_token_sha256 = Some(sha256_hex(TOKEN));
+            if trusted {
+                c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+            }
+        })
+        .await;
+        for headers in RELAYED {
+            let (s, body, _) = scrape_with(&app, None, headers).await;
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{headers:?} trusted={trusted}: {body}"
+            );
+        }
+        assert_eq!(scrape(&app, Some(TOKEN)).await.0, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn an_opted_in_address_scrapes_without_the_token_but_never_through_a_proxy() {
+    // Allowed loopback and no trusted proxy: a direct scrape passes; a request a proxy relayed
+    // (it names a client) is not the scraper's own.
+    let app =
+        TestApp::spawn_with(|c| c.metrics_allow = vec!["127.0.0.1/32".parse().expect("net")]).await;
+    assert_eq!(scrape(&app, None).await.0, StatusCode::OK);
+    for headers in &RELAYED[..3] {
+        let (s, body, _) = scrape_with(&app, None, headers).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{headers:?}: {body}");
+    }
+    // Behind a trusted proxy, only X-Forwarded-For names the scraper (right-most untrusted
+    // entry); a proxy that does not say, or says it another way, gets nothing.
+    let app = TestApp::spawn_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+        c.metrics_allow = vec!["10.0.0.0/8".parse().expect("net")];
+    })
+    .await;
+    for (headers, expected) in [
+        (&[][..], StatusCode::UNAUTHORIZED),
+        (&[("x-real-ip", "10.1.2.3")][..], StatusCode::UNAUTHORIZED),
+        (
+            &[("forwarded", "for=10.1.2.3")][..],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            &[("x-forwarded-for", "203.0.113.9")][..],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            &[("x-forwarded-for", "10.1.2.3, 203.0.113.9")][..],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (&[("x-forwarded-for", "10.1.2.3")][..], StatusCode::OK),
+    ] {
+        let (s, body, _) = scrape_with(&app, None, headers).await;
+        assert_eq!(s, expected, "{headers:?}: {body}");
+    }
+    // An allowed network that does not cover the scraper: refused, even with a token set.
     let app = TestApp::spawn_with(|c| {
         c.metrics_allow = vec!["10.0.0.0/8".parse().expect("net")];
         c.metrics_token_sha256 = Some(sha256_hex(TOKEN));
     })
     .await;
     assert_eq!(scrape(&app, None).await.0, StatusCode::UNAUTHORIZED);
-    let app =
-        TestApp::spawn_with(|c| c.metrics_allow = vec!["127.0.0.1/32".parse().expect("net")]).await;
-    assert_eq!(scrape(&app, None).await.0, StatusCode::OK);
+    assert_eq!(scrape(&app, Some(TOKEN)).await.0, StatusCode::OK);
 }

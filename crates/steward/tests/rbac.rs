@@ -75,9 +75,9 @@ fn matrix() -> Vec<Route> {
     vec![
         r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A]),
         r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A]),
-        // Decided by address (loopback is allowed by default) or the scrape token, not by
-        // role: tests/prometheus.rs covers the refusals.
-        r(M::GET, "/metrics", "/metrics", None, [A, A, A, A, A, A]),
+        // Organization-wide data, decided by the scrape token (or an opted-in address), never
+        // by role: nobody by default, loopback included. tests/prometheus.rs covers the rest.
+        r(M::GET, "/metrics", "/metrics", None, [U, U, U, U, U, U]),
         r(
             M::GET,
             "/api/v1/openapi.json",

@@ -1197,7 +1197,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Steward's and the fleet's metrics for Prometheus. */
+        /**
+         * Steward's and the fleet's metrics for Prometheus.
+         * @description The fleet series cover every server of the organization, whatever the scraper's role
+         *     (organization-wide data): only the metrics token (or an address opted into with
+         *     `--metrics-allow`) may read them.
+         */
         get: operations["prometheus_metrics"];
         put?: never;
         post?: never;
@@ -6311,7 +6316,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text exposition format 0.0.4 */
+            /** @description Prometheus text exposition format 0.0.4: Steward's own metrics and every server's latest values (organization-wide) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -6320,7 +6325,7 @@ export interface operations {
                     "text/plain": string;
                 };
             };
-            /** @description No valid token and not from an allowed address */
+            /** @description Not the metrics token (`--metrics-token`), and not from an address opted into with `--metrics-allow` */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -1,5 +1,6 @@
 //! The subcommands.
 mod admin;
+mod limits;
 mod serve;
 mod vault;
 

@@ -10,6 +10,7 @@ use crate::config::{FileConfig, Resolved, ServeOpts, api_config};
 /// Prepares everything and serves until SIGTERM or Ctrl-C.
 pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::Result<()> {
     let (listen, mut config) = api_config(opts, file, &r.data_dir)?;
+    open_files(&mut config);
     super::ensure_data_dir(&r.data_dir)?;
     let db = super::connect(r).await?;
     let status = db.migrate().await?;
@@ -39,7 +40,12 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     if listen.port() == 0 && config.public_url == format!("http://{listen}") {
         config.public_url = format!("http://{local}");
     }
-    tracing::info!(address = %local, version = env!("CARGO_PKG_VERSION"), "steward is listening");
+    tracing::info!(
+        address = %local,
+        version = env!("CARGO_PKG_VERSION"),
+        max_connections = config.max_connections,
+        "steward is listening"
+    );
     let interrupted = steward_db::executions::interrupt_running(&db.pool, clock.now_ms()).await?;
     if interrupted > 0 {
         tracing::warn!(
@@ -112,6 +118,40 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     db.close().await;
     tracing::info!("steward stopped");
     Ok(())
+}
+
+/// Raises the open-file limit (each HTTP connection, SSH connection and database connection
+/// is a file descriptor) and keeps the HTTP connection cap below it.
+fn open_files(config: &mut steward_api::ApiConfig) {
+    let limit = match super::limits::raise_open_files() {
+        Ok(l) if l.now > l.was => {
+            tracing::info!(
+                from = l.was,
+                to = l.now,
+                "raised the open-file limit to the hard limit"
+            );
+            l.now
+        }
+        Ok(l) => {
+            tracing::info!(limit = l.now, "the open-file limit is at the hard limit");
+            l.now
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            return;
+        }
+    };
+    if let Some(cap) =
+        super::limits::fitting_cap(config.max_connections, limit, config.ssh_max_connections)
+    {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            open_file_limit = limit,
+            lowered_to = cap,
+            "--max-connections does not fit in the open-file limit; using less (raise the hard limit, e.g. LimitNOFILE= in the systemd unit)"
+        );
+        config.max_connections = cap;
+    }
 }
 
 /// Prunes expired sessions, refresh tokens, throttle counters and rate-limit windows, and
