@@ -72,18 +72,26 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// Adds `Retry-After` (seconds) and `details.retry_after`.
+    pub fn with_retry_after(mut self, secs: impl Into<i64>) -> Self {
+        let secs: i64 = secs.into();
+        if let Some(d) = self.details.as_object_mut() {
+            d.insert("retry_after".into(), json!(secs));
+        }
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            self.headers.push((header::RETRY_AFTER, v));
+        }
+        self
+    }
+
     /// 429 with `Retry-After`.
     pub fn too_many_attempts(retry_after_secs: i64) -> Self {
-        let mut e = Self::new(
+        Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("too many failed attempts; try again in {retry_after_secs} s"),
+            format!("too many attempts; try again in {retry_after_secs} s"),
         )
-        .with_details(json!({ "retry_after": retry_after_secs }));
-        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-            e.headers.push((header::RETRY_AFTER, v));
-        }
-        e
+        .with_retry_after(retry_after_secs)
     }
 
     /// 500, logging `source`; the client sees only a generic message.
@@ -135,7 +143,9 @@ impl From<steward_vault::VaultError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // `busy` (503) is the answer to a flood, not a fault: one log line per refused request
+        // would only add to the flood.
+        if self.status.is_server_error() && self.code != "busy" {
             match &self.source {
                 Some(source) => tracing::error!(
                     error = format!("{source:#}"),

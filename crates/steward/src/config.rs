@@ -161,6 +161,10 @@ pub struct ServeOpts {
     /// `steward` executable).
     #[arg(long, env = "STEWARD_AGENT_BINARY")]
     pub agent_binary: Option<PathBuf>,
+    /// Most password hashes computed at once (19 MiB of memory each); more wait up to 2 s,
+    /// then get 503 `busy` (default: the number of CPUs).
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -239,6 +243,7 @@ pub struct FileConfig {
     pub check_concurrency: Option<i64>,
     pub check_retention_days: Option<i64>,
     pub agent_binary: Option<PathBuf>,
+    pub password_hash_concurrency: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -506,6 +511,14 @@ pub fn api_config(
                 .clone()
                 .or_else(|| file.agent_binary.clone())
                 .or_else(default_agent_binary),
+            password_hash_concurrency: match s
+                .password_hash_concurrency
+                .or(file.password_hash_concurrency)
+            {
+                None => defaults.password_hash_concurrency,
+                Some(n) if (1..=256).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("password-hash-concurrency must be 1 to 256"),
+            },
             ..defaults
         },
     ))

@@ -2,7 +2,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
 use steward_db::users::UserRow;
 use steward_db::{secrets, users};
 use steward_proto::{
@@ -11,8 +10,8 @@ use steward_proto::{
 
 use super::auth::confirm_password;
 use super::tags;
-use crate::audit::{Event, Outcome};
-use crate::auth::{PendingPrincipal, tokens, totp};
+use crate::audit::Event;
+use crate::auth::{PendingPrincipal, attempt, tokens, totp};
 use crate::bootstrap::{load_secret, store_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -91,7 +90,7 @@ pub async fn enroll(
 
 /// Confirms set-up with a code from the app; turns 2FA on and returns recovery codes (once).
 #[utoipa::path(operation_id = "totp_confirm", post, path = "/api/v1/auth/totp/confirm", tag = tags::AUTH, request_body = TotpConfirmRequest,
-    responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress")))]
+    responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn confirm(
     State(st): State<AppState>,
     principal: PendingPrincipal,
@@ -111,12 +110,12 @@ pub async fn confirm(
     let secret = load_secret(&st.db, &st.vault, &secret_id)
         .await
         .map_err(ApiError::internal)?;
-    let Some(step) = totp::verify(&secret, req.code.expose(), now / 1000) else {
-        Event::by(&p, "auth.totp_enable", now)
-            .outcome(Outcome::Failure)
-            .details(json!({ "reason": "bad code" }))
-            .write(&st.db.pool)
-            .await?;
+    // Counted like every code check, so a stolen session cannot guess its way through.
+    let step = attempt::guarded(&st, &p, "auth.totp_enable", "bad code", || async {
+        Ok(totp::verify(&secret, req.code.expose(), now / 1000))
+    })
+    .await?;
+    let Some(step) = step else {
         return Err(ApiError::bad_request(
             "invalid_totp",
             "the code does not match; check the device's clock and try again",
@@ -137,7 +136,7 @@ pub async fn confirm(
 
 /// Turns 2FA off (the password is asked again). Refused while policy requires 2FA.
 #[utoipa::path(operation_id = "totp_disable", delete, path = "/api/v1/auth/totp", tag = tags::AUTH, request_body = PasswordConfirmation,
-    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy")))]
+    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn disable(
     State(st): State<AppState>,
     principal: PendingPrincipal,
@@ -183,7 +182,7 @@ pub(crate) async fn remove_totp(
 
 /// Replaces the recovery codes (the password is asked again).
 #[utoipa::path(operation_id = "totp_regenerate_codes", post, path = "/api/v1/auth/totp/recovery-codes", tag = tags::AUTH, request_body = PasswordConfirmation,
-    responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off")))]
+    responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn regenerate_codes(
     State(st): State<AppState>,
     principal: PendingPrincipal,

@@ -18,8 +18,8 @@ use steward_proto::{
 
 use super::{opt_time, tags, time};
 use crate::audit::Event;
+use crate::auth::Principal;
 use crate::auth::principal::grant_of;
-use crate::auth::{Principal, password as pw};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
@@ -191,7 +191,7 @@ pub async fn create(
         .transpose()?;
     password::check_policy("password", req.password.expose(), &[username.as_str()])?;
     let assigned = resolve_roles(&st, &p, &req.roles, &[]).await?;
-    let hash = pw::hash_async(req.password).await?;
+    let hash = st.passwords.hash(req.password).await?;
     let id = steward_db::new_id();
     let mut tx = st.db.begin().await?;
     users::insert(
@@ -323,7 +323,7 @@ pub async fn reset_password(
     let (user, roles) = load(&st, &p, &id).await?;
     require_covers(&p, &user, &roles)?;
     password::check_policy("new_password", req.new_password.expose(), &[&user.username])?;
-    let hash = pw::hash_async(req.new_password).await?;
+    let hash = st.passwords.hash(req.new_password).await?;
     let must_change = req.password_change_required.unwrap_or(true);
     let mut tx = st.db.begin().await?;
     users::set_password(&mut *tx, &user.id, &hash, must_change, now).await?;
