@@ -10,5 +10,5 @@ mod recheck;
 pub mod tokens;
 pub mod totp;
 
-pub use principal::{AuthMethod, PendingPrincipal, Principal};
+pub use principal::{AuthMethod, PendingPrincipal, PendingSession, Principal, SessionPrincipal};
 pub(crate) use recheck::revalidate;

@@ -16,7 +16,7 @@ use steward_proto::{
 use super::tags;
 use crate::audit::{Event, Outcome};
 use crate::auth::attempt::{self, Attempt, Proof};
-use crate::auth::{PendingPrincipal, cookies, tokens};
+use crate::auth::{PendingPrincipal, PendingSession, cookies, tokens};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo, OptionalJson};
 use crate::state::AppState;
@@ -293,10 +293,7 @@ pub async fn refresh(
 
 /// Ends the current session and clears the cookies.
 #[utoipa::path(operation_id = "auth_logout", post, path = "/api/v1/auth/logout", tag = tags::AUTH, responses((status = 204)))]
-pub async fn logout(
-    State(st): State<AppState>,
-    principal: PendingPrincipal,
-) -> ApiResult<Response> {
+pub async fn logout(State(st): State<AppState>, principal: PendingSession) -> ApiResult<Response> {
     let p = principal.0;
     let now = st.now_ms();
     if let Some(sid) = p.session_id() {
@@ -339,7 +336,7 @@ async fn me_view(st: &AppState, p: &crate::auth::Principal) -> ApiResult<Me> {
     responses((status = 200, body = Me), (status = 422, body = ErrorBody)))]
 pub async fn update_me(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<UpdateProfileRequest>,
 ) -> ApiResult<Json<Me>> {
     let p = principal.0;
@@ -385,12 +382,11 @@ pub async fn update_me(
     responses((status = 204), (status = 403, body = ErrorBody, description = "wrong current password"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn change_password(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change passwords")?;
     confirm_password(&st, &p, req.current_password, "user.change_password").await?;
     password::check_policy(
         "new_password",

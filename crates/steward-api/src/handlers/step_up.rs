@@ -11,8 +11,8 @@ use steward_proto::{ErrorBody, StepUpRequest, StepUpResponse};
 
 use super::{tags, time};
 use crate::audit::Event;
-use crate::auth::Principal;
 use crate::auth::attempt::{self, Proof};
+use crate::auth::{Principal, SessionPrincipal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
@@ -57,10 +57,10 @@ pub(crate) async fn verify(st: &AppState, p: &Principal, req: &StepUpRequest) ->
     responses((status = 200, body = StepUpResponse), (status = 403, body = ErrorBody, description = "`step_up_failed`, or an API token (they prove themselves inline)"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "`too_many_attempts`"), (status = 503, body = ErrorBody, description = "`busy`")))]
 pub async fn step_up(
     State(st): State<AppState>,
-    p: Principal,
+    p: SessionPrincipal,
     ApiJson(req): ApiJson<StepUpRequest>,
 ) -> ApiResult<Json<StepUpResponse>> {
-    p.require_session("step up; pass `step_up` in the request that needs it")?;
+    // API tokens prove their owner inline, with `step_up` in the request that needs it.
     verify(&st, &p, &req).await?;
     let window = i64::try_from(st.config.step_up_window.as_millis()).unwrap_or(i64::MAX);
     Ok(Json(StepUpResponse {

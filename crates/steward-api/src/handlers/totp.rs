@@ -11,7 +11,7 @@ use steward_proto::{
 use super::auth::confirm_password;
 use super::tags;
 use crate::audit::Event;
-use crate::auth::{PendingPrincipal, attempt, tokens, totp};
+use crate::auth::{PendingSession, attempt, tokens, totp};
 use crate::bootstrap::{load_secret, store_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -57,11 +57,10 @@ async fn new_recovery_codes(
     responses((status = 200, body = TotpEnrollResponse), (status = 409, body = ErrorBody, description = "2FA is already on")))]
 pub async fn enroll(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
 ) -> ApiResult<Json<TotpEnrollResponse>> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_some() {
         return Err(ApiError::conflict(
             "totp_already_enabled",
@@ -93,7 +92,7 @@ pub async fn enroll(
     responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn confirm(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<TotpConfirmRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let p = principal.0;
@@ -139,12 +138,11 @@ pub async fn confirm(
     responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn disable(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     confirm_password(&st, &p, req.password, "auth.totp_disable").await?;
     if p.totp_required {
         return Err(ApiError::conflict(
@@ -185,12 +183,11 @@ pub(crate) async fn remove_totp(
     responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn regenerate_codes(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_none() {
         return Err(ApiError::conflict(
             "totp_not_enabled",
