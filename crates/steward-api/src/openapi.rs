@@ -53,8 +53,9 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::cookies::ACCESS,
+                "Set by login; named `__Host-steward_access` when Steward is served over HTTPS",
             ))),
         );
     }

@@ -265,7 +265,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
     let client = client_info(parts, state);
     let now = state.now_ms();
     let token = bearer(parts)
-        .or_else(|| cookies::get(&parts.headers, cookies::ACCESS))
+        .or_else(|| {
+            let name = cookies::names(state.config.secure_cookies).access;
+            cookies::get(&parts.headers, name)
+        })
         .ok_or_else(unauthenticated)?;
 
     let mut step_up_at = None;

@@ -243,7 +243,10 @@ pub async fn refresh(
         .unwrap_or_default()
         .refresh_token
         .map(|t| t.expose().to_string())
-        .or_else(|| cookies::get(&headers, cookies::REFRESH))
+        .or_else(|| {
+            let name = cookies::names(st.config.secure_cookies).refresh;
+            cookies::get(&headers, name)
+        })
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
         })?;
