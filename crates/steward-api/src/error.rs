@@ -72,14 +72,26 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// Adds `Retry-After` (seconds) and `details.retry_after`.
+    pub fn with_retry_after(mut self, secs: impl Into<i64>) -> Self {
+        let secs: i64 = secs.into();
+        if let Some(d) = self.details.as_object_mut() {
+            d.insert("retry_after".into(), json!(secs));
+        }
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            self.headers.push((header::RETRY_AFTER, v));
+        }
+        self
+    }
+
     /// 429 with `Retry-After`.
     pub fn too_many_attempts(retry_after_secs: i64) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_attempts",
-            format!("too many failed attempts; try again in {retry_after_secs} s"),
+            format!("too many attempts; try again in {retry_after_secs} s"),
         )
-        .retry_after(retry_after_secs)
+        .with_retry_after(retry_after_secs)
     }
 
     /// 429 `rate_limited` with `Retry-After`: `what` happened too often.
@@ -89,16 +101,7 @@ impl ApiError {
             "rate_limited",
             format!("{what}; try again in {retry_after_secs} s"),
         )
-        .retry_after(retry_after_secs)
-    }
-
-    /// Adds `Retry-After` and `details.retry_after`.
-    fn retry_after(mut self, secs: i64) -> Self {
-        self.details = json!({ "retry_after": secs });
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            self.headers.push((header::RETRY_AFTER, v));
-        }
-        self
+        .with_retry_after(retry_after_secs)
     }
 
     /// 500, logging `source`; the client sees only a generic message.
@@ -150,7 +153,9 @@ impl From<steward_vault::VaultError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
+        // `busy` (503) is the answer to a flood, not a fault: one log line per refused request
+        // would only add to the flood.
+        if self.status.is_server_error() && self.code != "busy" {
             match &self.source {
                 Some(source) => tracing::error!(
                     error = format!("{source:#}"),

@@ -133,6 +133,29 @@ impl FromRequestParts<AppState> for IdPath {
     }
 }
 
+/// Two id path segments (`/users/{id}/sessions/{session_id}`), each a UUID like [`IdPath`]'s;
+/// anything else is not found.
+#[derive(Debug, Clone)]
+pub struct IdPair(pub String, pub String);
+
+impl FromRequestParts<AppState> for IdPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((a, b)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::not_found("object"))?;
+        match (uuid::Uuid::parse_str(&a), uuid::Uuid::parse_str(&b)) {
+            (Ok(a), Ok(b)) => Ok(Self(a.to_string(), b.to_string())),
+            _ => Err(ApiError::not_found("object")),
+        }
+    }
+}
+
 /// Refuses control characters in free text from a query string (search terms, filters).
 pub fn clean_query_text(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
     match value.map(str::trim).filter(|s| !s.is_empty()) {

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::handlers::{
     agents, api_tokens, audit, auth, checks, credentials, executions, health, metrics, prometheus,
-    roles, scan, scripts, servers, settings, setup, ssh, step_up, terminal, totp, users,
+    roles, scan, scripts, servers, sessions, settings, setup, ssh, step_up, terminal, totp, users,
 };
 use crate::state::AppState;
 
@@ -53,8 +53,9 @@ impl Modify for Security {
         );
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::cookies::ACCESS,
+                "Set by login; named `__Host-steward_access` when Steward is served over HTTPS",
             ))),
         );
     }
@@ -78,6 +79,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me, auth::update_me))
         .routes(routes!(auth::change_password))
+        .routes(routes!(sessions::list_own))
+        .routes(routes!(sessions::revoke_own))
+        .routes(routes!(sessions::revoke_others))
         .routes(routes!(step_up::step_up))
         .routes(routes!(totp::enroll))
         .routes(routes!(totp::confirm))
@@ -87,6 +91,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(users::reset_password))
         .routes(routes!(users::reset_totp))
+        .routes(routes!(sessions::list_for_user))
+        .routes(routes!(sessions::revoke_for_user))
+        .routes(routes!(sessions::revoke_all_for_user))
+        .routes(routes!(sessions::tokens_for_user))
+        .routes(routes!(sessions::revoke_token_for_user))
         .routes(routes!(roles::list, roles::create))
         .routes(routes!(roles::get, roles::update, roles::delete))
         .routes(routes!(roles::permissions))

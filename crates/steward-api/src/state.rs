@@ -86,6 +86,9 @@ pub struct ApiConfig {
     /// link-local, the hub's own addresses …), besides those the organization's settings
     /// allow. Default none.
     pub check_allow: Vec<IpNet>,
+    /// Most password hashes (Argon2id, 19 MiB each) computed at once; more wait up to 2 s,
+    /// then get 503 `busy`. Default: the number of CPUs.
+    pub password_hash_concurrency: usize,
     /// The `steward-agent` binary the hub serves (`GET /agent/download`) and installs over
     /// SSH; `None` or a missing file: no binary to hand out.
     pub agent_binary: Option<std::path::PathBuf>,
@@ -134,8 +137,14 @@ impl Default for ApiConfig {
             agent_binary: None,
             max_sockets_per_user: 50,
             terminal_recording_cap: 256 * 1024 * 1024,
+            password_hash_concurrency: default_password_hash_concurrency(),
         }
     }
+}
+
+/// The default number of password hashes at once: the number of CPUs.
+pub fn default_password_hash_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 /// Everything a handler may need. Cheap to clone.
@@ -151,6 +160,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// A hash verified against when a login names no account, so timing does not tell.
     pub dummy_password_hash: String,
+    /// Password hashing and checking, with a bounded number at once.
+    pub passwords: crate::auth::password::Hasher,
     /// One SSH connection per managed server, shared.
     pub ssh: steward_ssh::pool::Pool,
     /// Script runs in progress on this instance.
@@ -192,6 +203,7 @@ impl AppState {
     ) -> Self {
         let dummy_password_hash =
             crate::auth::password::hash(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
+        let passwords = crate::auth::password::Hasher::new(config.password_hash_concurrency);
         let ssh = steward_ssh::pool::Pool::new(steward_ssh::pool::PoolConfig {
             max_connections: config.ssh_max_connections,
             idle_timeout: config.ssh_idle_timeout,
@@ -213,6 +225,7 @@ impl AppState {
             config,
             jwt,
             dummy_password_hash,
+            passwords,
         }));
         state.live.spawn_ticker(Arc::downgrade(&state.0));
         state

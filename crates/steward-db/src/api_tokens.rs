@@ -83,14 +83,19 @@ pub async fn list_for_user<'e>(
     Ok(sqlx::query_as(&sql).bind(user_id).fetch_all(ex).await?)
 }
 
-/// Revokes a token.
-pub async fn revoke<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64) -> DbResult<()> {
-    sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(ex)
-        .await?;
-    Ok(())
+/// Revokes a token; returns whether it was live.
+pub async fn revoke<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(ex)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records use of a token.

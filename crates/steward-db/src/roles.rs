@@ -184,6 +184,32 @@ pub async fn set_for_user(
     Ok(())
 }
 
+/// Serializes every change that could leave an organization without an active
+/// administrator, and returns how many there are now. Call it as the first statement of the
+/// transaction that makes the change, then [`count_active_holders`] inside the same
+/// transaction after it: a change that takes the count from some to none is refused.
+///
+/// It writes the built-in `admin_role`'s row (to itself): on PostgreSQL that row lock makes a
+/// second such transaction wait until the first commits, and its later statements then see
+/// the first's changes (READ COMMITTED takes a snapshot per statement); on SQLite a write as
+/// the first statement takes the database's single write lock, waiting under the busy
+/// timeout. Two administrators demoting each other at the same moment therefore cannot both
+/// see the other still in place.
+pub async fn lock_admins(
+    tx: &mut sqlx::AnyConnection,
+    org_id: &str,
+    admin_role: &str,
+) -> DbResult<i64> {
+    sqlx::query(
+        "UPDATE roles SET updated_at = updated_at WHERE org_id = $1 AND name = $2 AND builtin = 1",
+    )
+    .bind(org_id)
+    .bind(admin_role)
+    .execute(&mut *tx)
+    .await?;
+    count_active_holders(&mut *tx, org_id, admin_role).await
+}
+
 /// Active (not disabled) accounts holding the role named `name`.
 pub async fn count_active_holders<'e>(
     ex: impl Executor<'e, Database = Any>,

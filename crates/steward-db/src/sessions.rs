@@ -75,6 +75,45 @@ pub async fn get<'e>(
     Ok(sqlx::query_as(&sql).bind(id).fetch_optional(ex).await?)
 }
 
+/// An account's live sessions (not ended, not expired), most recently used first.
+pub async fn list_live_for_user<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    now: i64,
+) -> DbResult<Vec<SessionRow>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         ORDER BY last_seen_at DESC, id DESC"
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(ex)
+        .await?)
+}
+
+/// Ends one live session of an account; returns whether there was one to end (a session of
+/// another account, or one already ended, is left alone).
+pub async fn revoke_for_user<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    user_id: &str,
+    id: &str,
+    reason: &str,
+    now: i64,
+) -> DbResult<bool> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $3, revoke_reason = $4 \
+         WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Ends a session (and so every refresh token in it); returns whether it was live.
 pub async fn revoke<'e>(
     ex: impl Executor<'e, Database = Any>,

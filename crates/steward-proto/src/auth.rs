@@ -257,3 +257,26 @@ pub struct StepUpRequest {
 pub struct StepUpResponse {
     pub valid_until: chrono::DateTime<chrono::Utc>,
 }
+
+/// A live login session (a browser or client that logged in), for the account's owner or an
+/// administrator to review and end.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    pub id: String,
+    /// The session this request was made with.
+    pub current: bool,
+    pub created_at: DateTime<Utc>,
+    /// The last request (at most a minute behind) or token refresh.
+    pub last_seen_at: DateTime<Utc>,
+    /// When it ends however often it is refreshed.
+    pub expires_at: DateTime<Utc>,
+    /// The address it logged in from.
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// How many sessions or tokens a revocation ended.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevokedCount {
+    pub revoked: u64,
+}

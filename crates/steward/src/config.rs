@@ -186,6 +186,10 @@ pub struct ServeOpts {
     /// goes on, the user is told, the event is audited).
     #[arg(long, env = "STEWARD_TERMINAL_RECORDING_CAP")]
     pub terminal_recording_cap: Option<i64>,
+    /// Most password hashes computed at once (19 MiB of memory each); more wait up to 2 s,
+    /// then get 503 `busy` (default: the number of CPUs).
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<i64>,
 }
 
 /// `steward admin …`.
@@ -270,6 +274,7 @@ pub struct FileConfig {
     pub agent_binary: Option<PathBuf>,
     pub max_sockets_per_user: Option<i64>,
     pub terminal_recording_cap: Option<i64>,
+    pub password_hash_concurrency: Option<i64>,
 }
 
 /// Resolved settings shared by every command.
@@ -570,6 +575,14 @@ pub fn api_config(
                 None => defaults.terminal_recording_cap,
                 Some(n) if n >= 64 * 1024 => n as u64,
                 Some(_) => anyhow::bail!("terminal-recording-cap must be at least 65536 bytes"),
+            },
+            password_hash_concurrency: match s
+                .password_hash_concurrency
+                .or(file.password_hash_concurrency)
+            {
+                None => defaults.password_hash_concurrency,
+                Some(n) if (1..=256).contains(&n) => n as usize,
+                Some(_) => anyhow::bail!("password-hash-concurrency must be 1 to 256"),
             },
             ..defaults
         },

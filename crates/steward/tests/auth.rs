@@ -207,6 +207,115 @@ async fn browser_cookies_are_httponly_strict_and_work_for_refresh_and_logout() {
     );
 }
 
+/// The `Set-Cookie` headers of a response, by cookie name.
+fn set_cookies(res: &reqwest::Response) -> Vec<(String, String)> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| {
+            let v = v.to_str().unwrap().to_string();
+            (v.split('=').next().unwrap().to_string(), v)
+        })
+        .collect()
+}
+
+/// A cookie's value in a `Set-Cookie` header.
+fn cookie_value(header: &str) -> String {
+    header
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn over_https_the_session_cookies_are_host_prefixed() {
+    let app = TestApp::spawn_with(|c| {
+        c.public_url = "https://steward.example.com".into();
+        c.secure_cookies = true;
+    })
+    .await;
+    app.admin().await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({ "username": ADMIN, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookies = set_cookies(&res);
+    let names: Vec<&str> = cookies.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["__Host-steward_access", "__Host-steward_refresh"]);
+    // What browsers require of a __Host- cookie: Secure, Path=/, no Domain.
+    for (_, c) in &cookies {
+        for part in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/;"] {
+            assert!(format!("{c};").contains(part), "{part} missing: {c}");
+        }
+        assert!(!c.to_lowercase().contains("domain"), "{c}");
+    }
+    let access = cookie_value(&cookies[0].1);
+    let refresh = cookie_value(&cookies[1].1);
+    let with_cookie = |method: Method, path: &str, cookie: String| {
+        app.client
+            .request(method, app.url(path))
+            .header("cookie", cookie)
+            .send()
+    };
+    let me = with_cookie(
+        Method::GET,
+        "/api/v1/auth/me",
+        format!("__Host-steward_access={access}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    // An unprefixed cookie could have been planted by a sibling subdomain or a plain-HTTP page:
+    // it is not read.
+    let planted = with_cookie(
+        Method::GET,
+        "/api/v1/auth/me",
+        format!("steward_access={access}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(planted.status(), StatusCode::UNAUTHORIZED);
+    let planted = with_cookie(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        format!("steward_refresh={refresh}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(planted.status(), StatusCode::UNAUTHORIZED);
+    // The prefixed refresh cookie refreshes (it is sent on every path now), and logout clears
+    // the prefixed names.
+    let res = with_cookie(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        format!("__Host-steward_refresh={refresh}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let access = cookie_value(&set_cookies(&res)[0].1);
+    let res = with_cookie(
+        Method::POST,
+        "/api/v1/auth/logout",
+        format!("__Host-steward_access={access}"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let cleared = set_cookies(&res);
+    assert_eq!(
+        cleared.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["__Host-steward_access", "__Host-steward_refresh"]
+    );
+    assert!(cleared.iter().all(|(_, c)| c.contains("Max-Age=0")));
+}
+
 #[tokio::test]
 async fn repeated_failures_are_throttled_and_audited() {
     let app = TestApp::spawn().await;

@@ -285,6 +285,16 @@ async fn raw(
     }
 }
 
+/// Forgets every counted password or code attempt: every check of a password or a code is
+/// throttled per account and address, and these tests judge each attempt on its input alone
+/// (`auth_limits.rs` tests the throttle).
+async fn forget_attempts(app: &TestApp) {
+    sqlx::query("DELETE FROM login_throttle")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+}
+
 /// Every stored row that bad input could touch, as comparable lines (audit events, sessions
 /// and login counters are left out: failed attempts are meant to be recorded there).
 async fn stored(app: &TestApp) -> Vec<String> {
@@ -2254,7 +2264,7 @@ async fn api_token_fields_are_validated_and_another_users_token_is_not_found() {
         "a token creating a token",
         got,
         StatusCode::FORBIDDEN,
-        "forbidden",
+        "session_required",
         None,
     );
     p.alive(app, "bad token input").await;
@@ -2325,6 +2335,7 @@ async fn profile_password_and_totp_changes_validate_their_input() {
     wrong_current.extend(CONTROLS.iter().map(|c| format!("{PASSWORD}{c}")));
     wrong_current.extend(SQL_META.iter().map(|m| m.to_string()));
     for v in &wrong_current {
+        forget_attempts(app).await;
         let got = admin
             .post(
                 "/api/v1/auth/password",
@@ -2375,6 +2386,7 @@ async fn profile_password_and_totp_changes_validate_their_input() {
     bad_codes.extend(CONTROLS.iter().map(|c| format!("123{c}45")));
     bad_codes.extend(SQL_META.iter().map(|m| m.to_string()));
     for v in &bad_codes {
+        forget_attempts(app).await;
         let got = admin
             .post("/api/v1/auth/totp/confirm", json!({ "code": v }))
             .await;
@@ -2388,6 +2400,7 @@ async fn profile_password_and_totp_changes_validate_their_input() {
     }
     // Turning 2FA off or renewing recovery codes with a wrong password changes nothing.
     for v in &wrong_current {
+        forget_attempts(app).await;
         let got = admin
             .call(
                 Method::DELETE,
@@ -2417,6 +2430,7 @@ async fn profile_password_and_totp_changes_validate_their_input() {
         None,
     );
 
+    forget_attempts(app).await;
     p.unchanged(app, &before, "after bad profile input").await;
     let (_, me) = admin.get("/api/v1/auth/me").await;
     p.check(

@@ -1304,3 +1304,80 @@ async fn the_stream_ends_when_its_caller_loses_access() {
         .post(&format!("/api/v1/executions/{id}/cancel"), json!({}))
         .await;
 }
+
+#[tokio::test]
+async fn a_narrowed_api_token_cannot_see_or_cancel_its_owners_runs() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let (_sshd, server) = one_server(&admin).await;
+    let (_, script) = admin
+        .post(
+            "/api/v1/scripts",
+            json!({ "name": "Sleepy", "body": "echo started\nsleep 31339 &\nwait" }),
+        )
+        .await;
+    let id = start(
+        &admin,
+        json!({ "script_id": script["id"], "server_ids": [server] }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !process_running("sleep 31339") {
+        assert!(Instant::now() < deadline, "the script never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = |permissions: Value| {
+        let admin = admin.clone();
+        async move {
+            let (s, t) = admin
+                .post(
+                    "/api/v1/api-tokens",
+                    json!({ "name": format!("t-{permissions}"), "permissions": permissions }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{t}");
+            Session {
+                token: t["token"].as_str().unwrap().to_string(),
+                ..admin.clone()
+            }
+        }
+    };
+
+    // A token the administrator made for reading the inventory: the run is not there.
+    let reader = token(json!(["servers.read"])).await;
+    assert_eq!(reader.get("/api/v1/servers").await.0, StatusCode::OK);
+    for (status, path) in [
+        (
+            reader.get(&format!("/api/v1/executions/{id}")).await.0,
+            "get",
+        ),
+        (
+            reader
+                .post(&format!("/api/v1/executions/{id}/cancel"), json!({}))
+                .await
+                .0,
+            "cancel",
+        ),
+        (
+            reader
+                .get(&format!("/api/v1/executions/{id}/stream"))
+                .await
+                .0,
+            "stream",
+        ),
+    ] {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert!(process_running("sleep 31339"), "the run kept going");
+
+    // A token made for running scripts may follow and cancel its owner's runs.
+    let runner = token(json!(["servers.read", "scripts.run"])).await;
+    let (s, _) = runner.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = runner
+        .post(&format!("/api/v1/executions/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let run = wait_done(&admin, &id, Duration::from_secs(15)).await;
+    assert_eq!(run["status"], "cancelled");
+}

@@ -29,14 +29,18 @@ use E::*;
 const HOST_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJU/UzASIPX7jtczC9QFpJ1fO3KM83/P2LVshsa2/xic";
 
-/// Principals, in column order.
-const WHO: [&str; 6] = [
+/// Principals, in column order. `token` is an API token of the administrator narrowed to
+/// `servers.read`: it must get what its own permissions allow, not what its owner may do
+/// (runs and recordings the administrator owns stay hidden from it), and never manage
+/// tokens, sessions or the profile.
+const WHO: [&str; 7] = [
     "anonymous",
     "nobody",
     "viewer",
     "scoped",
     "operator",
     "admin",
+    "token",
 ];
 
 struct Route {
@@ -44,10 +48,11 @@ struct Route {
     /// As in the OpenAPI document.
     path: &'static str,
     /// With placeholders: {web} {db} {user} {role} {token} {proposal} {scan} {check} {solo} {script}
-    /// {exec} {n} {p}.
+    /// {exec} {n} {p}, {own_session} (another session of the caller), {user_session} and
+    /// {user_token} (a session and an API token of {user}).
     concrete: &'static str,
     body: Option<Value>,
-    expect: [E; 6],
+    expect: [E; 7],
 }
 
 fn r(
@@ -55,7 +60,7 @@ fn r(
     path: &'static str,
     concrete: &'static str,
     body: Option<Value>,
-    expect: [E; 6],
+    expect: [E; 7],
 ) -> Route {
     Route {
         method,
@@ -73,213 +78,229 @@ fn matrix() -> Vec<Route> {
     // A TCP check of the web server's discard port (closed: a run is refused at once).
     let check_body = |name: &str| json!({ "name": name, "server_id": "{web}", "spec": { "type": "tcp", "host": "127.0.0.2", "port": 9 } });
     vec![
-        r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A]),
-        r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A]),
+        r(M::GET, "/healthz", "/healthz", None, [A, A, A, A, A, A, A]),
+        r(M::GET, "/readyz", "/readyz", None, [A, A, A, A, A, A, A]),
         // Organization-wide data, decided by the scrape token (or an opted-in address), never
         // by role: nobody by default, loopback included. tests/prometheus.rs covers the rest.
-        r(M::GET, "/metrics", "/metrics", None, [U, U, U, U, U, U]),
+        r(M::GET, "/metrics", "/metrics", None, [U, U, U, U, U, U, U]),
         r(
             M::GET,
             "/api/v1/openapi.json",
             "/api/v1/openapi.json",
             None,
-            [A, A, A, A, A, A],
+            [A, A, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/setup",
             "/api/v1/setup",
             None,
-            [A, A, A, A, A, A],
+            [A, A, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/setup",
             "/api/v1/setup",
             Some(json!({ "token": "x", "username": "x", "password": PASSWORD })),
-            [N, N, N, N, N, N],
+            [N, N, N, N, N, N, N],
         ),
         r(
             M::POST,
             "/api/v1/auth/login",
             "/api/v1/auth/login",
             Some(json!({ "username": ADMIN, "password": PASSWORD })),
-            [A, A, A, A, A, A],
+            [A, A, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/auth/refresh",
             "/api/v1/auth/refresh",
             Some(json!({ "refresh_token": "{refresh}" })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, U],
         ),
         r(
             M::GET,
             "/api/v1/auth/me",
             "/api/v1/auth/me",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, A],
+        ),
+        // Before the password change below, which ends the caller's other sessions.
+        r(
+            M::DELETE,
+            "/api/v1/auth/sessions/{id}",
+            "/api/v1/auth/sessions/{own_session}",
+            None,
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::PATCH,
             "/api/v1/auth/me",
             "/api/v1/auth/me",
             Some(json!({ "locale": "de" })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/password",
             "/api/v1/auth/password",
             Some(json!({ "current_password": PASSWORD, "new_password": PASSWORD })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/totp/enroll",
             "/api/v1/auth/totp/enroll",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/totp/confirm",
             "/api/v1/auth/totp/confirm",
             Some(json!({ "code": "000000" })),
-            [U, N, N, N, N, N],
+            [U, N, N, N, N, N, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/totp/recovery-codes",
             "/api/v1/auth/totp/recovery-codes",
             Some(json!({ "password": PASSWORD })),
-            [U, N, N, N, N, N],
+            [U, N, N, N, N, N, F],
         ),
         r(
             M::GET,
             "/api/v1/users",
             "/api/v1/users",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::POST,
             "/api/v1/users",
             "/api/v1/users",
             Some(json!({ "username": "u-{p}-{n}", "password": PASSWORD, "roles": ["viewer"] })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::GET,
             "/api/v1/users/{id}",
             "/api/v1/users/{user}",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::PATCH,
             "/api/v1/users/{id}",
             "/api/v1/users/{user}",
             Some(json!({ "email": "t@example.com" })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
+        ),
+        // Before the password reset below, which ends the user's sessions.
+        r(
+            M::DELETE,
+            "/api/v1/users/{id}/sessions/{session_id}",
+            "/api/v1/users/{user}/sessions/{user_session}",
+            None,
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::POST,
             "/api/v1/users/{id}/password",
             "/api/v1/users/{user}/password",
             Some(json!({ "new_password": "another-long-passphrase-5" })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/users/{id}/totp",
             "/api/v1/users/{user}/totp",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::GET,
             "/api/v1/roles",
             "/api/v1/roles",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::POST,
             "/api/v1/roles",
             "/api/v1/roles",
             Some(json!({ "name": "r-{p}-{n}", "permissions": ["servers.read"] })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::GET,
             "/api/v1/roles/{id}",
             "/api/v1/roles/{role}",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::PUT,
             "/api/v1/roles/{id}",
             "/api/v1/roles/{role}",
             Some(json!({ "name": "role-{p}", "permissions": ["servers.read", "servers.write"] })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::GET,
             "/api/v1/permissions",
             "/api/v1/permissions",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/servers",
             "/api/v1/servers",
             None,
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/servers",
             "/api/v1/servers",
             Some(srv("new-{p}-{n}")),
-            [U, F, F, A, A, A],
+            [U, F, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}",
             "/api/v1/servers/{web}",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::PUT,
             "/api/v1/servers/{id}",
             "/api/v1/servers/{web}",
             Some(srv("web-{p}")),
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/tags",
             "/api/v1/tags",
             None,
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, A],
         ),
         r(
             M::PUT,
             "/api/v1/servers/{id}/credential",
             "/api/v1/servers/{web}/credential",
             Some(json!({ "kind": "generate" })),
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/credential",
             "/api/v1/servers/{web}/credential",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         // The agent's own socket takes an enrollment token, never a user's credentials.
         r(
@@ -287,7 +308,7 @@ fn matrix() -> Vec<Route> {
             "/api/v1/agent/connect",
             "/api/v1/agent/connect",
             None,
-            [U, U, U, U, U, U],
+            [U, U, U, U, U, U, U],
         ),
         // The binary is for enrolled agents only (their token), not for users.
         r(
@@ -295,14 +316,14 @@ fn matrix() -> Vec<Route> {
             "/api/v1/agent/download",
             "/api/v1/agent/download",
             None,
-            [U, U, U, U, U, U],
+            [U, U, U, U, U, U, U],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/agent",
             "/api/v1/servers/{web}/agent",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         // Before any step-up row: allowed writers still need the step-up.
         r(
@@ -310,49 +331,49 @@ fn matrix() -> Vec<Route> {
             "/api/v1/servers/{id}/agent/install",
             "/api/v1/servers/{web}/agent/install",
             None,
-            [U, H, F, F, F, F],
+            [U, H, F, F, F, F, F],
         ),
         r(
             M::POST,
             "/api/v1/servers/{id}/agent/uninstall",
             "/api/v1/servers/{web}/agent/uninstall",
             None,
-            [U, H, F, F, F, F],
+            [U, H, F, F, F, F, F],
         ),
         r(
             M::POST,
             "/api/v1/servers/{id}/agent",
             "/api/v1/servers/{web}/agent",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}/agent",
             "/api/v1/servers/{web}/agent",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/host-key",
             "/api/v1/servers/{web}/host-key",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::PUT,
             "/api/v1/servers/{id}/host-key",
             "/api/v1/servers/{web}/host-key",
             Some(json!({ "public_key": HOST_KEY })),
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/servers/{id}/host-key/accept",
             "/api/v1/servers/{web}/host-key/accept",
             Some(json!({ "fingerprint": "SHA256:x" })),
-            [U, H, F, N, N, N],
+            [U, H, F, N, N, N, F],
         ),
         // Nothing pending on the fixture: whoever may confirm gets 409 `nothing_to_confirm`.
         r(
@@ -360,14 +381,14 @@ fn matrix() -> Vec<Route> {
             "/api/v1/servers/{id}/endpoint/confirm",
             "/api/v1/servers/{web}/endpoint/confirm",
             Some(json!({})),
-            [U, H, F, N, N, N],
+            [U, H, F, N, N, N, F],
         ),
         r(
             M::POST,
             "/api/v1/servers/{id}/test-connection",
             "/api/v1/servers/{web}/test-connection",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         // Plain GETs (no upgrade): authorization runs first; even admins lack the step-up.
         r(
@@ -375,84 +396,84 @@ fn matrix() -> Vec<Route> {
             "/api/v1/servers/{id}/terminal",
             "/api/v1/servers/{web}/terminal",
             None,
-            [U, H, F, F, F, F],
+            [U, H, F, F, F, F, F],
         ),
         r(
             M::GET,
             "/api/v1/terminal-sessions",
             "/api/v1/terminal-sessions",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/terminal-sessions/{id}",
             "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000",
             None,
-            [U, H, H, H, H, H],
+            [U, H, H, H, H, H, H],
         ),
         r(
             M::GET,
             "/api/v1/terminal-sessions/{id}/recording",
             "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000/recording",
             None,
-            [U, H, H, H, H, H],
+            [U, H, H, H, H, H, H],
         ),
         r(
             M::POST,
             "/api/v1/terminal-sessions/{id}/terminate",
             "/api/v1/terminal-sessions/0190b5e0-0000-7000-8000-000000000000/terminate",
             None,
-            [U, F, F, F, F, H],
+            [U, F, F, F, F, H, F],
         ),
         r(
             M::POST,
             "/api/v1/servers/{id}/scan",
             "/api/v1/servers/{web}/scan",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/scan",
             "/api/v1/servers/{web}/scan",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/scans",
             "/api/v1/servers/{web}/scans",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/scans/{scan_id}",
             "/api/v1/servers/{web}/scans/{scan}",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/proposals",
             "/api/v1/servers/{web}/proposals",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/proposals/{id}/dismiss",
             "/api/v1/proposals/{proposal}/dismiss",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/step-up",
             "/api/v1/auth/step-up",
             Some(json!({ "password": PASSWORD })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         // Checks on the web server follow its tags; the standalone one needs every server.
         r(
@@ -460,70 +481,70 @@ fn matrix() -> Vec<Route> {
             "/api/v1/checks",
             "/api/v1/checks",
             None,
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/checks",
             "/api/v1/checks",
             Some(check_body("new-{p}-{n}")),
-            [U, F, F, A, A, A],
+            [U, F, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/checks/{id}",
             "/api/v1/checks/{check}",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/checks/{id}",
             "/api/v1/checks/{solo}",
             None,
-            [U, H, A, H, A, A],
+            [U, H, A, H, A, A, A],
         ),
         r(
             M::PUT,
             "/api/v1/checks/{id}",
             "/api/v1/checks/{check}",
             Some(check_body("renamed-{p}")),
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/checks/{id}/results",
             "/api/v1/checks/{check}/results",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::POST,
             "/api/v1/checks/{id}/run",
             "/api/v1/checks/{check}/run",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/checks/{id}/run",
             "/api/v1/checks/{solo}/run",
             None,
-            [U, H, F, H, A, A],
+            [U, H, F, H, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/proposals/{id}/accept",
             "/api/v1/proposals/{proposal}/accept",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/scripts",
             "/api/v1/scripts",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::POST,
@@ -532,14 +553,14 @@ fn matrix() -> Vec<Route> {
             Some(
                 json!({ "name": "s-{p}-{n}", "body": "true", "step_up": { "password": PASSWORD } }),
             ),
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/scripts/{id}",
             "/api/v1/scripts/{script}",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::PUT,
@@ -548,28 +569,28 @@ fn matrix() -> Vec<Route> {
             Some(
                 json!({ "name": "renamed-{p}", "body": "echo changed", "step_up": { "password": PASSWORD } }),
             ),
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/scripts/{id}/versions",
             "/api/v1/scripts/{script}/versions",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/scripts/{id}/versions/{version}",
             "/api/v1/scripts/{script}/versions/1",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/executions",
             "/api/v1/executions",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::POST,
@@ -579,7 +600,7 @@ fn matrix() -> Vec<Route> {
             Some(
                 json!({ "command": "true", "server_ids": ["{web}"], "step_up": { "password": PASSWORD } }),
             ),
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         // Runs are private to who started them (and auditors): the fixture run is the admin's.
         r(
@@ -587,42 +608,42 @@ fn matrix() -> Vec<Route> {
             "/api/v1/executions/{id}",
             "/api/v1/executions/{exec}",
             None,
-            [U, H, H, H, H, A],
+            [U, H, H, H, H, A, H],
         ),
         r(
             M::POST,
             "/api/v1/executions/{id}/cancel",
             "/api/v1/executions/{exec}/cancel",
             None,
-            [U, H, H, H, H, N],
+            [U, H, H, H, H, N, H],
         ),
         r(
             M::GET,
             "/api/v1/executions/{id}/stream",
             "/api/v1/executions/{exec}/stream",
             None,
-            [U, H, H, H, H, N],
+            [U, H, H, H, H, N, H],
         ),
         r(
             M::GET,
             "/api/v1/servers/{id}/metrics",
             "/api/v1/servers/{web}/metrics?names=cpu.usage",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/metrics/summary",
             "/api/v1/metrics/summary",
             None,
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, A],
         ),
         r(
             M::GET,
             "/api/v1/metrics/disk-usage",
             "/api/v1/metrics/disk-usage",
             None,
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, A],
         ),
         // A plain GET (no upgrade): allowed callers get 400 `websocket_required`.
         r(
@@ -630,42 +651,42 @@ fn matrix() -> Vec<Route> {
             "/api/v1/live",
             "/api/v1/live",
             None,
-            [U, F, N, N, N, N],
+            [U, F, N, N, N, N, N],
         ),
         r(
             M::GET,
             "/api/v1/audit",
             "/api/v1/audit",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::GET,
             "/api/v1/api-tokens",
             "/api/v1/api-tokens",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/api-tokens",
             "/api/v1/api-tokens",
             Some(json!({ "name": "t-{n}", "permissions": ["servers.read"] })),
-            [U, F, A, A, A, A],
+            [U, F, A, A, A, A, F],
         ),
         r(
             M::GET,
             "/api/v1/settings",
             "/api/v1/settings",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::PUT,
             "/api/v1/settings",
             "/api/v1/settings",
             Some(json!({ "require_totp": false })),
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         // After the terminal rows, which expect no step-up yet.
         r(
@@ -673,7 +694,51 @@ fn matrix() -> Vec<Route> {
             "/api/v1/auth/step-up",
             "/api/v1/auth/step-up",
             Some(json!({ "password": PASSWORD })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
+        ),
+        // Sessions and tokens: one's own (login sessions only), and other users' for user
+        // managers who cover them.
+        r(
+            M::GET,
+            "/api/v1/auth/sessions",
+            "/api/v1/auth/sessions",
+            None,
+            [U, A, A, A, A, A, F],
+        ),
+        r(
+            M::GET,
+            "/api/v1/users/{id}/sessions",
+            "/api/v1/users/{user}/sessions",
+            None,
+            [U, F, F, F, F, A, F],
+        ),
+        r(
+            M::GET,
+            "/api/v1/users/{id}/api-tokens",
+            "/api/v1/users/{user}/api-tokens",
+            None,
+            [U, F, F, F, F, A, F],
+        ),
+        r(
+            M::DELETE,
+            "/api/v1/users/{id}/api-tokens/{token_id}",
+            "/api/v1/users/{user}/api-tokens/{user_token}",
+            None,
+            [U, F, F, F, F, A, F],
+        ),
+        r(
+            M::POST,
+            "/api/v1/users/{id}/sessions/revoke-all",
+            "/api/v1/users/{user}/sessions/revoke-all",
+            None,
+            [U, F, F, F, F, A, F],
+        ),
+        r(
+            M::POST,
+            "/api/v1/auth/sessions/revoke-others",
+            "/api/v1/auth/sessions/revoke-others",
+            None,
+            [U, A, A, A, A, A, F],
         ),
         // Destructive routes last.
         r(
@@ -681,77 +746,77 @@ fn matrix() -> Vec<Route> {
             "/api/v1/checks/{id}",
             "/api/v1/checks/{check}",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/checks/{id}",
             "/api/v1/checks/{solo}",
             None,
-            [U, H, F, H, A, A],
+            [U, H, F, H, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}/host-key",
             "/api/v1/servers/{web}/host-key",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}/credential",
             "/api/v1/servers/{web}/credential",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/servers/{id}",
             "/api/v1/servers/{web}",
             None,
-            [U, H, F, A, A, A],
+            [U, H, F, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/scripts/{id}",
             "/api/v1/scripts/{script}",
             None,
-            [U, F, F, F, A, A],
+            [U, F, F, F, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/users/{id}",
             "/api/v1/users/{user}",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/roles/{id}",
             "/api/v1/roles/{role}",
             None,
-            [U, F, F, F, F, A],
+            [U, F, F, F, F, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/api-tokens/{id}",
             "/api/v1/api-tokens/{token}",
             None,
-            [U, H, A, A, A, A],
+            [U, H, A, A, A, A, F],
         ),
         r(
             M::DELETE,
             "/api/v1/auth/totp",
             "/api/v1/auth/totp",
             Some(json!({ "password": PASSWORD })),
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
         r(
             M::POST,
             "/api/v1/auth/logout",
             "/api/v1/auth/logout",
             None,
-            [U, A, A, A, A, A],
+            [U, A, A, A, A, A, F],
         ),
     ]
 }
@@ -762,6 +827,20 @@ fn with_port(mut body: Value, port: u16) -> Value {
         body["port"] = json!(port);
     }
     body
+}
+
+/// The id of the session `s` was made with.
+async fn current_session(s: &Session) -> String {
+    let (st, list) = s.get("/api/v1/auth/sessions").await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["current"] == true)
+        .expect("the current session is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn classify(status: StatusCode) -> Option<E> {
@@ -797,7 +876,7 @@ fn fill_json(v: &Value, vars: &[(&str, String)]) -> Value {
 #[tokio::test]
 async fn every_route_for_every_role() {
     let app = TestApp::spawn().await;
-    let admin_setup = app.admin().await;
+    let mut admin_setup = app.admin().await;
     // The fixture's checks and proposals aim at loopback (where the test servers run), which
     // checks may reach only once allowed.
     admin_setup.allow_check_targets(&["127.0.0.0/8"]).await;
@@ -835,6 +914,15 @@ async fn every_route_for_every_role() {
 
     let mut n = 0;
     for (col, who) in WHO.iter().enumerate() {
+        // The administrator's "sign out everywhere else" ended this session: a fresh one.
+        admin_setup = app.login(ADMIN, PASSWORD).await;
+        let username = match *who {
+            "nobody" => "nobody",
+            "viewer" => "viewer1",
+            "scoped" => "scoped1",
+            "operator" => "operator1",
+            _ => ADMIN,
+        };
         let session = match *who {
             "anonymous" => None,
             "nobody" => Some(app.user_with_roles(&admin_setup, "nobody", &[]).await),
@@ -850,7 +938,26 @@ async fn every_route_for_every_role() {
                 app.user_with_roles(&admin_setup, "operator1", &["operator"])
                     .await,
             ),
+            "token" => {
+                let (st, t) = admin_setup
+                    .post(
+                        "/api/v1/api-tokens",
+                        json!({ "name": "narrow", "permissions": ["servers.read"] }),
+                    )
+                    .await;
+                assert_eq!(st, StatusCode::CREATED, "{t}");
+                Some(Session {
+                    token: t["token"].as_str().unwrap().to_string(),
+                    refresh: String::new(),
+                    ..admin_setup.clone()
+                })
+            }
             _ => Some(app.login(ADMIN, PASSWORD).await),
+        };
+        // Another session of the same user, for ending one's own session.
+        let own_session = match *who {
+            "anonymous" | "token" => uuid::Uuid::new_v4().to_string(),
+            _ => current_session(&app.login(username, PASSWORD).await).await,
         };
         // Fresh objects for each principal, so destructive calls do not disturb the next one.
         let closed = common::sshd::closed_port();
@@ -929,8 +1036,18 @@ async fn every_route_for_every_role() {
             fixture_checks.push(b["id"].as_str().unwrap().to_string());
         }
         let (_, user) = admin_setup
-            .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"] }))
+            .post("/api/v1/users", json!({ "username": format!("target-{who}"), "password": PASSWORD, "roles": ["viewer"], "password_change_required": false }))
             .await;
+        let target = app.login(&format!("target-{who}"), PASSWORD).await;
+        let user_session = current_session(&target).await;
+        let (st, t) = target
+            .post(
+                "/api/v1/api-tokens",
+                json!({ "name": "target's", "permissions": ["servers.read"] }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{t}");
+        let user_token = t["api_token"]["id"].as_str().unwrap().to_string();
         admin_setup.step_up().await;
         let (st, script) = admin_setup
             .post(
@@ -1007,6 +1124,9 @@ async fn every_route_for_every_role() {
                         .map(|s| s.refresh.clone())
                         .unwrap_or_default(),
                 ),
+                ("own_session", own_session.clone()),
+                ("user_session", user_session.clone()),
+                ("user_token", user_token.clone()),
                 ("n", n.to_string()),
                 ("p", who.to_string()),
             ];

@@ -829,3 +829,109 @@ async fn parallel_downloads_of_a_large_recording_stream_in_bounded_memory() {
         grew / (1024 * 1024)
     );
 }
+
+/// Creates an API token for `s` limited to `permissions`, as a session that uses it.
+async fn api_token(s: &Session, permissions: &[&str]) -> Session {
+    let (st, t) = s
+        .post(
+            "/api/v1/api-tokens",
+            json!({ "name": format!("t-{}", permissions.join("-")), "permissions": permissions }),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    Session {
+        token: t["token"].as_str().unwrap().to_string(),
+        refresh: String::new(),
+        ..s.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_narrowed_api_token_cannot_read_its_owners_recordings() {
+    let f = fleet_with(|_| {}).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    let alice = app.user_with_roles(admin, "alice", &["operator"]).await;
+    step_up(&alice).await;
+    // Alice types a password into her terminal: it is in the recording.
+    let (mut ws, id) = open(app, &alice, server, "").await;
+    type_in(&mut ws, "echo pw=hunter2-$((6*7))\r").await;
+    read_until(&mut ws, "pw=hunter2-42").await;
+    type_in(&mut ws, "exit\r").await;
+    wait_ended(&alice, &id).await;
+    let (st, cast) = alice
+        .get(&format!("/api/v1/terminal-sessions/{id}/recording"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(cast.to_string().contains("hunter2-42"));
+
+    // A token she made for reading the inventory does not reach it, nor the session list.
+    let reader = api_token(&alice, &["servers.read"]).await;
+    assert_eq!(reader.get("/api/v1/servers").await.0, StatusCode::OK);
+    let (st, b) = reader
+        .get(&format!("/api/v1/terminal-sessions/{id}/recording"))
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+    let (st, _) = reader.get(&format!("/api/v1/terminal-sessions/{id}")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = reader.get("/api/v1/terminal-sessions").await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    // A token made for terminals does.
+    let shell = api_token(&alice, &["servers.read", "terminal.open"]).await;
+    let (st, _) = shell
+        .get(&format!("/api/v1/terminal-sessions/{id}/recording"))
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, page) = shell.get("/api/v1/terminal-sessions").await;
+    assert_eq!(page["total"], 1);
+    drop(f.sshd);
+}
+
+#[tokio::test]
+async fn a_user_manager_cannot_end_an_administrators_terminal() {
+    let f = fleet_with(|_| {}).await;
+    let (app, admin, server) = (&f.app, &f.admin, &f.server);
+    // A user manager who may also open terminals, and a user with just a shell.
+    for (name, permissions) in [
+        (
+            "people",
+            json!(["users.manage", "servers.read", "terminal.open"]),
+        ),
+        ("shell", json!(["servers.read", "terminal.open"])),
+    ] {
+        let (st, b) = admin
+            .post(
+                "/api/v1/roles",
+                json!({ "name": name, "permissions": permissions }),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+    }
+    let hr = app.user_with_roles(admin, "hr", &["people"]).await;
+    let carol = app.user_with_roles(admin, "carol", &["shell"]).await;
+    step_up(admin).await;
+    step_up(&carol).await;
+    let (mut admin_ws, admin_term) = open(app, admin, server, "").await;
+    let (mut carol_ws, carol_term) = open(app, &carol, server, "").await;
+
+    // The administrator holds more than the user manager: their shell stays.
+    let (st, b) = hr
+        .post(
+            &format!("/api/v1/terminal-sessions/{admin_term}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{b}");
+    type_in(&mut admin_ws, "echo still-$((40+2))\r").await;
+    read_until(&mut admin_ws, "still-42").await;
+    // A user the manager covers can be ended.
+    let (st, b) = hr
+        .post(
+            &format!("/api/v1/terminal-sessions/{carol_term}/terminate"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let m = next_control(&mut carol_ws).await;
+    assert_eq!(m, json!({ "type": "closed", "reason": "terminated" }));
+    drop(f.sshd);
+}

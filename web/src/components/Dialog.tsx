@@ -42,7 +42,15 @@ export function Dialog({
     </>
   );
   return (
-    <dialog ref={ref} className={wide ? 'dialog dialog-wide' : 'dialog'} onClose={onClose} aria-label={title}>
+    <dialog
+      ref={ref}
+      className={wide ? 'dialog dialog-wide' : 'dialog'}
+      // React passes a nested dialog's close up to this one: only our own closing counts.
+      onClose={(e) => {
+        if (e.target === e.currentTarget) onClose();
+      }}
+      aria-label={title}
+    >
       {open &&
         (onSubmit ? (
           <form

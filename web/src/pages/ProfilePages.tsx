@@ -1,4 +1,4 @@
-// The user's own account: profile and language, password and 2FA, personal API tokens.
+// The user's own account: profile and language, password, 2FA and sessions, personal API tokens.
 import QRCode from 'qrcode';
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
@@ -8,6 +8,7 @@ import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { SessionsPanel } from './SessionsPanel';
 import { Button, DataTable, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime, useAction } from '../components/ui';
 
 export function ProfilePage() {
@@ -254,6 +255,7 @@ export function SecurityPage() {
       <PageHeader title={t('nav.security')} />
       {!me?.totp_setup_required && <ChangePassword />}
       {!me?.password_change_required && <TwoFactor />}
+      {!me?.password_change_required && !me?.totp_setup_required && <SessionsPanel />}
     </>
   );
 }

@@ -1,4 +1,5 @@
-// User management: create, disable, reset password, assign roles, require or reset 2FA.
+// User management: create, disable, reset password, assign roles, require or reset 2FA, end
+// a user's sessions and revoke their API tokens.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Role, type User } from '../api/client';
@@ -6,6 +7,7 @@ import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime, useAction } from '../components/ui';
+import { SessionsPanel, UserTokensPanel } from './SessionsPanel';
 
 function RolePicker({ roles, selected, onChange }: { roles: Role[]; selected: string[]; onChange: (ids: string[]) => void }) {
   const { t } = useTranslation();
@@ -150,7 +152,7 @@ export function UsersPage() {
   const { me } = useAuth();
   const [users, setUsers] = useState<User[] | null>(null);
   const [roles, setRoles] = useState<Role[]>([]);
-  const [dialog, setDialog] = useState<{ kind: 'add' } | { kind: 'edit' | 'password' | 'delete' | 'totp'; user: User } | null>(null);
+  const [dialog, setDialog] = useState<{ kind: 'add' } | { kind: 'edit' | 'password' | 'delete' | 'totp' | 'access'; user: User } | null>(null);
 
   const load = useCallback(async () => {
     try {
@@ -213,6 +215,9 @@ export function UsersPage() {
                     <Button variant="ghost" onClick={() => setDialog({ kind: 'password', user: u })}>
                       {t('users.resetPasswordShort')}
                     </Button>
+                    <Button variant="ghost" onClick={() => setDialog({ kind: 'access', user: u })}>
+                      {t('users.access')}
+                    </Button>
                     {u.totp_enabled && (
                       <Button variant="ghost" onClick={() => setDialog({ kind: 'totp', user: u })}>
                         {t('users.reset2fa')}
@@ -236,6 +241,12 @@ export function UsersPage() {
       {dialog?.kind === 'add' && <UserDialog roles={roles} onClose={close} onSaved={saved} />}
       {dialog?.kind === 'edit' && <UserDialog user={dialog.user} roles={roles} onClose={close} onSaved={saved} />}
       {dialog?.kind === 'password' && <ResetPasswordDialog user={dialog.user} onClose={close} />}
+      {dialog?.kind === 'access' && (
+        <Dialog open wide title={t('users.accessTitle', { name: dialog.user.username })} onClose={close}>
+          <SessionsPanel user={dialog.user} />
+          <UserTokensPanel user={dialog.user} />
+        </Dialog>
+      )}
       <ConfirmDialog
         open={dialog?.kind === 'delete'}
         title={t('users.deleteTitle')}

@@ -1,12 +1,51 @@
-//! The browser's session cookies: HttpOnly, SameSite=Strict, `Secure` behind HTTPS.
+//! The browser's session cookies: HttpOnly, SameSite=Strict.
+//!
+//! Served over HTTPS (`--public-url https://…`), both carry the `__Host-` prefix: a browser
+//! accepts such a cookie only with `Secure`, `Path=/` and no `Domain`, set by this very host
+//! over HTTPS — so neither a sibling subdomain nor a plain-HTTP page on the same name can plant
+//! or overwrite one (cookie tossing; e.g. forcing a victim into the attacker's session). That
+//! is why the refresh cookie is `Path=/` there too (`__Host-` allows no other path): it then
+//! travels with every request to Steward, which reads it only at `/auth/refresh` and never
+//! logs a `Cookie` header. Over plain HTTP (development, or TLS not yet set up) browsers refuse
+//! prefixed names, so the names stay `steward_access` (`Path=/`) and `steward_refresh`
+//! (`Path=/api/v1/auth`).
 use axum::http::{HeaderMap, HeaderValue, header};
 use cookie::{Cookie, SameSite};
 
-/// Holds the access token.
+/// The access cookie's name over plain HTTP (the name in the OpenAPI document).
 pub const ACCESS: &str = "steward_access";
-/// Holds the refresh token; sent only to the auth endpoints.
+/// The refresh cookie's name over plain HTTP.
 pub const REFRESH: &str = "steward_refresh";
+/// The access cookie's name over HTTPS.
+pub const HOST_ACCESS: &str = "__Host-steward_access";
+/// The refresh cookie's name over HTTPS.
+pub const HOST_REFRESH: &str = "__Host-steward_refresh";
 const REFRESH_PATH: &str = "/api/v1/auth";
+
+/// The names and paths of the two cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Names {
+    pub access: &'static str,
+    pub refresh: &'static str,
+    refresh_path: &'static str,
+}
+
+/// The cookies Steward uses when served over HTTPS (`secure`) or not.
+pub fn names(secure: bool) -> Names {
+    if secure {
+        Names {
+            access: HOST_ACCESS,
+            refresh: HOST_REFRESH,
+            refresh_path: "/",
+        }
+    } else {
+        Names {
+            access: ACCESS,
+            refresh: REFRESH,
+            refresh_path: REFRESH_PATH,
+        }
+    }
+}
 
 fn build(
     name: &'static str,
@@ -34,13 +73,14 @@ pub fn set(
     refresh_ttl: i64,
     secure: bool,
 ) {
-    if let Some(v) = build(ACCESS, access.to_string(), "/", access_ttl, secure) {
+    let n = names(secure);
+    if let Some(v) = build(n.access, access.to_string(), "/", access_ttl, secure) {
         headers.append(header::SET_COOKIE, v);
     }
     if let Some(v) = build(
-        REFRESH,
+        n.refresh,
         refresh.to_string(),
-        REFRESH_PATH,
+        n.refresh_path,
         refresh_ttl,
         secure,
     ) {
@@ -50,10 +90,11 @@ pub fn set(
 
 /// Adds Set-Cookie headers that delete both cookies.
 pub fn clear(headers: &mut HeaderMap, secure: bool) {
-    if let Some(v) = build(ACCESS, String::new(), "/", 0, secure) {
+    let n = names(secure);
+    if let Some(v) = build(n.access, String::new(), "/", 0, secure) {
         headers.append(header::SET_COOKIE, v);
     }
-    if let Some(v) = build(REFRESH, String::new(), REFRESH_PATH, 0, secure) {
+    if let Some(v) = build(n.refresh, String::new(), n.refresh_path, 0, secure) {
         headers.append(header::SET_COOKIE, v);
     }
 }

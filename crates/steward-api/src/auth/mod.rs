@@ -1,6 +1,7 @@
 //! Authentication: passwords, access tokens (JWT), refresh and API tokens, TOTP, cookies, and
 //! the [`Principal`] extractor that every protected handler takes, and `revalidate`, which
 //! long-lived connections use to ask again.
+pub(crate) mod attempt;
 pub mod cookies;
 pub mod jwt;
 pub mod password;
@@ -9,5 +10,5 @@ mod recheck;
 pub mod tokens;
 pub mod totp;
 
-pub use principal::{AuthMethod, PendingPrincipal, Principal};
+pub use principal::{AuthMethod, PendingPrincipal, PendingSession, Principal, SessionPrincipal};
 pub(crate) use recheck::revalidate;

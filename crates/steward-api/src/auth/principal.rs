@@ -64,11 +64,19 @@ impl Principal {
         }
     }
 
-    /// Fails with 403 for an API token: `what` (e.g. "change passwords") is only for someone
-    /// who logged in. Returns the session id.
-    pub fn require_session(&self, what: &str) -> ApiResult<&str> {
-        self.session_id()
-            .ok_or_else(|| ApiError::forbidden(format!("API tokens cannot {what}; log in")))
+    /// Whether the caller is a personal API token.
+    pub fn is_api_token(&self) -> bool {
+        matches!(self.method, AuthMethod::ApiToken { .. })
+    }
+
+    /// Access to something the caller owns (their runs, terminal sessions and recordings): a
+    /// login session has it by ownership alone; an API token only when its own permissions
+    /// include `permission` (the one that made the thing: `scripts.run` for runs,
+    /// `terminal.open` for terminals). A token narrowed to reading servers does not reach its
+    /// owner's recordings or runs.
+    pub fn owns(&self, owner_id: Option<&str>, permission: Permission) -> bool {
+        owner_id == Some(self.user.id.as_str())
+            && (!self.is_api_token() || self.authz.has(permission))
     }
 
     /// Fails with 403 unless the permission is held (anywhere, for server-scoped ones).
@@ -93,6 +101,22 @@ impl Principal {
             ))
             .with_code("step_up_required")),
         }
+    }
+
+    /// Managing an account (editing it, resetting its password or 2FA, deleting it, ending its
+    /// sessions, revoking its API tokens or its terminals) is as good as taking it over:
+    /// allowed only over accounts whose every role the caller covers (no more than the caller
+    /// holds). 403 otherwise.
+    pub fn require_covers(&self, username: &str, roles: &[RoleRow]) -> ApiResult<()> {
+        for role in roles {
+            if !self.authz.covers(&grant_of(role)?) {
+                return Err(ApiError::forbidden(format!(
+                    "{username} holds the role {}, which grants more than you hold",
+                    role.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Whether a server with these tags is visible to the caller.
@@ -121,6 +145,67 @@ impl Principal {
             Some(Scope::Tags(t)) => Some(t),
             None => Some(BTreeSet::new()),
         }
+    }
+}
+
+/// A caller who logged in, with nothing pending: the extractor of the routes that manage the
+/// account itself (its sessions, API tokens, 2FA), which API tokens may never call — a token
+/// leaked from a script must not be able to mint more tokens, end its owner's sessions or
+/// take over the account.
+#[derive(Debug, Clone)]
+pub struct SessionPrincipal(pub Principal);
+
+/// Like [`SessionPrincipal`], for the routes also open to a session that still owes a 2FA
+/// set-up or a password change.
+#[derive(Debug, Clone)]
+pub struct PendingSession(pub Principal);
+
+fn session_required() -> ApiError {
+    ApiError::forbidden("API tokens cannot do this: it needs a login session")
+        .with_code("session_required")
+}
+
+impl std::ops::Deref for SessionPrincipal {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for PendingSession {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl FromRequestParts<AppState> for SessionPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let p = Principal::from_request_parts(parts, state).await?;
+        if p.is_api_token() {
+            return Err(session_required());
+        }
+        Ok(Self(p))
+    }
+}
+
+impl FromRequestParts<AppState> for PendingSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let PendingPrincipal(p) = PendingPrincipal::from_request_parts(parts, state).await?;
+        if p.is_api_token() {
+            return Err(session_required());
+        }
+        Ok(Self(p))
     }
 }
 
@@ -180,7 +265,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
     let client = client_info(parts, state);
     let now = state.now_ms();
     let token = bearer(parts)
-        .or_else(|| cookies::get(&parts.headers, cookies::ACCESS))
+        .or_else(|| {
+            let name = cookies::names(state.config.secure_cookies).access;
+            cookies::get(&parts.headers, name)
+        })
         .ok_or_else(unauthenticated)?;
 
     let mut step_up_at = None;
@@ -219,6 +307,10 @@ async fn authenticate(parts: &Parts, state: &AppState) -> ApiResult<Principal> {
                 "session_ended",
                 "the session has ended; log in again",
             ));
+        }
+        // Shown in the session list; written at most once a minute, as for API tokens.
+        if now - session.last_seen_at > 60_000 {
+            sessions::touch(&state.db.pool, &session.id, now).await?;
         }
         step_up_at = session.step_up_at;
         (

@@ -11,12 +11,12 @@ use steward_proto::{ApiToken, CreateApiTokenRequest, CreatedApiToken, ErrorBody}
 
 use super::{opt_time, tags, time};
 use crate::audit::Event;
-use crate::auth::{Principal, tokens};
+use crate::auth::{SessionPrincipal, tokens};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 
-fn view(r: ApiTokenRow) -> ApiToken {
+pub(crate) fn view(r: ApiTokenRow) -> ApiToken {
     let permissions = serde_json::from_str::<Vec<String>>(&r.permissions)
         .unwrap_or_default()
         .iter()
@@ -36,7 +36,10 @@ fn view(r: ApiTokenRow) -> ApiToken {
 
 /// The caller's tokens.
 #[utoipa::path(operation_id = "api_tokens_list", get, path = "/api/v1/api-tokens", tag = tags::TOKENS, responses((status = 200, body = [ApiToken])))]
-pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Vec<ApiToken>>> {
+pub async fn list(
+    State(st): State<AppState>,
+    p: SessionPrincipal,
+) -> ApiResult<Json<Vec<ApiToken>>> {
     Ok(Json(
         api_tokens::list_for_user(&st.db.pool, &p.user.id)
             .await?
@@ -51,10 +54,9 @@ pub async fn list(State(st): State<AppState>, p: Principal) -> ApiResult<Json<Ve
     responses((status = 201, body = CreatedApiToken), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
-    p: Principal,
+    p: SessionPrincipal,
     ApiJson(req): ApiJson<CreateApiTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiToken>)> {
-    p.require_session("create API tokens")?;
     let now = st.now_ms();
     let name = Name::parse(&req.name)?.into_inner();
     if req.permissions.is_empty() {
@@ -118,7 +120,7 @@ pub async fn create(
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn revoke(
     State(st): State<AppState>,
-    p: Principal,
+    p: SessionPrincipal,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let now = st.now_ms();

@@ -5,9 +5,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use steward_core::validate::Email;
-use steward_core::{DEFAULT_ORG_ID, password, throttle};
+use steward_core::{DEFAULT_ORG_ID, password};
 use steward_db::users::UserRow;
-use steward_db::{sessions, throttle as counters, users};
+use steward_db::{sessions, users};
 use steward_proto::{
     ChangePasswordRequest, ErrorBody, LoginRequest, Me, RefreshRequest, TokenResponse,
     UpdateProfileRequest,
@@ -15,66 +15,14 @@ use steward_proto::{
 
 use super::tags;
 use crate::audit::{Event, Outcome};
-use crate::auth::{PendingPrincipal, cookies, password as pw, tokens};
+use crate::auth::attempt::{self, Attempt, Proof};
+use crate::auth::{PendingPrincipal, PendingSession, cookies, tokens};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo, OptionalJson};
 use crate::state::AppState;
 
 /// UI languages Steward ships.
 pub const LOCALES: &[&str] = &["en", "de", "fr", "es", "pt-BR", "ru", "zh-CN", "ja"];
-
-pub(crate) fn throttle_keys(username: &str, client: &ClientInfo) -> [(String, i64); 2] {
-    let user: String = username
-        .trim()
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
-    [
-        (format!("user:{user}"), throttle::ACCOUNT_FREE_FAILURES),
-        (
-            format!("ip:{}", client.ip_string()),
-            throttle::ADDRESS_FREE_FAILURES,
-        ),
-    ]
-}
-
-/// Seconds still to wait before another attempt with these keys.
-pub(crate) async fn throttle_wait(
-    st: &AppState,
-    keys: &[(String, i64)],
-    now: i64,
-) -> ApiResult<i64> {
-    let mut wait = 0;
-    for (key, free) in keys {
-        if let Some(row) = counters::get(&st.db.pool, key).await? {
-            if now - row.last_failure_at > throttle::FORGET_AFTER_SECS * 1000 {
-                continue;
-            }
-            let until = row.last_failure_at + throttle::delay_secs(row.failures, *free) * 1000;
-            wait = wait.max((until - now + 999) / 1000);
-        }
-    }
-    Ok(wait)
-}
-
-pub(crate) async fn record_failure(
-    st: &AppState,
-    keys: &[(String, i64)],
-    now: i64,
-) -> ApiResult<()> {
-    for (key, _) in keys {
-        counters::record_failure(
-            &st.db.pool,
-            key,
-            now,
-            now - throttle::FORGET_AFTER_SECS * 1000,
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 /// Starts a session for `user` and returns the tokens, with cookies for browsers.
 pub(crate) async fn start_session(
@@ -145,14 +93,14 @@ async fn issue_tokens(
     responses((status = 200, body = TokenResponse),
         (status = 401, body = ErrorBody, description = "`invalid_credentials`; after a correct password: `totp_required`, `invalid_totp`, `invalid_recovery_code`"),
         (status = 403, body = ErrorBody, description = "`account_disabled`"),
-        (status = 429, body = ErrorBody, description = "too many failures; see Retry-After")))]
+        (status = 429, body = ErrorBody, description = "`too_many_attempts`: wait for Retry-After"),
+        (status = 503, body = ErrorBody, description = "`busy`: too many password checks at once; see Retry-After")))]
 pub async fn login(
     State(st): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     let now = st.now_ms();
-    let keys = throttle_keys(&req.username, &client);
     // What the audit log records of the attempted name: printable, bounded.
     let attempted: String = req
         .username
@@ -168,13 +116,16 @@ pub async fn login(
             .details(json!({ "reason": reason }))
     };
 
-    let wait = throttle_wait(&st, &keys, now).await?;
-    if wait > 0 {
-        audit(Outcome::Denied, "throttled")
-            .write(&st.db.pool)
-            .await?;
-        return Err(ApiError::too_many_attempts(wait));
-    }
+    // Counted before anything is checked, so a burst cannot outrun the throttle.
+    let attempt = match Attempt::reserve(&st, &req.username, &client).await? {
+        Ok(a) => a,
+        Err(wait) => {
+            audit(Outcome::Denied, "throttled")
+                .write(&st.db.pool)
+                .await?;
+            return Err(ApiError::too_many_attempts(wait));
+        }
+    };
 
     // A name that cannot be valid is not looked up (and cannot break the query), but is
     // still checked against the dummy hash so the answer takes as long as any other.
@@ -187,9 +138,15 @@ pub async fn login(
         || st.dummy_password_hash.clone(),
         |u| u.password_hash.clone(),
     );
-    let password_ok = pw::verify_async(req.password.clone(), hash).await? && user.is_some();
+    let password_ok = match st.passwords.verify(req.password.clone(), hash).await {
+        Ok(ok) => ok && user.is_some(),
+        Err(e) => {
+            attempt.not_judged(&st).await?;
+            return Err(e);
+        }
+    };
     let Some(user) = user.filter(|_| password_ok) else {
-        record_failure(&st, &keys, now).await?;
+        attempt.failed();
         audit(Outcome::Failure, "bad credentials")
             .write(&st.db.pool)
             .await?;
@@ -202,6 +159,7 @@ pub async fn login(
         audit(outcome, reason).actor(Some(&user.id), &user.username)
     };
     if user.disabled_at.is_some() {
+        attempt.succeeded(&st).await?;
         audit(Outcome::Denied, "account disabled")
             .write(&st.db.pool)
             .await?;
@@ -222,7 +180,7 @@ pub async fn login(
         {
             let hash = tokens::hash_token(&tokens::normalize_recovery_code(code));
             if !users::use_recovery_code(&st.db.pool, &user.id, &hash, now).await? {
-                record_failure(&st, &keys, now).await?;
+                attempt.failed();
                 audit(Outcome::Failure, "bad recovery code")
                     .write(&st.db.pool)
                     .await?;
@@ -239,13 +197,14 @@ pub async fn login(
                 .filter(|c| !c.is_blank())
                 .map(|c| c.expose())
             else {
+                attempt.right_so_far(&st).await?;
                 return Err(ApiError::unauthorized(
                     "totp_required",
                     "enter the code from your authenticator app",
                 ));
             };
             if !super::totp::check_code(&st, &user, code, now).await? {
-                record_failure(&st, &keys, now).await?;
+                attempt.failed();
                 audit(Outcome::Failure, "bad totp code")
                     .write(&st.db.pool)
                     .await?;
@@ -258,7 +217,7 @@ pub async fn login(
         }
     }
 
-    counters::clear(&st.db.pool, &keys[0].0).await?;
+    attempt.succeeded(&st).await?;
     users::touch_login(&st.db.pool, &user.id, now).await?;
     let response = start_session(&st, &user, &client).await?;
     audit(Outcome::Success, "ok")
@@ -284,7 +243,10 @@ pub async fn refresh(
         .unwrap_or_default()
         .refresh_token
         .map(|t| t.expose().to_string())
-        .or_else(|| cookies::get(&headers, cookies::REFRESH))
+        .or_else(|| {
+            let name = cookies::names(st.config.secure_cookies).refresh;
+            cookies::get(&headers, name)
+        })
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_refresh_token", "no refresh token was sent")
         })?;
@@ -334,10 +296,7 @@ pub async fn refresh(
 
 /// Ends the current session and clears the cookies.
 #[utoipa::path(operation_id = "auth_logout", post, path = "/api/v1/auth/logout", tag = tags::AUTH, responses((status = 204)))]
-pub async fn logout(
-    State(st): State<AppState>,
-    principal: PendingPrincipal,
-) -> ApiResult<Response> {
+pub async fn logout(State(st): State<AppState>, principal: PendingSession) -> ApiResult<Response> {
     let p = principal.0;
     let now = st.now_ms();
     if let Some(sid) = p.session_id() {
@@ -380,7 +339,7 @@ async fn me_view(st: &AppState, p: &crate::auth::Principal) -> ApiResult<Me> {
     responses((status = 200, body = Me), (status = 422, body = ErrorBody)))]
 pub async fn update_me(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<UpdateProfileRequest>,
 ) -> ApiResult<Json<Me>> {
     let p = principal.0;
@@ -423,22 +382,21 @@ pub async fn update_me(
 
 /// Changes the caller's password; every other session of the account ends.
 #[utoipa::path(operation_id = "auth_change_password", post, path = "/api/v1/auth/password", tag = tags::AUTH, request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong current password"), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong current password"), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn change_password(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change passwords")?;
     confirm_password(&st, &p, req.current_password, "user.change_password").await?;
     password::check_policy(
         "new_password",
         req.new_password.expose(),
         &[&p.user.username, p.user.email.as_deref().unwrap_or("")],
     )?;
-    let hash = pw::hash_async(req.new_password).await?;
+    let hash = st.passwords.hash(req.new_password).await?;
     let mut tx = st.db.begin().await?;
     users::set_password(&mut *tx, &p.user.id, &hash, false, now).await?;
     sessions::revoke_all_for_user(
@@ -457,22 +415,18 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Asks for the caller's own password again before a sensitive change of their account. A
-/// wrong one is audited as a failed `action` and answered 403 `invalid_password`.
+/// Asks for the caller's own password again before a sensitive change of their account,
+/// through the throttle every password check shares ([`attempt::confirm`]). A wrong one is
+/// audited as a failed `action` and answered 403 `invalid_password`.
 pub(crate) async fn confirm_password(
     st: &AppState,
     p: &crate::auth::Principal,
     password: steward_proto::Sensitive,
     action: &str,
 ) -> ApiResult<()> {
-    if pw::verify_async(password, p.user.password_hash.clone()).await? {
+    if attempt::confirm(st, p, Proof::Password(&password), action).await? {
         return Ok(());
     }
-    Event::by(p, action, st.now_ms())
-        .outcome(Outcome::Failure)
-        .details(json!({ "reason": "wrong password" }))
-        .write(&st.db.pool)
-        .await?;
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
         "invalid_password",

@@ -87,10 +87,11 @@ fn sees_all(p: &Principal) -> bool {
     p.authz.has(Permission::AuditRead)
 }
 
-/// A run the caller may see: their own, or any for those who see all. Others answer 404.
+/// A run the caller may see: their own (for an API token, only if the token may run
+/// scripts), or any for those who see all. Others answer 404.
 async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult<ExecutionRow> {
     match executions::get(&st.db.pool, &p.user.org_id, id).await? {
-        Some(r) if sees_all(p) || r.created_by.as_deref() == Some(p.user.id.as_str()) => Ok(r),
+        Some(r) if sees_all(p) || p.owns(r.created_by.as_deref(), Permission::ScriptsRun) => Ok(r),
         _ => Err(ApiError::not_found("execution")),
     }
 }
@@ -631,8 +632,9 @@ pub async fn cancel(
     IdPath(id): IdPath,
 ) -> ApiResult<(StatusCode, Json<ExecutionDetail>)> {
     let row = visible(&st, &p, &id).await?;
-    let own = row.created_by.as_deref() == Some(p.user.id.as_str());
-    if !own && !p.authz.has(Permission::SettingsManage) {
+    if !p.owns(row.created_by.as_deref(), Permission::ScriptsRun)
+        && !p.authz.has(Permission::SettingsManage)
+    {
         return Err(ApiError::forbidden(
             "only who started a run, or an administrator, can cancel it",
         ));

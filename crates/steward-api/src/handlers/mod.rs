@@ -13,6 +13,7 @@ pub mod roles;
 pub mod scan;
 pub mod scripts;
 pub mod servers;
+pub mod sessions;
 pub mod settings;
 pub mod setup;
 pub mod ssh;

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::tags;
 use crate::audit::{Event, Outcome};
-use crate::auth::{password as pw, tokens};
+use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::state::AppState;
@@ -67,7 +67,7 @@ pub async fn create(
         .map(Email::parse)
         .transpose()?;
     password::check_policy("password", req.password.expose(), &[username.as_str()])?;
-    let hash = pw::hash_async(req.password).await?;
+    let hash = st.passwords.hash(req.password).await?;
 
     let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)
         .await?

@@ -2,10 +2,11 @@
 //!
 //! Opening needs `terminal.open` on the server and a recent step-up; the upgrade must come from
 //! Steward's own pages (a present `Origin` must match the `Host`). A session belongs to the
-//! user who opened it: nothing attaches to it. Recordings are readable by their own user and
-//! by holders of `audit.read`; a running session can be ended by holders of `users.manage`
-//! (the administrators who manage what users may do), and ends by itself once its user may no
-//! longer open it (see [`crate::terminal::run`]).
+//! user who opened it: nothing attaches to it. Recordings are readable by their own user
+//! (through an API token, only one with `terminal.open`) and by holders of `audit.read`; a
+//! running session can be ended by holders of `users.manage` who cover every role of its user
+//! (the administrators who manage what that user may do), and ends by itself once its user may
+//! no longer open it (see [`crate::terminal::run`]).
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -119,10 +120,16 @@ pub async fn open(
         }))
 }
 
-/// The session if the caller may see it (its own user, or `audit.read`); else 404.
+/// The session if the caller may see it (its own user — for an API token, only if the token
+/// may open terminals — or `audit.read`); else 404.
 async fn readable(st: &AppState, p: &Principal, id: &str) -> ApiResult<TerminalSessionRow> {
     match terminal_sessions::get(&st.db.pool, &p.user.org_id, id).await? {
-        Some(r) if r.user_id == p.user.id || p.authz.has(Permission::AuditRead) => Ok(r),
+        Some(r)
+            if p.owns(Some(&r.user_id), Permission::TerminalOpen)
+                || p.authz.has(Permission::AuditRead) =>
+        {
+            Ok(r)
+        }
         _ => Err(ApiError::not_found("terminal session")),
     }
 }
@@ -135,6 +142,12 @@ pub async fn list(
     p: Principal,
     uri: Uri,
 ) -> ApiResult<Json<TerminalSessionPage>> {
+    let sees_all = p.authz.has(Permission::AuditRead);
+    if !sees_all && !p.owns(Some(&p.user.id), Permission::TerminalOpen) {
+        return Err(ApiError::forbidden(
+            "this API token may not see terminal sessions: it needs terminal.open or audit.read",
+        ));
+    }
     let q: TerminalSessionQuery = ApiQuery::from_uri(&uri)?;
     let limit = q.limit.unwrap_or(50);
     let offset = q.offset.unwrap_or(0);
@@ -146,7 +159,7 @@ pub async fn list(
     }
     let filter = TerminalFilter {
         org_id: p.user.org_id.clone(),
-        owner: (!p.authz.has(Permission::AuditRead)).then(|| p.user.id.clone()),
+        owner: (!sees_all).then(|| p.user.id.clone()),
         user: clean_query_text("user", q.user.as_deref())?,
         server: clean_query_text("server", q.server.as_deref())?,
         open: q.live,
@@ -238,8 +251,8 @@ pub async fn recording(
     Ok((headers, body).into_response())
 }
 
-/// Ends a running session (needs `users.manage`): the user's terminal closes with reason
-/// `terminated`.
+/// Ends a running session (needs `users.manage` and to cover every role of the session's
+/// user): the user's terminal closes with reason `terminated`.
 #[utoipa::path(post, operation_id = "terminal_sessions_terminate", path = "/api/v1/terminal-sessions/{id}/terminate", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`session_not_live`")))]
 pub async fn terminate(
@@ -251,6 +264,9 @@ pub async fn terminate(
     let r = terminal_sessions::get(&st.db.pool, &p.user.org_id, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("terminal session"))?;
+    // Ending someone's shell is managing their account: only over users the caller covers.
+    let owner_roles = steward_db::roles::for_user(&st.db.pool, &r.user_id).await?;
+    p.require_covers(&r.username, &owner_roles)?;
     if r.ended_at.is_some() || !st.terminals.is_live(&r.id) {
         return Err(ApiError::conflict(
             "session_not_live",

@@ -2,7 +2,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
 use steward_db::users::UserRow;
 use steward_db::{secrets, users};
 use steward_proto::{
@@ -11,8 +10,8 @@ use steward_proto::{
 
 use super::auth::confirm_password;
 use super::tags;
-use crate::audit::{Event, Outcome};
-use crate::auth::{PendingPrincipal, tokens, totp};
+use crate::audit::Event;
+use crate::auth::{PendingSession, attempt, tokens, totp};
 use crate::bootstrap::{load_secret, store_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
@@ -58,11 +57,10 @@ async fn new_recovery_codes(
     responses((status = 200, body = TotpEnrollResponse), (status = 409, body = ErrorBody, description = "2FA is already on")))]
 pub async fn enroll(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
 ) -> ApiResult<Json<TotpEnrollResponse>> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_some() {
         return Err(ApiError::conflict(
             "totp_already_enabled",
@@ -91,10 +89,10 @@ pub async fn enroll(
 
 /// Confirms set-up with a code from the app; turns 2FA on and returns recovery codes (once).
 #[utoipa::path(operation_id = "totp_confirm", post, path = "/api/v1/auth/totp/confirm", tag = tags::AUTH, request_body = TotpConfirmRequest,
-    responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress")))]
+    responses((status = 200, body = RecoveryCodes), (status = 400, body = ErrorBody, description = "`invalid_totp` or no enrollment in progress"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn confirm(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<TotpConfirmRequest>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let p = principal.0;
@@ -111,12 +109,12 @@ pub async fn confirm(
     let secret = load_secret(&st.db, &st.vault, &secret_id)
         .await
         .map_err(ApiError::internal)?;
-    let Some(step) = totp::verify(&secret, req.code.expose(), now / 1000) else {
-        Event::by(&p, "auth.totp_enable", now)
-            .outcome(Outcome::Failure)
-            .details(json!({ "reason": "bad code" }))
-            .write(&st.db.pool)
-            .await?;
+    // Counted like every code check, so a stolen session cannot guess its way through.
+    let step = attempt::guarded(&st, &p, "auth.totp_enable", "bad code", || async {
+        Ok(totp::verify(&secret, req.code.expose(), now / 1000))
+    })
+    .await?;
+    let Some(step) = step else {
         return Err(ApiError::bad_request(
             "invalid_totp",
             "the code does not match; check the device's clock and try again",
@@ -137,15 +135,14 @@ pub async fn confirm(
 
 /// Turns 2FA off (the password is asked again). Refused while policy requires 2FA.
 #[utoipa::path(operation_id = "totp_disable", delete, path = "/api/v1/auth/totp", tag = tags::AUTH, request_body = PasswordConfirmation,
-    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy")))]
+    responses((status = 204), (status = 403, body = ErrorBody, description = "wrong password"), (status = 409, body = ErrorBody, description = "required by policy"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn disable(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     confirm_password(&st, &p, req.password, "auth.totp_disable").await?;
     if p.totp_required {
         return Err(ApiError::conflict(
@@ -183,15 +180,14 @@ pub(crate) async fn remove_totp(
 
 /// Replaces the recovery codes (the password is asked again).
 #[utoipa::path(operation_id = "totp_regenerate_codes", post, path = "/api/v1/auth/totp/recovery-codes", tag = tags::AUTH, request_body = PasswordConfirmation,
-    responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off")))]
+    responses((status = 200, body = RecoveryCodes), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "2FA is off"), (status = 429, body = ErrorBody, description = "`too_many_attempts`")))]
 pub async fn regenerate_codes(
     State(st): State<AppState>,
-    principal: PendingPrincipal,
+    principal: PendingSession,
     ApiJson(req): ApiJson<PasswordConfirmation>,
 ) -> ApiResult<Json<RecoveryCodes>> {
     let p = principal.0;
     let now = st.now_ms();
-    p.require_session("change two-factor authentication")?;
     if p.user.totp_enabled_at.is_none() {
         return Err(ApiError::conflict(
             "totp_not_enabled",

@@ -18,8 +18,8 @@ use steward_proto::{
 
 use super::{opt_time, tags, time};
 use crate::audit::Event;
+use crate::auth::Principal;
 use crate::auth::principal::grant_of;
-use crate::auth::{Principal, password as pw};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
@@ -90,41 +90,26 @@ async fn resolve_roles(
     Ok(out)
 }
 
-/// Managing an account (editing, resetting its password or 2FA, deleting it) is as good as
-/// taking it over: allowed only for accounts that hold no more than the caller.
-fn require_covers(p: &Principal, user: &UserRow, roles: &[RoleRow]) -> ApiResult<()> {
-    for role in roles {
-        if !p.authz.covers(&grant_of(role)?) {
-            return Err(ApiError::forbidden(format!(
-                "{} holds the role {}, which grants more than you hold",
-                user.username, role.name
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a change that would leave no active administrator.
-async fn keep_an_admin(
+/// Starts the transaction of a change that may remove an administrator (demoting,
+/// disabling or deleting an account): takes the administrators' lock first (see
+/// `roles::lock_admins`) and returns how many active administrators there are.
+async fn begin_admin_change(
     st: &AppState,
     org_id: &str,
-    user: &UserRow,
-    current: &[RoleRow],
-    after_roles: &[RoleRow],
-    after_active: bool,
+) -> ApiResult<(steward_db::Transaction<'static, steward_db::Any>, i64)> {
+    let mut tx = st.db.begin().await?;
+    let before = roles::lock_admins(&mut tx, org_id, builtin::ADMIN).await?;
+    Ok((tx, before))
+}
+
+/// Refuses (rolling the transaction back) a change that left no active administrator where
+/// there was one. Checked after the change, inside its transaction, under the lock.
+async fn keep_an_admin(
+    tx: &mut steward_db::AnyConnection,
+    org_id: &str,
+    before: i64,
 ) -> ApiResult<()> {
-    let is_admin_now = user.disabled_at.is_none()
-        && current
-            .iter()
-            .any(|r| r.name == builtin::ADMIN && r.builtin != 0);
-    let is_admin_after = after_active
-        && after_roles
-            .iter()
-            .any(|r| r.name == builtin::ADMIN && r.builtin != 0);
-    if is_admin_now
-        && !is_admin_after
-        && roles::count_active_holders(&st.db.pool, org_id, builtin::ADMIN).await? <= 1
-    {
+    if before > 0 && roles::count_active_holders(&mut *tx, org_id, builtin::ADMIN).await? == 0 {
         return Err(ApiError::conflict(
             "last_admin",
             "this is the last active administrator; make someone else admin first",
@@ -191,7 +176,7 @@ pub async fn create(
         .transpose()?;
     password::check_policy("password", req.password.expose(), &[username.as_str()])?;
     let assigned = resolve_roles(&st, &p, &req.roles, &[]).await?;
-    let hash = pw::hash_async(req.password).await?;
+    let hash = st.passwords.hash(req.password).await?;
     let id = steward_db::new_id();
     let mut tx = st.db.begin().await?;
     users::insert(
@@ -235,7 +220,7 @@ pub async fn update(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, current) = load(&st, &p, &id).await?;
-    require_covers(&p, &user, &current)?;
+    p.require_covers(&user.username, &current)?;
     let is_self = user.id == p.user.id;
     let email = match req.email.as_deref().map(str::trim) {
         None => user.email.clone(),
@@ -246,7 +231,6 @@ pub async fn update(
         Some(wanted) => Some(resolve_roles(&st, &p, wanted, &current).await?),
         None => None,
     };
-    let after_roles = new_roles.clone().unwrap_or_else(|| current.clone());
     let disable = req.disabled.unwrap_or(user.disabled_at.is_some());
     if is_self && disable {
         return Err(ApiError::conflict(
@@ -254,10 +238,9 @@ pub async fn update(
             "you cannot disable your own account",
         ));
     }
-    keep_an_admin(&st, &p.user.org_id, &user, &current, &after_roles, !disable).await?;
 
     let mut changes = serde_json::Map::new();
-    let mut tx = st.db.begin().await?;
+    let (mut tx, admins_before) = begin_admin_change(&st, &p.user.org_id).await?;
     if email != user.email {
         users::update_profile(
             &mut *tx,
@@ -292,6 +275,7 @@ pub async fn update(
         users::set_require_totp(&mut *tx, &user.id, require, now).await?;
         changes.insert("require_totp".into(), json!(require));
     }
+    keep_an_admin(&mut tx, &p.user.org_id, admins_before).await?;
     if !changes.is_empty() {
         let action = match req.disabled {
             Some(true) if user.disabled_at.is_none() => "user.disable",
@@ -321,9 +305,9 @@ pub async fn reset_password(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, roles) = load(&st, &p, &id).await?;
-    require_covers(&p, &user, &roles)?;
+    p.require_covers(&user.username, &roles)?;
     password::check_policy("new_password", req.new_password.expose(), &[&user.username])?;
-    let hash = pw::hash_async(req.new_password).await?;
+    let hash = st.passwords.hash(req.new_password).await?;
     let must_change = req.password_change_required.unwrap_or(true);
     let mut tx = st.db.begin().await?;
     users::set_password(&mut *tx, &user.id, &hash, must_change, now).await?;
@@ -351,7 +335,7 @@ pub async fn reset_totp(
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
     let (user, roles) = load(&st, &p, &id).await?;
-    require_covers(&p, &user, &roles)?;
+    p.require_covers(&user.username, &roles)?;
     let event = Event::by(&p, "user.totp_reset", now).target("user", &user.id, &user.username);
     super::totp::remove_totp(&st, &user, now, event).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -374,10 +358,10 @@ pub async fn delete(
             "you cannot delete your own account",
         ));
     }
-    require_covers(&p, &user, &current)?;
-    keep_an_admin(&st, &p.user.org_id, &user, &current, &[], false).await?;
-    let mut tx = st.db.begin().await?;
+    p.require_covers(&user.username, &current)?;
+    let (mut tx, admins_before) = begin_admin_change(&st, &p.user.org_id).await?;
     users::delete(&mut *tx, &user.id).await?;
+    keep_an_admin(&mut tx, &p.user.org_id, admins_before).await?;
     if let Some(secret_id) = &user.totp_secret_id {
         steward_db::secrets::delete(&mut *tx, secret_id).await?;
     }

@@ -92,6 +92,32 @@ impl Drop for TestDb {
     }
 }
 
+/// A clock the test sets: it stands still unless told to move.
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock stopped at the current wall-clock time.
+    pub fn now() -> Arc<Self> {
+        Arc::new(Self(std::sync::atomic::AtomicI64::new(
+            SystemClock.now_ms(),
+        )))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.0.fetch_add(
+            i64::try_from(by.as_millis()).expect("duration"),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        steward_core::clock::from_ms(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// A running server.
 pub struct TestApp {
     pub base: String,
@@ -120,6 +146,15 @@ impl TestApp {
         Self::start(|c, _| configure(c), false).await
     }
 
+    /// Like [`TestApp::spawn_with`], with the server reading the time from `clock` (e.g. a
+    /// [`ManualClock`] that stands still, so a burst of requests happens at one instant).
+    pub async fn spawn_with_clock(
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut steward_api::ApiConfig),
+    ) -> Self {
+        Self::start_with_clock(|c, _| configure(c), false, clock).await
+    }
+
     /// Like [`TestApp::spawn_with`], but `configure` also gets the base URL the server will
     /// listen at (`http://127.0.0.1:<port>`), e.g. for `public_url`.
     #[allow(dead_code)]
@@ -139,6 +174,14 @@ impl TestApp {
         configure: impl FnOnce(&mut steward_api::ApiConfig, &str),
         isolated: bool,
     ) -> Self {
+        Self::start_with_clock(configure, isolated, Arc::new(SystemClock)).await
+    }
+
+    async fn start_with_clock(
+        configure: impl FnOnce(&mut steward_api::ApiConfig, &str),
+        isolated: bool,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let test_db = TestDb::new(dir.path()).await;
@@ -147,7 +190,6 @@ impl TestApp {
         let (vault, _) =
             steward_vault::Vault::open_or_create(&dir.path().join("master.key")).expect("vault");
         let vault = Arc::new(vault);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref())
             .await
             .expect("prepare");
