@@ -846,6 +846,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/servers/{id}/endpoint/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirms a changed endpoint: the credential is offered to it again, and the next contact
+         *     records its host key (pin the key first where that contact could be intercepted).
+         */
+        post: operations["servers_confirm_endpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/servers/{id}/host-key": {
         parameters: {
             query?: never;
@@ -1010,8 +1030,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Connects with the stored credential and trusted host key, and runs a harmless command.
-         *     On first contact the host key is recorded ("trust on first use").
+         * Connects with the stored credential and trusted host key (through the jump server, like
+         *     every other connection), and runs a harmless command. On first contact the host key is
+         *     recorded ("trust on first use"). While the server's endpoint change is unconfirmed, no
+         *     credential is offered and no key is recorded: the test shows only what answers there.
          */
         post: operations["ssh_test_connection"];
         delete?: never;
@@ -1741,6 +1763,19 @@ export interface components {
          * @enum {string}
          */
         CheckStatus: "up" | "degraded" | "down";
+        /**
+         * @description Confirms a changed endpoint. Needs `credentials.write` on the server and a step-up (a
+         *     recent `POST /auth/step-up`, or the proof inline).
+         * @example {}
+         * @example {
+         *       "step_up": {
+         *         "password": "correct horse battery staple"
+         *       }
+         *     }
+         */
+        ConfirmEndpointRequest: {
+            step_up?: null | components["schemas"]["StepUpRequest"];
+        };
         /** @description Why a connection test failed. */
         ConnectionProblem: {
             /**
@@ -1917,6 +1952,22 @@ export interface components {
             containers?: components["schemas"]["DockerContainer"][];
             volumes?: string[];
         };
+        /** @description Where Steward connects for a server. */
+        Endpoint: {
+            host: string;
+            /** Format: int32 */
+            port: number;
+            ssh_user: string;
+            jump_server_id?: string | null;
+        };
+        /** @description An endpoint change waiting for someone with `credentials.write` to confirm it. */
+        EndpointChange: {
+            /** Format: date-time */
+            changed_at: string;
+            /** @description Who changed it (username). */
+            changed_by?: string | null;
+            previous?: null | components["schemas"]["Endpoint"];
+        };
         /** @description `{"error": {...}}`. */
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
@@ -2007,6 +2058,7 @@ export interface components {
          *         "N": 5
          *       },
          *       "script_id": "0190f3c4-8b6d-7a2e-9c1f-3d5e7a9b1c2d",
+         *       "script_version": 3,
          *       "tags": [
          *         "web"
          *       ]
@@ -2022,8 +2074,14 @@ export interface components {
          *     }
          */
         ExecutionRequest: {
-            /** @description A saved script (its current version)… */
+            /** @description A saved script… */
             script_id?: string | null;
+            /**
+             * Format: int64
+             * @description …at the version you reviewed (required with `script_id`): if the script changed since,
+             *     the run is refused (409 `script_changed`, with the difference).
+             */
+            script_version?: number | null;
             /** @description …or an ad-hoc command (always needs a step-up). */
             command?: string | null;
             shell?: null | components["schemas"]["Shell"];
@@ -2288,7 +2346,7 @@ export interface components {
          * @description The type of a script parameter.
          * @enum {string}
          */
-        ParameterType: "string" | "integer" | "boolean" | "choice";
+        ParameterType: "string" | "integer" | "boolean" | "choice" | "secret";
         /**
          * @description Re-authentication for a sensitive change of one's own account.
          * @example {
@@ -2529,6 +2587,17 @@ export interface components {
             updated_at: string;
             /** @description Who saved the current version. */
             updated_by?: string | null;
+            /**
+             * @description Where the script may run, and who may change it: `null` for the whole organization
+             *     (changed with `scripts.write` on every server), otherwise tags (changed with
+             *     `scripts.write` covering them; runs only on servers carrying one of them).
+             */
+            owner_tags?: string[] | null;
+            /**
+             * @description Whether the caller wrote or already ran this version: running an unreviewed version
+             *     needs a step-up.
+             */
+            reviewed: boolean;
         };
         /**
          * @description Creates a script, or saves a new version of one.
@@ -2550,6 +2619,23 @@ export interface components {
          *       ],
          *       "shell": "sh"
          *     }
+         * @example {
+         *       "body": "psql -c \"ALTER ROLE app PASSWORD '$NEW_PASSWORD'\"",
+         *       "name": "Rotate the database password",
+         *       "owner_tags": [
+         *         "db"
+         *       ],
+         *       "parameters": [
+         *         {
+         *           "name": "NEW_PASSWORD",
+         *           "required": true,
+         *           "type": "secret"
+         *         }
+         *       ],
+         *       "step_up": {
+         *         "password": "violet-harbour-engine-42"
+         *       }
+         *     }
          */
         ScriptInput: {
             name: string;
@@ -2563,6 +2649,14 @@ export interface components {
              *     is refused (409 `version_conflict`) instead of overwriting their change.
              */
             base_version?: number | null;
+            /**
+             * @description Where the script may run and who may change it: `[]` for the whole organization,
+             *     otherwise tags inside your `scripts.write` scope. Absent: unchanged on a save; on
+             *     creation, the whole organization if your `scripts.write` covers every server, else the
+             *     tags it covers.
+             */
+            owner_tags?: string[] | null;
+            step_up?: null | components["schemas"]["StepUpRequest"];
         };
         /**
          * @description A parameter a script takes. Its value reaches the script as the environment variable
@@ -2615,6 +2709,7 @@ export interface components {
              * @description Seconds between metric samples.
              */
             metrics_interval_secs: number;
+            endpoint_change?: null | components["schemas"]["EndpointChange"];
             /** Format: date-time */
             created_at: string;
             /** Format: date-time */
@@ -2675,6 +2770,7 @@ export interface components {
              *     take 1–60). Default 10; absent on an update: unchanged.
              */
             metrics_interval_secs?: number | null;
+            step_up?: null | components["schemas"]["StepUpRequest"];
         };
         /** @description One server in the fleet summary and in live messages. */
         ServerMetrics: {
@@ -2904,6 +3000,11 @@ export interface components {
             reason: string;
             /** @enum {string} */
             type: "closed";
+        } | {
+            /** Format: int64 */
+            limit_bytes: number;
+            /** @enum {string} */
+            type: "recording_stopped";
         };
         /** @description A recorded terminal session. */
         TerminalSession: {
@@ -2937,6 +3038,11 @@ export interface components {
             rows: number;
             /** @description The session is running now (on this instance). */
             live: boolean;
+            /**
+             * Format: date-time
+             * @description When the recording stopped at its size limit (the session went on unrecorded).
+             */
+            recording_capped_at?: string | null;
         };
         /** @description A page of terminal sessions. */
         TerminalSessionPage: {
@@ -5565,6 +5671,57 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    servers_confirm_endpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmEndpointRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Server"];
+                };
+            };
+            /** @description no `credentials.write`, or `step_up_required` / `step_up_failed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `nothing_to_confirm` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
