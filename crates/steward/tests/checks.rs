@@ -639,7 +639,13 @@ async fn redirector(ip: &str, location: String) -> String {
 /// administrator allows loopback, the same checks run.
 #[tokio::test]
 async fn a_scoped_user_cannot_read_the_hubs_own_metrics_through_a_check() {
-    let app = TestApp::spawn().await;
+    // `/metrics` opened to loopback without the token (the opt-in allow-list), as on the
+    // deployment the attack was made against: what the hub answers itself is what a check
+    // could read.
+    let app = TestApp::spawn_with(|c| {
+        c.metrics_allow = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+    })
+    .await;
     let admin = app.admin().await;
     let (st, b) = admin
         .post("/api/v1/roles", json!({ "name": "web-ops", "permissions": ["servers.read", "checks.write"], "server_tags": ["web"] }))

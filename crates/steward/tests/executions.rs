@@ -1310,15 +1310,12 @@ async fn a_narrowed_api_token_cannot_see_or_cancel_its_owners_runs() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let (_sshd, server) = one_server(&admin).await;
-    let (_, script) = admin
-        .post(
-            "/api/v1/scripts",
-            json!({ "name": "Sleepy", "body": "echo started\nsleep 31339 &\nwait" }),
-        )
+    let script = admin
+        .script(json!({ "name": "Sleepy", "body": "echo started\nsleep 31339 &\nwait" }))
         .await;
     let id = start(
         &admin,
-        json!({ "script_id": script["id"], "server_ids": [server] }),
+        json!({ "script_id": script["id"], "script_version": 1, "server_ids": [server] }),
     )
     .await;
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -822,6 +822,11 @@ async fn parallel_downloads_of_a_large_recording_stream_in_bounded_memory() {
     let grew = peak
         .load(std::sync::atomic::Ordering::Relaxed)
         .saturating_sub(before);
+    eprintln!(
+        "4 parallel downloads of a {} MiB recording: peak RSS grew by {} MiB",
+        expected / (1024 * 1024),
+        grew / (1024 * 1024)
+    );
     // Four 200 MiB recordings held in memory would be 800 MiB; streamed, a few chunks each.
     assert!(
         grew < 96 * 1024 * 1024,
