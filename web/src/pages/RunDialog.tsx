@@ -1,13 +1,17 @@
 // Starting a run: a saved script (its parameters as a form) or an ad-hoc command, on servers
 // picked by name and/or by tag, with timeout, concurrency and stop-on-first-failure. A
-// `step_up_required` answer asks for the password or a code and retries by itself.
-import { useEffect, useMemo, useState } from 'react';
+// `step_up_required` answer asks for the password or a code and retries by itself. A saved
+// script runs at the version shown here: if someone changed it meanwhile, the server refuses
+// (`script_changed`) and the dialog shows what changed before offering the new version.
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
-import { api, call, type Schemas } from '../api/client';
+import { ApiError, api, call, type Schemas } from '../api/client';
 import { Dialog } from '../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
-import { Button, Checkbox, ErrorAlert, SelectField, TextArea, TextField, useAction } from '../components/ui';
+import { Button, Checkbox, ErrorAlert, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../components/ui';
+import { diffLines } from './scriptOwners';
+import '../styles/scripts.css';
 
 type Script = Schemas['Script'];
 /** Program names, the same in every language. */
@@ -15,14 +19,68 @@ const SHELLS = ['sh', 'bash'] as const;
 type Parameter = Schemas['ScriptParameter'];
 type Value = string | boolean;
 
+/** What a `script_changed` refusal carries. */
+interface ScriptChange {
+  version: number;
+  yourVersion: number;
+  changedBy: string | null;
+  changedAt: string | null;
+  shellChanged: boolean;
+  parametersChanged: boolean;
+  diff: string | null;
+}
+
+function scriptChange(e: unknown): ScriptChange | null {
+  if (!(e instanceof ApiError) || e.status !== 409 || e.code !== 'script_changed') return null;
+  const d = e.details;
+  const num = (v: unknown) => (typeof v === 'number' ? v : Number(v));
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  return {
+    version: num(d.version),
+    yourVersion: num(d.your_version),
+    changedBy: str(d.changed_by),
+    changedAt: str(d.changed_at),
+    shellChanged: d.shell_changed === true,
+    parametersChanged: d.parameters_changed === true,
+    diff: str(d.diff),
+  };
+}
+
+/** A unified diff, `+` lines and `-` lines coloured apart. */
+export function DiffView({ diff, label }: { diff: string; label: string }) {
+  return (
+    <pre className="diff" tabIndex={0} aria-label={label} data-testid="script-diff">
+      {diffLines(diff).map((l, i) => (
+        <span key={i} className={`diff-line diff-${l.kind}`}>
+          {l.text}
+          {'\n'}
+        </span>
+      ))}
+    </pre>
+  );
+}
+
 function initialValues(parameters: Parameter[]): Record<string, Value> {
   const v: Record<string, Value> = {};
   for (const p of parameters) {
     if (p.type === 'boolean') v[p.name] = p.default === 'true';
     else if (p.type === 'choice') v[p.name] = p.default ?? (p.required ? (p.choices?.[0] ?? '') : '');
+    else if (p.type === 'secret') v[p.name] = '';
     else v[p.name] = p.default ?? '';
   }
   return v;
+}
+
+/** Values carried over to a new version of the script: those whose parameter kept its type. */
+function carryValues(old: Parameter[], next: Parameter[], values: Record<string, Value>): Record<string, Value> {
+  const fresh = initialValues(next);
+  for (const p of next) {
+    const before = old.find((o) => o.name === p.name);
+    if (before && before.type === p.type && p.name in values) {
+      if (p.type !== 'choice' || (p.choices ?? []).includes(String(values[p.name])) || values[p.name] === '') fresh[p.name] = values[p.name]!;
+    }
+  }
+  return fresh;
 }
 
 /** One field of the generated parameter form. */
@@ -43,6 +101,21 @@ function ParameterField({ p, value, onChange, error }: { p: Parameter; value: Va
           </option>
         ))}
       </SelectField>
+    );
+  }
+  if (p.type === 'secret') {
+    return (
+      <TextField
+        label={label}
+        hint={hint ? `${hint} · ${t('runs.secretHint')}` : t('runs.secretHint')}
+        error={error}
+        type="password"
+        autoComplete="off"
+        spellCheck={false}
+        value={String(value)}
+        required={p.required}
+        onChange={(e) => onChange(e.target.value)}
+      />
     );
   }
   return (
@@ -74,7 +147,7 @@ export function RunDialog({
   /** Start with an ad-hoc command instead of a script. */
   adHoc?: boolean;
 }) {
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   const navigate = useNavigate();
   const { busy, error, setError, run } = useAction();
   const { withStepUp, dialog: stepUpDialog } = useStepUp();
@@ -94,6 +167,13 @@ export function RunDialog({
   const [concurrency, setConcurrency] = useState('10');
   const [stopOnFailure, setStopOnFailure] = useState(false);
   const [errors, setErrors] = useState<Record<string, string>>({});
+  /** The script changed since this dialog showed it: what changed, until the user decides. */
+  const [changed, setChanged] = useState<ScriptChange | null>(null);
+  const reload = useAction();
+  const changedRef = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (changed) changedRef.current?.scrollIntoView?.({ block: 'nearest' });
+  }, [changed]);
 
   // The library, when no script was given.
   useEffect(() => {
@@ -122,6 +202,7 @@ export function RunDialog({
     setScriptId(id);
     setValues(initialValues(scripts.find((s) => s.id === id)?.parameters ?? []));
     setErrors({});
+    setChanged(null);
   };
 
   const toggleServer = (s: { id: string; name: string }, on: boolean) => {
@@ -138,7 +219,7 @@ export function RunDialog({
     setChosenTags(next);
   };
 
-  const validate = () => {
+  const validate = (script: Script | undefined, values: Record<string, Value>) => {
     const e: Record<string, string> = {};
     if (mode === 'script' && !script) e.script = t('validation.required');
     if (mode === 'command' && !command.trim()) e.command = t('validation.required');
@@ -161,8 +242,8 @@ export function RunDialog({
     return Object.keys(e).length === 0;
   };
 
-  const submit = () => {
-    if (!validate()) return;
+  const submit = (script: Script | undefined, values: Record<string, Value>) => {
+    if (!validate(script, values)) return;
     const parameters: Record<string, unknown> = {};
     if (mode === 'script' && script) {
       for (const p of script.parameters) {
@@ -173,7 +254,9 @@ export function RunDialog({
     }
     const body: Schemas['ExecutionRequest'] = {
       // The schema types a free-form object as Record<string, never>.
-      ...(mode === 'script' ? { script_id: scriptId, parameters: parameters as Record<string, never> } : { command, shell }),
+      ...(mode === 'script' && script
+        ? { script_id: script.id, script_version: script.version, parameters: parameters as Record<string, never> }
+        : { command, shell }),
       server_ids: [...selected.keys()],
       tags: [...chosenTags],
       timeout_secs: Number(timeout),
@@ -181,15 +264,35 @@ export function RunDialog({
       stop_on_failure: stopOnFailure,
     };
     void run(async () => {
+      setChanged(null);
       try {
         const detail = await withStepUp(() => call(() => api.POST('/api/v1/executions', { body })));
         onClose();
         navigate(`/runs/${detail.id}`);
       } catch (e) {
-        if (!(e instanceof StepUpCancelled)) throw e;
+        if (e instanceof StepUpCancelled) return;
+        const change = scriptChange(e);
+        if (change) {
+          setChanged(change);
+          return;
+        }
+        throw e;
       }
     });
   };
+
+  /** After the user saw what changed: load the new version, then run it (if its form is complete). */
+  const runNewVersion = () =>
+    void reload.run(async () => {
+      if (!script) return;
+      const fresh = await call(() => api.GET('/api/v1/scripts/{id}', { params: { path: { id: script.id } } }));
+      const nextValues = carryValues(script.parameters, fresh.parameters, values);
+      setScripts((list) => list.map((s) => (s.id === fresh.id ? fresh : s)));
+      setValues(nextValues);
+      setChanged(null);
+      // If the parameters changed, the user looks at the form before starting.
+      if (JSON.stringify(fresh.parameters) === JSON.stringify(script.parameters)) submit(fresh, nextValues);
+    });
 
   const shown = [...found];
   for (const [id, name] of selected) if (!shown.some((s) => s.id === id)) shown.unshift({ id, name } as Schemas['Server']);
@@ -201,16 +304,28 @@ export function RunDialog({
         wide
         title={mode === 'command' ? t('runs.adHocTitle') : script ? t('runs.runTitle', { name: script.name }) : t('runs.runScript')}
         onClose={onClose}
-        onSubmit={submit}
+        onSubmit={changed ? runNewVersion : () => submit(script, values)}
         footer={
-          <>
-            <Button onClick={onClose}>{t('common.cancel')}</Button>
-            <Button type="submit" variant="primary" busy={busy}>
-              {t('runs.start')}
-            </Button>
-          </>
+          changed ? (
+            <>
+              <Button onClick={onClose}>{t('common.cancel')}</Button>
+              <Button type="submit" variant="primary" busy={busy || reload.busy}>
+                {t('runs.changed.runVersion', { version: changed.version })}
+              </Button>
+            </>
+          ) : (
+            <>
+              <Button onClick={onClose}>{t('common.cancel')}</Button>
+              <Button type="submit" variant="primary" busy={busy}>
+                {t('runs.start')}
+              </Button>
+            </>
+          )
         }
       >
+        {mode === 'script' && script && script.reviewed === false && !changed && (
+          <Notice>{t('runs.unreviewed')}</Notice>
+        )}
         {!givenScript && (
           <fieldset>
             <legend>{t('runs.what')}</legend>
@@ -302,6 +417,26 @@ export function RunDialog({
           <TextField label={t('runs.concurrency')} type="number" min={1} max={200} value={concurrency} error={errors.concurrency} onChange={(e) => setConcurrency(e.target.value)} />
         </div>
         <Checkbox label={t('runs.stopOnFailure')} hint={t('runs.stopOnFailureHint')} checked={stopOnFailure} onChange={(e) => setStopOnFailure(e.target.checked)} />
+        {changed && script && (
+          <section ref={changedRef} className="alert alert-warning script-changed" role="alert" aria-labelledby="script-changed-title">
+            <h3 id="script-changed-title">{t('runs.changed.title', { from: changed.yourVersion, version: changed.version })}</h3>
+            <p>
+              {t('runs.changed.by', {
+                user: changed.changedBy ?? '—',
+                time: formatTime(changed.changedAt, i18n.language),
+              })}
+            </p>
+            {changed.shellChanged && <p>{t('runs.changed.shell')}</p>}
+            {changed.parametersChanged && <p>{t('runs.changed.parameters')}</p>}
+            {changed.diff ? (
+              <DiffView diff={changed.diff} label={t('runs.changed.diff', { from: changed.yourVersion, version: changed.version })} />
+            ) : (
+              !changed.shellChanged && !changed.parametersChanged && <p>{t('runs.changed.sameBody')}</p>
+            )}
+            <p>{t('runs.changed.review')}</p>
+            <ErrorAlert error={reload.error} />
+          </section>
+        )}
         <ErrorAlert error={error} />
       </Dialog>
       {stepUpDialog}

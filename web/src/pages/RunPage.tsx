@@ -10,6 +10,10 @@ import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading, formatTime, useAction } from '../components/ui';
 import { GROUPS, RunStore, statusGroup, type Host, type RunEvent } from './runStore';
 import { RunStatus, useDuration } from './RunsPage';
+import '../styles/scripts.css';
+
+/** What the server shows instead of a secret parameter's value. */
+const SECRET_SHOWN = '***';
 
 function OutputBlock({ store, serverId, stream, label }: { store: RunStore; serverId: string; stream: 'stdout' | 'stderr'; label: string }) {
   const block = useRef<HTMLDivElement>(null);
@@ -222,11 +226,21 @@ export function RunPage() {
             <>
               <dt>{t('scripts.parameters')}</dt>
               <dd className="mono">
-                {parameters.map(([k, v]) => (
-                  <div key={k}>
-                    {k}={v}
-                  </div>
-                ))}
+                {parameters.map(([k, v]) =>
+                  // A secret parameter's value is never stored: the server sends `***`.
+                  v === SECRET_SHOWN ? (
+                    <div key={k} className="secret-value" data-testid={`param-${k}`}>
+                      {k}={v}
+                      <span className="badge badge-secret" title={t('runs.secretHiddenHint')}>
+                        {t('runs.secretHidden')}
+                      </span>
+                    </div>
+                  ) : (
+                    <div key={k} data-testid={`param-${k}`}>
+                      {k}={v}
+                    </div>
+                  ),
+                )}
               </dd>
             </>
           )}

@@ -1,15 +1,21 @@
-// One script: the editor (highlighted body, typed parameters), its version history (view an
-// old version, restore it as a new one), delete, and run. Saves are optimistic: the version
-// the edit started from goes along, and a save on top of someone else's is refused.
-import { Suspense, lazy, useCallback, useEffect, useState } from 'react';
+// One script: the editor (highlighted body, typed parameters, who owns it), its version
+// history (view an old version, restore it as a new one), delete, and run. Saves are
+// optimistic: the version the edit started from goes along, and a save on top of someone
+// else's is refused. A save that changes what runs (or where) asks the user to confirm it is
+// them (step-up) and is then retried. A script owned by tags the user's `scripts.write` does
+// not cover is shown read-only.
+import { Suspense, lazy, useCallback, useEffect, useId, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
+import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Button, Checkbox, ErrorAlert, Loading, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../components/ui';
 import { RunDialog } from './RunDialog';
+import { coversOwner, normalizeTags, scopeOf, tagsOutside, type PermissionScope } from './scriptOwners';
+import '../styles/scripts.css';
 
 // CodeMirror is large: it loads with this page, not with the app.
 const LazyEditor = lazy(() => import('../components/CodeEditor').then((m) => ({ default: m.CodeEditor })));
@@ -45,12 +51,27 @@ interface Draft {
   shell: 'sh' | 'bash';
   body: string;
   parameters: DraftParameter[];
+  /** `null`: the whole organization; otherwise the owner tags. */
+  owner: string[] | null;
 }
+
+/** The parameter types, in the order the type select offers them. */
+const PARAMETER_TYPES = ['string', 'integer', 'boolean', 'choice', 'secret'] as const;
+/** What tags may contain (as the server checks them). */
+const TAG_PATTERN = /^[a-z0-9][a-z0-9._:/-]{0,63}$/;
 
 let nextKey = 1;
 
-function toDraft(s: { name: string; description: string; shell: 'sh' | 'bash'; body: string; parameters: Schemas['ScriptParameter'][] }): Draft {
+function toDraft(s: {
+  name: string;
+  description: string;
+  shell: 'sh' | 'bash';
+  body: string;
+  parameters: Schemas['ScriptParameter'][];
+  owner_tags?: string[] | null;
+}): Draft {
   return {
+    owner: s.owner_tags ?? null,
     name: s.name,
     description: s.description,
     shell: s.shell,
@@ -79,15 +100,123 @@ function toInput(d: Draft, baseVersion?: number): Schemas['ScriptInput'] {
       label: p.label.trim(),
       type: p.type,
       required: p.required,
-      default: p.default === '' ? null : p.default,
+      default: p.default === '' || p.type === 'secret' ? null : p.default,
       choices: p.type === 'choice' ? p.choices.split('\n').map((c) => c.trim()).filter(Boolean) : [],
       description: p.description,
     })),
+    owner_tags: d.owner ?? [],
     base_version: baseVersion ?? null,
   };
 }
 
-const EMPTY: Draft = { name: '', description: '', shell: 'bash', body: '#!/bin/bash\nset -eu\n', parameters: [] };
+/** A new script: owned by the whole organization, or by the tags a scoped writer covers. */
+function emptyDraft(scope: PermissionScope): Draft {
+  return { name: '', description: '', shell: 'bash', body: '#!/bin/bash\nset -eu\n', parameters: [], owner: Array.isArray(scope) ? [...scope] : null };
+}
+
+/** "Who may change and run it": the whole organization, or servers with some tags. */
+function OwnerEditor({
+  owner,
+  scope,
+  readOnly,
+  known,
+  error,
+  onChange,
+}: {
+  owner: string[] | null;
+  scope: PermissionScope;
+  readOnly: boolean;
+  /** Tags in use on servers (suggested while typing). */
+  known: string[];
+  error?: string;
+  onChange: (owner: string[] | null) => void;
+}) {
+  const { t } = useTranslation();
+  const [entry, setEntry] = useState('');
+  const [entryError, setEntryError] = useState<string | undefined>();
+  const listId = useId();
+  const name = useId();
+  const scoped = Array.isArray(scope);
+  const suggestions = known.filter((k) => (!scoped || scope.includes(k)) && !(owner ?? []).includes(k));
+
+  const add = () => {
+    const [tag] = normalizeTags([entry]);
+    if (!tag) return;
+    if (!TAG_PATTERN.test(tag)) return setEntryError(t('scripts.owner.badTag'));
+    if (tagsOutside(scope, [tag]).length) return setEntryError(t('scripts.owner.outsideScope', { tags: (scope ?? []).join(', ') }));
+    setEntryError(undefined);
+    setEntry('');
+    onChange(normalizeTags([...(owner ?? []), tag]));
+  };
+
+  return (
+    <fieldset className="owner-editor" disabled={readOnly} aria-describedby={`${name}-hint`}>
+      <legend>{t('scripts.owner.legend')}</legend>
+      <label className="radio">
+        <input type="radio" name={name} checked={owner === null} disabled={scoped} onChange={() => onChange(null)} />
+        {t('scripts.owner.org')}
+      </label>
+      <label className="radio">
+        <input type="radio" name={name} checked={owner !== null} onChange={() => onChange(scoped ? [...scope] : [])} />
+        {t('scripts.owner.tags')}
+      </label>
+      <p className="field-hint" id={`${name}-hint`}>
+        {scoped ? t('scripts.owner.scopedHint', { tags: scope.join(', ') }) : t('scripts.owner.hint')}
+      </p>
+      {owner !== null && (
+        <>
+          <ul className="owner-tags" aria-label={t('scripts.owner.chosen')}>
+            {owner.map((tag) => (
+              <li key={tag}>
+                <span className="mono">{tag}</span>
+                {!readOnly && (
+                  <Button variant="ghost" aria-label={t('scripts.owner.remove', { tag })} onClick={() => onChange(owner.filter((x) => x !== tag))}>
+                    ×
+                  </Button>
+                )}
+              </li>
+            ))}
+            {owner.length === 0 && <li className="muted">{t('scripts.owner.none')}</li>}
+          </ul>
+          {!readOnly && (
+            <div className="owner-add">
+              <TextField
+                label={t('scripts.owner.add')}
+                list={listId}
+                value={entry}
+                error={entryError}
+                spellCheck={false}
+                autoComplete="off"
+                className="mono"
+                onChange={(e) => {
+                  setEntry(e.target.value);
+                  setEntryError(undefined);
+                }}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter') {
+                    e.preventDefault();
+                    add();
+                  }
+                }}
+              />
+              <datalist id={listId}>
+                {suggestions.map((k) => (
+                  <option key={k} value={k} />
+                ))}
+              </datalist>
+              <Button onClick={add}>{t('scripts.owner.addButton')}</Button>
+            </div>
+          )}
+        </>
+      )}
+      {error && (
+        <div className="field-error" role="alert">
+          {error}
+        </div>
+      )}
+    </fieldset>
+  );
+}
 
 function ParameterEditor({
   p,
@@ -111,8 +240,15 @@ function ParameterEditor({
       <div className="form-grid">
         <TextField label={t('scripts.paramName')} hint={t('scripts.paramNameHint')} value={p.name} onChange={(e) => set('name', e.target.value)} spellCheck={false} className="mono" />
         <TextField label={t('scripts.paramLabel')} value={p.label} onChange={(e) => set('label', e.target.value)} />
-        <SelectField label={t('scripts.paramType')} value={p.type} onChange={(e) => set('type', e.target.value as ParameterType)}>
-          {(['string', 'integer', 'boolean', 'choice'] as const).map((k) => (
+        <SelectField
+          label={t('scripts.paramType')}
+          value={p.type}
+          onChange={(e) => {
+            const type = e.target.value as ParameterType;
+            onChange({ ...p, type, default: type === 'secret' ? '' : p.default });
+          }}
+        >
+          {PARAMETER_TYPES.map((k) => (
             <option key={k} value={k}>
               {t(`scripts.types.${k}`)}
             </option>
@@ -133,6 +269,8 @@ function ParameterEditor({
               </option>
             ))}
           </SelectField>
+        ) : p.type === 'secret' ? (
+          <p className="field-hint secret-note">{t('scripts.secretHint')}</p>
         ) : (
           <TextField
             label={t('scripts.paramDefault')}
@@ -162,23 +300,40 @@ export function ScriptEditorPage() {
   const { id = 'new' } = useParams();
   const isNew = id === 'new';
   const { t, i18n } = useTranslation();
-  const { can } = useAuth();
+  const { can, me } = useAuth();
   const navigate = useNavigate();
   const canWrite = can('scripts.write');
+  const writeScope = scopeOf(me, 'scripts.write');
+  const scopeKey = JSON.stringify(writeScope ?? null);
   const [script, setScript] = useState<Script | null>(null);
-  const [draft, setDraft] = useState<Draft>(EMPTY);
+  const [draft, setDraft] = useState<Draft>(() => emptyDraft(writeScope));
   const [versions, setVersions] = useState<Version[]>([]);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [viewing, setViewing] = useState<Version | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [running, setRunning] = useState(false);
+  /** The server said this script is not ours to change (403 `script_not_yours`). */
+  const [refused, setRefused] = useState(false);
+  const [ownerError, setOwnerError] = useState<string | undefined>();
+  const [knownTags, setKnownTags] = useState<string[]>([]);
   const save = useAction();
+  const { withStepUp, dialog: stepUpDialog } = useStepUp();
+
+  useEffect(() => {
+    if (!canWrite) return;
+    call(() => api.GET('/api/v1/tags')).then(
+      (list) => setKnownTags(list.map((x) => x.tag)),
+      () => setKnownTags([]),
+    );
+  }, [canWrite]);
 
   const load = useCallback(async () => {
+    setRefused(false);
+    setOwnerError(undefined);
     if (isNew) {
       setScript(null);
-      setDraft(EMPTY);
+      setDraft(emptyDraft(JSON.parse(scopeKey) as PermissionScope));
       setVersions([]);
       return;
     }
@@ -194,7 +349,7 @@ export function ScriptEditorPage() {
     } catch (e) {
       setLoadError(e);
     }
-  }, [id, isNew]);
+  }, [id, isNew, scopeKey]);
 
   useEffect(() => {
     void load();
@@ -204,40 +359,74 @@ export function ScriptEditorPage() {
     setVersions(await call(() => api.GET('/api/v1/scripts/{id}/versions', { params: { path: { id: sid } } })));
   };
 
+  /** Runs a change through the step-up (asked for and retried when the server wants one). */
+  const guarded = async (action: () => Promise<void>) => {
+    try {
+      await action();
+    } catch (e) {
+      if (e instanceof StepUpCancelled) return;
+      if (e instanceof ApiError && e.code === 'script_not_yours') setRefused(true);
+      throw e;
+    }
+  };
+
+  /** Checks the owner the draft asks for; says what is wrong, if anything. */
+  const checkOwner = (owner: string[] | null) => {
+    let problem: string | undefined;
+    if (owner === null && Array.isArray(writeScope)) problem = t('scripts.owner.orgNotAllowed');
+    else if (owner !== null && owner.length === 0) problem = t('scripts.owner.pickOne');
+    else if (owner !== null && tagsOutside(writeScope, owner).length) {
+      problem = t('scripts.owner.outsideScope', { tags: (writeScope ?? []).join(', ') });
+    }
+    setOwnerError(problem);
+    return !problem;
+  };
+
   const submit = () =>
-    save.run(async () => {
-      setNotice(null);
-      if (!script) {
-        const created = await call(() => api.POST('/api/v1/scripts', { body: toInput(draft) }));
-        navigate(`/scripts/${created.id}`, { replace: true });
-        setNotice(t('scripts.created'));
-        return;
-      }
-      const saved = await call(() =>
-        api.PUT('/api/v1/scripts/{id}', { params: { path: { id: script.id } }, body: toInput(draft, script.version) }),
-      );
-      setNotice(saved.version === script.version ? t('scripts.unchanged') : t('scripts.savedVersion', { version: saved.version }));
-      setScript(saved);
-      setDraft(toDraft(saved));
-      await loadVersions(saved.id);
-    });
+    save.run(() =>
+      guarded(async () => {
+        setNotice(null);
+        if (!checkOwner(draft.owner)) return;
+        if (!script) {
+          const created = await withStepUp(() => call(() => api.POST('/api/v1/scripts', { body: toInput(draft) })));
+          navigate(`/scripts/${created.id}`, { replace: true });
+          setNotice(t('scripts.created'));
+          return;
+        }
+        const saved = await withStepUp(() =>
+          call(() => api.PUT('/api/v1/scripts/{id}', { params: { path: { id: script.id } }, body: toInput(draft, script.version) })),
+        );
+        setNotice(saved.version === script.version && JSON.stringify(saved.owner_tags ?? null) === JSON.stringify(script.owner_tags ?? null)
+          ? t('scripts.unchanged')
+          : saved.version === script.version
+            ? t('scripts.owner.saved')
+            : t('scripts.savedVersion', { version: saved.version }));
+        setScript(saved);
+        setDraft(toDraft(saved));
+        await loadVersions(saved.id);
+      }),
+    );
 
   const restore = (v: Version) =>
-    save.run(async () => {
-      if (!script) return;
-      setNotice(null);
-      const saved = await call(() =>
-        api.PUT('/api/v1/scripts/{id}', {
-          params: { path: { id: script.id } },
-          body: { name: v.name, description: v.description, shell: v.shell, body: v.body, parameters: v.parameters, base_version: script.version },
-        }),
-      );
-      setViewing(null);
-      setScript(saved);
-      setDraft(toDraft(saved));
-      setNotice(t('scripts.restored', { from: v.version, version: saved.version }));
-      await loadVersions(saved.id);
-    });
+    save.run(() =>
+      guarded(async () => {
+        if (!script) return;
+        setNotice(null);
+        const saved = await withStepUp(() =>
+          call(() =>
+            api.PUT('/api/v1/scripts/{id}', {
+              params: { path: { id: script.id } },
+              body: { name: v.name, description: v.description, shell: v.shell, body: v.body, parameters: v.parameters, base_version: script.version },
+            }),
+          ),
+        );
+        setViewing(null);
+        setScript(saved);
+        setDraft(toDraft(saved));
+        setNotice(t('scripts.restored', { from: v.version, version: saved.version }));
+        await loadVersions(saved.id);
+      }),
+    );
 
   if (loadError) {
     return (
@@ -248,7 +437,9 @@ export function ScriptEditorPage() {
     );
   }
   if (!isNew && !script) return <Loading />;
-  const readOnly = !canWrite;
+  // Changing a script needs scripts.write on every server it may run on.
+  const notYours = canWrite && !!script && (refused || !coversOwner(writeScope, script.owner_tags));
+  const readOnly = !canWrite || notYours;
   const conflict = save.error instanceof ApiError && save.error.code === 'version_conflict';
   const title = script ? script.name : t('scripts.new');
   const setField = <K extends keyof Draft>(k: K, v: Draft[K]) => setDraft((d) => ({ ...d, [k]: v }));
@@ -266,7 +457,7 @@ export function ScriptEditorPage() {
                   {t('scripts.run')}
                 </Button>
               )}
-              {canWrite && (
+              {!readOnly && (
                 <Button variant="danger" onClick={() => setConfirmDelete(true)}>
                   {t('common.delete')}
                 </Button>
@@ -288,6 +479,12 @@ export function ScriptEditorPage() {
             <p className="muted small">
               {t('scripts.versionInfo', { version: script.version, user: script.updated_by ?? '—', time: formatTime(script.updated_at, i18n.language) })}
             </p>
+          )}
+          {notYours && script && (
+            <Notice kind="warning">
+              <strong>{t('scripts.owner.readOnlyTitle')}</strong>{' '}
+              {script.owner_tags == null ? t('scripts.owner.notYoursOrg') : t('scripts.owner.notYoursTags', { tags: script.owner_tags.join(', ') })}
+            </Notice>
           )}
           <div className="form-grid">
             <TextField label={t('fields.name')} value={draft.name} onChange={(e) => setField('name', e.target.value)} readOnly={readOnly} required />
@@ -314,7 +511,18 @@ export function ScriptEditorPage() {
               onRemove={() => setField('parameters', draft.parameters.filter((x) => x.key !== p.key))}
             />
           ))}
-          {canWrite && (
+          <OwnerEditor
+            owner={draft.owner}
+            scope={writeScope}
+            readOnly={readOnly}
+            known={knownTags}
+            error={ownerError}
+            onChange={(owner) => {
+              setOwnerError(undefined);
+              setField('owner', owner);
+            }}
+          />
+          {!readOnly && (
             <>
               <div className="actions">
                 <Button
@@ -340,7 +548,7 @@ export function ScriptEditorPage() {
                     {t('scripts.reloadTheirs')}
                   </Button>
                 </div>
-              ) : (
+              ) : save.error instanceof ApiError && save.error.code === 'script_not_yours' ? null : (
                 <ErrorAlert error={save.error} />
               )}
               {notice && <Notice kind="success">{notice}</Notice>}
@@ -369,7 +577,7 @@ export function ScriptEditorPage() {
                     <Button variant="ghost" onClick={() => setViewing(v)} aria-label={t('scripts.viewVersion', { version: v.version })}>
                       {t('scripts.view')}
                     </Button>
-                    {canWrite && v.version !== script.version && (
+                    {!readOnly && v.version !== script.version && (
                       <Button variant="ghost" busy={save.busy} onClick={() => void restore(v)} aria-label={t('scripts.restoreVersion', { version: v.version })}>
                         {t('scripts.restore')}
                       </Button>
@@ -390,7 +598,7 @@ export function ScriptEditorPage() {
           footer={
             <>
               <Button onClick={() => setViewing(null)}>{t('common.close')}</Button>
-              {canWrite && viewing.version !== script.version && (
+              {!readOnly && viewing.version !== script.version && (
                 <Button variant="primary" busy={save.busy} onClick={() => void restore(viewing)}>
                   {t('scripts.restore')}
                 </Button>
@@ -423,6 +631,7 @@ export function ScriptEditorPage() {
         />
       )}
       {running && script && <RunDialog open script={script} onClose={() => setRunning(false)} />}
+      {stepUpDialog}
     </>
   );
 }

@@ -1,4 +1,5 @@
 // The script library: search, and the way into the editor. Running starts from a script.
+// Each script shows who owns it: the whole organization, or tags (where it may run).
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
@@ -49,13 +50,24 @@ export function ScriptsPage() {
       ) : items.length === 0 ? (
         <p className="empty">{search ? t('scripts.noMatch') : t('scripts.empty')}</p>
       ) : (
-        <DataTable caption={t('nav.scripts')} headers={[t('fields.name'), t('fields.description'), t('scripts.shell'), t('scripts.version'), t('fields.updated')]}>
+        <DataTable caption={t('nav.scripts')} headers={[t('fields.name'), t('fields.description'), t('scripts.owner.column'), t('scripts.shell'), t('scripts.version'), t('fields.updated')]}>
           {items.map((s) => (
             <tr key={s.id}>
               <td>
                 <Link to={`/scripts/${s.id}`}>{s.name}</Link>
               </td>
               <td className="muted">{s.description.split('\n')[0]}</td>
+              <td className="owner-cell">
+                {s.owner_tags == null ? (
+                  <span className="muted">{t('scripts.owner.orgShort')}</span>
+                ) : (
+                  s.owner_tags.map((tag) => (
+                    <span key={tag} className="tag">
+                      {tag}
+                    </span>
+                  ))
+                )}
+              </td>
               <td className="mono">{s.shell}</td>
               <td>{s.version}</td>
               <td className="nowrap">

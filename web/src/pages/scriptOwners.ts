@@ -1,0 +1,63 @@
+// Who may change a script, as the server decides it: a script's owner is the whole
+// organization (`null`) or tags; changing it needs `scripts.write` on every server it may run
+// on (the whole organization, or a scope whose tags include every owner tag). `me.scopes` says
+// where each server-scoped permission applies: `null` everywhere, else a list of tags.
+import type { Me } from '../api/client';
+
+/** Where a permission applies: `null` on every server, else these tags; `undefined` nowhere. */
+export type PermissionScope = string[] | null | undefined;
+
+/** Where the account holds `permission`. An older server without `scopes` counts as everywhere. */
+export function scopeOf(me: Me | null, permission: string): PermissionScope {
+  if (!me || !me.permissions.includes(permission)) return undefined;
+  const scopes = (me as Me & { scopes?: Record<string, string[] | null | undefined> }).scopes;
+  if (!scopes || !(permission in scopes)) return null;
+  const s = scopes[permission];
+  return s == null ? null : [...s];
+}
+
+/** Whether a scope covers every server a script owned by `owner` may run on. */
+export function coversOwner(scope: PermissionScope, owner: string[] | null | undefined): boolean {
+  if (scope === undefined) return false;
+  if (scope === null) return true;
+  if (owner == null) return false;
+  return owner.length > 0 && owner.every((t) => scope.includes(t));
+}
+
+/** Tags a scoped writer may not give a script: those outside their scope. */
+export function tagsOutside(scope: PermissionScope, tags: string[]): string[] {
+  if (scope === null) return [];
+  if (scope === undefined) return tags;
+  return tags.filter((t) => !scope.includes(t));
+}
+
+/** Tags as the server stores them: trimmed, lower-case, without repeats, in order. */
+export function normalizeTags(tags: string[]): string[] {
+  const out: string[] = [];
+  for (const t of tags) {
+    const v = t.trim().toLowerCase();
+    if (v && !out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+export type DiffLineKind = 'file' | 'hunk' | 'add' | 'del' | 'same' | 'note';
+
+/** One line of a unified diff, with what it is (for colouring). */
+export interface DiffLine {
+  kind: DiffLineKind;
+  text: string;
+}
+
+/** Splits a unified diff (as `script_changed` carries it) into kinds of lines. */
+export function diffLines(diff: string): DiffLine[] {
+  const lines = diff.replace(/\n$/, '').split('\n');
+  return lines.map((text) => {
+    if (text.startsWith('+++') || text.startsWith('---')) return { kind: 'file', text };
+    if (text.startsWith('@@')) return { kind: 'hunk', text };
+    if (text.startsWith('+')) return { kind: 'add', text };
+    if (text.startsWith('-')) return { kind: 'del', text };
+    if (text.startsWith('\\')) return { kind: 'note', text };
+    return { kind: 'same', text };
+  });
+}
