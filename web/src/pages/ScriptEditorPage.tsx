@@ -161,7 +161,7 @@ function OwnerEditor({
         {t('scripts.owner.tags')}
       </label>
       <p className="field-hint" id={`${name}-hint`}>
-        {scoped ? t('scripts.owner.scopedHint', { tags: scope.join(', ') }) : t('scripts.owner.hint')}
+        {scoped && !readOnly ? t('scripts.owner.scopedHint', { tags: scope.join(', ') }) : t('scripts.owner.hint')}
       </p>
       {owner !== null && (
         <>

@@ -2,7 +2,7 @@
 // page in both themes, and keyboard use of the frame and a dialog.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { a11yViolations, ADMIN, apiCall, launchBrowser, newContext, setupThroughUi, startSteward, type Steward } from './harness';
+import { a11yViolations, ADMIN, PASSWORD, apiCall, launchBrowser, loginToDashboard, newContext, setupThroughUi, startSteward, type Steward } from './harness';
 
 let steward: Steward;
 let browser: Browser;
@@ -37,9 +37,14 @@ test('every main page meets WCAG 2.1 AA in light and dark themes', async () => {
     description: 'Says hello',
     body: '# says hello\necho "hello $WHO"\n',
     parameters: [{ name: 'WHO', label: 'Who to greet', type: 'string', required: true, default: 'world' }],
+    // Saving a script needs a step-up; given inline here.
+    step_up: { password: PASSWORD },
   })) as { id: string };
   const local = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'local-closed', host: '127.0.0.1', port: 1, ssh_user: 'root' })) as { id: string };
-  const run = (await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, server_ids: [local.id], timeout_secs: 10 })) as { id: string };
+  const run = (await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, script_version: 1, server_ids: [local.id], timeout_secs: 10 })) as { id: string };
+  // A new session, which has not proven itself yet: the step-up dialog is checked below.
+  await context.clearCookies();
+  await loginToDashboard(page, steward);
 
   const pages: [string, string][] = [
     ['/', 'Dashboard'],

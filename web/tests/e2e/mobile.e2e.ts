@@ -107,9 +107,15 @@ test('on a phone every page is reachable from the menus and fits the screen', as
     description: 'Rotates /var/log/a/very/long/path/that/does/not/break/anywhere/on/its/own/at/all',
     body: '# a long line that must wrap rather than widen the page: ' + 'x'.repeat(200) + '\necho "$KEEP"\n',
     parameters: [{ name: 'KEEP', label: 'Days to keep', type: 'integer', required: true, default: '7' }],
+    // Saving a script needs a step-up; given inline here.
+    step_up: { password: PASSWORD },
   })) as { id: string };
   const local = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'local-closed', host: '127.0.0.1', port: 1, ssh_user: 'root' })) as { id: string };
-  await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, server_ids: [local.id], timeout_secs: 10 });
+  await apiCall(page, 'POST', '/api/v1/executions', { script_id: script.id, script_version: 1, server_ids: [local.id], timeout_secs: 10 });
+  // A new session, which has not proven itself yet: the terminal's step-up dialog is checked below.
+  await context.clearCookies();
+  await login(page, steward, ADMIN, PASSWORD);
+  await expectTitle(page, 'Dashboard');
   await page.reload();
   await expectTitle(page, 'Dashboard');
   await expectNoHorizontalScroll(page, 'the dashboard');

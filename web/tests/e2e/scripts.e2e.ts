@@ -2,7 +2,10 @@
 // CodeMirror editor with a parameter, saved twice (two versions in the history), run on a
 // reachable server and on a closed port (1 ok / 1 error, the parameter's value in the
 // output), an ad-hoc command behind a step-up, a cancelled `sleep 60`, the run history and
-// its status filter, and the jump-server field.
+// its status filter, and the jump-server field. Then what issue 13 changed: a script changed
+// by someone else while the run dialog was open (the diff, then the new version), a secret
+// parameter (typed hidden, shown as ***, masked in the output), a save of a new body behind a
+// step-up, and a writer limited to a tag who may not change an organization's script.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -51,6 +54,37 @@ async function closedPort(): Promise<number> {
 
 /** The text of one summary chip on the run page ("1 ok", "1 error" …). */
 const chip = (page: Page, group: string) => page.getByTestId(`count-${group}`).textContent();
+
+/** A new session for the same user: no step-up proven yet (one lasts ten minutes). */
+async function freshSession(page: Page, username = 'admin', password = PASSWORD): Promise<void> {
+  await page.context().clearCookies();
+  await loginToDashboard(page, steward, username, password);
+}
+
+/** A user with a role of these permissions (limited to `tags`, if given), logged in in a new
+ *  browser context with their first password already replaced by `password`. */
+async function userPage(admin: Page, username: string, password: string, permissions: string[], tags?: string[]) {
+  await apiCall(admin, 'POST', '/api/v1/roles', { name: `${username} role`, permissions, ...(tags ? { server_tags: tags } : {}) });
+  await apiCall(admin, 'POST', '/api/v1/users', { username, password: 'initial-lantern-forest-7', roles: [`${username} role`] });
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await login(page, steward, username, 'initial-lantern-forest-7');
+  await page.waitForURL((u) => u.pathname === '/profile/security');
+  await page.getByLabel('Current password').fill('initial-lantern-forest-7');
+  await page.getByLabel('New password').fill(password);
+  await page.getByLabel('Repeat password').fill(password);
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  return { context, page, problems };
+}
+
+/** The id of the server with this name. */
+async function serverId(page: Page, name: string): Promise<string> {
+  const list = (await apiCall(page, 'GET', `/api/v1/servers?q=${encodeURIComponent(name)}`)) as { items: { id: string; name: string }[] };
+  const found = list.items.find((x) => x.name === name);
+  if (!found) throw new Error(`no server ${name}`);
+  return found.id;
+}
 
 test('write a script, run it on two servers, an ad-hoc command with step-up, cancel, history', async () => {
   const { context, problems } = await newContext(browser);
@@ -103,6 +137,10 @@ test('write a script, run it on two servers, an ad-hoc command with step-up, can
   await page.getByLabel('Required').check();
   await shot(page, '60-script-editor');
   await page.getByRole('button', { name: 'Save' }).click();
+  // A new script changes what can run: the password first, then the save goes through.
+  const saveStepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await saveStepUp.getByLabel('Your password').fill(PASSWORD);
+  await saveStepUp.getByRole('button', { name: 'Confirm' }).click();
   await page.getByText('Script created.').waitFor();
   await page.waitForURL(/\/scripts\/[0-9a-f-]{36}$/);
   await page.getByRole('heading', { level: 1, name: 'greet' }).waitFor();
@@ -175,7 +213,9 @@ test('write a script, run it on two servers, an ad-hoc command with step-up, can
   await poll(() => chip(page, 'ok')).toBe('1 ok');
   await poll(() => page.getByTestId(`stdout-${app.id}`).textContent()).toBe('hello Steward\n');
 
-  // An ad-hoc command needs a step-up, then runs by itself.
+  // An ad-hoc command needs a step-up, then runs by itself (in a new session: the one above
+  // proved itself when saving).
+  await freshSession(page);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
   await page.getByRole('heading', { level: 1, name: 'Runs' }).waitFor();
   await page.getByRole('button', { name: 'Ad-hoc command' }).click();
@@ -291,7 +331,7 @@ test('without scripts.write the library is read-only; without scripts.run there 
   const { context, problems } = await newContext(browser);
   const page = await context.newPage();
   await loginToDashboard(page, steward);
-  const script = (await apiCall(page, 'POST', '/api/v1/scripts', { name: 'uptime', body: 'uptime\n' })) as { id: string };
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', { name: 'uptime', body: 'uptime\n', step_up: { password: PASSWORD } })) as { id: string };
   await apiCall(page, 'POST', '/api/v1/roles', { name: 'runner', permissions: ['servers.read', 'scripts.run'] });
   await apiCall(page, 'POST', '/api/v1/users', { username: 'runner', password: 'initial-lantern-forest-7', roles: ['runner'] });
   await logout(page);
@@ -341,7 +381,10 @@ test('the live view follows a run on 50 servers', async () => {
   const script = (await apiCall(page, 'POST', '/api/v1/scripts', {
     name: 'chatty',
     body: 'i=1\nwhile [ $i -le 300 ]; do echo "line $i"; i=$((i+1)); done\necho done >&2\n',
+    step_up: { password: PASSWORD },
   })) as { id: string };
+  // The inline proof counts for this session too; the run below starts in a new one.
+  await freshSession(page);
 
   await page.goto(`${steward.url}/scripts/${script.id}`);
   await page.getByRole('button', { name: 'Run', exact: true }).click();
@@ -410,5 +453,226 @@ test('with 2FA on, the step-up asks for an authentication code', async () => {
   await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
   expect(await page.locator('[data-testid^="stdout-"]').first().textContent()).toBe('code-ok\n');
   expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('a script changed by someone else while the run dialog was open: the diff, then the new version', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const app = await serverId(page, 'app-1');
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', {
+    name: 'deploy',
+    body: 'echo start\necho "old step"\necho end\n',
+    step_up: { password: PASSWORD },
+  })) as { id: string; version: number };
+  const editor = await userPage(page, 'editor', 'amber-canyon-lantern-31', ['servers.read', 'scripts.run', 'scripts.write']);
+  await freshSession(page);
+
+  await page.goto(`${steward.url}/scripts/${script.id}`);
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Run deploy' });
+  await dialog.getByLabel('Search servers').fill('app-1');
+  await dialog.getByLabel('app-1', { exact: false }).check();
+  // We wrote version 1: no notice that it is unreviewed.
+  expect(await dialog.getByText('You have not run this version yet', { exact: false }).count()).toBe(0);
+
+  // Meanwhile someone else changes what the script does.
+  await apiCall(editor.page, 'PUT', `/api/v1/scripts/${script.id}`, {
+    name: 'deploy',
+    body: 'echo start\necho "new step"\necho end\n',
+    base_version: 1,
+    step_up: { password: 'amber-canyon-lantern-31' },
+  });
+
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  const changed = dialog.getByRole('alert').filter({ hasText: 'The script changed since you opened it' });
+  await changed.getByText('version 1 is now version 2').waitFor();
+  await changed.getByText('Saved by editor', { exact: false }).waitFor();
+  const diff = dialog.getByTestId('script-diff');
+  await poll(() => diff.textContent()).toContain('-echo "old step"');
+  expect(await diff.textContent()).toContain('+echo "new step"');
+  // Added and removed lines are coloured apart from the unchanged ones.
+  const colours = await diff.evaluate((el) => {
+    const bg = (sel: string) => getComputedStyle(el.querySelector(sel)!).backgroundColor;
+    return { add: bg('.diff-add'), del: bg('.diff-del'), same: bg('.diff-same') };
+  });
+  expect(new Set([colours.add, colours.del, colours.same]).size).toBe(3);
+  // Nothing ran: still on the script's page.
+  expect(new URL(page.url()).pathname).toBe(`/scripts/${script.id}`);
+  await shot(page, '71-run-script-changed');
+
+  // Run the new version: someone else wrote it, so it is unreviewed and needs the password.
+  await dialog.getByRole('button', { name: 'Run version 2' }).click();
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.waitFor();
+  await dialog.getByText('You have not run this version yet; you will be asked to confirm it is you.').waitFor();
+  await stepUp.getByLabel('Your password').fill(PASSWORD);
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
+  await poll(() => page.getByTestId(`stdout-${app}`).textContent()).toBe('start\nnew step\nend\n');
+  const ran = (await apiCall(page, 'GET', `/api/v1/executions/${page.url().split('/').pop()}`)) as { script_version: number };
+  expect(ran.script_version).toBe(2);
+
+  expect([...problems, ...editor.problems]).toEqual([]);
+  await editor.context.close();
+  await context.close();
+});
+
+test('a secret parameter: typed hidden, shown as *** on the run, masked in the output', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const app = await serverId(page, 'app-1');
+  const SECRET = 'Sup3r-s3cret-Value';
+
+  // Written in the editor: the secret type has no default.
+  await page.goto(`${steward.url}/scripts/new`);
+  await page.getByLabel('Name', { exact: true }).fill('use-token');
+  const body = page.getByTestId('script-body');
+  await body.click();
+  await page.keyboard.press('ControlOrMeta+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type('echo "token is $TOKEN"\necho "length ${#TOKEN}"\n');
+  await page.getByRole('button', { name: 'Add parameter' }).click();
+  await page.getByLabel('Variable name').fill('TOKEN');
+  await page.getByLabel('Label', { exact: true }).fill('API token');
+  await page.getByLabel('Type').selectOption('secret');
+  expect(await page.getByLabel('Default', { exact: true }).count()).toBe(0);
+  await page.getByText('A secret has no default', { exact: false }).waitFor();
+  await page.getByLabel('Required').check();
+  await page.getByRole('button', { name: 'Save' }).click();
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.getByLabel('Your password').fill(PASSWORD);
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByText('Script created.').waitFor();
+  await page.getByRole('heading', { level: 1, name: 'use-token' }).waitFor();
+
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Run use-token' });
+  await dialog.getByLabel('Search servers').fill('app-1');
+  await dialog.getByLabel('app-1', { exact: false }).check();
+  // Required, like a text parameter.
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  await dialog.getByText('This field is required.', { exact: false }).first().waitFor();
+  const field = dialog.getByLabel('API token *');
+  expect(await field.getAttribute('type')).toBe('password');
+  expect(await field.getAttribute('autocomplete')).toBe('off');
+  await field.fill(SECRET);
+  await shot(page, '72-run-secret-parameter');
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
+  await poll(() => page.getByTestId(`stdout-${app}`).textContent()).toBe(`token is ***\nlength ${SECRET.length}\n`);
+  const shown = page.getByTestId('param-TOKEN');
+  expect(await shown.textContent()).toBe('TOKEN=***hidden');
+  await shot(page, '73-run-secret-hidden');
+  expect(await page.content()).not.toContain(SECRET);
+  // Opened afresh, from what was stored: still nowhere.
+  await page.reload();
+  await poll(() => page.getByTestId(`stdout-${app}`).textContent()).toBe(`token is ***\nlength ${SECRET.length}\n`);
+  expect(await page.content()).not.toContain(SECRET);
+  const run = (await apiCall(page, 'GET', `/api/v1/executions/${page.url().split('/').pop()}`)) as unknown;
+  expect(JSON.stringify(run)).not.toContain(SECRET);
+
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('saving a new body asks for the password, then saves', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const script = (await apiCall(page, 'POST', '/api/v1/scripts', { name: 'rotate', body: 'echo rotate\n', step_up: { password: PASSWORD } })) as { id: string };
+  await freshSession(page);
+  await page.goto(`${steward.url}/scripts/${script.id}`);
+  await page.getByRole('heading', { level: 1, name: 'rotate' }).waitFor();
+  const body = page.getByTestId('script-body');
+  await body.click();
+  await page.keyboard.press('ControlOrMeta+End');
+  await page.keyboard.type('echo rotated\n');
+  await page.getByRole('button', { name: 'Save' }).click();
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.waitFor();
+  await shot(page, '74-save-step-up');
+  // Closing the dialog saves nothing.
+  await stepUp.getByRole('button', { name: 'Cancel' }).click();
+  await stepUp.waitFor({ state: 'detached' }).catch(() => stepUp.waitFor({ state: 'hidden' }));
+  expect(((await apiCall(page, 'GET', `/api/v1/scripts/${script.id}`)) as { version: number }).version).toBe(1);
+  // Saving again asks again; with the password, version 2 is saved with the new body.
+  await page.getByRole('button', { name: 'Save' }).click();
+  await stepUp.getByLabel('Your password').fill(PASSWORD);
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await page.getByText('Saved as version 2.').waitFor();
+  const saved = (await apiCall(page, 'GET', `/api/v1/scripts/${script.id}`)) as { version: number; body: string };
+  expect(saved.version).toBe(2);
+  expect(saved.body).toBe('echo rotate\necho rotated\n');
+  expect(problems).toEqual([]);
+  await context.close();
+});
+
+test('a writer limited to the tag web cannot change an organization script, and owns new ones by web', async () => {
+  const { context, problems } = await newContext(browser);
+  const page = await context.newPage();
+  await loginToDashboard(page, steward);
+  const org = (await apiCall(page, 'POST', '/api/v1/scripts', { name: 'org-wide', body: 'echo everyone\n', step_up: { password: PASSWORD } })) as { id: string };
+  const web = await userPage(page, 'webwriter', 'silver-orchard-kettle-58', ['servers.read', 'scripts.run', 'scripts.write'], ['web']);
+  const p = web.page;
+
+  // The organization's script: readable, runnable, not changeable.
+  await p.goto(`${steward.url}/scripts/${org.id}`);
+  await p.getByRole('heading', { level: 1, name: 'org-wide' }).waitFor();
+  await p.getByText('Read-only.', { exact: false }).waitFor();
+  await p.getByText('This script belongs to the whole organization', { exact: false }).waitFor();
+  expect(await p.getByRole('button', { name: 'Save' }).count()).toBe(0);
+  expect(await p.getByRole('button', { name: 'Delete' }).count()).toBe(0);
+  expect(await p.getByRole('button', { name: 'Add parameter' }).count()).toBe(0);
+  expect(await p.getByLabel('Name', { exact: true }).getAttribute('readonly')).not.toBeNull();
+  await p.getByRole('button', { name: 'Run', exact: true }).waitFor();
+  await shot(p, '75-script-not-yours');
+
+  // A new script: owned by the tags the writer covers; the whole organization is not offered.
+  await p.goto(`${steward.url}/scripts/new`);
+  await p.getByRole('heading', { level: 1, name: 'New script' }).waitFor();
+  const owner = p.getByRole('group', { name: 'Who may change and run it' });
+  expect(await owner.getByLabel('The whole organization').isDisabled()).toBe(true);
+  expect(await owner.getByLabel('Servers with these tags').isChecked()).toBe(true);
+  await owner.getByRole('list', { name: 'Owner tags' }).getByText('web', { exact: true }).waitFor();
+  // A tag outside the scope is refused before anything is sent.
+  await owner.getByLabel('Add a tag').fill('db');
+  await owner.getByRole('button', { name: 'Add', exact: true }).click();
+  await owner.getByText('Only tags your scripts.write permission covers: web.').waitFor();
+  await p.getByLabel('Name', { exact: true }).fill('web-only');
+  await shot(p, '76-script-owner-tags');
+  await p.getByRole('button', { name: 'Save' }).click();
+  const stepUp = p.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.getByLabel('Your password').fill('silver-orchard-kettle-58');
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
+  await p.getByText('Script created.').waitFor();
+  const id = p.url().split('/').pop()!;
+  expect(((await apiCall(p, 'GET', `/api/v1/scripts/${id}`)) as { owner_tags: string[] | null }).owner_tags).toEqual(['web']);
+  // Theirs to change: no read-only notice.
+  expect(await p.getByText('Read-only.', { exact: false }).count()).toBe(0);
+
+  // The library says who owns what.
+  await p.goto(`${steward.url}/scripts`);
+  const table = p.getByRole('table', { name: 'Scripts' });
+  await table.getByRole('row', { name: /web-only/ }).getByText('web', { exact: true }).waitFor();
+  await table.getByRole('row', { name: /org-wide/ }).getByText('Organization').waitFor();
+
+  // The server refuses a change all the same (what the notice said).
+  const refused = await p.evaluate(async (sid) => {
+    const r = await fetch(`/api/v1/scripts/${sid}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'org-wide', body: 'echo mine\n', base_version: 1 }),
+    });
+    return { status: r.status, code: ((await r.json()) as { error: { code: string } }).error.code };
+  }, org.id);
+  expect(refused).toEqual({ status: 403, code: 'script_not_yours' });
+
+  expect([...problems, ...web.problems]).toEqual([]);
+  await web.context.close();
   await context.close();
 });
