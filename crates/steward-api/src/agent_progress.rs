@@ -127,9 +127,12 @@ where
         };
         let _ = tx.send(Ok(line(&last))).await;
     });
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    // Fused: a layer may poll once more after the end, which a bare `unfold` answers with a
+    // panic.
+    let body = Body::from_stream(futures_util::StreamExt::fuse(futures_util::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+    )));
     (
         [
             (header::CONTENT_TYPE, NDJSON),

@@ -89,6 +89,11 @@ pub struct Me {
     /// Every permission held somewhere (server-scoped ones may be limited to tags).
     #[schema(value_type = Vec<String>)]
     pub permissions: Vec<Permission>,
+    /// Where each server-scoped permission applies: `null` on every server, otherwise the
+    /// tags it is limited to (a server carrying one of them). Lets a client show only the
+    /// actions the server would allow on a given server.
+    #[schema(value_type = std::collections::BTreeMap<String, Option<Vec<String>>>)]
+    pub scopes: std::collections::BTreeMap<String, Option<Vec<String>>>,
     pub totp_enabled: bool,
     /// 2FA is required for this account (by policy or by an administrator).
     pub totp_required: bool,

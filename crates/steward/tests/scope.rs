@@ -435,6 +435,20 @@ async fn a_jump_server_carries_only_traffic_its_user_may_send_through_it() {
     let alice = app
         .user_with_roles(&admin, "alice", &["web-ops", "prod-viewer"])
         .await;
+    // What she may do where, as the UI learns it (to offer only what the server allows).
+    let (_, me) = alice.get("/api/v1/auth/me").await;
+    assert_eq!(
+        me["scopes"],
+        json!({ "servers.read": ["prod", "web"], "servers.write": ["web"], "scripts.run": ["web"] }),
+        "{me}"
+    );
+    let (_, me) = admin.get("/api/v1/auth/me").await;
+    assert_eq!(
+        me["scopes"].get("credentials.write"),
+        Some(&Value::Null),
+        "{me}"
+    );
+    assert!(me["scopes"].get("users.manage").is_none(), "{me}");
 
     // She can see prod-1 but not route through it.
     let (_, server) = alice.get(&format!("/api/v1/servers/{web}")).await;

@@ -288,6 +288,29 @@ async fn a_terminal_is_a_real_shell_and_is_recorded() {
         (Some(2), Some(90), Some(20))
     );
     assert_eq!(header["env"]["TERM"], "xterm-256color");
+    // As a browser asks for it (compressed): the whole file arrives, and the server survives
+    // the end of the stream (a bare stream panicked when polled once more after its end).
+    let res = admin
+        .client
+        .get(app.url(&format!("/api/v1/terminal-sessions/{id}/recording")))
+        .bearer_auth(&admin.token)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let compressed = res
+        .bytes()
+        .await
+        .expect("the compressed recording arrives whole");
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, cast);
     assert!(header["timestamp"].as_i64().unwrap() > 1_600_000_000);
     let events: Vec<Value> = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut last = 0.0;

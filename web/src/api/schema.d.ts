@@ -2227,6 +2227,14 @@ export interface components {
             roles: string[];
             /** @description Every permission held somewhere (server-scoped ones may be limited to tags). */
             permissions: string[];
+            /**
+             * @description Where each server-scoped permission applies: `null` on every server, otherwise the
+             *     tags it is limited to (a server carrying one of them). Lets a client show only the
+             *     actions the server would allow on a given server.
+             */
+            scopes: {
+                [key: string]: string[] | null;
+            };
             totp_enabled: boolean;
             /** @description 2FA is required for this account (by policy or by an administrator). */
             totp_required: boolean;
@@ -6179,8 +6187,26 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description `endpoint_unconfirmed` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description `websocket_required`: allowed, but not a WebSocket upgrade */
             426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `too_many_sockets` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

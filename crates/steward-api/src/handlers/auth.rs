@@ -322,6 +322,19 @@ async fn me_view(st: &AppState, p: &crate::auth::Principal) -> ApiResult<Me> {
         locale: p.user.locale.clone(),
         roles: p.roles.iter().map(|r| r.name.clone()).collect(),
         permissions: p.authz.permissions().into_iter().collect(),
+        scopes: p
+            .authz
+            .permissions()
+            .into_iter()
+            .filter(|perm| perm.is_server_scoped())
+            .filter_map(|perm| {
+                let tags = match p.authz.scope_of(perm)? {
+                    steward_core::rbac::Scope::All => None,
+                    steward_core::rbac::Scope::Tags(t) => Some(t.into_iter().collect()),
+                };
+                Some((perm.as_str().to_owned(), tags))
+            })
+            .collect(),
         totp_enabled: p.user.totp_enabled_at.is_some(),
         totp_required: p.totp_required,
         totp_setup_required: p.totp_setup_required(),

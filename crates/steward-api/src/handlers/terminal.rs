@@ -64,7 +64,7 @@ pub(crate) async fn may_open(st: &AppState, p: &Principal, id: &str) -> ApiResul
 /// answered 426 `websocket_required` when allowed — the UI calls it first to learn whether a
 /// step-up is needed.
 #[utoipa::path(get, operation_id = "terminal_open", path = "/api/v1/servers/{id}/terminal", tag = tags::SERVERS, params(("id" = String, Path), TerminalOpenQuery),
-    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "no `terminal.open`, `step_up_required`, or `cross_origin`"), (status = 404, body = ErrorBody), (status = 426, body = ErrorBody, description = "`websocket_required`: allowed, but not a WebSocket upgrade")))]
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody, description = "no `terminal.open`, `step_up_required`, or `cross_origin`"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`endpoint_unconfirmed`"), (status = 426, body = ErrorBody, description = "`websocket_required`: allowed, but not a WebSocket upgrade"), (status = 429, body = ErrorBody, description = "`too_many_sockets`")))]
 pub async fn open(
     State(st): State<AppState>,
     p: Principal,
@@ -99,16 +99,19 @@ pub async fn open(
             format!("cols and rows must be 1–{MAX_SIZE}"),
         ));
     }
+    let slot = st
+        .sockets
+        .acquire(&p.user.id, st.config.max_sockets_per_user)?;
     let Ok(ws) = ws else {
+        // The UI's preflight: it learns here, with a readable reason, what a refused upgrade
+        // would not tell a browser (too many sockets, a step-up, an unconfirmed endpoint).
+        drop(slot);
         return Err(ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
             "websocket_required",
             "open the terminal with a WebSocket",
         ));
     };
-    let slot = st
-        .sockets
-        .acquire(&p.user.id, st.config.max_sockets_per_user)?;
     // Keystrokes are small: a 16 KiB read buffer, which grows for a large paste (up to the
     // 1 MiB message limit), instead of the 128 KiB default per terminal.
     Ok(ws
@@ -225,7 +228,9 @@ pub async fn recording(
             }
         }
     });
-    let body = axum::body::Body::from_stream(body);
+    // Fused: the compression layer polls once more after the end, which a bare `unfold`
+    // answers with a panic.
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::fuse(body));
     let stamp = time(r.started_at).format("%Y%m%dT%H%M%SZ");
     let name: String = r
         .server_name
