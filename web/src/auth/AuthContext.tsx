@@ -15,6 +15,17 @@ interface AuthState {
   logout: () => Promise<void>;
   /** Whether the user holds a permission (server-scoped ones: on at least some servers). */
   can: (permission: string) => boolean;
+  /** Whether the user holds a permission on a server carrying these tags (as the server decides). */
+  canOn: (permission: string, serverTags: readonly string[]) => boolean;
+}
+
+/** The decision `canOn` makes, from /auth/me's permissions and their tag scopes. */
+export function holdsOn(me: Me | null, permission: string, serverTags: readonly string[]): boolean {
+  if (!me?.permissions.includes(permission)) return false;
+  const scope = me.scopes?.[permission];
+  // Absent: a global permission; null: every server.
+  if (scope === undefined || scope === null) return true;
+  return serverTags.some((t) => scope.includes(t));
 }
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -80,6 +91,7 @@ export function AuthProvider({ children }: { children: ReactNode }) {
       },
       logout,
       can: (p) => me?.permissions.includes(p) ?? false,
+      canOn: (p, tags) => holdsOn(me, p, tags),
     }),
     [me, loading, sessionEnded, setupRequired, reload, logout],
   );

@@ -9,7 +9,10 @@ import { Button, ErrorAlert, Notice, formatTime } from '../components/ui';
 
 export function HostKeyPanel({ server }: { server: Server }) {
   const { t, i18n } = useTranslation();
-  const { can } = useAuth();
+  const { canOn } = useAuth();
+  // Trusting a key decides where the credential goes: it needs credentials.write as well.
+  const canTest = canOn('servers.write', server.tags);
+  const canTrust = canTest && canOn('credentials.write', server.tags);
   const [key, setKey] = useState<Schemas['HostKeyInfo'] | null>(null);
   const [result, setResult] = useState<Schemas['ConnectionTest'] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -70,7 +73,7 @@ export function HostKeyPanel({ server }: { server: Server }) {
               {key.mismatch.fingerprint}
             </dd>
           </dl>
-          {can('servers.write') && (
+          {canTrust && (
             <Button variant="danger" onClick={() => setAccepting(true)}>
               {t('servers.acceptKey')}
             </Button>
@@ -93,13 +96,14 @@ export function HostKeyPanel({ server }: { server: Server }) {
       ) : (
         <p className="muted">{t('servers.noHostKey')}</p>
       )}
-      {can('servers.write') && (
+      {canTest && (
         <div className="actions">
           <Button onClick={() => void test()} busy={busy}>
             {t('servers.testConnection')}
           </Button>
         </div>
       )}
+      {canTest && server.endpoint_change && <p className="muted small">{t('servers.endpoint.testUnconfirmed')}</p>}
       <div aria-live="polite">{outcome()}</div>
       <ErrorAlert error={error} />
       <ConfirmDialog

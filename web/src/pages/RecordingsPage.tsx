@@ -93,6 +93,11 @@ export function RecordingsPage() {
                 ) : (
                   t(`terminal.reason.${s.end_reason ?? 'closed'}`, { defaultValue: s.end_reason ?? '' })
                 )}
+                {s.recording_capped_at && (
+                  <span className="badge badge-warning" data-testid="recording-capped" title={t('terminal.recordings.cappedHint', { when: formatTime(s.recording_capped_at, i18n.language) })}>
+                    {t('terminal.recordings.capped')}
+                  </span>
+                )}
               </td>
               <td className="row-actions">
                 <Link className="btn btn-secondary" to={`/recordings/${s.id}`}>
@@ -285,6 +290,11 @@ export function RecordingPlayerPage() {
         <p>
           {formatTime(session.started_at, i18n.language)} · {formatDuration(session.duration_ms)}
           {session.live && <span className="badge badge-live">{t('terminal.recordings.live')}</span>}
+          {session.recording_capped_at && (
+            <span className="badge badge-warning" title={t('terminal.recordings.cappedHint', { when: formatTime(session.recording_capped_at, i18n.language) })}>
+              {t('terminal.recordings.capped')}
+            </span>
+          )}
         </p>
       )}
       {!error && !cast && <Loading />}

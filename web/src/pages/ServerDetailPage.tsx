@@ -5,8 +5,9 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime } from '../components/ui';
+import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime, useAction } from '../components/ui';
 import { AgentPanel } from './AgentPanel';
 import { HostKeyPanel } from './HostKeyPanel';
 import { ScanPanel } from './ScanPanel';
@@ -20,8 +21,10 @@ const ServerMetrics = lazy(() => import('./ServerMetrics'));
 export function ServerDetailPage() {
   const { id = '' } = useParams();
   const { t, i18n } = useTranslation();
-  const { can } = useAuth();
+  const { can, canOn } = useAuth();
   const navigate = useNavigate();
+  const { withStepUp, dialog: stepUpDialog } = useStepUp();
+  const confirming = useAction();
   const [server, setServer] = useState<Server | null>(null);
   const [credential, setCredential] = useState<Schemas['CredentialInfo'] | null>(null);
   const [error, setError] = useState<unknown>(null);
@@ -77,22 +80,35 @@ export function ServerDetailPage() {
     );
   }
   if (!server) return <Loading />;
-  const canWrite = can('servers.write');
+  const canWrite = canOn('servers.write', server.tags);
+  const canTerminal = canOn('terminal.open', server.tags);
+  const canRun = canOn('scripts.run', server.tags);
+  const canCredential = canOn('credentials.write', server.tags);
+  const change = server.endpoint_change;
+  const confirmEndpoint = () =>
+    void confirming.run(async () => {
+      try {
+        await withStepUp(() => call(() => api.POST('/api/v1/servers/{id}/endpoint/confirm', { params: { path: { id } }, body: {} })));
+        await load();
+      } catch (e) {
+        if (!(e instanceof StepUpCancelled)) throw e;
+      }
+    });
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.servers'), to: '/servers' }, { label: server.name }]} />
       <PageHeader
         title={server.name}
         actions={
-          (canWrite || can('scripts.run') || can('terminal.open')) && (
+          (canWrite || canRun || canTerminal) && (
             <>
-              {can('terminal.open') && (
+              {canTerminal && !change && (
                 <Link className="btn btn-primary" to={`/servers/${id}/terminal`}>
                   {t('terminal.open')}
                 </Link>
               )}
-              {can('scripts.run') && (
-                <Button variant={can('terminal.open') ? undefined : 'primary'} onClick={() => setRunning(true)}>
+              {canRun && !change && (
+                <Button variant={canTerminal ? undefined : 'primary'} onClick={() => setRunning(true)}>
                   {t('servers.runScript')}
                 </Button>
               )}
@@ -106,6 +122,41 @@ export function ServerDetailPage() {
           )
         }
       />
+      {change && (
+        <div className="alert alert-warning" role="alert" data-testid="endpoint-unconfirmed">
+          <p>
+            <strong>{t('servers.endpoint.unconfirmedTitle')}</strong>
+          </p>
+          <p>
+            {t('servers.endpoint.unconfirmedText', { user: change.changed_by ?? '—', when: formatTime(change.changed_at, i18n.language) })}
+          </p>
+          {change.previous && (
+            <dl className="facts">
+              <dt>{t('servers.endpoint.previous')}</dt>
+              <dd className="mono">
+                {change.previous.ssh_user}@{change.previous.host}:{change.previous.port}
+                {change.previous.jump_server_id && ` · ${t('servers.jumpServer')}: ${change.previous.jump_server_id}`}
+              </dd>
+              <dt>{t('servers.endpoint.current')}</dt>
+              <dd className="mono">
+                {server.ssh_user}@{server.host}:{server.port}
+                {server.jump_server_id && ` · ${t('servers.jumpServer')}: ${jumpServer?.name ?? server.jump_server_id}`}
+              </dd>
+            </dl>
+          )}
+          {canCredential ? (
+            <>
+              <p className="small">{t('servers.endpoint.confirmHint')}</p>
+              <Button variant="primary" busy={confirming.busy} onClick={confirmEndpoint}>
+                {t('servers.endpoint.confirm')}
+              </Button>
+            </>
+          ) : (
+            <p className="small">{t('servers.endpoint.askSomeone')}</p>
+          )}
+          <ErrorAlert error={confirming.error} />
+        </div>
+      )}
       <section className="card">
         <h2>{t('servers.connection')}</h2>
         <dl className="facts">
@@ -179,7 +230,7 @@ export function ServerDetailPage() {
         ) : (
           <p>{t('servers.noCredential')}</p>
         )}
-        {can('credentials.write') && (
+        {canCredential && (
           <div className="actions">
             <Button onClick={() => setEditing(true)}>{t('servers.setCredential')}</Button>
             {credential && (
@@ -219,6 +270,7 @@ export function ServerDetailPage() {
           }}
         />
       )}
+      {stepUpDialog}
       <ConfirmDialog
         open={confirm === 'server'}
         title={t('servers.deleteTitle')}

@@ -2,7 +2,9 @@
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../api/client';
+import { useAuth } from '../auth/AuthContext';
 import { Dialog } from '../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField, useAction } from '../components/ui';
 
 type CredentialChoice = 'none' | 'generate' | 'private_key' | 'password';
@@ -25,6 +27,8 @@ export function ServerFormDialog({
 }) {
   const { t } = useTranslation();
   const { busy, error, run } = useAction();
+  const { me, can, canOn } = useAuth();
+  const { withStepUp, dialog: stepUpDialog } = useStepUp();
   const [name, setName] = useState(server?.name ?? '');
   const [host, setHost] = useState(server?.host ?? '');
   const [port, setPort] = useState(String(server?.port ?? 22));
@@ -36,7 +40,7 @@ export function ServerFormDialog({
   const [jumpCandidates, setJumpCandidates] = useState<Server[]>([]);
   const [monitoring, setMonitoring] = useState<Schemas['Monitoring']>(server?.monitoring ?? 'agentless');
   const [interval, setInterval_] = useState(String(server?.metrics_interval_secs ?? 10));
-  const [credential, setCredential] = useState<CredentialChoice>(server ? 'none' : 'generate');
+  const [credential, setCredential] = useState<CredentialChoice>(server || !can('credentials.write') ? 'none' : 'generate');
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [secret, setSecret] = useState({ key: '', passphrase: '', password: '' });
   const [publicKey, setPublicKey] = useState<string | null>(null);
@@ -50,6 +54,15 @@ export function ServerFormDialog({
       () => setJumpCandidates([]),
     );
   }, [open, server?.id]);
+
+  // What an endpoint change does to the credential: kept by someone who may manage it (after a
+  // step-up), otherwise detached until such a person confirms the new endpoint.
+  const endpointChanged =
+    !!server &&
+    (host.trim() !== server.host || Number(port) !== server.port || sshUser.trim() !== server.ssh_user || (jumpServerId || null) !== (server.jump_server_id ?? null));
+  const mayVouch = server ? canOn('credentials.write', server.tags) && canOn('credentials.write', parseTags(tags)) : can('credentials.write');
+  const mayManageCredential = server ? canOn('credentials.write', server.tags) : can('credentials.write');
+  const writeScope = me?.scopes?.['servers.write'];
 
   const validate = () => {
     const e: Record<string, string> = {};
@@ -81,9 +94,15 @@ export function ServerFormDialog({
         monitoring,
         metrics_interval_secs: Number(interval),
       };
-      const result = server
-        ? await call(() => api.PUT('/api/v1/servers/{id}', { params: { path: { id: server.id } }, body }))
-        : await call(() => api.POST('/api/v1/servers', { body }));
+      let result: Server;
+      try {
+        result = server
+          ? await withStepUp(() => call(() => api.PUT('/api/v1/servers/{id}', { params: { path: { id: server.id } }, body })))
+          : await call(() => api.POST('/api/v1/servers', { body }));
+      } catch (e) {
+        if (e instanceof StepUpCancelled) return;
+        throw e;
+      }
       if (credential !== 'none') {
         const input: Schemas['CredentialInput'] =
           credential === 'generate'
@@ -126,132 +145,147 @@ export function ServerFormDialog({
   }
 
   return (
-    <Dialog
-      open={open}
-      wide
-      title={server ? t('servers.edit') : t('servers.add')}
-      onClose={onClose}
-      onSubmit={() => void submit()}
-      footer={
-        <>
-          <Button onClick={onClose}>{t('common.cancel')}</Button>
-          <Button type="submit" variant="primary" busy={busy}>
-            {t('common.save')}
-          </Button>
-        </>
-      }
-    >
-      <div className="form-grid">
-        <TextField label={t('fields.name')} value={name} onChange={(e) => setName(e.target.value)} error={errors.name} required />
-        <TextField
-          label={t('fields.host')}
-          value={host}
-          onChange={(e) => setHost(e.target.value)}
-          error={errors.host}
-          placeholder="10.0.0.5"
-          required
-        />
-        <TextField
-          label={t('fields.port')}
-          type="number"
-          min={1}
-          max={65535}
-          value={port}
-          onChange={(e) => setPort(e.target.value)}
-          error={errors.port}
-        />
-        <TextField label={t('fields.ssh_user')} value={sshUser} onChange={(e) => setSshUser(e.target.value)} error={errors.ssh_user} />
-        <SelectField
-          label={t('fields.auth_method')}
-          value={authMethod}
-          onChange={(e) => setAuthMethod(e.target.value as 'key' | 'password')}
-        >
-          <option value="key">{t('servers.authKey')}</option>
-          <option value="password">{t('servers.authPassword')}</option>
-        </SelectField>
-        <TextField label={t('fields.tags')} hint={t('servers.tagsHint')} value={tags} onChange={(e) => setTags(e.target.value)} />
-        <SelectField
-          label={t('servers.jumpServer')}
-          hint={t('servers.jumpServerHint')}
-          value={jumpServerId}
-          onChange={(e) => setJumpServerId(e.target.value)}
-        >
-          <option value="">{t('servers.noJumpServer')}</option>
-          {server?.jump_server_id && !jumpCandidates.some((c) => c.id === server.jump_server_id) && (
-            <option value={server.jump_server_id}>{server.jump_server_id}</option>
-          )}
-          {jumpCandidates.map((c) => (
-            <option key={c.id} value={c.id}>
-              {c.name} ({c.host})
-            </option>
-          ))}
-        </SelectField>
-        <SelectField
-          label={t('servers.monitoring')}
-          hint={t('servers.monitoringHint')}
-          value={monitoring}
-          onChange={(e) => setMonitoring(e.target.value as Schemas['Monitoring'])}
-        >
-          {(['agentless', 'agent', 'off'] as const).map((m) => (
-            <option key={m} value={m}>
-              {t(`servers.monitoringChoice.${m}`)}
-            </option>
-          ))}
-        </SelectField>
-        <TextField
-          label={t('servers.metricsInterval')}
-          hint={t('servers.metricsIntervalHint')}
-          type="number"
-          min={1}
-          max={3600}
-          value={interval}
-          onChange={(e) => setInterval_(e.target.value)}
-          error={errors.metrics_interval_secs}
-        />
-      </div>
-      <TextArea label={t('fields.notes')} value={notes} onChange={(e) => setNotes(e.target.value)} rows={3} />
-      <fieldset className="credential-choice">
-        <legend>{t('servers.credential')}</legend>
-        {(['none', 'generate', 'private_key', 'password'] as const).map((c) => (
-          <label key={c} className="radio">
-            <input type="radio" name="credential" value={c} checked={credential === c} onChange={() => setCredential(c)} />
-            {t(`servers.credentialChoice.${c}`)}
-          </label>
-        ))}
-        {credential === 'private_key' && (
+    <>
+      <Dialog
+        open={open}
+        wide
+        title={server ? t('servers.edit') : t('servers.add')}
+        onClose={onClose}
+        onSubmit={() => void submit()}
+        footer={
           <>
-            <TextArea
-              label={t('fields.private_key')}
-              value={secret.key}
-              onChange={(e) => setSecret({ ...secret, key: e.target.value })}
-              error={errors.private_key}
-              rows={6}
-              spellCheck={false}
-              className="mono"
-            />
-            <TextField
-              label={t('fields.passphrase')}
-              type="password"
-              value={secret.passphrase}
-              hint={t('servers.passphraseHint')}
-              onChange={(e) => setSecret({ ...secret, passphrase: e.target.value })}
-              autoComplete="off"
-            />
+            <Button onClick={onClose}>{t('common.cancel')}</Button>
+            <Button type="submit" variant="primary" busy={busy}>
+              {t('common.save')}
+            </Button>
           </>
-        )}
-        {credential === 'password' && (
+        }
+      >
+        <div className="form-grid">
+          <TextField label={t('fields.name')} value={name} onChange={(e) => setName(e.target.value)} error={errors.name} required />
           <TextField
-            label={t('fields.ssh_password')}
-            type="password"
-            value={secret.password}
-            onChange={(e) => setSecret({ ...secret, password: e.target.value })}
-            error={errors.ssh_password}
-            autoComplete="off"
+            label={t('fields.host')}
+            value={host}
+            onChange={(e) => setHost(e.target.value)}
+            error={errors.host}
+            placeholder="10.0.0.5"
+            required
           />
+          <TextField
+            label={t('fields.port')}
+            type="number"
+            min={1}
+            max={65535}
+            value={port}
+            onChange={(e) => setPort(e.target.value)}
+            error={errors.port}
+          />
+          <TextField label={t('fields.ssh_user')} value={sshUser} onChange={(e) => setSshUser(e.target.value)} error={errors.ssh_user} />
+          <SelectField
+            label={t('fields.auth_method')}
+            value={authMethod}
+            onChange={(e) => setAuthMethod(e.target.value as 'key' | 'password')}
+          >
+            <option value="key">{t('servers.authKey')}</option>
+            <option value="password">{t('servers.authPassword')}</option>
+          </SelectField>
+          <TextField
+            label={t('fields.tags')}
+            hint={writeScope ? t('servers.tagsScopeHint', { tags: writeScope.join(', ') }) : t('servers.tagsHint')}
+            value={tags}
+            onChange={(e) => setTags(e.target.value)}
+          />
+          <SelectField
+            label={t('servers.jumpServer')}
+            hint={t('servers.jumpServerHint')}
+            value={jumpServerId}
+            onChange={(e) => setJumpServerId(e.target.value)}
+          >
+            <option value="">{t('servers.noJumpServer')}</option>
+            {server?.jump_server_id && !jumpCandidates.some((c) => c.id === server.jump_server_id) && (
+              <option value={server.jump_server_id}>{server.jump_server_id}</option>
+            )}
+            {jumpCandidates.map((c) => (
+              <option key={c.id} value={c.id}>
+                {c.name} ({c.host})
+              </option>
+            ))}
+          </SelectField>
+          <SelectField
+            label={t('servers.monitoring')}
+            hint={t('servers.monitoringHint')}
+            value={monitoring}
+            onChange={(e) => setMonitoring(e.target.value as Schemas['Monitoring'])}
+          >
+            {(['agentless', 'agent', 'off'] as const).map((m) => (
+              <option key={m} value={m}>
+                {t(`servers.monitoringChoice.${m}`)}
+              </option>
+            ))}
+          </SelectField>
+          <TextField
+            label={t('servers.metricsInterval')}
+            hint={t('servers.metricsIntervalHint')}
+            type="number"
+            min={1}
+            max={3600}
+            value={interval}
+            onChange={(e) => setInterval_(e.target.value)}
+            error={errors.metrics_interval_secs}
+          />
+        </div>
+        <TextArea label={t('fields.notes')} value={notes} onChange={(e) => setNotes(e.target.value)} rows={3} />
+        {endpointChanged && (server?.credential_kind || server?.endpoint_change) && (
+          <Notice kind="warning">
+            <span data-testid="endpoint-change-notice">{mayVouch ? t('servers.endpoint.keepsCredential') : t('servers.endpoint.detachesCredential')}</span>
+          </Notice>
         )}
-        {server && credential !== 'none' && server.credential_kind && <Notice kind="warning">{t('servers.replacesCredential')}</Notice>}
-      </fieldset>
-      <ErrorAlert error={error} />
-    </Dialog>
+        {mayManageCredential && (
+          <fieldset className="credential-choice">
+            <legend>{t('servers.credential')}</legend>
+            {(['none', 'generate', 'private_key', 'password'] as const).map((c) => (
+              <label key={c} className="radio">
+                <input type="radio" name="credential" value={c} checked={credential === c} onChange={() => setCredential(c)} />
+                {t(`servers.credentialChoice.${c}`)}
+              </label>
+            ))}
+            {credential === 'private_key' && (
+              <>
+                <TextArea
+                  label={t('fields.private_key')}
+                  value={secret.key}
+                  onChange={(e) => setSecret({ ...secret, key: e.target.value })}
+                  error={errors.private_key}
+                  rows={6}
+                  spellCheck={false}
+                  className="mono"
+                />
+                <TextField
+                  label={t('fields.passphrase')}
+                  type="password"
+                  value={secret.passphrase}
+                  hint={t('servers.passphraseHint')}
+                  onChange={(e) => setSecret({ ...secret, passphrase: e.target.value })}
+                  autoComplete="off"
+                />
+              </>
+            )}
+            {credential === 'password' && (
+              <TextField
+                label={t('fields.ssh_password')}
+                type="password"
+                value={secret.password}
+                onChange={(e) => setSecret({ ...secret, password: e.target.value })}
+                error={errors.ssh_password}
+                autoComplete="off"
+              />
+            )}
+            {server && credential !== 'none' && server.credential_kind && <Notice kind="warning">{t('servers.replacesCredential')}</Notice>}
+          </fieldset>
+        )}
+        <ErrorAlert error={error} />
+      </Dialog>
+      {stepUpDialog}
+    </>
   );
 }

@@ -149,6 +149,11 @@ export function ServersPage() {
                   </td>
                   <td className="mono">
                     {s.host}:{s.port}
+                    {s.endpoint_change && (
+                      <span className="badge badge-warning" title={t('servers.endpoint.unconfirmedTitle')}>
+                        {t('servers.endpoint.unconfirmedBadge')}
+                      </span>
+                    )}
                   </td>
                   <td>{s.ssh_user}</td>
                   <td>

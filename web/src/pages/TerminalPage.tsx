@@ -10,6 +10,7 @@ import { useParams } from 'react-router';
 import { ApiError, api, call, type Server } from '../api/client';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading } from '../components/ui';
+import { formatBytes } from '../metrics/format';
 import { installStyleShim } from '../terminal/csp';
 import { StepUpDialog } from '../components/StepUpDialog';
 
@@ -20,7 +21,7 @@ const MAX_FONT = 32;
 
 type Status =
   | { kind: 'connecting' }
-  | { kind: 'ready'; sessionId: string }
+  | { kind: 'ready'; sessionId: string; /** The recording stopped at this size limit (bytes); the session goes on. */ recordingStopped?: number }
   | { kind: 'closed'; reason: string }
   | { kind: 'error'; code: string; message: string };
 
@@ -87,13 +88,18 @@ function TerminalPane({
     ws.binaryType = 'arraybuffer';
     const encoder = new TextEncoder();
     let ended = false;
+    let sessionId = '';
     ws.onmessage = (e: MessageEvent<ArrayBuffer | string>) => {
       if (typeof e.data !== 'string') {
         t.write(new Uint8Array(e.data));
         return;
       }
-      const m = JSON.parse(e.data) as { type: string; session_id?: string; reason?: string; code?: string; message?: string };
-      if (m.type === 'ready' && m.session_id) report.current({ kind: 'ready', sessionId: m.session_id });
+      const m = JSON.parse(e.data) as { type: string; session_id?: string; reason?: string; code?: string; message?: string; limit_bytes?: number };
+      if (m.type === 'ready' && m.session_id) {
+        sessionId = m.session_id;
+        report.current({ kind: 'ready', sessionId });
+      }
+      if (m.type === 'recording_stopped') report.current({ kind: 'ready', sessionId, recordingStopped: m.limit_bytes ?? 0 });
       if (m.type === 'error') report.current({ kind: 'error', code: m.code ?? 'ssh_error', message: m.message ?? '' });
       if (m.type === 'closed') {
         ended = true;
@@ -174,7 +180,7 @@ function TerminalPane({
 
 export function TerminalPage() {
   const { id = '' } = useParams();
-  const { t } = useTranslation();
+  const { t, i18n } = useTranslation();
   const [server, setServer] = useState<Server | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [tabs, setTabs] = useState<Tab[]>([]);
@@ -227,7 +233,7 @@ export function TerminalPage() {
       case 'connecting':
         return t('terminal.connecting');
       case 'ready':
-        return t('terminal.connected');
+        return s.recordingStopped !== undefined ? t('terminal.recordingStopped', { size: formatBytes(s.recordingStopped, i18n.language) }) : t('terminal.connected');
       case 'closed':
         return t(`terminal.reason.${s.reason}`, { defaultValue: s.reason });
       case 'error':

@@ -100,3 +100,45 @@ test('open a terminal (with step-up), run a command, open a second tab, replay t
   expect(problems).toEqual([]);
   await context.close();
 });
+
+test('a recording that reaches its size limit says so, and too many terminals are refused with the reason', async () => {
+  // A Steward of its own: recordings stop at 64 KiB, and a user holds at most two sockets.
+  const capped = await startSteward({ serveArgs: ['--terminal-recording-cap', '65536', '--max-sockets-per-user', '2'] });
+  try {
+    await setupViaApi(capped);
+    const { context, problems } = await newContext(browser);
+    const page = await context.newPage();
+    await loginToDashboard(page, capped);
+    const server = (await apiCall(page, 'POST', '/api/v1/servers', { name: 'box-2', host: sshd.host, port: sshd.port, ssh_user: sshd.user })) as { id: string };
+    const credential = (await apiCall(page, 'PUT', `/api/v1/servers/${server.id}/credential`, { kind: 'generate' })) as { public_key: string };
+    sshd.authorize(credential.public_key);
+    await apiCall(page, 'POST', '/api/v1/auth/step-up', { password: PASSWORD });
+
+    await page.goto(`${capped.url}/servers/${server.id}/terminal`);
+    await page.getByText('Connected. Everything shown here is recorded.').waitFor();
+    await page.locator('#terminal-1 .xterm').click();
+    // 100 000 bytes of output: more than the recording may hold.
+    await page.keyboard.type("head -c 100000 /dev/zero | tr '\\0' x; echo; echo done-$((6*7))");
+    await page.keyboard.press('Enter');
+    await page.getByText('the recording stopped at its', { exact: false }).waitFor();
+    await poll(async () => (await screen(page, '#terminal-1')).includes('done-42')).toBe(true);
+    await shot(page, '64-terminal-recording-stopped');
+
+    // Past the socket limit, a new tab is refused with a reason the user can act on.
+    for (let i = 0; i < 3 && (await page.getByText('You have too many live connections open', { exact: false }).count()) === 0; i++) {
+      await page.getByRole('button', { name: 'New tab' }).click();
+      await page.waitForTimeout(500);
+    }
+    await page.getByText('You have too many live connections open', { exact: false }).waitFor();
+    expect(await page.getByRole('tab').count()).toBeLessThanOrEqual(2);
+
+    // The recordings page marks the capped recording.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Recordings' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Recordings' }).waitFor();
+    await page.getByTestId('recording-capped').first().waitFor();
+    expect(problems).toEqual([]);
+    await context.close();
+  } finally {
+    await capped.stop();
+  }
+});
