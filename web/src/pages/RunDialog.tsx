@@ -170,6 +170,8 @@ export function RunDialog({
   /** The script changed since this dialog showed it: what changed, until the user decides. */
   const [changed, setChanged] = useState<ScriptChange | null>(null);
   const reload = useAction();
+  /** The dialog moved to a newer version whose parameters differ: the form wants a look. */
+  const [reloadedParams, setReloadedParams] = useState(false);
   const changedRef = useRef<HTMLElement>(null);
   useEffect(() => {
     if (changed) changedRef.current?.scrollIntoView?.({ block: 'nearest' });
@@ -203,6 +205,7 @@ export function RunDialog({
     setValues(initialValues(scripts.find((s) => s.id === id)?.parameters ?? []));
     setErrors({});
     setChanged(null);
+    setReloadedParams(false);
   };
 
   const toggleServer = (s: { id: string; name: string }, on: boolean) => {
@@ -291,7 +294,9 @@ export function RunDialog({
       setValues(nextValues);
       setChanged(null);
       // If the parameters changed, the user looks at the form before starting.
-      if (JSON.stringify(fresh.parameters) === JSON.stringify(script.parameters)) submit(fresh, nextValues);
+      const sameParameters = JSON.stringify(fresh.parameters) === JSON.stringify(script.parameters);
+      setReloadedParams(!sameParameters);
+      if (sameParameters) submit(fresh, nextValues);
     });
 
   const shown = [...found];
@@ -323,6 +328,7 @@ export function RunDialog({
           )
         }
       >
+        {mode === 'script' && script && reloadedParams && !changed && <Notice kind="warning">{t('runs.changed.parameters')}</Notice>}
         {mode === 'script' && script && script.reviewed === false && !changed && (
           <Notice>{t('runs.unreviewed')}</Notice>
         )}

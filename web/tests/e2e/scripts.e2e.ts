@@ -515,6 +515,32 @@ test('a script changed by someone else while the run dialog was open: the diff, 
   const ran = (await apiCall(page, 'GET', `/api/v1/executions/${page.url().split('/').pop()}`)) as { script_version: number };
   expect(ran.script_version).toBe(2);
 
+  // Again, and this time the parameters change too: the new version's form is shown first.
+  await page.goto(`${steward.url}/scripts/${script.id}`);
+  await page.getByRole('button', { name: 'Run', exact: true }).click();
+  await dialog.getByLabel('Search servers').fill('app-1');
+  await dialog.getByLabel('app-1', { exact: false }).check();
+  await apiCall(editor.page, 'PUT', `/api/v1/scripts/${script.id}`, {
+    name: 'deploy',
+    body: 'echo "stage $STAGE"\n',
+    parameters: [{ name: 'STAGE', label: 'Stage', type: 'string', required: true, default: 'blue' }],
+    base_version: 2,
+    step_up: { password: 'amber-canyon-lantern-31' },
+  });
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  await dialog.getByText('version 2 is now version 3').waitFor();
+  await dialog.getByText('Its parameters changed: check the form before starting.').waitFor();
+  await dialog.getByRole('button', { name: 'Run version 3' }).click();
+  // Not started yet: the new parameter is there, with its default, and the notice stays.
+  expect(await dialog.getByLabel('Stage *').inputValue()).toBe('blue');
+  await dialog.getByText('Its parameters changed: check the form before starting.').waitFor();
+  expect(new URL(page.url()).pathname).toBe(`/scripts/${script.id}`);
+  await dialog.getByRole('button', { name: 'Start run' }).click();
+  // (This session proved itself a moment ago: no second password.)
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  await poll(() => chip(page, 'ok'), 30_000).toBe('1 ok');
+  await poll(() => page.getByTestId(`stdout-${app}`).textContent()).toBe('stage blue\n');
+
   expect([...problems, ...editor.problems]).toEqual([]);
   await editor.context.close();
   await context.close();
