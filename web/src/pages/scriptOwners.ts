@@ -7,12 +7,10 @@ import type { Me } from '../api/client';
 /** Where a permission applies: `null` on every server, else these tags; `undefined` nowhere. */
 export type PermissionScope = string[] | null | undefined;
 
-/** Where the account holds `permission`. An older server without `scopes` counts as everywhere. */
+/** Where the account holds `permission` (absent from `scopes`: not server-scoped, so everywhere). */
 export function scopeOf(me: Me | null, permission: string): PermissionScope {
   if (!me || !me.permissions.includes(permission)) return undefined;
-  const scopes = (me as Me & { scopes?: Record<string, string[] | null | undefined> }).scopes;
-  if (!scopes || !(permission in scopes)) return null;
-  const s = scopes[permission];
+  const s = me.scopes?.[permission];
   return s == null ? null : [...s];
 }
 
