@@ -392,6 +392,9 @@ export function RunDialog({
         )}
         <fieldset className="targets" aria-describedby={errors.targets ? 'run-targets-error' : undefined}>
           <legend>{t('runs.targets')}</legend>
+          {mode === 'script' && script?.owner_tags && (
+            <p className="field-hint">{t('runs.ownerLimit', { tags: script.owner_tags.join(', ') })}</p>
+          )}
           <TextField label={t('runs.searchServers')} type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
           <ul className="pick-list" aria-label={t('runs.servers')}>
             {shown.map((s) => (

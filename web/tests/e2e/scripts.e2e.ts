@@ -681,6 +681,11 @@ test('a writer limited to the tag web cannot change an organization script, and 
   // Theirs to change: no read-only notice.
   expect(await p.getByText('Read-only.', { exact: false }).count()).toBe(0);
 
+  // Its run dialog says where it may run.
+  await p.getByRole('button', { name: 'Run', exact: true }).click();
+  await p.getByRole('dialog', { name: 'Run web-only' }).getByText('This script runs only on servers with one of the tags web;', { exact: false }).waitFor();
+  await p.getByRole('dialog', { name: 'Run web-only' }).getByRole('button', { name: 'Cancel' }).click();
+
   // The library says who owns what.
   await p.goto(`${steward.url}/scripts`);
   const table = p.getByRole('table', { name: 'Scripts' });
