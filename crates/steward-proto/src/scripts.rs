@@ -265,6 +265,10 @@ pub struct ExecutionDetail {
     #[serde(flatten)]
     pub execution: Execution,
     pub hosts: Vec<ExecutionHost>,
+    /// The parameters whose values are secret: `parameters` shows them as `***`, and their
+    /// values are masked in the output.
+    #[serde(default)]
+    pub secret_parameters: Vec<String>,
 }
 
 /// A page of runs.

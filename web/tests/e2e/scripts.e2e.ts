@@ -474,8 +474,9 @@ test('a script changed by someone else while the run dialog was open: the diff, 
   const dialog = page.getByRole('dialog', { name: 'Run deploy' });
   await dialog.getByLabel('Search servers').fill('app-1');
   await dialog.getByLabel('app-1', { exact: false }).check();
-  // We wrote version 1: no notice that it is unreviewed.
+  // We wrote version 1: no notice that it is unreviewed; the dialog says who saved it last.
   expect(await dialog.getByText('You have not run this version yet', { exact: false }).count()).toBe(0);
+  expect(await dialog.getByTestId('script-last-change').textContent()).toContain('Version 1, last saved by admin on');
 
   // Meanwhile someone else changes what the script does.
   await apiCall(editor.page, 'PUT', `/api/v1/scripts/${script.id}`, {
@@ -530,6 +531,8 @@ test('a script changed by someone else while the run dialog was open: the diff, 
   await dialog.getByRole('button', { name: 'Start run' }).click();
   await dialog.getByText('version 2 is now version 3').waitFor();
   await dialog.getByText('Its parameters changed: check the form before starting.').waitFor();
+  // How they changed: the new definition is an added line.
+  expect(await dialog.getByTestId('parameters-diff').textContent()).toContain('+{"name":"STAGE"');
   await dialog.getByRole('button', { name: 'Run version 3' }).click();
   // Not started yet: the new parameter is there, with its default, and the notice stays.
   expect(await dialog.getByLabel('Stage *').inputValue()).toBe('blue');

@@ -247,6 +247,29 @@ async fn script_changed(
             )
             .to_string()
     });
+    // The parameter definitions, one per line, diffed the same way.
+    let definitions = |json: &str| -> String {
+        serde_json::from_str::<Vec<ScriptParameter>>(json)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| serde_json::to_string(d).ok())
+            .map(|line| line + "\n")
+            .collect()
+    };
+    let parameters_diff = old
+        .as_ref()
+        .filter(|o| o.parameters != script.parameters)
+        .map(|o| {
+            let (before, after) = (definitions(&o.parameters), definitions(&script.parameters));
+            similar::TextDiff::from_lines(before.as_str(), after.as_str())
+                .unified_diff()
+                .context_radius(3)
+                .header(
+                    &format!("parameters of version {seen}"),
+                    &format!("parameters of version {}", script.version),
+                )
+                .to_string()
+        });
     Ok(ApiError::conflict(
         "script_changed",
         format!(
@@ -262,14 +285,19 @@ async fn script_changed(
         "changed_by": script.updated_by,
         "changed_at": time(script.updated_at),
         "shell_changed": old.as_ref().map(|o| o.shell != script.shell),
+        "shell_before": old.as_ref().map(|o| o.shell.clone()),
+        "shell": script.shell,
         "parameters_changed": old.as_ref().map(|o| o.parameters != script.parameters),
+        "parameters_diff": parameters_diff,
         "diff": diff,
     })))
 }
 
 /// Starts a run. Answers at once with the run (hosts pending); follow it on the stream.
 #[utoipa::path(post, operation_id = "executions_create", path = "/api/v1/executions", tag = tags::SCRIPTS, request_body = ExecutionRequest,
-    responses((status = 201, body = ExecutionDetail), (status = 403, body = ErrorBody, description = "no permission, or `step_up_required` / `step_up_failed`"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = ExecutionDetail), (status = 403, body = ErrorBody, description = "no permission, `step_up_required` / `step_up_failed`, `outside_script_scope` or `jump_forbidden`"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`script_changed`: the script is no longer at `script_version`. `details` has `version` (now), `your_version`, `changed_by`, `changed_at`, `shell_changed`, `shell_before`, `shell`, `parameters_changed`, `parameters_diff` (unified diff of the definitions, one JSON object per line) and `diff` (unified diff of the body). `endpoint_unconfirmed`: a named server's endpoint changed and waits for confirmation."),
+        (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     p: Principal,
@@ -493,6 +521,7 @@ pub async fn create(
     let mut detail = ExecutionDetail {
         execution: execution_view(&row),
         hosts: hosts.iter().map(host_view).collect(),
+        secret_parameters: secret_names.iter().cloned().collect(),
     };
     detail.execution.summary = summarize(&detail.hosts);
     runner::start(
@@ -538,7 +567,24 @@ async fn stored_detail(st: &AppState, row: &ExecutionRow) -> ApiResult<Execution
     let hosts: Vec<_> = hosts.iter().map(host_view).collect();
     let mut execution = execution_view(row);
     execution.summary = summarize(&hosts);
-    Ok(ExecutionDetail { execution, hosts })
+    // Which parameters were secret: from the definitions of the version that ran.
+    let mut secret_parameters = Vec::new();
+    if let (Some(script_id), Some(version)) = (&row.script_id, row.script_version) {
+        if let Some(v) = steward_db::scripts::version(&st.db.pool, script_id, version).await? {
+            let defs: Vec<ScriptParameter> =
+                serde_json::from_str(&v.parameters).unwrap_or_default();
+            secret_parameters = defs
+                .into_iter()
+                .filter(|d| d.kind == steward_proto::ParameterType::Secret)
+                .map(|d| d.name)
+                .collect();
+        }
+    }
+    Ok(ExecutionDetail {
+        execution,
+        hosts,
+        secret_parameters,
+    })
 }
 
 /// The run history, newest first: your own runs, or everyone's with `audit.read`.
