@@ -8,8 +8,8 @@ import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { SessionsPanel } from './SessionsPanel';
-import { Button, DataTable, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, formatTime, useAction } from '../components/ui';
+import { SessionsPanel, TokenTable } from './SessionsPanel';
+import { Button, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, useAction } from '../components/ui';
 
 export function ProfilePage() {
   const { t } = useTranslation();
@@ -261,7 +261,7 @@ export function SecurityPage() {
 }
 
 export function TokensPage() {
-  const { t, i18n } = useTranslation();
+  const { t } = useTranslation();
   const { error, setError } = useAction();
   const { me } = useAuth();
   const [tokens, setTokens] = useState<Schemas['ApiToken'][]>([]);
@@ -300,25 +300,7 @@ export function TokensPage() {
       {tokens.length === 0 ? (
         <p className="empty">{t('tokens.none')}</p>
       ) : (
-        <DataTable caption={t('nav.tokens')} headers={[t('fields.name'), t('roles.permissions'), t('tokens.expires'), t('tokens.lastUsed')]} actionsLabel={t('common.actions')}>
-              {tokens.map((tk) => (
-                <tr key={tk.id} className={tk.revoked ? 'muted' : undefined}>
-                  <td>
-                    {tk.name} <span className="mono small">{tk.prefix}…</span>
-                  </td>
-                  <td className="small">{tk.permissions.join(', ')}</td>
-                  <td>{tk.revoked ? t('tokens.revoked') : tk.expires_at ? formatTime(tk.expires_at, i18n.language) : t('tokens.never')}</td>
-                  <td>{formatTime(tk.last_used_at, i18n.language)}</td>
-                  <td className="row-actions">
-                    {!tk.revoked && (
-                      <Button variant="ghost" className="danger-text" onClick={() => setRevoke(tk)}>
-                        {t('tokens.revoke')}
-                      </Button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-        </DataTable>
+        <TokenTable tokens={tokens} onRevoke={setRevoke} />
       )}
       <Dialog
         open={creating}

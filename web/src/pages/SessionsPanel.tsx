@@ -103,7 +103,7 @@ export function SessionsPanel({ user }: { user?: { id: string; username: string 
 
 /** Another user's API tokens, for a user manager to revoke. */
 export function UserTokensPanel({ user }: { user: { id: string; username: string } }) {
-  const { t, i18n } = useTranslation();
+  const { t } = useTranslation();
   const { error, setError } = useAction();
   const [tokens, setTokens] = useState<Token[] | null>(null);
   const [revoke, setRevoke] = useState<Token | null>(null);
@@ -126,25 +126,7 @@ export function UserTokensPanel({ user }: { user: { id: string; username: string
       ) : tokens.length === 0 ? (
         <p className="empty">{t('users.noTokens')}</p>
       ) : (
-        <DataTable caption={t('nav.tokens')} headers={[t('fields.name'), t('roles.permissions'), t('tokens.expires'), t('tokens.lastUsed')]} actionsLabel={t('common.actions')}>
-          {tokens.map((tk) => (
-            <tr key={tk.id} className={tk.revoked ? 'muted' : undefined}>
-              <td>
-                {tk.name} <span className="mono small">{tk.prefix}…</span>
-              </td>
-              <td className="small">{tk.permissions.join(', ')}</td>
-              <td>{tk.revoked ? t('tokens.revoked') : tk.expires_at ? formatTime(tk.expires_at, i18n.language) : t('tokens.never')}</td>
-              <td>{formatTime(tk.last_used_at, i18n.language)}</td>
-              <td className="row-actions">
-                {!tk.revoked && (
-                  <Button variant="ghost" className="danger-text" onClick={() => setRevoke(tk)}>
-                    {t('tokens.revoke')}
-                  </Button>
-                )}
-              </td>
-            </tr>
-          ))}
-        </DataTable>
+        <TokenTable tokens={tokens} onRevoke={setRevoke} />
       )}
       <ConfirmDialog
         open={revoke !== null}
@@ -158,5 +140,31 @@ export function UserTokensPanel({ user }: { user: { id: string; username: string
         }}
       />
     </section>
+  );
+}
+
+/** API tokens with their permissions, expiry and last use, each with Revoke while it is valid. */
+export function TokenTable({ tokens, onRevoke }: { tokens: Token[]; onRevoke: (token: Token) => void }) {
+  const { t, i18n } = useTranslation();
+  return (
+    <DataTable caption={t('nav.tokens')} headers={[t('fields.name'), t('roles.permissions'), t('tokens.expires'), t('tokens.lastUsed')]} actionsLabel={t('common.actions')}>
+      {tokens.map((tk) => (
+        <tr key={tk.id} className={tk.revoked ? 'muted' : undefined}>
+          <td>
+            {tk.name} <span className="mono small">{tk.prefix}…</span>
+          </td>
+          <td className="small">{tk.permissions.join(', ')}</td>
+          <td>{tk.revoked ? t('tokens.revoked') : tk.expires_at ? formatTime(tk.expires_at, i18n.language) : t('tokens.never')}</td>
+          <td>{formatTime(tk.last_used_at, i18n.language)}</td>
+          <td className="row-actions">
+            {!tk.revoked && (
+              <Button variant="ghost" className="danger-text" onClick={() => onRevoke(tk)}>
+                {t('tokens.revoke')}
+              </Button>
+            )}
+          </td>
+        </tr>
+      ))}
+    </DataTable>
   );
 }

@@ -2,7 +2,7 @@
 // tag, sorting, paging, and a server's detail page with edit and delete.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward, serverNames } from './harness';
+import { PASSWORD, apiCall, launchBrowser, loginToDashboard, newContext, poll, setupViaApi, shot, startSteward, type Steward, serverNames } from './harness';
 
 let steward: Steward;
 let browser: Browser;
@@ -221,8 +221,14 @@ test('a server’s detail page: fingerprint and public key, edit, delete', async
   await dialog.getByText('Enter a port between 1 and 65535.').waitFor();
   await dialog.getByLabel('Port').fill('2222');
   await dialog.getByLabel('Tags', { exact: true }).fill('web');
+  // A new endpoint for a server with a credential: the form says the credential stays, and
+  // keeping it there asks for the password again.
+  await expect(dialog.getByTestId('endpoint-change-notice').textContent()).resolves.toContain('the credential and the trusted host key stay');
   await shot(page, '18-server-edit');
   await dialog.getByRole('button', { name: 'Save' }).click();
+  const stepUp = page.getByRole('dialog', { name: 'Confirm it is you' });
+  await stepUp.getByLabel('Your password').fill(PASSWORD);
+  await stepUp.getByRole('button', { name: 'Confirm' }).click();
   await dialog.waitFor({ state: 'hidden' });
   await page.getByRole('heading', { name: 'alpha-web-2', level: 1 }).waitFor();
   await expect(fact('Host').textContent()).resolves.toBe('10.0.0.50:2222');
