@@ -569,16 +569,15 @@ async fn stored_detail(st: &AppState, row: &ExecutionRow) -> ApiResult<Execution
     execution.summary = summarize(&hosts);
     // Which parameters were secret: from the definitions of the version that ran.
     let mut secret_parameters = Vec::new();
-    if let (Some(script_id), Some(version)) = (&row.script_id, row.script_version) {
-        if let Some(v) = steward_db::scripts::version(&st.db.pool, script_id, version).await? {
-            let defs: Vec<ScriptParameter> =
-                serde_json::from_str(&v.parameters).unwrap_or_default();
-            secret_parameters = defs
-                .into_iter()
-                .filter(|d| d.kind == steward_proto::ParameterType::Secret)
-                .map(|d| d.name)
-                .collect();
-        }
+    if let (Some(script_id), Some(version)) = (&row.script_id, row.script_version)
+        && let Some(v) = steward_db::scripts::version(&st.db.pool, script_id, version).await?
+    {
+        let defs: Vec<ScriptParameter> = serde_json::from_str(&v.parameters).unwrap_or_default();
+        secret_parameters = defs
+            .into_iter()
+            .filter(|d| d.kind == steward_proto::ParameterType::Secret)
+            .map(|d| d.name)
+            .collect();
     }
     Ok(ExecutionDetail {
         execution,
