@@ -201,6 +201,10 @@ impl Steward {
                 "serve",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                // Every live client of the benchmark is the same account: above the
+                // per-user socket cap (50).
+                "--max-sockets-per-user",
+                "10000",
             ])
             .stdout(Stdio::null())
             .stderr(log)

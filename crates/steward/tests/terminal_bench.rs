@@ -50,7 +50,12 @@ async fn bench() -> Bench {
     );
     // Steward on threads of its own, so the benchmark's 100 WebSocket clients (browsers, in
     // real use) do not queue on Steward's workers — as the `ssh` clients are other processes.
-    let app = TestApp::spawn_isolated(|c| c.ssh_max_connections = 1024).await;
+    // One user opens every terminal of the benchmark: above the per-user socket cap (50).
+    let app = TestApp::spawn_isolated(|c| {
+        c.ssh_max_connections = 1024;
+        c.max_sockets_per_user = 10_000;
+    })
+    .await;
     let admin = app.admin().await;
     let server = admin
         .create_server(
