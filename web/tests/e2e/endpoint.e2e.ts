@@ -103,6 +103,8 @@ test('an endpoint changed by someone who cannot vouch for it stays unconfirmed u
   await expect(adminForm.getByTestId('endpoint-change-notice').textContent()).resolves.toContain('the credential and the trusted host key stay');
   await adminForm.getByRole('button', { name: 'Save' }).click();
   await adminForm.waitFor({ state: 'hidden' });
+  // The page has reloaded the server (the host-key panel starts afresh with it) before the test.
+  await adminPage.getByText(`${sshd.host}:${sshd.port}`, { exact: true }).waitFor();
   await adminPage.getByRole('button', { name: 'Test connection' }).click();
   await adminPage.getByText(`Connected and logged in as ${sshd.user}`).waitFor();
   await expect(adminPage.getByTestId('endpoint-unconfirmed').count()).resolves.toBe(0);
