@@ -19,13 +19,21 @@ interface AuthState {
   canOn: (permission: string, serverTags: readonly string[]) => boolean;
 }
 
+/** Where a permission applies: `null` on every server, else these tags; `undefined` nowhere. */
+export type PermissionScope = string[] | null | undefined;
+
+/** Where the account holds `permission` (absent from `scopes`: not server-scoped, so everywhere). */
+export function scopeOf(me: Me | null, permission: string): PermissionScope {
+  if (!me || !me.permissions.includes(permission)) return undefined;
+  const s = me.scopes?.[permission];
+  return s == null ? null : [...s];
+}
+
 /** The decision `canOn` makes, from /auth/me's permissions and their tag scopes. */
 export function holdsOn(me: Me | null, permission: string, serverTags: readonly string[]): boolean {
-  if (!me?.permissions.includes(permission)) return false;
-  const scope = me.scopes?.[permission];
-  // Absent: a global permission; null: every server.
-  if (scope === undefined || scope === null) return true;
-  return serverTags.some((t) => scope.includes(t));
+  const scope = scopeOf(me, permission);
+  if (scope === undefined) return false;
+  return scope === null || serverTags.some((t) => scope.includes(t));
 }
 
 const AuthContext = createContext<AuthState | null>(null);

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
+import { normalizeTags } from './scriptOwners';
 import { Dialog } from '../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField, useAction } from '../components/ui';
@@ -11,7 +12,7 @@ type CredentialChoice = 'none' | 'generate' | 'private_key' | 'password';
 
 /** Parses "web, db prod" into tags. */
 export function parseTags(input: string): string[] {
-  return [...new Set(input.split(/[\s,]+/).map((s) => s.trim().toLowerCase()).filter(Boolean))];
+  return normalizeTags(input.split(/[\s,]+/));
 }
 
 export function ServerFormDialog({

@@ -2,17 +2,9 @@
 // organization (`null`) or tags; changing it needs `scripts.write` on every server it may run
 // on (the whole organization, or a scope whose tags include every owner tag). `me.scopes` says
 // where each server-scoped permission applies: `null` everywhere, else a list of tags.
-import type { Me } from '../api/client';
+import type { PermissionScope } from '../auth/AuthContext';
 
-/** Where a permission applies: `null` on every server, else these tags; `undefined` nowhere. */
-export type PermissionScope = string[] | null | undefined;
-
-/** Where the account holds `permission` (absent from `scopes`: not server-scoped, so everywhere). */
-export function scopeOf(me: Me | null, permission: string): PermissionScope {
-  if (!me || !me.permissions.includes(permission)) return undefined;
-  const s = me.scopes?.[permission];
-  return s == null ? null : [...s];
-}
+export { scopeOf, type PermissionScope } from '../auth/AuthContext';
 
 /** Whether a scope covers every server a script owned by `owner` may run on. */
 export function coversOwner(scope: PermissionScope, owner: string[] | null | undefined): boolean {
