@@ -204,7 +204,8 @@ test('on a phone every page is reachable from the menus and fits the screen', as
     await expectNoHorizontalScroll(page, `the ${item} page`);
     await shot(page, name);
   }
-  await expect(page.getByRole('table', { name: 'API tokens' }).getByText('backup script').isVisible()).resolves.toBe(true);
+  // The token list loads after the page title shows: wait for it rather than read it once.
+  await page.getByRole('table', { name: 'API tokens' }).getByText('backup script').waitFor();
 
   // A dialog fits too.
   await viaMenu(page, 'Servers');
