@@ -8,12 +8,12 @@ import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, ErrorAlert, Loading, SelectField, formatTime, useAction } from '../components/ui';
-import { CheckFormDialog, type Check } from './CheckForm';
-import { REFRESH_MS, StatusBadge, checkTarget, formatMs, formatPercent, formatUnit } from './ChecksPage';
+import { CheckFormDialog, type Check } from '../features/checks/CheckForm';
+import { REFRESH_MS, StatusBadge, checkTarget, formatMs, formatPercent, formatUnit } from '../features/checks/checkDisplay';
 import '../styles/checks.css';
 
 // uPlot is only needed here: loaded with the first chart.
-const CheckChart = lazy(() => import('./CheckChart'));
+const CheckChart = lazy(() => import('../features/checks/CheckChart'));
 
 const WINDOWS = [1, 24, 168, 720] as const;
 

@@ -6,7 +6,7 @@ import { api, call, type Schemas } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { PageHeader } from '../components/Layout';
 import { Notice } from '../components/ui';
-import { FleetOverview } from './FleetOverview';
+import { FleetOverview } from '../features/monitoring/FleetOverview';
 
 export function DashboardPage() {
   const { t } = useTranslation();

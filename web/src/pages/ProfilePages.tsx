@@ -8,7 +8,7 @@ import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { SessionsPanel, TokenTable } from './SessionsPanel';
+import { SessionsPanel, TokenTable } from '../features/sessions/SessionsPanel';
 import { Button, Checkbox, CopyButton, ErrorAlert, Notice, SelectField, TextField, useAction } from '../components/ui';
 
 export function ProfilePage() {

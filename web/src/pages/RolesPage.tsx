@@ -6,7 +6,7 @@ import { api, call, type Role, type Schemas } from '../api/client';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, Checkbox, ErrorAlert, Loading, TextField } from '../components/ui';
-import { parseTags } from './ServerForm';
+import { parseTags } from '../features/servers/tags';
 
 function RoleDialog({ role, permissions, onClose, onSaved }: { role?: Role; permissions: Schemas['PermissionInfo'][]; onClose: () => void; onSaved: () => void }) {
   const { t } = useTranslation();

@@ -8,8 +8,8 @@ import { api, call } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading, formatTime, useAction } from '../components/ui';
-import { GROUPS, RunStore, statusGroup, type Host, type RunEvent } from './runStore';
-import { RunStatus, useDuration } from './RunsPage';
+import { RunStatus, useDuration } from '../features/runs/RunRows';
+import { GROUPS, RunStore, statusGroup, type Host, type RunEvent } from '../features/runs/runStore';
 import '../styles/scripts.css';
 
 /** What the server shows instead of a secret parameter's value. */

@@ -13,8 +13,9 @@ import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Button, Checkbox, ErrorAlert, Loading, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../components/ui';
-import { RunDialog } from './RunDialog';
-import { coversOwner, normalizeTags, scopeOf, tagsOutside, type PermissionScope } from './scriptOwners';
+import { RunDialog } from '../features/runs/RunDialog';
+import { coversOwner, scopeOf, tagsOutside, type PermissionScope } from '../features/scripts/scriptOwners';
+import { normalizeTags } from '../features/servers/tags';
 import '../styles/scripts.css';
 
 // CodeMirror is large: it loads with this page, not with the app.

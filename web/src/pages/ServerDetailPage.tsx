@@ -8,15 +8,15 @@ import { ConfirmDialog } from '../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, CopyButton, DataTable, ErrorAlert, Loading, formatTime, useAction } from '../components/ui';
-import { AgentPanel } from './AgentPanel';
-import { HostKeyPanel } from './HostKeyPanel';
-import { ScanPanel } from './ScanPanel';
-import { ServerChecks } from './ServerChecks';
-import { RunDialog } from './RunDialog';
-import { RunRows, useRunHeaders } from './RunsPage';
-import { ServerFormDialog } from './ServerForm';
+import { AgentPanel } from '../features/agents/AgentPanel';
+import { ServerChecks } from '../features/checks/ServerChecks';
+import { RunDialog } from '../features/runs/RunDialog';
+import { RunRows, useRunHeaders } from '../features/runs/RunRows';
+import { ScanPanel } from '../features/scan/ScanPanel';
+import { HostKeyPanel } from '../features/servers/HostKeyPanel';
+import { ServerFormDialog } from '../features/servers/ServerForm';
 
-const ServerMetrics = lazy(() => import('./ServerMetrics'));
+const ServerMetrics = lazy(() => import('../features/monitoring/ServerMetrics'));
 
 export function ServerDetailPage() {
   const { id = '' } = useParams();

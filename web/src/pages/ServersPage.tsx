@@ -7,7 +7,7 @@ import { api, call, type Schemas, type Server } from '../api/client';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading, SelectField, TextField } from '../components/ui';
-import { ServerFormDialog } from './ServerForm';
+import { ServerFormDialog } from '../features/servers/ServerForm';
 
 const PAGE_SIZES = [25, 50, 100];
 type SortKey = 'name' | 'host' | 'created_at' | 'updated_at';

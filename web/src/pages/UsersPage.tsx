@@ -7,7 +7,7 @@ import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, Checkbox, ErrorAlert, Loading, Notice, TextField, formatTime, useAction } from '../components/ui';
-import { SessionsPanel, UserTokensPanel } from './SessionsPanel';
+import { SessionsPanel, UserTokensPanel } from '../features/sessions/SessionsPanel';
 
 function RolePicker({ roles, selected, onChange }: { roles: Role[]; selected: string[]; onChange: (ids: string[]) => void }) {
   const { t } = useTranslation();

@@ -4,7 +4,7 @@ import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, expect, test } from 'vitest';
 import type { Schemas } from '../../src/api/client';
 import '../../src/i18n';
-import { Services } from '../../src/pages/ScanPanel';
+import { Services } from '../../src/features/scan/ScanPanel';
 
 afterEach(cleanup);
 

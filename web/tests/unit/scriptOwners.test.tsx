@@ -4,8 +4,9 @@ import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { Me } from '../../src/api/client';
 import '../../src/i18n';
-import { DiffView } from '../../src/pages/RunDialog';
-import { coversOwner, diffLines, normalizeTags, scopeOf, tagsOutside } from '../../src/pages/scriptOwners';
+import { DiffView } from '../../src/features/runs/RunDialog';
+import { coversOwner, diffLines, scopeOf, tagsOutside } from '../../src/features/scripts/scriptOwners';
+import { normalizeTags } from '../../src/features/servers/tags';
 
 afterEach(cleanup);
 

@@ -2,9 +2,9 @@
 // belongs to, how often it runs and how long a run may take.
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type Schemas, type Server } from '../api/client';
-import { Dialog } from '../components/Dialog';
-import { Button, Checkbox, ErrorAlert, SelectField, TextField, useAction } from '../components/ui';
+import { api, call, type Schemas, type Server } from '../../api/client';
+import { Dialog } from '../../components/Dialog';
+import { Button, Checkbox, ErrorAlert, SelectField, TextField, useAction } from '../../components/ui';
 
 export type Check = Schemas['Check'];
 type Kind = Schemas['CheckSpec']['type'];

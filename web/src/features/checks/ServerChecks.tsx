@@ -3,11 +3,11 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
-import { api, call, type Server } from '../api/client';
-import { useAuth } from '../auth/AuthContext';
-import { Button, DataTable, ErrorAlert, Loading } from '../components/ui';
+import { api, call, type Server } from '../../api/client';
+import { useAuth } from '../../auth/AuthContext';
+import { Button, DataTable, ErrorAlert, Loading } from '../../components/ui';
 import { CheckFormDialog, type Check } from './CheckForm';
-import { StatusBadge, checkTarget, formatMs, formatPercent } from './ChecksPage';
+import { StatusBadge, checkTarget, formatMs, formatPercent } from './checkDisplay';
 
 export function ServerChecks({ server }: { server: Server }) {
   const { t, i18n } = useTranslation();

@@ -2,10 +2,10 @@
 // and — when the server presented a different one — compare fingerprints and accept it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { ApiError, api, call, type Schemas, type Server } from '../api/client';
-import { useAuth } from '../auth/AuthContext';
-import { ConfirmDialog } from '../components/Dialog';
-import { Button, ErrorAlert, Notice, formatTime } from '../components/ui';
+import { ApiError, api, call, type Schemas, type Server } from '../../api/client';
+import { useAuth } from '../../auth/AuthContext';
+import { ConfirmDialog } from '../../components/Dialog';
+import { Button, ErrorAlert, Notice, formatTime } from '../../components/ui';
 
 export function HostKeyPanel({ server }: { server: Server }) {
   const { t, i18n } = useTranslation();

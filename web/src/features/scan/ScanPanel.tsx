@@ -5,11 +5,11 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
-import { api, call, type Schemas, type Server } from '../api/client';
-import { useAuth } from '../auth/AuthContext';
-import { Button, DataTable, ErrorAlert, Notice, formatTime, useAction } from '../components/ui';
-import { formatBytes as formatBytesIec } from '../metrics/format';
-import '../styles/scan.css';
+import { api, call, type Schemas, type Server } from '../../api/client';
+import { useAuth } from '../../auth/AuthContext';
+import { Button, DataTable, ErrorAlert, Notice, formatTime, useAction } from '../../components/ui';
+import { formatBytes as formatBytesIec } from '../../metrics/format';
+import '../../styles/scan.css';
 
 type Overview = Schemas['ScanOverview'];
 type Proposal = Schemas['Proposal'];

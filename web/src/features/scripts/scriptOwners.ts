@@ -2,9 +2,9 @@
 // organization (`null`) or tags; changing it needs `scripts.write` on every server it may run
 // on (the whole organization, or a scope whose tags include every owner tag). `me.scopes` says
 // where each server-scoped permission applies: `null` everywhere, else a list of tags.
-import type { PermissionScope } from '../auth/AuthContext';
+import type { PermissionScope } from '../../auth/AuthContext';
 
-export { scopeOf, type PermissionScope } from '../auth/AuthContext';
+export { scopeOf, type PermissionScope } from '../../auth/AuthContext';
 
 /** Whether a scope covers every server a script owned by `owner` may run on. */
 export function coversOwner(scope: PermissionScope, owner: string[] | null | undefined): boolean {
@@ -19,16 +19,6 @@ export function tagsOutside(scope: PermissionScope, tags: string[]): string[] {
   if (scope === null) return [];
   if (scope === undefined) return tags;
   return tags.filter((t) => !scope.includes(t));
-}
-
-/** Tags as the server stores them: trimmed, lower-case, without repeats, in order. */
-export function normalizeTags(tags: string[]): string[] {
-  const out: string[] = [];
-  for (const t of tags) {
-    const v = t.trim().toLowerCase();
-    if (v && !out.includes(v)) out.push(v);
-  }
-  return out;
 }
 
 export type DiffLineKind = 'file' | 'hunk' | 'add' | 'del' | 'same' | 'note';

@@ -4,11 +4,11 @@
 // revoking it.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { ApiError, api, call, postStream, type Schemas, type Server } from '../api/client';
-import { useAuth } from '../auth/AuthContext';
-import { ConfirmDialog, Dialog } from '../components/Dialog';
-import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
-import { Button, CopyButton, ErrorAlert, Notice, Spinner, formatTime } from '../components/ui';
+import { ApiError, api, call, postStream, type Schemas, type Server } from '../../api/client';
+import { useAuth } from '../../auth/AuthContext';
+import { ConfirmDialog, Dialog } from '../../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../../components/StepUpDialog';
+import { Button, CopyButton, ErrorAlert, Notice, Spinner, formatTime } from '../../components/ui';
 
 type Step = Schemas['AgentInstallStep'];
 type Operation = {

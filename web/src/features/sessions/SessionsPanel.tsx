@@ -3,9 +3,9 @@
 // and tokens (Users › Sessions and tokens). The server decides who may see and end what.
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type Schemas } from '../api/client';
-import { ConfirmDialog } from '../components/Dialog';
-import { Button, DataTable, ErrorAlert, Loading, formatTime, useAction } from '../components/ui';
+import { api, call, type Schemas } from '../../api/client';
+import { ConfirmDialog } from '../../components/Dialog';
+import { Button, DataTable, ErrorAlert, Loading, formatTime, useAction } from '../../components/ui';
 
 type Session = Schemas['SessionInfo'];
 type Token = Schemas['ApiToken'];

@@ -5,7 +5,7 @@ import { useEffect, useRef } from 'react';
 import { useTranslation } from 'react-i18next';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Schemas } from '../api/client';
+import type { Schemas } from '../../api/client';
 
 type Point = Schemas['CheckResultPoint'];
 

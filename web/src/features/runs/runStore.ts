@@ -1,7 +1,7 @@
 // The state of one run as its live stream tells it. Output does not go through React: it is
 // kept here and appended to the panes' <pre> elements once per animation frame, so a run on
 // many chatty hosts stays fast. Status changes bump a version that React renders from.
-import type { Schemas } from '../api/client';
+import type { Schemas } from '../../api/client';
 
 export type Host = Schemas['ExecutionHost'];
 export type Detail = Schemas['ExecutionDetail'];

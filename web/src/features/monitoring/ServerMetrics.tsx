@@ -3,14 +3,14 @@
 // metrics take per day. Loaded lazily (uPlot) by ServerDetailPage.
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type Schemas } from '../api/client';
-import { Button, ErrorAlert, Loading } from '../components/ui';
-import { formatBytes } from '../metrics/format';
-import { CHART_NAMES, chartGroups, chartOf, type Points } from '../metrics/groups';
-import { useLive } from '../metrics/live';
-import { MetricChart } from '../metrics/MetricChart';
+import { api, call, type Schemas } from '../../api/client';
+import { Button, ErrorAlert, Loading } from '../../components/ui';
+import { formatBytes } from '../../metrics/format';
+import { CHART_NAMES, chartGroups, chartOf, type Points } from '../../metrics/groups';
+import { useLive } from '../../metrics/live';
+import { MetricChart } from '../../metrics/MetricChart';
 import { StatusBadge } from './FleetOverview';
-import '../styles/metrics.css';
+import '../../styles/metrics.css';
 
 type Series = Schemas['MetricSeries'];
 

@@ -6,12 +6,12 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
-import { ApiError, api, call, type Schemas } from '../api/client';
-import { Dialog } from '../components/Dialog';
-import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
-import { Button, Checkbox, ErrorAlert, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../components/ui';
-import { diffLines } from './scriptOwners';
-import '../styles/scripts.css';
+import { ApiError, api, call, type Schemas } from '../../api/client';
+import { Dialog } from '../../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../../components/StepUpDialog';
+import { Button, Checkbox, ErrorAlert, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../../components/ui';
+import { diffLines } from '../scripts/scriptOwners';
+import '../../styles/scripts.css';
 
 type Script = Schemas['Script'];
 /** Program names, the same in every language. */

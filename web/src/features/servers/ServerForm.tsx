@@ -1,19 +1,14 @@
 // Adding or editing a server, and setting its credential.
 import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type Schemas, type Server } from '../api/client';
-import { useAuth } from '../auth/AuthContext';
-import { normalizeTags } from './scriptOwners';
-import { Dialog } from '../components/Dialog';
-import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
-import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField, useAction } from '../components/ui';
+import { api, call, type Schemas, type Server } from '../../api/client';
+import { useAuth } from '../../auth/AuthContext';
+import { parseTags } from './tags';
+import { Dialog } from '../../components/Dialog';
+import { StepUpCancelled, useStepUp } from '../../components/StepUpDialog';
+import { Button, CopyButton, ErrorAlert, Notice, SelectField, TextArea, TextField, useAction } from '../../components/ui';
 
 type CredentialChoice = 'none' | 'generate' | 'private_key' | 'password';
-
-/** Parses "web, db prod" into tags. */
-export function parseTags(input: string): string[] {
-  return normalizeTags(input.split(/[\s,]+/));
-}
 
 export function ServerFormDialog({
   open,

@@ -4,12 +4,12 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, call, type Schemas } from '../api/client';
-import { Button, DataTable, ErrorAlert, Loading, SelectField } from '../components/ui';
-import { formatBytes, formatValue } from '../metrics/format';
-import { useLive, type HostStatus, type ServerMetrics } from '../metrics/live';
-import { Sparkline } from '../metrics/Sparkline';
-import '../styles/metrics.css';
+import { api, call, type Schemas } from '../../api/client';
+import { Button, DataTable, ErrorAlert, Loading, SelectField } from '../../components/ui';
+import { formatBytes, formatValue } from '../../metrics/format';
+import { useLive, type HostStatus, type ServerMetrics } from '../../metrics/live';
+import { Sparkline } from '../../metrics/Sparkline';
+import '../../styles/metrics.css';
 
 const STATUSES: HostStatus[] = ['online', 'degraded', 'offline', 'unknown'];
 const SORTS = ['name', 'status', 'cpu', 'memory', 'disk', 'network', 'load'] as const;
