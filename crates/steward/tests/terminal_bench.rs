@@ -8,17 +8,16 @@
 //! (`BENCH_SESSIONS`, `BENCH_KEYS` and `BENCH_MB` change the sizes; `BENCH_STTY`, default
 //! `-echo`, the terminal mode `cat` runs in, e.g. `raw -echo`.) Results go in
 //! docs/PERFORMANCE.md.
-mod common;
 
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::sshd::{Sshd, key_pair};
-use common::*;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
+use steward_testkit::sshd::{Sshd, key_pair};
+use steward_testkit::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

@@ -98,7 +98,7 @@ impl Registry {
     /// then not acknowledged and are resent.
     pub async fn record_seq(
         &self,
-        pool: &sqlx::AnyPool,
+        db: &steward_db::Db,
         server_id: &str,
         seq: i64,
         now_ms: i64,
@@ -121,7 +121,7 @@ impl Registry {
                         }
                         let items: Vec<(&str, i64)> =
                             batch.iter().map(|p| (p.server_id.as_str(), p.seq)).collect();
-                        let result = agents::stored_many(pool, &items, now_ms)
+                        let result = agents::stored_many(&db.pool, &items, now_ms)
                             .await
                             .map_err(|e| e.to_string());
                         for p in batch {
@@ -205,7 +205,7 @@ async fn store_batch(
         return Err(why);
     }
     st.agents
-        .record_seq(&st.db.pool, server_id, batch.seq as i64, st.now_ms())
+        .record_seq(&st.db, server_id, batch.seq as i64, st.now_ms())
         .await
         .map_err(|e| format!("recording the batch's seq: {e}"))?;
     *last_seq = batch.seq;
