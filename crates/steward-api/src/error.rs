@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use steward_core::ValidationError;
 use steward_db::DbError;
+use steward_services::ServiceError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -135,6 +136,36 @@ impl From<DbError> for ApiError {
                     .with_details(json!({ "field": field }))
             }
             other => Self::internal(other),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound { what } => Self::not_found(what),
+            ServiceError::Conflict {
+                code,
+                message,
+                details,
+            } => Self::conflict(code, message).with_details(details),
+            ServiceError::Forbidden { message } => Self::forbidden(message),
+            ServiceError::Validation(v) => v.into(),
+            ServiceError::Invalid {
+                code,
+                message,
+                details,
+            } => Self::bad_request(code, message).with_details(details),
+            ServiceError::Unreachable { code, message } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
+            }
+            ServiceError::Busy {
+                code,
+                message,
+                retry_after_secs,
+            } => Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+                .with_retry_after(retry_after_secs),
+            ServiceError::Internal(source) => Self::internal(source),
         }
     }
 }

@@ -18,10 +18,10 @@ use zeroize::Zeroizing;
 
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
-use crate::bootstrap::load_secret;
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
+use steward_services::bootstrap::load_secret;
 
 /// Who a connection is made for, as the audit log names them, and what they may do.
 #[derive(Debug, Clone)]

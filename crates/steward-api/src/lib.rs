@@ -7,7 +7,6 @@ pub mod agent_install;
 pub mod agent_progress;
 pub mod audit;
 pub mod auth;
-pub mod bootstrap;
 pub mod checks;
 pub mod discovery;
 pub mod edge;

@@ -6,7 +6,7 @@ use steward_core::Clock;
 use steward_db::Db;
 use steward_vault::Vault;
 
-use crate::auth::jwt::JwtKeys;
+use steward_services::auth::jwt::JwtKeys;
 
 /// Settings the API needs from the configuration.
 #[derive(Debug, Clone)]
@@ -161,7 +161,7 @@ pub struct Inner {
     /// A hash verified against when a login names no account, so timing does not tell.
     pub dummy_password_hash: String,
     /// Password hashing and checking, with a bounded number at once.
-    pub passwords: crate::auth::password::Hasher,
+    pub passwords: steward_services::auth::password::Hasher,
     /// One SSH connection per managed server, shared.
     pub ssh: steward_ssh::pool::Pool,
     /// Script runs in progress on this instance.
@@ -169,7 +169,7 @@ pub struct Inner {
     /// The web terminal sessions running on this instance.
     pub terminals: crate::terminal::Registry,
     /// Host metrics: the time-series store.
-    pub metrics: crate::metrics::store::Store,
+    pub metrics: steward_services::metrics::store::Store,
     /// The latest values of every server and the live-update hub (`/api/v1/live`).
     pub live: crate::metrics::live::Hub,
     /// Agents connected to this instance.
@@ -190,8 +190,8 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    /// Builds the state; `jwt` comes from [`crate::bootstrap::prepare`], `metrics` from
-    /// [`crate::metrics::store::Store::open`]. Must be called within
+    /// Builds the state; `jwt` comes from [`steward_services::bootstrap::prepare`], `metrics` from
+    /// [`steward_services::metrics::store::Store::open`]. Must be called within
     /// a Tokio runtime (the SSH pool starts its idle-connection reaper).
     pub fn new(
         db: Db,
@@ -199,11 +199,13 @@ impl AppState {
         clock: Arc<dyn Clock>,
         config: ApiConfig,
         jwt: JwtKeys,
-        metrics: crate::metrics::store::Store,
+        metrics: steward_services::metrics::store::Store,
     ) -> Self {
         let dummy_password_hash =
-            crate::auth::password::hash(&uuid::Uuid::new_v4().to_string()).unwrap_or_default();
-        let passwords = crate::auth::password::Hasher::new(config.password_hash_concurrency);
+            steward_services::auth::password::hash(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_default();
+        let passwords =
+            steward_services::auth::password::Hasher::new(config.password_hash_concurrency);
         let ssh = steward_ssh::pool::Pool::new(steward_ssh::pool::PoolConfig {
             max_connections: config.ssh_max_connections,
             idle_timeout: config.ssh_idle_timeout,

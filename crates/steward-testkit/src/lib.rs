@@ -189,10 +189,10 @@ impl TestApp {
         let (vault, _) =
             steward_vault::Vault::open_or_create(&dir.path().join("master.key")).expect("vault");
         let vault = Arc::new(vault);
-        let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref())
+        let jwt = steward_services::bootstrap::prepare(&db, &vault, clock.as_ref())
             .await
             .expect("prepare");
-        let setup_token = steward_api::bootstrap::setup_token(&db, clock.as_ref(), dir.path())
+        let setup_token = steward_services::bootstrap::setup_token(&db, clock.as_ref(), dir.path())
             .await
             .expect("setup token")
             .expect("fresh instance has a setup token");
@@ -205,9 +205,9 @@ impl TestApp {
         let addr = listener.local_addr().expect("addr");
         configure(&mut config, &format!("http://{addr}"));
         let metrics_stop = tokio_util::sync::CancellationToken::new();
-        let metrics = steward_api::metrics::store::Store::open(
+        let metrics = steward_services::metrics::store::Store::open(
             db.clone(),
-            steward_api::metrics::store::StoreConfig {
+            steward_services::metrics::store::StoreConfig {
                 retention: config.metrics_retention,
                 ..Default::default()
             },
@@ -260,10 +260,10 @@ impl TestApp {
     /// for tests of work several instances share.
     pub async fn second_instance(&self, config: steward_api::ApiConfig) -> steward_api::AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let jwt = steward_api::bootstrap::prepare(&self.db, &self.vault, clock.as_ref())
+        let jwt = steward_services::bootstrap::prepare(&self.db, &self.vault, clock.as_ref())
             .await
             .expect("prepare");
-        let metrics = steward_api::metrics::store::Store::open(
+        let metrics = steward_services::metrics::store::Store::open(
             self.db.clone(),
             Default::default(),
             clock.clone(),

@@ -3,12 +3,8 @@
 //! long-lived connections use to ask again.
 pub(crate) mod attempt;
 pub mod cookies;
-pub mod jwt;
-pub mod password;
 pub mod principal;
 mod recheck;
-pub mod tokens;
-pub mod totp;
 
 pub use principal::{AuthMethod, PendingPrincipal, PendingSession, Principal, SessionPrincipal};
 pub(crate) use recheck::revalidate;

@@ -12,10 +12,11 @@ use steward_db::roles::RoleRow;
 use steward_db::users::UserRow;
 use steward_db::{api_tokens, roles, sessions, users};
 
-use super::{cookies, jwt, tokens};
+use super::cookies;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientInfo, client_info};
 use crate::state::AppState;
+use steward_services::auth::{jwt, tokens};
 
 /// How the request authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]

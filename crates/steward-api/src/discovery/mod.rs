@@ -1,9 +1,6 @@
 //! Service discovery: scanning a server over its pooled SSH connection with one read-only
 //! script ([`script`]), parsing the output on the hub ([`parse`]), storing each scan as
 //! history with the proposals it makes ([`diff`]), and re-scanning every server on a schedule.
-pub mod diff;
-pub mod parse;
-pub mod script;
 
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -19,6 +16,7 @@ use crate::audit::Outcome;
 use crate::error::ApiError;
 use crate::fleet::{self, Actor};
 use crate::state::AppState;
+use steward_services::discovery::{diff, parse, script};
 
 /// Longest a scan's script may run.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);

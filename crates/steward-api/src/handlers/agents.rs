@@ -27,11 +27,11 @@ use crate::agent_install::{self, Busy, Probe, step};
 use crate::agent_progress::{self, Steps};
 use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
-use crate::auth::tokens::{hash_token, random_token};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, OptionalJson};
 use crate::fleet::{self, Actor, ReachError};
 use crate::state::AppState;
+use steward_services::auth::tokens::{hash_token, random_token};
 
 /// Prefix of enrollment tokens, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "stwa_";

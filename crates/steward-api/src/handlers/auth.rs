@@ -16,10 +16,11 @@ use steward_proto::{
 use super::tags;
 use crate::audit::{Event, Outcome};
 use crate::auth::attempt::{self, Attempt, Proof};
-use crate::auth::{PendingPrincipal, PendingSession, cookies, tokens};
+use crate::auth::{PendingPrincipal, PendingSession, cookies};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo, OptionalJson};
 use crate::state::AppState;
+use steward_services::auth::tokens;
 
 /// UI languages Steward ships.
 pub const LOCALES: &[&str] = &["en", "de", "fr", "es", "pt-BR", "ru", "zh-CN", "ja"];
@@ -142,7 +143,7 @@ pub async fn login(
         Ok(ok) => ok && user.is_some(),
         Err(e) => {
             attempt.not_judged(&st).await?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let Some(user) = user.filter(|_| password_ok) else {

@@ -562,7 +562,8 @@ fn proposal_definition(pr: &ProposalRow, server: &ServerRow) -> ApiResult<Defini
         Some(h) if !is_local(h) => h.to_string(),
         _ => server.host.clone(),
     };
-    let service = crate::discovery::parse::service_name(&pr.service).unwrap_or(&pr.service);
+    let service =
+        steward_services::discovery::parse::service_name(&pr.service).unwrap_or(&pr.service);
     let service = match spec["container"].as_str() {
         Some(c) => format!("{service} ({c})"),
         None => service.to_string(),

@@ -12,10 +12,10 @@ use steward_ssh::keys;
 use super::{servers::visible, tags, time};
 use crate::audit::Event;
 use crate::auth::Principal;
-use crate::bootstrap::store_secret;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::bootstrap::store_secret;
 
 /// The longest SSH password accepted.
 const MAX_PASSWORD_LEN: usize = 4096;

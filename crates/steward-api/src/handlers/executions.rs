@@ -472,7 +472,7 @@ pub async fn create(
     let mut sealed = BTreeMap::new();
     for name in &secret_names {
         if let Some(value) = values.get(name).filter(|v| !v.is_empty()) {
-            let id = crate::bootstrap::store_secret(
+            let id = steward_services::bootstrap::store_secret(
                 &mut *tx,
                 &st.vault,
                 "script_parameter",

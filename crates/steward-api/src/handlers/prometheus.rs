@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::tags;
-use crate::auth::tokens::hash_token;
 use crate::error::ApiError;
 use crate::state::AppState;
+use steward_services::auth::tokens::hash_token;
 
 /// Prometheus text exposition format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -17,11 +17,12 @@ use super::servers::visible;
 use super::{opt_time, tags, time};
 use crate::audit::Event;
 use crate::auth::Principal;
-use crate::discovery::{self, diff};
+use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
 use crate::fleet::Actor;
 use crate::state::AppState;
+use steward_services::discovery::diff;
 
 fn summary(r: &ScanRow) -> ScanSummary {
     ScanSummary {

@@ -11,10 +11,10 @@ use subtle::ConstantTimeEq;
 
 use super::tags;
 use crate::audit::{Event, Outcome};
-use crate::auth::tokens;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::state::AppState;
+use steward_services::auth::tokens;
 
 /// Whether setup is still open.
 #[utoipa::path(operation_id = "setup_status", get, path = "/api/v1/setup", security(()), tag = tags::SETUP, responses((status = 200, body = SetupStatus)))]
@@ -100,7 +100,7 @@ pub async fn create(
     tx.commit().await?;
 
     if let Some(dir) = &st.config.data_dir {
-        let path = dir.join(crate::bootstrap::SETUP_TOKEN_FILE);
+        let path = dir.join(steward_services::bootstrap::SETUP_TOKEN_FILE);
         if let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {

@@ -11,11 +11,12 @@ use steward_proto::{
 use super::auth::confirm_password;
 use super::tags;
 use crate::audit::Event;
-use crate::auth::{PendingSession, attempt, tokens, totp};
-use crate::bootstrap::{load_secret, store_secret};
+use crate::auth::{PendingSession, attempt};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use steward_services::auth::{tokens, totp};
+use steward_services::bootstrap::{load_secret, store_secret};
 
 const RECOVERY_CODE_COUNT: usize = 10;
 const ISSUER: &str = "Steward";

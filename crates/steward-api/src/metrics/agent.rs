@@ -22,8 +22,8 @@ use steward_metrics::agent_proto::{
 };
 use tokio::sync::{oneshot, watch};
 
-use super::store::StoreError;
 use crate::state::AppState;
+use steward_services::metrics::store::StoreError;
 
 /// How long an agent has to say hello after the upgrade.
 const HELLO_WITHIN: Duration = Duration::from_secs(10);

@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::handlers::time;
-use crate::metrics::store::{ServerUsage, StoreResult};
 use crate::ws_deflate::Shared;
+use steward_services::metrics::store::{ServerUsage, StoreResult};
 
 /// Values of `cpu.usage` kept per server for sparklines.
 pub const SPARK_LEN: usize = 60;

@@ -4,9 +4,9 @@
 pub mod agent;
 pub mod collect;
 pub mod live;
-pub mod store;
 
 use crate::state::AppState;
+use steward_services::metrics::store;
 
 /// The one entry point of every collector (agentless poller, agent socket), once per
 /// snapshot: stores the points, updates the live view (fleet summary, sparklines, status) and

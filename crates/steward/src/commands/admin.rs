@@ -1,11 +1,11 @@
 //! `steward admin …`: account repairs from the console, audited as the CLI.
 use serde_json::json;
 use steward_api::audit::Event;
-use steward_api::auth::password;
 use steward_api::extract::ClientInfo;
 use steward_core::validate::{Email, Username};
 use steward_core::{Clock, DEFAULT_ORG_ID, SystemClock};
 use steward_db::{roles, sessions, users};
+use steward_services::auth::password;
 
 use crate::config::{AdminCommand, Resolved};
 
@@ -16,7 +16,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
     let db = super::connect_migrated(r).await?;
     let vault = super::open_vault_for(r, &db).await?;
     let clock = SystemClock;
-    steward_api::bootstrap::prepare(&db, &vault, &clock).await?;
+    steward_services::bootstrap::prepare(&db, &vault, &clock).await?;
     let now = clock.now_ms();
     let client = ClientInfo::default();
     match cmd {
@@ -62,7 +62,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             tx.commit().await?;
             // Creating a user closes first-run setup, so the setup token must go.
-            steward_api::bootstrap::setup_token(&db, &clock, &r.data_dir).await?;
+            steward_services::bootstrap::setup_token(&db, &clock, &r.data_dir).await?;
             println!(
                 "created user {username} with roles {}",
                 role_names.join(", ")

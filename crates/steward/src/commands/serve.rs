@@ -21,13 +21,13 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     );
     let vault = super::open_vault_for(r, &db).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let jwt = steward_api::bootstrap::prepare(&db, &vault, clock.as_ref()).await?;
+    let jwt = steward_services::bootstrap::prepare(&db, &vault, clock.as_ref()).await?;
     if let Some(token) =
-        steward_api::bootstrap::setup_token(&db, clock.as_ref(), &r.data_dir).await?
+        steward_services::bootstrap::setup_token(&db, clock.as_ref(), &r.data_dir).await?
     {
         tracing::warn!(
             setup_url = %format!("{}/setup?token={token}", config.public_url.trim_end_matches('/')),
-            token_file = %r.data_dir.join(steward_api::bootstrap::SETUP_TOKEN_FILE).display(),
+            token_file = %r.data_dir.join(steward_services::bootstrap::SETUP_TOKEN_FILE).display(),
             "Steward is not set up yet: open the setup URL to create the first administrator"
         );
     }
@@ -71,9 +71,9 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
         config.execution_retention_days,
         config.check_retention_days,
     ));
-    let metrics = steward_api::metrics::store::Store::open(
+    let metrics = steward_services::metrics::store::Store::open(
         db.clone(),
-        steward_api::metrics::store::StoreConfig {
+        steward_services::metrics::store::StoreConfig {
             retention: config.metrics_retention,
             ..Default::default()
         },

@@ -1,10 +1,10 @@
 //! `steward vault …`: master-key rotation. Rotation works while servers run: they reload the
 //! keyring file when it changes, and old keys stay readable until every secret is re-sealed.
 use steward_api::audit::Event;
-use steward_api::bootstrap::secret_context;
 use steward_api::extract::ClientInfo;
 use steward_core::{Clock, SystemClock};
 use steward_db::{Db, secrets};
+use steward_services::bootstrap::secret_context;
 use steward_vault::Vault;
 
 use crate::config::{Resolved, VaultCommand};

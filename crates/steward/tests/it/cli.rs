@@ -247,7 +247,7 @@ async fn rotating_the_master_key_while_the_server_runs() {
         .fetch_one(&app.db.pool)
         .await
         .unwrap();
-    let plain = steward_api::bootstrap::load_secret(&app.db, &app.vault, &secret_id)
+    let plain = steward_services::bootstrap::load_secret(&app.db, &app.vault, &secret_id)
         .await
         .unwrap();
     assert_eq!(plain.as_slice(), b"hunter2-but-longer");

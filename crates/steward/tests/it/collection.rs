@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 use steward_testkit::sshd::{Sshd, key_pair};
 use steward_testkit::*;
 
-async fn latest(app: &TestApp, server: &str) -> Vec<steward_api::metrics::store::Latest> {
+async fn latest(app: &TestApp, server: &str) -> Vec<steward_services::metrics::store::Latest> {
     app.state.metrics.latest(server).await.expect("latest")
 }
 
-fn value(l: &[steward_api::metrics::store::Latest], name: &str, label: &str) -> Option<f64> {
+fn value(l: &[steward_services::metrics::store::Latest], name: &str, label: &str) -> Option<f64> {
     l.iter()
         .find(|x| x.name == name && x.label == label)
         .map(|x| x.value)
@@ -416,7 +416,7 @@ async fn while_the_hub_restarts_the_agent_buffers_and_backfills_without_gaps_or_
 
     // Read what was stored, as a new hub would.
     let store_db = steward_db::Db::connect(&db.url).await.unwrap();
-    let store = steward_api::metrics::store::Store::open(
+    let store = steward_services::metrics::store::Store::open(
         store_db,
         Default::default(),
         std::sync::Arc::new(steward_core::SystemClock),

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Utc};
-use steward_api::metrics::store::{Store, StoreConfig};
 use steward_core::Clock;
 use steward_db::{Backend, Db};
+use steward_services::metrics::store::{Store, StoreConfig};
 use steward_tsdb::codec;
 use steward_tsdb::query::Retention;
 use steward_tsdb::rollup::{HOUR_MS, MINUTE_MS, Tier};

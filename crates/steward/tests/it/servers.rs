@@ -254,7 +254,7 @@ async fn credentials_are_write_only_and_never_stored_in_the_clear() {
             .fetch_one(&app.db.pool)
             .await
             .unwrap();
-    let plain = steward_api::bootstrap::load_secret(&app.db, &app.vault, &secret_id)
+    let plain = steward_services::bootstrap::load_secret(&app.db, &app.vault, &secret_id)
         .await
         .unwrap();
     assert_eq!(plain.as_slice(), ssh_password.as_bytes());

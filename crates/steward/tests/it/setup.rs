@@ -96,12 +96,12 @@ async fn setup_requires_the_token_and_closes_for_good() {
 async fn a_restart_before_setup_keeps_the_same_token_and_a_restart_after_setup_offers_none() {
     let app = TestApp::spawn().await;
     let clock = steward_core::SystemClock;
-    let again = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
+    let again = steward_services::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
         .await
         .unwrap();
     assert_eq!(again.as_deref(), Some(app.setup_token.as_str()));
     app.admin().await;
-    let after = steward_api::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
+    let after = steward_services::bootstrap::setup_token(&app.db, &clock, &app.data_dir())
         .await
         .unwrap();
     assert_eq!(after, None);

@@ -3,8 +3,8 @@
 //! host's memory and CPU. [`Hasher`] runs at most `slots` at once on the blocking pool, each in
 //! one of at most `slots` working buffers allocated once and reused (cleared after each use),
 //! so the memory password hashing takes is at most `slots` × 19 MiB, however many requests
-//! arrive; a caller that finds no free slot within [`WAIT`] is answered 503 `busy` with
-//! `Retry-After`. (Allocating per hash, as the argon2 crate does by default, leaves freed
+//! arrive; a caller that finds no free slot within [`WAIT`] gets [`ServiceError::Busy`] (the API
+//! answers 503 `busy` with `Retry-After`). (Allocating per hash, as the argon2 crate does by default, leaves freed
 //! 19 MiB blocks in glibc's heap once its dynamic mmap threshold has grown: a burst's memory
 //! then stays with the process.)
 use std::sync::{Arc, Mutex};
@@ -13,12 +13,11 @@ use std::time::Duration;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use axum::http::StatusCode;
 use tokio::sync::Semaphore;
 
 use steward_proto::Sensitive;
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// OWASP's recommended Argon2id parameters: 19 MiB, 2 passes, 1 lane.
 const M_COST_KIB: u32 = 19 * 1024;
@@ -26,7 +25,7 @@ const T_COST: u32 = 2;
 const P_COST: u32 = 1;
 /// Bytes of working memory one hash takes.
 pub const BYTES_PER_HASH: usize = M_COST_KIB as usize * 1024;
-/// How long a request waits for a free slot before it is answered 503 `busy`.
+/// How long a request waits for a free slot before it is told the server is busy.
 pub const WAIT: Duration = Duration::from_secs(2);
 
 fn params() -> Params {
@@ -53,13 +52,12 @@ impl std::fmt::Debug for Hasher {
     }
 }
 
-fn busy() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "busy",
-        "the server is busy checking passwords; try again in a moment",
-    )
-    .with_retry_after(i64::try_from(WAIT.as_secs()).unwrap_or(1).max(1))
+fn busy() -> ServiceError {
+    ServiceError::Busy {
+        code: "busy",
+        message: "the server is busy checking passwords; try again in a moment".into(),
+        retry_after_secs: i64::try_from(WAIT.as_secs()).unwrap_or(1).max(1),
+    }
 }
 
 impl Hasher {
@@ -71,16 +69,16 @@ impl Hasher {
         }
     }
 
-    /// Runs `work` with a slot and a working buffer on the blocking pool; 503 `busy` if no
+    /// Runs `work` with a slot and a working buffer on the blocking pool; `Busy` if no
     /// slot frees up within [`WAIT`].
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, ServiceError> {
         let permit = tokio::time::timeout(WAIT, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| busy())?
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
         let buffers = self.buffers.clone();
         tokio::task::spawn_blocking(move || {
             let taken = buffers.lock().map(|mut b| b.pop()).unwrap_or(None);
@@ -96,18 +94,18 @@ impl Hasher {
             out
         })
         .await
-        .map_err(ApiError::internal)
+        .map_err(ServiceError::internal)
     }
 
     /// Hashes a password into a PHC string.
-    pub async fn hash(&self, password: Sensitive) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: Sensitive) -> Result<String, ServiceError> {
         self.run(move |blocks| hash_with(password.expose(), blocks))
             .await?
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("password hashing failed: {e}")))
+            .map_err(|e| ServiceError::internal(anyhow::anyhow!("password hashing failed: {e}")))
     }
 
     /// Checks a password against a PHC string (the outputs are compared in constant time).
-    pub async fn verify(&self, password: Sensitive, phc: String) -> Result<bool, ApiError> {
+    pub async fn verify(&self, password: Sensitive, phc: String) -> Result<bool, ServiceError> {
         self.run(move |blocks| verify_with(password.expose(), &phc, blocks))
             .await
     }

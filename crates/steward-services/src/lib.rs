@@ -1,0 +1,18 @@
+//! Steward's domain services: what the hub does, without HTTP. The HTTP API (`steward-api`),
+//! the command line and, later, the job engine's workers call these; nothing here knows of
+//! axum, tower, hyper or WebSockets (a test over `cargo metadata` checks it). Failures are
+//! [`ServiceError`]s, which the API maps to its answers.
+//!
+//! The move of the domain out of steward-api happens in steps (issue 14); so far: the
+//! authentication core ([`auth`]), start-up preparation ([`bootstrap`]), the pure half of
+//! service discovery ([`discovery`]) and the metrics store ([`metrics`]).
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used)]
+
+pub mod auth;
+pub mod bootstrap;
+pub mod discovery;
+pub mod error;
+pub mod metrics;
+
+pub use error::{ServiceError, ServiceResult};
