@@ -1,7 +1,8 @@
 // The audit log: filters, cursor paging, and CSV/JSON export of everything that matches.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type AuditEvent } from '../api/client';
+import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime, useAction } from '../components/ui';
 
@@ -28,27 +29,26 @@ function toQuery(f: Filters): Record<string, string> {
 
 export function AuditPage() {
   const { t, i18n } = useTranslation();
-  const { busy, error, run } = useAction();
+  const more = useAction();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [items, setItems] = useState<AuditEvent[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
 
-  const load = useCallback(
-    async (after?: string) => {
-      await run(async () => {
-        const page = await call(() =>
-          api.GET('/api/v1/audit', { params: { query: { ...toQuery(filters), limit: 50, cursor: after } } }),
-        );
-        setItems((prev) => (after && prev ? [...prev, ...page.items] : page.items));
-        setCursor(page.next_cursor ?? null);
-      });
-    },
-    [filters, run],
-  );
-  useEffect(() => {
-    void load();
-  }, [load]);
+  /** The events matching the filters, 50 at a time from `after` on. */
+  const fetchPage = async (after?: string) => {
+    const page = await call(() => api.GET('/api/v1/audit', { params: { query: { ...toQuery(filters), limit: 50, cursor: after } } }));
+    return { items: page.items, cursor: page.next_cursor ?? null };
+  };
+  // A list for new filters also clears what a failed "More" said about the old one.
+  const list = useApi(() => fetchPage(), [filters], { onData: () => more.setError(null) });
+  const items = list.data?.items ?? null;
+  const cursor = list.data?.cursor ?? null;
+  const loadMore = (after: string) =>
+    more.run(async () => {
+      const base = list.data;
+      const next = await fetchPage(after);
+      // Appended only to the list it continues, not to one loaded for other filters since.
+      list.setData((d) => (d && d === base ? { items: [...d.items, ...next.items], cursor: next.cursor } : d));
+    });
 
   const exportUrl = (format: 'csv' | 'json') => `/api/v1/audit?${new URLSearchParams({ ...toQuery(filters), format })}`;
   const set = (k: keyof Filters) => (e: { target: { value: string } }) => setDraft({ ...draft, [k]: e.target.value });
@@ -102,7 +102,7 @@ export function AuditPage() {
           </Button>
         </div>
       </form>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={more.error ?? list.error} />
       {!items ? (
         <Loading />
       ) : items.length === 0 ? (
@@ -125,7 +125,7 @@ export function AuditPage() {
       )}
       {cursor && (
         <div className="pager">
-          <Button busy={busy} onClick={() => void load(cursor)}>
+          <Button busy={more.busy || list.loading} onClick={() => void loadMore(cursor)}>
             {t('audit.more')}
           </Button>
         </div>

@@ -1,14 +1,15 @@
 // One health check: its definition, last run, uptime, the history chart and the recent
 // problems; run now, edit, delete.
-import { Suspense, lazy, useCallback, useEffect, useState } from 'react';
+import { Suspense, lazy, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
-import { api, call, type Schemas } from '../api/client';
+import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, ErrorAlert, Loading, SelectField, formatTime, useAction } from '../components/ui';
-import { CheckFormDialog, type Check } from '../features/checks/CheckForm';
+import { CheckFormDialog } from '../features/checks/CheckForm';
 import { REFRESH_MS, StatusBadge, checkTarget, formatMs, formatPercent, formatUnit } from '../features/checks/checkDisplay';
 import '../styles/checks.css';
 
@@ -22,36 +23,31 @@ export function CheckDetailPage() {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
   const navigate = useNavigate();
-  const [check, setCheck] = useState<Check | null>(null);
-  const [results, setResults] = useState<Schemas['CheckResults'] | null>(null);
   const [hours, setHours] = useState<number>(24);
-  const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
   const [deleting, setDeleting] = useState(false);
   const { busy, error: runError, run } = useAction();
   const lang = i18n.language;
   const canWrite = can('checks.write');
 
-  const load = useCallback(async () => {
-    try {
-      const path = { params: { path: { id } } };
-      const [c, r] = await Promise.all([
-        call(() => api.GET('/api/v1/checks/{id}', path)),
-        call(() => api.GET('/api/v1/checks/{id}/results', { params: { path: { id }, query: { hours } } })),
-      ]);
-      setCheck(c);
-      setResults(r);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
+  const {
+    data,
+    setData,
+    error,
+    reload: load,
+  } = useApi(async () => {
+    const path = { params: { path: { id } } };
+    const [check, results] = await Promise.all([
+      call(() => api.GET('/api/v1/checks/{id}', path)),
+      call(() => api.GET('/api/v1/checks/{id}/results', { params: { path: { id }, query: { hours } } })),
+    ]);
+    return { check, results };
   }, [id, hours]);
+  const check = data?.check ?? null;
+  const results = data?.results ?? null;
 
   // A check that has not run yet runs within seconds: look again soon.
   const pending = !!check && !check.last && check.enabled;
-  useEffect(() => {
-    void load();
-  }, [load]);
   useEffect(() => {
     const every = setInterval(() => void load(), pending ? 2_000 : REFRESH_MS);
     return () => clearInterval(every);
@@ -79,8 +75,10 @@ export function CheckDetailPage() {
                 busy={busy}
                 onClick={() =>
                   run(async () => {
-                    setCheck(await call(() => api.POST('/api/v1/checks/{id}/run', { params: { path: { id } } })));
-                    setResults(await call(() => api.GET('/api/v1/checks/{id}/results', { params: { path: { id }, query: { hours } } })));
+                    const ran = await call(() => api.POST('/api/v1/checks/{id}/run', { params: { path: { id } } }));
+                    setData((d) => d && { ...d, check: ran });
+                    const fresh = await call(() => api.GET('/api/v1/checks/{id}/results', { params: { path: { id }, query: { hours } } }));
+                    setData((d) => d && { ...d, results: fresh });
                   })
                 }
               >
@@ -192,7 +190,7 @@ export function CheckDetailPage() {
           onClose={() => setEditing(false)}
           onSaved={(c) => {
             setEditing(false);
-            setCheck(c);
+            setData((d) => d && { ...d, check: c });
           }}
         />
       )}

@@ -1,13 +1,15 @@
 // Health checks: every check the user can see with its status, last response time and
 // uptime, filtered by name and status; creating one.
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, ErrorAlert, Loading, SelectField, TextField, formatTime } from '../components/ui';
-import { CheckFormDialog, type Check } from '../features/checks/CheckForm';
+import { useDebounced } from '../components/useDebounced';
+import { CheckFormDialog } from '../features/checks/CheckForm';
 import { REFRESH_MS, StatusBadge, checkTarget, formatMs, formatPercent } from '../features/checks/checkDisplay';
 import '../styles/checks.css';
 
@@ -19,29 +21,20 @@ export function ChecksPage() {
   const navigate = useNavigate();
   const [search, setSearch] = useState('');
   const [status, setStatus] = useState('');
-  const [items, setItems] = useState<Check[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
   const [creating, setCreating] = useState(false);
   const lang = i18n.language;
-
-  const load = useCallback(async () => {
-    try {
-      const query = { q: search.trim() || undefined, status: status || undefined };
-      setItems(await call(() => api.GET('/api/v1/checks', { params: { query } })));
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, [search, status]);
+  // Searched as the user types, after a short pause.
+  const q = useDebounced(search.trim(), 200);
+  const {
+    data: items,
+    error,
+    reload,
+  } = useApi(() => call(() => api.GET('/api/v1/checks', { params: { query: { q: q || undefined, status: status || undefined } } })), [q, status]);
 
   useEffect(() => {
-    const first = setTimeout(() => void load(), 200);
-    const every = setInterval(() => void load(), REFRESH_MS);
-    return () => {
-      clearTimeout(first);
-      clearInterval(every);
-    };
-  }, [load]);
+    const every = setInterval(() => void reload(), REFRESH_MS);
+    return () => clearInterval(every);
+  }, [reload]);
 
   return (
     <>

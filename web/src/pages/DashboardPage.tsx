@@ -1,8 +1,8 @@
 // The landing page: the fleet at a glance and the account's state.
-import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, call, type Schemas } from '../api/client';
+import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { PageHeader } from '../components/Layout';
 import { Notice } from '../components/ui';
@@ -11,13 +11,12 @@ import { FleetOverview } from '../features/monitoring/FleetOverview';
 export function DashboardPage() {
   const { t } = useTranslation();
   const { me, can } = useAuth();
-  const [total, setTotal] = useState<number | null>(null);
-  const [tags, setTags] = useState<Schemas['TagCount'][]>([]);
-  useEffect(() => {
-    if (!can('servers.read')) return;
-    void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 1 } } })).then((p) => setTotal(p.total));
-    void call(() => api.GET('/api/v1/tags')).then(setTags);
-  }, [can]);
+  const readsServers = can('servers.read');
+  const { data: total } = useApi(
+    readsServers && (() => call(() => api.GET('/api/v1/servers', { params: { query: { limit: 1 } } })).then((p) => p.total)),
+    [readsServers],
+  );
+  const { data: tags = [] } = useApi(readsServers && (() => call(() => api.GET('/api/v1/tags'))), [readsServers]);
   return (
     <>
       <PageHeader title={t('dashboard.title')} />

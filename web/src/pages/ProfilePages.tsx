@@ -1,9 +1,10 @@
 // The user's own account: profile and language, password, 2FA and sessions, personal API tokens.
 import QRCode from 'qrcode';
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, call, type Schemas } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { LANGUAGES, setLanguage } from '../i18n';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
@@ -264,17 +265,13 @@ export function TokensPage() {
   const { t } = useTranslation();
   const { error, setError } = useAction();
   const { me } = useAuth();
-  const [tokens, setTokens] = useState<Schemas['ApiToken'][]>([]);
+  const { data: tokens = [], error: loadError, reload: load } = useApi(() => call(() => api.GET('/api/v1/api-tokens')), []);
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');
   const [perms, setPerms] = useState<string[]>([]);
   const [days, setDays] = useState('90');
   const [created, setCreated] = useState<string | null>(null);
   const [revoke, setRevoke] = useState<Schemas['ApiToken'] | null>(null);
-  const load = useCallback(() => call(() => api.GET('/api/v1/api-tokens')).then(setTokens).catch(setError), [setError]);
-  useEffect(() => {
-    void load();
-  }, [load]);
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.profile'), to: '/profile' }, { label: t('nav.tokens') }]} />
@@ -287,7 +284,7 @@ export function TokensPage() {
         }
       />
       <p className="muted">{t('tokens.explain')}</p>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? loadError} />
       {created && (
         <Notice kind="success">
           {t('tokens.showOnce')}

@@ -6,10 +6,11 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useParams } from 'react-router';
 import { api, call, type Schemas } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
-import { Button, Checkbox, DataTable, ErrorAlert, Loading, SelectField, formatTime, useAction } from '../components/ui';
+import { Button, Checkbox, DataTable, ErrorAlert, Loading, SelectField, formatTime } from '../components/ui';
 import { parseCast, parseSize, type Cast } from '../terminal/asciicast';
 import { installStyleShim } from '../terminal/csp';
 
@@ -33,27 +34,20 @@ const recordingUrl = (id: string) => `/api/v1/terminal-sessions/${encodeURICompo
 export function RecordingsPage() {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
-  const { busy, error, run } = useAction();
-  const [items, setItems] = useState<Session[] | null>(null);
-  const [total, setTotal] = useState(0);
   const [offset, setOffset] = useState(0);
   const [liveOnly, setLiveOnly] = useState(false);
   const [ending, setEnding] = useState<Session | null>(null);
-
-  const load = useCallback(
-    () =>
-      run(async () => {
-        const page = await call(() =>
-          api.GET('/api/v1/terminal-sessions', { params: { query: { limit: PAGE, offset, ...(liveOnly ? { live: true } : {}) } } }),
-        );
-        setItems(page.items);
-        setTotal(page.total);
-      }),
-    [run, offset, liveOnly],
+  const {
+    data: page,
+    error,
+    loading: busy,
+    reload: load,
+  } = useApi(
+    () => call(() => api.GET('/api/v1/terminal-sessions', { params: { query: { limit: PAGE, offset, ...(liveOnly ? { live: true } : {}) } } })),
+    [offset, liveOnly],
   );
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const items = page?.items ?? null;
+  const total = page?.total ?? 0;
 
   return (
     <>
@@ -256,20 +250,19 @@ function Player({ cast, label }: { cast: Cast; label: string }) {
 export function RecordingPlayerPage() {
   const { id = '' } = useParams();
   const { t, i18n } = useTranslation();
-  const [session, setSession] = useState<Session | null>(null);
-  const [cast, setCast] = useState<Cast | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => {
-    (async () => {
-      const s = await call(() => api.GET('/api/v1/terminal-sessions/{id}', { params: { path: { id } } }));
-      setSession(s);
-      const text = await call(() =>
-        api.GET('/api/v1/terminal-sessions/{id}/recording', { params: { path: { id } }, parseAs: 'text' }),
-      );
-      setCast(parseCast(text as string));
-    })().catch(setError);
-  }, [id]);
+  const sessionLoad = useApi(() => call(() => api.GET('/api/v1/terminal-sessions/{id}', { params: { path: { id } } })), [id]);
+  const session = sessionLoad.data ?? null;
+  // The recording once the session is known (the title shows while it loads).
+  const castLoad = useApi(
+    !!session &&
+      (() =>
+        call(() => api.GET('/api/v1/terminal-sessions/{id}/recording', { params: { path: { id } }, parseAs: 'text' })).then((text) =>
+          parseCast(text as string),
+        )),
+    [id, !!session],
+  );
+  const cast: Cast | null = castLoad.data ?? null;
+  const error = sessionLoad.error ?? castLoad.error;
 
   const title = session ? t('terminal.recordings.playerTitle', { user: session.username, server: session.server_name }) : t('terminal.recordings.player');
   return (

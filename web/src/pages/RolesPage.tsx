@@ -1,8 +1,9 @@
 // Roles: the built-in three, and custom ones built by ticking permissions and, for the
 // per-server ones, choosing which server groups (tags) they cover.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Role, type Schemas } from '../api/client';
+import { useApi } from '../api/useApi';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, DataTable, Checkbox, ErrorAlert, Loading, TextField } from '../components/ui';
@@ -95,22 +96,17 @@ function RoleDialog({ role, permissions, onClose, onSaved }: { role?: Role; perm
 
 export function RolesPage() {
   const { t } = useTranslation();
-  const [roles, setRoles] = useState<Role[] | null>(null);
-  const [permissions, setPermissions] = useState<Schemas['PermissionInfo'][]>([]);
-  const [error, setError] = useState<unknown>(null);
   const [dialog, setDialog] = useState<{ kind: 'add' } | { kind: 'edit' | 'delete'; role: Role } | null>(null);
-  const load = useCallback(async () => {
-    try {
-      const [r, p] = await Promise.all([call(() => api.GET('/api/v1/roles')), call(() => api.GET('/api/v1/permissions'))]);
-      setRoles(r);
-      setPermissions(p);
-    } catch (e) {
-      setError(e);
-    }
+  const {
+    data: loaded,
+    error,
+    reload: load,
+  } = useApi(async () => {
+    const [roles, permissions] = await Promise.all([call(() => api.GET('/api/v1/roles')), call(() => api.GET('/api/v1/permissions'))]);
+    return { roles, permissions };
   }, []);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const roles = loaded?.roles ?? null;
+  const permissions = loaded?.permissions ?? [];
   const saved = () => {
     setDialog(null);
     void load();

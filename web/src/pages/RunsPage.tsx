@@ -1,15 +1,14 @@
 // The run history: who ran what where, how it went; filters and cursor paging like the audit
 // log. Each row opens the run's page. Ad-hoc commands start here too.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
-import { api, call, type Schemas } from '../api/client';
+import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, Checkbox, DataTable, ErrorAlert, Loading, SelectField, useAction } from '../components/ui';
 import { RunDialog } from '../features/runs/RunDialog';
 import { RunRows, useRunHeaders } from '../features/runs/RunRows';
-
-type Execution = Schemas['Execution'];
 
 interface Filters {
   status: string;
@@ -23,42 +22,45 @@ const EMPTY: Filters = { status: '', script_id: '', server_id: '', mine: false }
 export function RunsPage() {
   const { t } = useTranslation();
   const { can } = useAuth();
-  const { busy, error, run } = useAction();
+  const more = useAction();
   const [draft, setDraft] = useState<Filters>(EMPTY);
   const [filters, setFilters] = useState<Filters>(EMPTY);
-  const [items, setItems] = useState<Execution[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [scripts, setScripts] = useState<Schemas['Script'][]>([]);
-  const [servers, setServers] = useState<Schemas['Server'][]>([]);
   const [adHoc, setAdHoc] = useState(false);
   const headers = useRunHeaders();
 
-  useEffect(() => {
-    if (can('scripts.run') || can('scripts.write')) void call(() => api.GET('/api/v1/scripts')).then(setScripts, () => undefined);
-    if (can('servers.read')) void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then((p) => setServers(p.items), () => undefined);
-  }, [can]);
-
-  const load = useCallback(
-    async (after?: string) => {
-      await run(async () => {
-        const query = {
-          status: filters.status || undefined,
-          script_id: filters.script_id || undefined,
-          server_id: filters.server_id || undefined,
-          mine: filters.mine || undefined,
-          limit: 50,
-          cursor: after,
-        };
-        const page = await call(() => api.GET('/api/v1/executions', { params: { query } }));
-        setItems((prev) => (after && prev ? [...prev, ...page.items] : page.items));
-        setCursor(page.next_cursor ?? null);
-      });
-    },
-    [filters, run],
+  // The filters' choices.
+  const listsScripts = can('scripts.run') || can('scripts.write');
+  const listsServers = can('servers.read');
+  const { data: scripts = [] } = useApi(listsScripts && (() => call(() => api.GET('/api/v1/scripts'))), [listsScripts]);
+  const { data: servers = [] } = useApi(
+    listsServers && (() => call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then((p) => p.items)),
+    [listsServers],
   );
-  useEffect(() => {
-    void load();
-  }, [load]);
+
+  /** The runs matching the filters, 50 at a time from `after` on. */
+  const fetchPage = async (after?: string) => {
+    const query = {
+      status: filters.status || undefined,
+      script_id: filters.script_id || undefined,
+      server_id: filters.server_id || undefined,
+      mine: filters.mine || undefined,
+      limit: 50,
+      cursor: after,
+    };
+    const page = await call(() => api.GET('/api/v1/executions', { params: { query } }));
+    return { items: page.items, cursor: page.next_cursor ?? null };
+  };
+  // A list for new filters also clears what a failed "More" said about the old one.
+  const list = useApi(() => fetchPage(), [filters], { onData: () => more.setError(null) });
+  const items = list.data?.items ?? null;
+  const cursor = list.data?.cursor ?? null;
+  const loadMore = (after: string) =>
+    more.run(async () => {
+      const base = list.data;
+      const next = await fetchPage(after);
+      // Appended only to the list it continues, not to one loaded for other filters since.
+      list.setData((d) => (d && d === base ? { items: [...d.items, ...next.items], cursor: next.cursor } : d));
+    });
 
   return (
     <>
@@ -119,7 +121,7 @@ export function RunsPage() {
           </Button>
         </div>
       </form>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={more.error ?? list.error} />
       {!items ? (
         <Loading />
       ) : items.length === 0 ? (
@@ -131,7 +133,7 @@ export function RunsPage() {
       )}
       {cursor && (
         <div className="pager">
-          <Button busy={busy} onClick={() => void load(cursor)}>
+          <Button busy={more.busy || list.loading} onClick={() => void loadMore(cursor)}>
             {t('runs.more')}
           </Button>
         </div>

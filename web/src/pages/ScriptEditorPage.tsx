@@ -4,10 +4,11 @@
 // else's is refused. A save that changes what runs (or where) asks the user to confirm it is
 // them (step-up) and is then retried. A script owned by tags the user's `scripts.write` does
 // not cover is shown read-only.
-import { Suspense, lazy, useCallback, useEffect, useId, useState } from 'react';
+import { Suspense, lazy, useId, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate, useParams } from 'react-router';
 import { ApiError, api, call, type Schemas } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
@@ -306,10 +307,7 @@ export function ScriptEditorPage() {
   const canWrite = can('scripts.write');
   const writeScope = scopeOf(me, 'scripts.write');
   const scopeKey = JSON.stringify(writeScope ?? null);
-  const [script, setScript] = useState<Script | null>(null);
   const [draft, setDraft] = useState<Draft>(() => emptyDraft(writeScope));
-  const [versions, setVersions] = useState<Version[]>([]);
-  const [loadError, setLoadError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [viewing, setViewing] = useState<Version | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -317,47 +315,50 @@ export function ScriptEditorPage() {
   /** The server said this script is not ours to change (403 `script_not_yours`). */
   const [refused, setRefused] = useState(false);
   const [ownerError, setOwnerError] = useState<string | undefined>();
-  const [knownTags, setKnownTags] = useState<string[]>([]);
   const save = useAction();
   const { withStepUp, dialog: stepUpDialog } = useStepUp();
 
-  useEffect(() => {
-    if (!canWrite) return;
-    call(() => api.GET('/api/v1/tags')).then(
-      (list) => setKnownTags(list.map((x) => x.tag)),
-      () => setKnownTags([]),
-    );
-  }, [canWrite]);
+  const { data: knownTags = [] } = useApi(
+    canWrite &&
+      (() =>
+        call(() => api.GET('/api/v1/tags')).then(
+          (list) => list.map((x) => x.tag),
+          (): string[] => [],
+        )),
+    [canWrite],
+  );
 
-  const load = useCallback(async () => {
-    setRefused(false);
-    setOwnerError(undefined);
-    if (isNew) {
-      setScript(null);
-      setDraft(emptyDraft(JSON.parse(scopeKey) as PermissionScope));
-      setVersions([]);
-      return;
-    }
-    try {
-      const [s, v] = await Promise.all([
+  // The script and its versions; each answer (also "reload theirs") starts the draft afresh.
+  const {
+    data: loaded,
+    setData: setLoaded,
+    error: loadError,
+    reload: load,
+  } = useApi<{ script: Script | null; versions: Version[] }>(
+    async () => {
+      if (isNew) return { script: null, versions: [] };
+      const [script, versions] = await Promise.all([
         call(() => api.GET('/api/v1/scripts/{id}', { params: { path: { id } } })),
         call(() => api.GET('/api/v1/scripts/{id}/versions', { params: { path: { id } } })),
       ]);
-      setScript(s);
-      setDraft(toDraft(s));
-      setVersions(v);
-      setLoadError(null);
-    } catch (e) {
-      setLoadError(e);
-    }
-  }, [id, isNew, scopeKey]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+      return { script, versions };
+    },
+    [id, isNew, scopeKey],
+    {
+      onData: ({ script }) => {
+        setRefused(false);
+        setOwnerError(undefined);
+        setDraft(script ? toDraft(script) : emptyDraft(JSON.parse(scopeKey) as PermissionScope));
+      },
+    },
+  );
+  const script = loaded?.script ?? null;
+  const versions = loaded?.versions ?? [];
+  const setScript = (s: Script) => setLoaded((d) => ({ script: s, versions: d?.versions ?? [] }));
 
   const loadVersions = async (sid: string) => {
-    setVersions(await call(() => api.GET('/api/v1/scripts/{id}/versions', { params: { path: { id: sid } } })));
+    const fresh = await call(() => api.GET('/api/v1/scripts/{id}/versions', { params: { path: { id: sid } } }));
+    setLoaded((d) => ({ script: d?.script ?? null, versions: fresh }));
   };
 
   /** Runs a change through the step-up (asked for and retried when the server wants one). */

@@ -1,32 +1,22 @@
 // The script library: search, and the way into the editor. Running starts from a script.
 // Each script shows who owns it: the whole organization, or tags (where it may run).
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, call, type Schemas } from '../api/client';
+import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { DataTable, ErrorAlert, Loading, TextField, formatTime } from '../components/ui';
+import { useDebounced } from '../components/useDebounced';
 
 export function ScriptsPage() {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
   const [search, setSearch] = useState('');
-  const [items, setItems] = useState<Schemas['Script'][] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-
-  useEffect(() => {
-    const timer = setTimeout(() => {
-      call(() => api.GET('/api/v1/scripts', { params: { query: { q: search.trim() || undefined } } })).then(
-        (list) => {
-          setItems(list);
-          setError(null);
-        },
-        setError,
-      );
-    }, 200);
-    return () => clearTimeout(timer);
-  }, [search]);
+  // Searched as the user types, after a short pause.
+  const q = useDebounced(search.trim(), 200);
+  const { data: items, error } = useApi(() => call(() => api.GET('/api/v1/scripts', { params: { query: { q: q || undefined } } })), [q]);
 
   return (
     <>

@@ -1,8 +1,9 @@
 // One server: its settings, its credential's public facts, and the actions on it.
-import { Suspense, lazy, useCallback, useEffect, useState } from 'react';
+import { Suspense, lazy, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate, useParams } from 'react-router';
-import { ApiError, api, call, type Schemas, type Server } from '../api/client';
+import { ApiError, api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog } from '../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../components/StepUpDialog';
@@ -25,51 +26,44 @@ export function ServerDetailPage() {
   const navigate = useNavigate();
   const { withStepUp, dialog: stepUpDialog } = useStepUp();
   const confirming = useAction();
-  const [server, setServer] = useState<Server | null>(null);
-  const [credential, setCredential] = useState<Schemas['CredentialInfo'] | null>(null);
-  const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
   const [confirm, setConfirm] = useState<'server' | 'credential' | null>(null);
   // Bumped after a scan, which may have recorded the host key at first contact.
   const [scans, setScans] = useState(0);
-  const [jumpServer, setJumpServer] = useState<Server | null>(null);
-  const [recentRuns, setRecentRuns] = useState<Schemas['Execution'][] | null>(null);
   const [running, setRunning] = useState(false);
   const runHeaders = useRunHeaders();
   const seesRuns = can('scripts.run') || can('audit.read');
 
-  const load = useCallback(async () => {
-    try {
-      const s = await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id } } }));
-      setServer(s);
-      setCredential(
-        s.credential_kind
-          ? await call(() => api.GET('/api/v1/servers/{id}/credential', { params: { path: { id } } })).catch((e) =>
-              e instanceof ApiError && e.status === 404 ? null : Promise.reject(e),
-            )
-          : null,
-      );
-      setJumpServer(
-        s.jump_server_id
-          ? await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id: s.jump_server_id! } } })).catch(() => null)
-          : null,
-      );
-    } catch (e) {
-      setError(e);
-    }
+  // The server, its credential's public facts and the jump server's name.
+  const {
+    data: loaded,
+    error,
+    reload: load,
+  } = useApi(async () => {
+    const s = await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id } } }));
+    const credential = s.credential_kind
+      ? await call(() => api.GET('/api/v1/servers/{id}/credential', { params: { path: { id } } })).catch((e) =>
+          e instanceof ApiError && e.status === 404 ? null : Promise.reject(e),
+        )
+      : null;
+    const jumpServer = s.jump_server_id
+      ? await call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id: s.jump_server_id! } } })).catch(() => null)
+      : null;
+    return { server: s, credential, jumpServer };
   }, [id]);
+  const server = loaded?.server ?? null;
+  const credential = loaded?.credential ?? null;
+  const jumpServer = loaded?.jumpServer ?? null;
 
-  useEffect(() => {
-    void load();
-  }, [load]);
-
-  useEffect(() => {
-    if (!seesRuns) return;
-    void call(() => api.GET('/api/v1/executions', { params: { query: { server_id: id, limit: 5 } } })).then(
-      (p) => setRecentRuns(p.items),
-      () => setRecentRuns([]),
-    );
-  }, [id, seesRuns]);
+  const { data: recentRuns } = useApi(
+    seesRuns &&
+      (() =>
+        call(() => api.GET('/api/v1/executions', { params: { query: { server_id: id, limit: 5 } } })).then(
+          (p) => p.items,
+          () => [],
+        )),
+    [id, seesRuns],
+  );
 
   if (error) {
     return (

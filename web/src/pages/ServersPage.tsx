@@ -3,7 +3,8 @@
 import { useCallback, useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useSearchParams } from 'react-router';
-import { api, call, type Schemas, type Server } from '../api/client';
+import { api, call, type Server } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading, SelectField, TextField } from '../components/ui';
@@ -23,9 +24,6 @@ export function ServersPage() {
   const limit = Number(params.get('limit')) || 50;
   const offset = Number(params.get('offset')) || 0;
   const [search, setSearch] = useState(q);
-  const [page, setPage] = useState<Schemas['ServerPage'] | null>(null);
-  const [tags, setTags] = useState<Schemas['TagCount'][]>([]);
-  const [error, setError] = useState<unknown>(null);
   const [adding, setAdding] = useState(false);
 
   const update = useCallback(
@@ -41,27 +39,23 @@ export function ServersPage() {
     [params, setParams],
   );
 
-  const load = useCallback(async () => {
-    setError(null);
-    try {
-      const [p, tagList] = await Promise.all([
-        call(() =>
-          api.GET('/api/v1/servers', {
-            params: { query: { q: q || undefined, tag: tag || undefined, sort, order, limit, offset } },
-          }),
-        ),
-        call(() => api.GET('/api/v1/tags')),
-      ]);
-      setPage(p);
-      setTags(tagList);
-    } catch (e) {
-      setError(e);
-    }
+  const {
+    data: loaded,
+    error,
+    reload: load,
+  } = useApi(async () => {
+    const [page, tags] = await Promise.all([
+      call(() =>
+        api.GET('/api/v1/servers', {
+          params: { query: { q: q || undefined, tag: tag || undefined, sort, order, limit, offset } },
+        }),
+      ),
+      call(() => api.GET('/api/v1/tags')),
+    ]);
+    return { page, tags };
   }, [q, tag, sort, order, limit, offset]);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const page = loaded?.page ?? null;
+  const tags = loaded?.tags ?? [];
 
   // Search as the user types, after a short pause.
   useEffect(() => {

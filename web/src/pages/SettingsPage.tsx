@@ -1,7 +1,8 @@
 // Organization settings: the 2FA requirement and the networks health checks may reach.
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, Checkbox, ErrorAlert, Loading, Notice, TextArea, useAction } from '../components/ui';
 
@@ -15,25 +16,24 @@ const asList = (text: string) =>
 
 export function SettingsPage() {
   const { t } = useTranslation();
-  const { busy, error, setError, run } = useAction();
+  const { busy, error, run } = useAction();
   const [requireTotp, setRequireTotp] = useState<boolean | null>(null);
   const [networks, setNetworks] = useState('');
   const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    call(() => api.GET('/api/v1/settings'))
-      .then((s) => {
-        setRequireTotp(s.require_totp);
-        setNetworks(asText(s.check_allowed_networks));
-      })
-      .catch(setError);
-  }, [setError]);
+  // The form starts from the saved settings.
+  const { error: loadError } = useApi(() => call(() => api.GET('/api/v1/settings')), [], {
+    onData: (s) => {
+      setRequireTotp(s.require_totp);
+      setNetworks(asText(s.check_allowed_networks));
+    },
+  });
   return (
     <>
       <Breadcrumbs items={[{ label: t('nav.settings') }]} />
       <PageHeader title={t('nav.settings')} />
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? loadError} />
       {requireTotp === null ? (
-        !error && <Loading />
+        !loadError && <Loading />
       ) : (
         <form
           className="card"

@@ -7,7 +7,8 @@ import '@xterm/xterm/css/xterm.css';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
-import { ApiError, api, call, type Server } from '../api/client';
+import { ApiError, api, call } from '../api/client';
+import { useApi } from '../api/useApi';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading } from '../components/ui';
 import { formatBytes } from '../metrics/format';
@@ -181,7 +182,7 @@ function TerminalPane({
 export function TerminalPage() {
   const { id = '' } = useParams();
   const { t, i18n } = useTranslation();
-  const [server, setServer] = useState<Server | null>(null);
+  const { data: server, error: loadError } = useApi(() => call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id } } })), [id]);
   const [error, setError] = useState<unknown>(null);
   const [tabs, setTabs] = useState<Tab[]>([]);
   const [active, setActive] = useState(0);
@@ -189,12 +190,6 @@ export function TerminalPage() {
   const [fontSize, setFontSize] = useState(14);
   const [stepUp, setStepUp] = useState(false);
   const nextKey = useRef(1);
-
-  useEffect(() => {
-    call(() => api.GET('/api/v1/servers/{id}', { params: { path: { id } } }))
-      .then(setServer)
-      .catch(setError);
-  }, [id]);
 
   const open = useCallback(async () => {
     setError(null);
@@ -242,10 +237,10 @@ export function TerminalPage() {
   };
 
   if (!server) {
-    return error ? (
+    return loadError ? (
       <>
         <Breadcrumbs items={[{ label: t('nav.servers'), to: '/servers' }, { label: t('common.notFound') }]} />
-        <ErrorAlert error={error} />
+        <ErrorAlert error={loadError} />
       </>
     ) : (
       <Loading />

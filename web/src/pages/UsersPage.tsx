@@ -1,8 +1,9 @@
 // User management: create, disable, reset password, assign roles, require or reset 2FA, end
 // a user's sessions and revoke their API tokens.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Role, type User } from '../api/client';
+import { useApi } from '../api/useApi';
 import { useAuth } from '../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../components/Dialog';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
@@ -150,22 +151,18 @@ export function UsersPage() {
   const { t, i18n } = useTranslation();
   const { error, setError } = useAction();
   const { me } = useAuth();
-  const [users, setUsers] = useState<User[] | null>(null);
-  const [roles, setRoles] = useState<Role[]>([]);
   const [dialog, setDialog] = useState<{ kind: 'add' } | { kind: 'edit' | 'password' | 'delete' | 'totp' | 'access'; user: User } | null>(null);
 
-  const load = useCallback(async () => {
-    try {
-      const [u, r] = await Promise.all([call(() => api.GET('/api/v1/users')), call(() => api.GET('/api/v1/roles'))]);
-      setUsers(u);
-      setRoles(r);
-    } catch (e) {
-      setError(e);
-    }
-  }, [setError]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const {
+    data: loaded,
+    error: loadError,
+    reload: load,
+  } = useApi(async () => {
+    const [users, roles] = await Promise.all([call(() => api.GET('/api/v1/users')), call(() => api.GET('/api/v1/roles'))]);
+    return { users, roles };
+  }, []);
+  const users = loaded?.users ?? null;
+  const roles = loaded?.roles ?? [];
 
   const close = () => setDialog(null);
   const saved = () => {
@@ -193,7 +190,7 @@ export function UsersPage() {
           </Button>
         }
       />
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? loadError} />
       {!users ? (
         <Loading />
       ) : (

@@ -2,9 +2,10 @@
 // the agent's state, installing or uninstalling it over SSH (step-up, then the steps the server
 // reports), enrolling by hand (a token shown once, with a self-contained install command) or
 // revoking it.
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ApiError, api, call, postStream, type Schemas, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { useAuth } from '../../auth/AuthContext';
 import { ConfirmDialog, Dialog } from '../../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../../components/StepUpDialog';
@@ -60,7 +61,6 @@ function stepsOf(e: unknown): Step[] {
 export function AgentPanel({ server, onChanged }: { server: Server; onChanged: () => void }) {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
-  const [agent, setAgent] = useState<Schemas['AgentInfo'] | null>(null);
   const [enrollment, setEnrollment] = useState<Schemas['AgentEnrollment'] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -70,15 +70,13 @@ export function AgentPanel({ server, onChanged }: { server: Server; onChanged: (
   const { withStepUp, dialog: stepUpDialog } = useStepUp();
   const path = { params: { path: { id: server.id } } };
 
-  const load = useCallback(async () => {
-    try {
-      setAgent(await call(() => api.GET('/api/v1/servers/{id}/agent', { params: { path: { id: server.id } } })));
-    } catch (e) {
-      setError(e);
-    }
-  }, [server.id]);
+  const {
+    data: agent,
+    setData: setAgent,
+    error: loadError,
+    reload: load,
+  } = useApi(() => call(() => api.GET('/api/v1/servers/{id}/agent', { params: { path: { id: server.id } } })), [server.id]);
   useEffect(() => {
-    void load();
     const timer = window.setInterval(() => void load(), 10_000);
     return () => window.clearInterval(timer);
   }, [load]);
@@ -181,7 +179,7 @@ export function AgentPanel({ server, onChanged }: { server: Server; onChanged: (
           )}
         </div>
       )}
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? loadError} />
       <Dialog
         open={enrollment !== null}
         title={t('agent.enrolledTitle')}

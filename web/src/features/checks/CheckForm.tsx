@@ -1,8 +1,9 @@
 // Creating or editing a health check: the fields of its kind (HTTP, TCP, DNS), the server it
 // belongs to, how often it runs and how long a run may take.
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { Dialog } from '../../components/Dialog';
 import { Button, Checkbox, ErrorAlert, SelectField, TextField, useAction } from '../../components/ui';
 
@@ -87,16 +88,16 @@ export function CheckFormDialog({
   const { busy, error, run } = useAction();
   const [f, setF] = useState(() => initial(check, serverId));
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [servers, setServers] = useState<Server[]>([]);
+  const { data: servers = [] } = useApi(
+    open &&
+      (() =>
+        call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then(
+          (p) => p.items,
+          (): Server[] => [],
+        )),
+    [open],
+  );
   const set = <K extends keyof FormState>(k: K, v: FormState[K]) => setF((old) => ({ ...old, [k]: v }));
-
-  useEffect(() => {
-    if (!open) return;
-    void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then(
-      (p) => setServers(p.items),
-      () => setServers([]),
-    );
-  }, [open]);
 
   const validate = () => {
     const e: Record<string, string> = {};

@@ -1,32 +1,21 @@
 // The server page's health checks: their status, response time and uptime, and adding one for
 // this server.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link, useNavigate } from 'react-router';
 import { api, call, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { useAuth } from '../../auth/AuthContext';
 import { Button, DataTable, ErrorAlert, Loading } from '../../components/ui';
-import { CheckFormDialog, type Check } from './CheckForm';
+import { CheckFormDialog } from './CheckForm';
 import { StatusBadge, checkTarget, formatMs, formatPercent } from './checkDisplay';
 
 export function ServerChecks({ server }: { server: Server }) {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
   const navigate = useNavigate();
-  const [items, setItems] = useState<Check[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { data: items, error } = useApi(() => call(() => api.GET('/api/v1/checks', { params: { query: { server_id: server.id } } })), [server.id]);
   const [adding, setAdding] = useState(false);
-
-  const load = useCallback(async () => {
-    try {
-      setItems(await call(() => api.GET('/api/v1/checks', { params: { query: { server_id: server.id } } })));
-    } catch (e) {
-      setError(e);
-    }
-  }, [server.id]);
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   return (
     <section className="card" aria-labelledby="server-checks">

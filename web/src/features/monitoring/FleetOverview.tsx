@@ -1,10 +1,11 @@
 // The fleet at a glance on the dashboard: every visible server's status, CPU, memory, disk,
 // network and a CPU sparkline, live over `/api/v1/live` (polling the summary while the socket
 // is down). Cards or a compact table; filter by tag and status; sort by any metric.
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { Link } from 'react-router';
-import { api, call, type Schemas } from '../../api/client';
+import { api, call } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { Button, DataTable, ErrorAlert, Loading, SelectField } from '../../components/ui';
 import { formatBytes, formatValue } from '../../metrics/format';
 import { useLive, type HostStatus, type ServerMetrics } from '../../metrics/live';
@@ -90,12 +91,7 @@ function ServerCard({ s }: { s: ServerMetrics }) {
 export function FleetOverview() {
   const { t, i18n } = useTranslation();
   const f = useFormat();
-  const [usage, setUsage] = useState<Schemas['MetricsDiskUsage'] | null>(null);
-  useEffect(() => {
-    void call(() => api.GET('/api/v1/metrics/disk-usage'))
-      .then(setUsage)
-      .catch(() => setUsage(null));
-  }, []);
+  const { data: usage } = useApi(() => call(() => api.GET('/api/v1/metrics/disk-usage')).catch(() => null), []);
   const { servers, live, loaded, error } = useLive({ fleet: true }, 'fleet');
   const [view, setView] = useState<'cards' | 'table'>(() => (localStorage.getItem('steward.fleetView') === 'table' ? 'table' : 'cards'));
   const [tag, setTag] = useState('');

@@ -1,9 +1,10 @@
 // The Metrics section of a server's page: one chart per metric group over a chosen range, a
 // live mode that appends each new sample, the server's current status and how much room its
 // metrics take per day. Loaded lazily (uPlot) by ServerDetailPage.
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { Button, ErrorAlert, Loading } from '../../components/ui';
 import { formatBytes } from '../../metrics/format';
 import { CHART_NAMES, chartGroups, chartOf, type Points } from '../../metrics/groups';
@@ -13,6 +14,8 @@ import { StatusBadge } from './FleetOverview';
 import '../../styles/metrics.css';
 
 type Series = Schemas['MetricSeries'];
+/** The lines shown, and the time span the charts cover (ms since the epoch). */
+type Shown = { points: Points; from: number; until: number };
 
 const RANGES = [
   ['1h', 3600],
@@ -39,41 +42,40 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
   const groups = useMemo(() => chartGroups(t), [t]);
   const [range, setRange] = useState<RangeKey>('1h');
   const [live, setLive] = useState(false);
-  const [points, setPoints] = useState<Points | null>(null);
-  const [from, setFrom] = useState(0);
-  const [until, setUntil] = useState(0);
-  const [error, setError] = useState<unknown>(null);
-  const [usage, setUsage] = useState<Schemas['ServerDiskUsage'] | null | undefined>(undefined);
   const seconds = RANGES.find(([k]) => k === range)![1];
 
-  const load = useCallback(async () => {
-    const to = Date.now();
-    const start = to - seconds * 1000;
-    try {
+  // Another range (or server) shows the spinner until its data is in; Reload keeps the charts.
+  const {
+    data: shown,
+    setData: setShown,
+    error,
+    reload: load,
+  } = useApi<Shown>(
+    async () => {
+      const to = Date.now();
+      const start = to - seconds * 1000;
       const r = await call(() =>
         api.GET('/api/v1/servers/{id}/metrics', {
           params: { path: { id: server.id }, query: { names: NAMES, from: String(start), to: String(to) } },
         }),
       );
-      setPoints(toPoints(r.series));
-      setFrom(start);
-      setUntil(to);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, [server.id, seconds]);
+      return { points: toPoints(r.series), from: start, until: to };
+    },
+    [server.id, seconds],
+    { clearOnChange: true },
+  );
+  const points = shown?.points ?? null;
+  const from = shown?.from ?? 0;
+  const until = shown?.until ?? 0;
 
-  useEffect(() => {
-    setPoints(null);
-    void load();
-  }, [load]);
-
-  useEffect(() => {
-    void call(() => api.GET('/api/v1/metrics/disk-usage'))
-      .then((u) => setUsage(u.items.find((i) => i.server_id === server.id) ?? null))
-      .catch(() => setUsage(null));
-  }, [server.id]);
+  // `undefined` while loading, `null` when this server has no metrics stored.
+  const { data: usage } = useApi(
+    () =>
+      call(() => api.GET('/api/v1/metrics/disk-usage'))
+        .then((u) => u.items.find((i) => i.server_id === server.id) ?? null)
+        .catch(() => null),
+    [server.id],
+  );
 
   // Live mode: every new sample of this server is appended to the lines it belongs to.
   const { servers } = useLive(live ? { servers: [server.id] } : null, live ? `server:${server.id}` : 'off');
@@ -81,8 +83,8 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
   useEffect(() => {
     if (!live || !current?.last_sample_at || !current.points) return;
     const ts = new Date(current.last_sample_at).getTime();
-    setPoints((prev) => {
-      const next: Points = new Map(prev ?? []);
+    setShown((prev) => {
+      const next: Points = new Map(prev?.points ?? []);
       for (const p of current.points ?? []) {
         const key = `${p.name}|${p.label}`;
         const entry = next.get(key) ?? { line: { name: p.name, label: p.label }, pts: new Map<number, number>() };
@@ -90,11 +92,9 @@ export default function ServerMetrics({ server }: { server: Schemas['Server'] })
         pts.set(ts, p.value);
         next.set(key, { line: entry.line, pts });
       }
-      return next;
+      return { points: next, from: Date.now() - seconds * 1000, until: Math.max(Date.now(), ts) };
     });
-    setFrom(Date.now() - seconds * 1000);
-    setUntil(Math.max(Date.now(), ts));
-  }, [live, current?.last_sample_at, current?.points, seconds]);
+  }, [live, current?.last_sample_at, current?.points, seconds, setShown]);
 
   const charts = useMemo(
     () => (points ? groups.map((g) => ({ g, data: chartOf(points, g, from) })).filter((c) => c.data !== null) : []),

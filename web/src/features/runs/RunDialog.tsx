@@ -3,13 +3,15 @@
 // `step_up_required` answer asks for the password or a code and retries by itself. A saved
 // script runs at the version shown here: if someone changed it meanwhile, the server refuses
 // (`script_changed`) and the dialog shows what changed before offering the new version.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { ApiError, api, call, type Schemas } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { Dialog } from '../../components/Dialog';
 import { StepUpCancelled, useStepUp } from '../../components/StepUpDialog';
 import { Button, Checkbox, ErrorAlert, Notice, SelectField, TextArea, TextField, formatTime, useAction } from '../../components/ui';
+import { useDebounced } from '../../components/useDebounced';
 import { diffLines } from '../scripts/scriptOwners';
 import '../../styles/scripts.css';
 
@@ -155,20 +157,30 @@ export function RunDialog({
 }) {
   const { t, i18n } = useTranslation();
   const navigate = useNavigate();
-  const { busy, error, setError, run } = useAction();
+  const { busy, error, run } = useAction();
   const { withStepUp, dialog: stepUpDialog } = useStepUp();
   const [mode, setMode] = useState<'script' | 'command'>(adHoc ? 'command' : 'script');
-  const [scripts, setScripts] = useState<Script[]>(givenScript ? [givenScript] : []);
+  // The library, when no script was given.
+  const library = useApi(open && !givenScript && (() => call(() => api.GET('/api/v1/scripts'))), [open, givenScript]);
+  const scripts = library.data ?? (givenScript ? [givenScript] : []);
   const [scriptId, setScriptId] = useState(givenScript?.id ?? '');
-  const script = useMemo(() => scripts.find((s) => s.id === scriptId), [scripts, scriptId]);
+  const script = scripts.find((s) => s.id === scriptId);
   const [values, setValues] = useState<Record<string, Value>>(() => initialValues(givenScript?.parameters ?? []));
   const [command, setCommand] = useState('');
   const [shell, setShell] = useState<'sh' | 'bash'>('sh');
   const [selected, setSelected] = useState<Map<string, string>>(() => new Map(preselected.map((s) => [s.id, s.name])));
   const [chosenTags, setChosenTags] = useState<Set<string>>(new Set());
   const [search, setSearch] = useState('');
-  const [found, setFound] = useState<Schemas['Server'][]>([]);
-  const [allTags, setAllTags] = useState<Schemas['TagCount'][]>([]);
+  // Server search, after a short pause.
+  const query = useDebounced(search.trim(), 200);
+  const serverSearch = useApi(
+    open && (() => call(() => api.GET('/api/v1/servers', { params: { query: { q: query || undefined, limit: 50 } } })).then((p) => p.items)),
+    [open, query],
+  );
+  const found = serverSearch.data ?? [];
+  const tags = useApi(open && (() => call(() => api.GET('/api/v1/tags'))), [open]);
+  const allTags = tags.data ?? [];
+  const loadError = library.error ?? tags.error ?? serverSearch.error;
   const [timeout, setTimeoutSecs] = useState('300');
   const [concurrency, setConcurrency] = useState('10');
   const [stopOnFailure, setStopOnFailure] = useState(false);
@@ -182,29 +194,6 @@ export function RunDialog({
   useEffect(() => {
     if (changed) changedRef.current?.scrollIntoView?.({ block: 'nearest' });
   }, [changed]);
-
-  // The library, when no script was given.
-  useEffect(() => {
-    if (!open || givenScript) return;
-    void call(() => api.GET('/api/v1/scripts')).then(setScripts, setError);
-  }, [open, givenScript, setError]);
-
-  useEffect(() => {
-    if (!open) return;
-    void call(() => api.GET('/api/v1/tags')).then(setAllTags, setError);
-  }, [open, setError]);
-
-  // Server search, after a short pause.
-  useEffect(() => {
-    if (!open) return;
-    const timer = setTimeout(() => {
-      void call(() => api.GET('/api/v1/servers', { params: { query: { q: search.trim() || undefined, limit: 50 } } })).then(
-        (p) => setFound(p.items),
-        setError,
-      );
-    }, 200);
-    return () => clearTimeout(timer);
-  }, [open, search, setError]);
 
   const pickScript = (id: string) => {
     setScriptId(id);
@@ -296,7 +285,7 @@ export function RunDialog({
       if (!script) return;
       const fresh = await call(() => api.GET('/api/v1/scripts/{id}', { params: { path: { id: script.id } } }));
       const nextValues = carryValues(script.parameters, fresh.parameters, values);
-      setScripts((list) => list.map((s) => (s.id === fresh.id ? fresh : s)));
+      library.setData((list) => (list ?? scripts).map((s) => (s.id === fresh.id ? fresh : s)));
       setValues(nextValues);
       setChanged(null);
       // If the parameters changed, the user looks at the form before starting.
@@ -466,7 +455,7 @@ export function RunDialog({
             <ErrorAlert error={reload.error} />
           </section>
         )}
-        <ErrorAlert error={error} />
+        <ErrorAlert error={error ?? loadError} />
       </Dialog>
       {stepUpDialog}
     </>

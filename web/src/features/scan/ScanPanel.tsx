@@ -2,10 +2,11 @@
 // ports, services, failed units, containers), what it could not see, what changed since the
 // scan before, earlier scans (each shown with what changed before it), and the next steps
 // proposed for the databases found.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useNavigate } from 'react-router';
 import { api, call, type Schemas, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { useAuth } from '../../auth/AuthContext';
 import { Button, DataTable, ErrorAlert, Notice, formatTime, useAction } from '../../components/ui';
 import { formatBytes as formatBytesIec } from '../../metrics/format';
@@ -14,7 +15,6 @@ import '../../styles/scan.css';
 type Overview = Schemas['ScanOverview'];
 type Proposal = Schemas['Proposal'];
 type Report = Schemas['ScanReport'];
-type ScanSummary = Schemas['ScanSummary'];
 
 /** Bytes with binary prefixes (GiB, as the metrics show them); `—` when unknown. */
 function formatBytes(n: number | null | undefined, locale: string): string {
@@ -233,22 +233,19 @@ function Proposals({
 function ScanHistory({ serverId, refresh, onShow }: { serverId: string; refresh: unknown; onShow: (id: string) => Promise<void> }) {
   const { t, i18n } = useTranslation();
   const [open, setOpen] = useState(false);
-  const [items, setItems] = useState<ScanSummary[] | null>(null);
-  const [total, setTotal] = useState(0);
   const { busy, error, run } = useAction();
-  useEffect(() => {
-    if (!open) return;
-    void run(async () => {
-      const page = await call(() => api.GET('/api/v1/servers/{id}/scans', { params: { path: { id: serverId }, query: { limit: 50 } } }));
-      setItems(page.items);
-      setTotal(page.total);
-    });
-    // Reloaded when opened and after a new scan (`refresh` changes).
-  }, [open, serverId, refresh, run]);
+  // Reloaded when opened and after a new scan (`refresh` changes).
+  const history = useApi(
+    open && (() => call(() => api.GET('/api/v1/servers/{id}/scans', { params: { path: { id: serverId }, query: { limit: 50 } } }))),
+    [open, serverId, refresh],
+  );
+  const items = history.data?.items;
+  const total = history.data?.total ?? 0;
+  const showBusy = busy || history.loading;
   return (
     <details className="scan-history" onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>{items ? t('scan.historyCount', { n: total }) : t('scan.history')}</summary>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? history.error} />
       {items && (
         <DataTable caption={t('scan.history')} headers={[t('scan.started'), t('scan.startedBy'), t('scan.status')]} actionsLabel={t('scan.show')}>
           {items.map((s) => {
@@ -259,7 +256,7 @@ function ScanHistory({ serverId, refresh, onShow }: { serverId: string; refresh:
                 <td>{s.trigger === 'schedule' ? t('scan.scheduled') : t('scan.manual')}</td>
                 <td>{t(`scan.outcome.${s.status}`, { defaultValue: s.status })}</td>
                 <td>
-                  <Button busy={busy} aria-label={t('scan.showLabel', { time })} onClick={() => run(() => onShow(s.id))}>
+                  <Button busy={showBusy} aria-label={t('scan.showLabel', { time })} onClick={() => run(() => onShow(s.id))}>
                     {t('scan.show')}
                   </Button>
                 </td>
@@ -275,37 +272,34 @@ function ScanHistory({ serverId, refresh, onShow }: { serverId: string; refresh:
 export function ScanPanel({ server, onScanned }: { server: Server; onScanned?: () => void }) {
   const { t, i18n } = useTranslation();
   const { can } = useAuth();
-  const [latestOverview, setOverview] = useState<Overview | null>(null);
+  const {
+    data: loaded,
+    setData,
+    error: loadError,
+    reload: load,
+  } = useApi(async () => {
+    const path = { params: { path: { id: server.id } } };
+    const [overview, proposals] = await Promise.all([
+      call(() => api.GET('/api/v1/servers/{id}/scan', path)),
+      call(() => api.GET('/api/v1/servers/{id}/proposals', path)),
+    ]);
+    return { overview, proposals };
+  }, [server.id]);
+  const latestOverview = loaded?.overview ?? null;
+  const proposals = loaded?.proposals ?? [];
   // An earlier scan picked from the history, shown instead of the latest.
   const [viewing, setViewing] = useState<Overview | null>(null);
   const overview = viewing ?? latestOverview;
-  const [proposals, setProposals] = useState<Proposal[]>([]);
-  const [loadError, setLoadError] = useState<unknown>(null);
   const { busy, error, run } = useAction();
   const canWrite = can('servers.write');
 
-  const load = useCallback(async () => {
-    try {
-      const path = { params: { path: { id: server.id } } };
-      const [o, p] = await Promise.all([
-        call(() => api.GET('/api/v1/servers/{id}/scan', path)),
-        call(() => api.GET('/api/v1/servers/{id}/proposals', path)),
-      ]);
-      setOverview(o);
-      setProposals(p);
-    } catch (e) {
-      setLoadError(e);
-    }
-  }, [server.id]);
-  useEffect(() => {
-    void load();
-  }, [load]);
-
   const scanNow = () =>
     run(async () => {
-      setOverview(await call(() => api.POST('/api/v1/servers/{id}/scan', { params: { path: { id: server.id } } })));
+      const scanned = await call(() => api.POST('/api/v1/servers/{id}/scan', { params: { path: { id: server.id } } }));
+      setData((d) => ({ proposals: d?.proposals ?? [], overview: scanned }));
       setViewing(null);
-      setProposals(await call(() => api.GET('/api/v1/servers/{id}/proposals', { params: { path: { id: server.id } } })));
+      const fresh = await call(() => api.GET('/api/v1/servers/{id}/proposals', { params: { path: { id: server.id } } }));
+      setData((d) => ({ overview: d?.overview ?? scanned, proposals: fresh }));
       onScanned?.();
     });
 

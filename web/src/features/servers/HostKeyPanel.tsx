@@ -1,8 +1,9 @@
 // The server page's connection section: test the connection, see the host key Steward trusts,
 // and — when the server presented a different one — compare fingerprints and accept it.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { ApiError, api, call, type Schemas, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { useAuth } from '../../auth/AuthContext';
 import { ConfirmDialog } from '../../components/Dialog';
 import { Button, ErrorAlert, Notice, formatTime } from '../../components/ui';
@@ -13,24 +14,25 @@ export function HostKeyPanel({ server }: { server: Server }) {
   // Trusting a key decides where the credential goes: it needs credentials.write as well.
   const canTest = canOn('servers.write', server.tags);
   const canTrust = canTest && canOn('credentials.write', server.tags);
-  const [key, setKey] = useState<Schemas['HostKeyInfo'] | null>(null);
   const [result, setResult] = useState<Schemas['ConnectionTest'] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const [accepting, setAccepting] = useState(false);
   const path = { params: { path: { id: server.id } } };
 
-  const load = useCallback(async () => {
-    try {
-      setKey(await call(() => api.GET('/api/v1/servers/{id}/host-key', { params: { path: { id: server.id } } })));
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) setKey(null);
-      else setError(e);
-    }
-  }, [server.id]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  // No key trusted yet: 404.
+  const {
+    data: key,
+    error: loadError,
+    reload: load,
+  } = useApi(
+    () =>
+      call(() => api.GET('/api/v1/servers/{id}/host-key', { params: { path: { id: server.id } } })).catch((e) => {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }),
+    [server.id],
+  );
 
   const test = async () => {
     setBusy(true);
@@ -105,7 +107,7 @@ export function HostKeyPanel({ server }: { server: Server }) {
       )}
       {canTest && server.endpoint_change && <p className="muted small">{t('servers.endpoint.testUnconfirmed')}</p>}
       <div aria-live="polite">{outcome()}</div>
-      <ErrorAlert error={error} />
+      <ErrorAlert error={error ?? loadError} />
       <ConfirmDialog
         open={accepting}
         title={t('servers.acceptKey')}

@@ -1,7 +1,8 @@
 // Adding or editing a server, and setting its credential.
-import { useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas, type Server } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { useAuth } from '../../auth/AuthContext';
 import { parseTags } from './tags';
 import { Dialog } from '../../components/Dialog';
@@ -33,7 +34,6 @@ export function ServerFormDialog({
   const [tags, setTags] = useState((server?.tags ?? []).join(', '));
   const [notes, setNotes] = useState(server?.notes ?? '');
   const [jumpServerId, setJumpServerId] = useState(server?.jump_server_id ?? '');
-  const [jumpCandidates, setJumpCandidates] = useState<Server[]>([]);
   const [monitoring, setMonitoring] = useState<Schemas['Monitoring']>(server?.monitoring ?? 'agentless');
   const [interval, setInterval_] = useState(String(server?.metrics_interval_secs ?? 10));
   const [credential, setCredential] = useState<CredentialChoice>(server || !can('credentials.write') ? 'none' : 'generate');
@@ -43,13 +43,15 @@ export function ServerFormDialog({
   const [saved, setSaved] = useState<Server | null>(null);
 
   // Jump servers: any other server that is itself reached directly.
-  useEffect(() => {
-    if (!open) return;
-    void call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then(
-      (p) => setJumpCandidates(p.items.filter((s) => s.id !== server?.id && !s.jump_server_id)),
-      () => setJumpCandidates([]),
-    );
-  }, [open, server?.id]);
+  const { data: jumpCandidates = [] } = useApi(
+    open &&
+      (() =>
+        call(() => api.GET('/api/v1/servers', { params: { query: { limit: 500 } } })).then(
+          (p) => p.items.filter((s) => s.id !== server?.id && !s.jump_server_id),
+          (): Server[] => [],
+        )),
+    [open, server?.id],
+  );
 
   // What an endpoint change does to the credential: kept by someone who may manage it (after a
   // step-up), otherwise detached until such a person confirms the new endpoint.

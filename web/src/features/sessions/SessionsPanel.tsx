@@ -1,11 +1,12 @@
 // Where an account is signed in, and its API tokens as an administrator sees them: the
 // user's own sessions (Profile › Security) and, for user managers, another user's sessions
 // and tokens (Users › Sessions and tokens). The server decides who may see and end what.
-import { useCallback, useEffect, useState } from 'react';
+import { useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { api, call, type Schemas } from '../../api/client';
+import { useApi } from '../../api/useApi';
 import { ConfirmDialog } from '../../components/Dialog';
-import { Button, DataTable, ErrorAlert, Loading, formatTime, useAction } from '../../components/ui';
+import { Button, DataTable, ErrorAlert, Loading, formatTime } from '../../components/ui';
 
 type Session = Schemas['SessionInfo'];
 type Token = Schemas['ApiToken'];
@@ -13,23 +14,18 @@ type Token = Schemas['ApiToken'];
 /** Live sessions: the caller's own (no `user`), or those of `user` (an administrator's view). */
 export function SessionsPanel({ user }: { user?: { id: string; username: string } }) {
   const { t, i18n } = useTranslation();
-  const { error, setError } = useAction();
-  const [sessions, setSessions] = useState<Session[] | null>(null);
   const [ending, setEnding] = useState<Session | 'all' | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setSessions(
-        user
-          ? await call(() => api.GET('/api/v1/users/{id}/sessions', { params: { path: { id: user.id } } }))
-          : await call(() => api.GET('/api/v1/auth/sessions')),
-      );
-    } catch (e) {
-      setError(e);
-    }
-  }, [user, setError]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const {
+    data: sessions,
+    error,
+    reload: load,
+  } = useApi(
+    () =>
+      user
+        ? call(() => api.GET('/api/v1/users/{id}/sessions', { params: { path: { id: user.id } } }))
+        : call(() => api.GET('/api/v1/auth/sessions')),
+    [user?.id],
+  );
 
   const endOne = async (s: Session) => {
     if (user) await call(() => api.DELETE('/api/v1/users/{id}/sessions/{session_id}', { params: { path: { id: user.id, session_id: s.id } } }));
@@ -104,19 +100,12 @@ export function SessionsPanel({ user }: { user?: { id: string; username: string 
 /** Another user's API tokens, for a user manager to revoke. */
 export function UserTokensPanel({ user }: { user: { id: string; username: string } }) {
   const { t } = useTranslation();
-  const { error, setError } = useAction();
-  const [tokens, setTokens] = useState<Token[] | null>(null);
   const [revoke, setRevoke] = useState<Token | null>(null);
-  const load = useCallback(async () => {
-    try {
-      setTokens(await call(() => api.GET('/api/v1/users/{id}/api-tokens', { params: { path: { id: user.id } } })));
-    } catch (e) {
-      setError(e);
-    }
-  }, [user, setError]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const {
+    data: tokens,
+    error,
+    reload: load,
+  } = useApi(() => call(() => api.GET('/api/v1/users/{id}/api-tokens', { params: { path: { id: user.id } } })), [user.id]);
   return (
     <section className="card" data-testid="user-tokens">
       <h2>{t('nav.tokens')}</h2>
