@@ -149,7 +149,7 @@ impl From<ServiceError> for ApiError {
                 message,
                 details,
             } => Self::conflict(code, message).with_details(details),
-            ServiceError::Forbidden { message } => Self::forbidden(message),
+            ServiceError::Forbidden { code, message } => Self::forbidden(message).with_code(code),
             ServiceError::Validation(v) => v.into(),
             ServiceError::Invalid {
                 code,

@@ -198,23 +198,7 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for ApiQuery<T> {
     }
 }
 
-/// Who is calling from where, for the audit log and throttling.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The client's address (behind a trusted proxy: the forwarded one).
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-    pub request_id: Option<String>,
-}
-
-impl ClientInfo {
-    /// The address as text, or `unknown`.
-    pub fn ip_string(&self) -> String {
-        self.ip
-            .map(|i| i.to_string())
-            .unwrap_or_else(|| "unknown".into())
-    }
-}
+pub use steward_services::principal::ClientInfo;
 
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;

@@ -5,14 +5,12 @@
 
 pub mod agent_install;
 pub mod agent_progress;
-pub mod audit;
 pub mod auth;
 pub mod checks;
 pub mod discovery;
 pub mod edge;
 pub mod error;
 pub mod extract;
-pub mod fleet;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;

@@ -20,9 +20,9 @@ use steward_ssh::runner::RunnerCommand;
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use crate::fleet::{self, Actor};
 use crate::handlers::{opt_time, time};
 use crate::state::AppState;
+use steward_services::fleet::{self, Actor};
 
 const PID_PREFIX: &[u8] = b"steward-pid:";
 

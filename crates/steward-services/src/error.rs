@@ -18,9 +18,10 @@ pub enum ServiceError {
         message: String,
         details: Value,
     },
-    /// The caller may not do this.
+    /// The caller may not do this (`forbidden`, or a code saying what would allow it, such as
+    /// `step_up_required`).
     #[error("{message}")]
-    Forbidden { message: String },
+    Forbidden { code: &'static str, message: String },
     /// A value is not acceptable: a field that failed its rule.
     #[error(transparent)]
     Validation(#[from] ValidationError),
@@ -67,6 +68,7 @@ impl ServiceError {
     /// `Forbidden`.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden {
+            code: "forbidden",
             message: message.into(),
         }
     }

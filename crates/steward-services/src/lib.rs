@@ -3,16 +3,24 @@
 //! axum, tower, hyper or WebSockets (a test over `cargo metadata` checks it). Failures are
 //! [`ServiceError`]s, which the API maps to its answers.
 //!
-//! The move of the domain out of steward-api happens in steps (issue 14); so far: the
-//! authentication core ([`auth`]), start-up preparation ([`bootstrap`]), the pure half of
+//! [`Services`] is the foundation every service takes. The move of the domain out of
+//! steward-api happens in steps (issue 14); so far: the settings ([`config`]), the
+//! authentication core ([`auth`]), who is calling ([`principal`]), the audit log ([`audit`]),
+//! reaching managed servers ([`fleet`]), start-up preparation ([`bootstrap`]), the pure half of
 //! service discovery ([`discovery`]) and the metrics store ([`metrics`]).
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod fleet;
 pub mod metrics;
+pub mod principal;
+mod services;
 
 pub use error::{ServiceError, ServiceResult};
+pub use services::{Inner, Services};

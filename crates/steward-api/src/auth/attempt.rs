@@ -16,10 +16,10 @@ use steward_db::throttle::{self as counters, Schedule};
 use steward_proto::Sensitive;
 
 use super::Principal;
-use crate::audit::{Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
 
 /// An attempt counted against an address and an account, not yet judged.
 #[derive(Debug)]

@@ -47,12 +47,12 @@ pub(crate) async fn revalidate(st: &AppState, p: &Principal) -> ApiResult<Option
     if user.disabled_at.is_some() {
         return Ok(None);
     }
-    let (roles, authz) = load_authz(st, &user.id).await?;
+    let (roles, authz) = load_authz(&st.db, &user.id).await?;
     let authz = match &restrict {
         Some(allowed) => authz.restrict_to(allowed),
         None => authz,
     };
-    let totp_required = user.require_totp != 0 || org_requires_totp(st, &user.org_id).await?;
+    let totp_required = user.require_totp != 0 || org_requires_totp(&st.db, &user.org_id).await?;
     let fresh = Principal {
         user,
         roles,

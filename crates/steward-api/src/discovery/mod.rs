@@ -12,11 +12,11 @@ use steward_db::scans::{self, ScanRow};
 use steward_db::servers::{self, ServerRow};
 use steward_proto::{ScanError, ScanReport};
 
-use crate::audit::Outcome;
 use crate::error::ApiError;
-use crate::fleet::{self, Actor};
 use crate::state::AppState;
+use steward_services::audit::Outcome;
 use steward_services::discovery::{diff, parse, script};
+use steward_services::fleet::{self, Actor};
 
 /// Longest a scan's script may run.
 pub const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);

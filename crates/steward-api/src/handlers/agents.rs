@@ -25,13 +25,13 @@ use super::servers::visible;
 use super::{opt_time, tags};
 use crate::agent_install::{self, Busy, Probe, step};
 use crate::agent_progress::{self, Steps};
-use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, OptionalJson};
-use crate::fleet::{self, Actor, ReachError};
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
 use steward_services::auth::tokens::{hash_token, random_token};
+use steward_services::fleet::{self, Actor, ReachError};
 
 /// Prefix of enrollment tokens, so a leaked one is recognisable.
 pub const TOKEN_PREFIX: &str = "stwa_";
@@ -367,7 +367,7 @@ async fn authorize_install(
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
     let check = match req.as_ref().and_then(|r| r.step_up.as_ref()) {
         Some(proof) => super::step_up::verify(st, p, proof).await,
-        None => p.require_step_up(st, what),
+        None => Ok(p.require_step_up(st.now_ms(), st.config.step_up_window, what)?),
     };
     if let Err(e) = check {
         Event::by(p, action, st.now_ms())
@@ -436,7 +436,7 @@ async fn connect_and_probe(
         Ok(c) => c,
         Err(ReachError::Internal(e)) => {
             return Err(Failure {
-                error: e,
+                error: e.into(),
                 steps: steps.to_vec(),
             });
         }

@@ -10,11 +10,11 @@ use steward_db::api_tokens::{self, ApiTokenRow};
 use steward_proto::{ApiToken, CreateApiTokenRequest, CreatedApiToken, ErrorBody};
 
 use super::{opt_time, tags, time};
-use crate::audit::Event;
 use crate::auth::SessionPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::audit::Event;
 use steward_services::auth::tokens;
 
 pub(crate) fn view(r: ApiTokenRow) -> ApiToken {

@@ -14,12 +14,12 @@ use steward_proto::{
 };
 
 use super::tags;
-use crate::audit::{Event, Outcome};
 use crate::auth::attempt::{self, Attempt, Proof};
 use crate::auth::{PendingPrincipal, PendingSession, cookies};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo, OptionalJson};
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
 use steward_services::auth::tokens;
 
 /// UI languages Steward ships.

@@ -24,13 +24,13 @@ use steward_proto::{
 
 use super::servers::visible;
 use super::{tags, time};
-use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::checks::{admit, run_and_store, spec_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::rate_limit::Limit;
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
 
 /// Most results returned for the chart.
 const MAX_RESULTS: i64 = 5000;

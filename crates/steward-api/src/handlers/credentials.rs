@@ -10,11 +10,11 @@ use steward_proto::{CredentialInfo, CredentialInput, CredentialKind, ErrorBody};
 use steward_ssh::keys;
 
 use super::{servers::visible, tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::audit::Event;
 use steward_services::bootstrap::store_secret;
 
 /// The longest SSH password accepted.

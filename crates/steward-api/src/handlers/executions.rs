@@ -24,13 +24,13 @@ use steward_proto::{
 
 use super::scripts::{check_value, load as load_script, owner_scope};
 use super::{opt_time, tags, time};
-use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
-use crate::fleet::Actor;
 use crate::runner::{self, Plan, host_view, seq_of, shell_quote, summarize};
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
+use steward_services::fleet::Actor;
 
 /// Runs on more servers than this need a step-up.
 pub const STEP_UP_ABOVE: usize = 10;

@@ -12,12 +12,12 @@ use steward_db::roles::{self, RoleRow};
 use steward_proto::{ErrorBody, PermissionInfo, Role, RoleInput};
 
 use super::{tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::auth::principal::grant_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 fn view(r: RoleRow, user_count: i64) -> ApiResult<Role> {
     let grant = grant_of(&r)?;

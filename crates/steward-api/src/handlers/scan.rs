@@ -15,14 +15,14 @@ use steward_proto::{
 
 use super::servers::visible;
 use super::{opt_time, tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
-use crate::fleet::Actor;
 use crate::state::AppState;
+use steward_services::audit::Event;
 use steward_services::discovery::diff;
+use steward_services::fleet::Actor;
 
 fn summary(r: &ScanRow) -> ScanSummary {
     ScanSummary {

@@ -22,11 +22,11 @@ use steward_proto::{
 };
 
 use super::{tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 /// Longest script body.
 pub const MAX_BODY: usize = 256 * 1024;

@@ -16,12 +16,12 @@ use steward_proto::{
 };
 
 use super::{tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
 use steward_db::host_keys;
+use steward_services::audit::Event;
 
 pub(crate) fn view(r: ServerRow) -> Server {
     Server {

@@ -13,11 +13,11 @@ use steward_db::{api_tokens, roles, users};
 use steward_proto::{ApiToken, ErrorBody, RevokedCount, SessionInfo};
 
 use super::{tags, time};
-use crate::audit::Event;
 use crate::auth::SessionPrincipal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPair, IdPath};
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 fn view(p: &SessionPrincipal, r: SessionRow) -> SessionInfo {
     SessionInfo {

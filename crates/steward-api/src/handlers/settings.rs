@@ -7,20 +7,20 @@ use steward_db::settings::{self, CHECK_ALLOWED_NETWORKS, REQUIRE_TOTP};
 use steward_proto::{ErrorBody, Settings, SettingsUpdate};
 
 use super::tags;
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::auth::principal::org_requires_totp;
 use crate::checks::allowed_networks;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 /// Most networks in the health checks' allow-list.
 const MAX_ALLOWED_NETWORKS: usize = 100;
 
 async fn current(st: &AppState, org_id: &str) -> ApiResult<Settings> {
     Ok(Settings {
-        require_totp: org_requires_totp(st, org_id).await?,
+        require_totp: org_requires_totp(&st.db, org_id).await?,
         check_allowed_networks: allowed_networks(st, org_id).await?,
     })
 }

@@ -10,10 +10,10 @@ use steward_proto::{ErrorBody, RoleRef, SetupRequest, SetupStatus, User};
 use subtle::ConstantTimeEq;
 
 use super::tags;
-use crate::audit::{Event, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
 use steward_services::auth::tokens;
 
 /// Whether setup is still open.

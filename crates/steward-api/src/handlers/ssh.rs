@@ -19,14 +19,14 @@ use steward_ssh::client::{self, HostKey, SshError};
 
 use super::servers::visible;
 use super::{opt_time, tags, time};
-use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
-use crate::fleet::{
+use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
+use steward_services::fleet::{
     self, Actor, ReachError, host_key_row, load_auth, record_first_use, record_mismatch, target_of,
 };
-use crate::state::AppState;
 
 fn view(r: HostKeyRow) -> HostKeyInfo {
     HostKeyInfo {
@@ -100,7 +100,7 @@ pub async fn test_connection(
             )
             .await
         }
-        Err(ReachError::Internal(e)) => return Err(e),
+        Err(ReachError::Internal(e)) => return Err(e.into()),
         Err(ReachError::JumpForbidden(name)) => {
             return Err(ApiError::forbidden(format!(
                 "testing through the jump server {name} needs the servers.write permission on it"
@@ -207,7 +207,7 @@ async fn write_test_event(
 /// needs `servers.write` and `credentials.write` on the server.
 fn require_key_trust(p: &Principal, server: &steward_db::servers::ServerRow) -> ApiResult<()> {
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    p.require_on_server(Permission::CredentialsWrite, &server.tags)
+    Ok(p.require_on_server(Permission::CredentialsWrite, &server.tags)?)
 }
 
 /// The host key trusted for the server (404 before first contact).

@@ -10,12 +10,12 @@ use steward_db::sessions;
 use steward_proto::{ErrorBody, StepUpRequest, StepUpResponse};
 
 use super::{tags, time};
-use crate::audit::Event;
 use crate::auth::attempt::{self, Proof};
 use crate::auth::{Principal, SessionPrincipal};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 /// Checks the proof: a TOTP code when one is given (and 2FA is on), else the password. It
 /// goes through the throttle every password and code check shares; a wrong proof is audited
@@ -63,7 +63,7 @@ pub(crate) async fn require(
 ) -> ApiResult<()> {
     match inline {
         Some(proof) => verify(st, p, proof).await,
-        None => p.require_step_up(st, what),
+        None => Ok(p.require_step_up(st.now_ms(), st.config.step_up_window, what)?),
     }
 }
 

@@ -23,12 +23,12 @@ use steward_proto::{
 
 use super::servers::visible;
 use super::{opt_time, tags, time};
-use crate::audit::{Event, Outcome};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
 use crate::terminal::{self, MAX_SIZE};
+use steward_services::audit::{Event, Outcome};
 
 fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
     TerminalSession {
@@ -81,14 +81,14 @@ pub async fn open(
             "the server's address, port, SSH user or jump server changed; someone with credentials.write must confirm it first",
         ));
     }
-    if let Err(e) = p.require_step_up(&st, "opening a terminal") {
+    if let Err(e) = p.require_step_up(st.now_ms(), st.config.step_up_window, "opening a terminal") {
         Event::by(&p, "terminal.open", st.now_ms())
             .target("server", &server.id, &server.name)
             .outcome(Outcome::Denied)
             .details(json!({ "reason": "step_up_required" }))
             .write(&st.db.pool)
             .await?;
-        return Err(e);
+        return Err(e.into());
     }
     let q: TerminalOpenQuery = ApiQuery::from_uri(&uri)?;
     let cols = q.cols.unwrap_or(80);

@@ -10,11 +10,11 @@ use steward_proto::{
 
 use super::auth::confirm_password;
 use super::tags;
-use crate::audit::Event;
 use crate::auth::{PendingSession, attempt};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
+use steward_services::audit::Event;
 use steward_services::auth::{tokens, totp};
 use steward_services::bootstrap::{load_secret, store_secret};
 

@@ -17,12 +17,12 @@ use steward_proto::{
 };
 
 use super::{opt_time, tags, time};
-use crate::audit::Event;
 use crate::auth::Principal;
 use crate::auth::principal::grant_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::audit::Event;
 
 /// The API view of an account.
 pub(crate) fn view(u: UserRow, roles: Vec<RoleRef>) -> User {

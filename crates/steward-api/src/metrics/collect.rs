@@ -19,8 +19,8 @@ use steward_ssh::client::Output;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::fleet::{self, Actor};
 use crate::state::AppState;
+use steward_services::fleet::{self, Actor};
 
 /// How often the list of servers to poll is read again.
 const REFRESH: Duration = Duration::from_secs(5);

@@ -19,12 +19,12 @@ use steward_db::terminal_sessions::{self, TerminalSessionRow};
 use steward_proto::{TerminalClientMessage, TerminalServerMessage};
 use tokio::sync::{mpsc, watch};
 
-use crate::audit::{Event, Outcome};
 use crate::auth::{self, Principal};
 use crate::error::ApiResult;
-use crate::fleet::{self, Actor};
 use crate::handlers::terminal::may_open;
 use crate::state::AppState;
+use steward_services::audit::{Event, Outcome};
+use steward_services::fleet::{self, Actor};
 
 mod recorder;
 pub use recorder::{Recorder, decompress};

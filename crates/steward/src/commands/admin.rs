@@ -1,10 +1,10 @@
 //! `steward admin …`: account repairs from the console, audited as the CLI.
 use serde_json::json;
-use steward_api::audit::Event;
 use steward_api::extract::ClientInfo;
 use steward_core::validate::{Email, Username};
 use steward_core::{Clock, DEFAULT_ORG_ID, SystemClock};
 use steward_db::{roles, sessions, users};
+use steward_services::audit::Event;
 use steward_services::auth::password;
 
 use crate::config::{AdminCommand, Resolved};
@@ -59,7 +59,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
                 .details(json!({ "roles": role_names }))
                 .write(&mut *tx)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                .map_err(anyhow::Error::from)?;
             tx.commit().await?;
             // Creating a user closes first-run setup, so the setup token must go.
             steward_services::bootstrap::setup_token(&db, &clock, &r.data_dir).await?;
@@ -85,7 +85,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
                 .target("user", &user.id, &user.username)
                 .write(&mut *tx)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                .map_err(anyhow::Error::from)?;
             tx.commit().await?;
             println!(
                 "password of {} changed; {ended} session(s) ended, {tokens} API token(s) revoked",
@@ -105,7 +105,7 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
                 .target("user", &user.id, &user.username)
                 .write(&mut *tx)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                .map_err(anyhow::Error::from)?;
             tx.commit().await?;
             println!("two-factor authentication of {} is off", user.username);
         }

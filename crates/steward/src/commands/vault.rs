@@ -1,9 +1,9 @@
 //! `steward vault …`: master-key rotation. Rotation works while servers run: they reload the
 //! keyring file when it changes, and old keys stay readable until every secret is re-sealed.
-use steward_api::audit::Event;
 use steward_api::extract::ClientInfo;
 use steward_core::{Clock, SystemClock};
 use steward_db::{Db, secrets};
+use steward_services::audit::Event;
 use steward_services::bootstrap::secret_context;
 use steward_vault::Vault;
 
@@ -117,5 +117,5 @@ async fn audit(
         .details(details)
         .write(&db.pool)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+        .map_err(anyhow::Error::from)
 }

@@ -16,12 +16,11 @@ use steward_ssh::client::{self, Auth, Connection, HostKey, SshError, Target};
 use steward_ssh::pool::Shared;
 use zeroize::Zeroizing;
 
+use crate::Services;
 use crate::audit::{Event, Outcome};
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::extract::ClientInfo;
-use crate::state::AppState;
-use steward_services::bootstrap::load_secret;
+use crate::bootstrap::load_secret;
+use crate::error::ServiceError;
+use crate::principal::{ClientInfo, Principal};
 
 /// Who a connection is made for, as the audit log names them, and what they may do.
 #[derive(Debug, Clone)]
@@ -92,11 +91,11 @@ pub enum ReachError {
     #[error("{0}")]
     Ssh(#[from] SshError),
     #[error("internal error")]
-    Internal(ApiError),
+    Internal(ServiceError),
 }
 
-impl From<ApiError> for ReachError {
-    fn from(e: ApiError) -> Self {
+impl From<ServiceError> for ReachError {
+    fn from(e: ServiceError) -> Self {
         ReachError::Internal(e)
     }
 }
@@ -125,17 +124,17 @@ impl ReachError {
 }
 
 /// The server's stored credential, opened from the vault.
-pub(crate) async fn load_auth(st: &AppState, server_id: &str) -> Result<Option<Auth>, ApiError> {
+pub async fn load_auth(st: &Services, server_id: &str) -> Result<Option<Auth>, ServiceError> {
     let Some(c) = credentials::get(&st.db.pool, server_id).await? else {
         return Ok(None);
     };
     let open = |id: String| async move {
         let bytes = load_secret(&st.db, &st.vault, &id)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ServiceError::internal)?;
         String::from_utf8(bytes.to_vec())
             .map(Zeroizing::new)
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("secret {id} is not text")))
+            .map_err(|_| ServiceError::internal(anyhow::anyhow!("secret {id} is not text")))
     };
     Ok(Some(if c.kind == "password" {
         Auth::Password(open(c.secret_id).await?)
@@ -152,7 +151,7 @@ pub(crate) async fn load_auth(st: &AppState, server_id: &str) -> Result<Option<A
 }
 
 /// Where to connect for a stored server.
-pub(crate) fn target_of(server: &ServerRow) -> Target {
+pub fn target_of(server: &ServerRow) -> Target {
     Target {
         host: server.host.clone(),
         port: u16::try_from(server.port).unwrap_or(22),
@@ -161,7 +160,7 @@ pub(crate) fn target_of(server: &ServerRow) -> Target {
 }
 
 /// A trusted-key row for a key just seen.
-pub(crate) fn host_key_row(
+pub fn host_key_row(
     server: &ServerRow,
     key: &HostKey,
     source: &str,
@@ -184,13 +183,13 @@ pub(crate) fn host_key_row(
 }
 
 /// Records a key a server presented that differs from the trusted one, and audits it.
-pub(crate) async fn record_mismatch(
-    st: &AppState,
+pub async fn record_mismatch(
+    st: &Services,
     server: &ServerRow,
     actor: &Actor,
     presented: &HostKey,
     expected: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let now = st.now_ms();
     host_keys::record_mismatch(
         &st.db.pool,
@@ -212,12 +211,12 @@ pub(crate) async fn record_mismatch(
 }
 
 /// Records the key of a server contacted for the first time, and audits it.
-pub(crate) async fn record_first_use(
-    st: &AppState,
+pub async fn record_first_use(
+    st: &Services,
     server: &ServerRow,
     actor: &Actor,
     key: &HostKey,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let now = st.now_ms();
     let first = host_keys::trust_first_use(
         &st.db.pool,
@@ -237,8 +236,8 @@ pub(crate) async fn record_first_use(
 
 /// The jump server's pooled connection, for a connection to `server` through it, if it has
 /// one. The actor needs the same permission on the jump server as on the target.
-pub(crate) async fn jump_for(
-    st: &AppState,
+pub async fn jump_for(
+    st: &Services,
     server: &ServerRow,
     actor: &Actor,
 ) -> Result<Option<Shared>, ReachError> {
@@ -247,7 +246,7 @@ pub(crate) async fn jump_for(
     };
     let jump = servers::get(&st.db.pool, &server.org_id, id)
         .await
-        .map_err(ApiError::from)?
+        .map_err(ServiceError::from)?
         .ok_or_else(|| {
             ReachError::Jump(Box::new(ReachError::Ssh(SshError::Unreachable(
                 "the jump server was deleted".into(),
@@ -268,7 +267,7 @@ pub(crate) async fn jump_for(
 /// A user's action is checked here once more, on the server and on its jump server, with the
 /// permission it named ([`Actor::user`]), whatever the caller checked before.
 pub async fn connect(
-    st: &AppState,
+    st: &Services,
     server: &ServerRow,
     actor: &Actor,
 ) -> Result<Shared, ReachError> {
@@ -280,14 +279,14 @@ pub async fn connect(
 }
 
 async fn connect_direct(
-    st: &AppState,
+    st: &Services,
     server: &ServerRow,
     jump: Option<Shared>,
     actor: &Actor,
 ) -> Result<Shared, ReachError> {
     let cred = credentials::reach(&st.db.pool, &server.id)
         .await
-        .map_err(ApiError::from)?
+        .map_err(ServiceError::from)?
         .ok_or(ReachError::NoCredential)?;
     // Read with the credential, so a change confirmed or made a moment ago counts.
     if cred.endpoint_changed_at.is_some() {

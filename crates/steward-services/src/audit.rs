@@ -1,12 +1,11 @@
-//! Recording audit events. Handlers build an [`Event`] and write it, ideally in the same
+//! Recording audit events. Services and handlers build an [`Event`] and write it, ideally in the same
 //! transaction as the change it describes, so a change is never stored without its record.
 use serde_json::{Value, json};
 use steward_db::audit::AuditRow;
 use steward_db::{Any, Executor};
 
-use crate::auth::Principal;
-use crate::error::ApiResult;
-use crate::extract::ClientInfo;
+use crate::error::ServiceResult;
+use crate::principal::{AuthMethod, ClientInfo, Principal};
 
 /// The result of an audited action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +59,7 @@ impl Event {
         e.row.org_id = principal.user.org_id.clone();
         e.row.actor_id = Some(principal.user.id.clone());
         e.row.actor_name = Some(principal.user.username.clone());
-        if let crate::auth::AuthMethod::ApiToken { token_id } = &principal.method {
+        if let AuthMethod::ApiToken { token_id } = &principal.method {
             e = e.details(json!({ "api_token": token_id }));
         }
         e
@@ -99,7 +98,7 @@ impl Event {
     }
 
     /// Writes the event.
-    pub async fn write<'e>(self, ex: impl Executor<'e, Database = Any>) -> ApiResult<()> {
+    pub async fn write<'e>(self, ex: impl Executor<'e, Database = Any>) -> ServiceResult<()> {
         steward_db::audit::insert(ex, &self.row).await?;
         Ok(())
     }
