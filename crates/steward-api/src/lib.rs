@@ -7,7 +7,7 @@ pub mod agent_install;
 pub mod agent_progress;
 pub mod auth;
 pub mod checks;
-pub mod discovery;
+
 pub mod edge;
 pub mod error;
 pub mod extract;

@@ -367,7 +367,9 @@ async fn authorize_install(
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
     let check = match req.as_ref().and_then(|r| r.step_up.as_ref()) {
         Some(proof) => super::step_up::verify(st, p, proof).await,
-        None => Ok(p.require_step_up(st.now_ms(), st.config.step_up_window, what)?),
+        None => p
+            .require_step_up(st.now_ms(), st.config.step_up_window, what)
+            .map_err(ApiError::from),
     };
     if let Err(e) = check {
         Event::by(p, action, st.now_ms())

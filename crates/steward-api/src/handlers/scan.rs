@@ -16,11 +16,11 @@ use steward_proto::{
 use super::servers::visible;
 use super::{opt_time, tags, time};
 use crate::auth::Principal;
-use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
 use crate::state::AppState;
 use steward_services::audit::Event;
+use steward_services::discovery;
 use steward_services::discovery::diff;
 use steward_services::fleet::Actor;
 

@@ -207,7 +207,8 @@ async fn write_test_event(
 /// needs `servers.write` and `credentials.write` on the server.
 fn require_key_trust(p: &Principal, server: &steward_db::servers::ServerRow) -> ApiResult<()> {
     p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    Ok(p.require_on_server(Permission::CredentialsWrite, &server.tags)?)
+    p.require_on_server(Permission::CredentialsWrite, &server.tags)
+        .map_err(ApiError::from)
 }
 
 /// The host key trusted for the server (404 before first contact).

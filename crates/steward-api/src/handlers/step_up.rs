@@ -63,7 +63,9 @@ pub(crate) async fn require(
 ) -> ApiResult<()> {
     match inline {
         Some(proof) => verify(st, p, proof).await,
-        None => Ok(p.require_step_up(st.now_ms(), st.config.step_up_window, what)?),
+        None => p
+            .require_step_up(st.now_ms(), st.config.step_up_window, what)
+            .map_err(ApiError::from),
     }
 }
 

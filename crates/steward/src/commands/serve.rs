@@ -88,7 +88,7 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     for id in steward_db::executions::with_leftover_secrets(&db.pool).await? {
         steward_api::runner::forget_secrets(&state, &id).await?;
     }
-    let scans = steward_api::discovery::spawn_scheduler(state.clone());
+    let scans = steward_services::discovery::spawn_scheduler(state.services.clone());
     let collection = steward_api::metrics::collect::spawn(state.clone());
     let checks = steward_api::checks::spawn_scheduler(state.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;

@@ -459,9 +459,9 @@ async fn scheduled_scans_cover_servers_with_a_credential_and_skip_recent_ones() 
     // The scheduler's own state over the same database, as `serve` builds it.
     let state = app.second_instance(steward_api::ApiConfig::default()).await;
     let day = Duration::from_secs(24 * 3600);
-    assert_eq!(steward_api::discovery::run_due(&state, day).await, 1);
+    assert_eq!(steward_services::discovery::run_due(&state, day).await, 1);
     // Scanned recently: skipped.
-    assert_eq!(steward_api::discovery::run_due(&state, day).await, 0);
+    assert_eq!(steward_services::discovery::run_due(&state, day).await, 0);
 
     let (_, latest) = admin.get(&format!("/api/v1/servers/{id}/scan")).await;
     assert_eq!(
