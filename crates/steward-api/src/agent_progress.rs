@@ -165,8 +165,14 @@ mod tests {
     #[tokio::test]
     async fn steps_go_to_the_stream_and_stay_for_the_answer() {
         let (mut steps, mut rx) = Steps::live();
-        steps.push(crate::agent_install::step("connect", true, "127.0.0.2:22"));
-        steps.extend([crate::agent_install::step("probe", true, "x86_64")]);
+        steps.push(steward_services::agent_install::step(
+            "connect",
+            true,
+            "127.0.0.2:22",
+        ));
+        steps.extend([steward_services::agent_install::step(
+            "probe", true, "x86_64",
+        )]);
         assert_eq!(steps.len(), 2);
         assert_eq!(rx.recv().await.expect("step").name, "connect");
         assert_eq!(rx.recv().await.expect("step").name, "probe");
@@ -174,7 +180,9 @@ mod tests {
         assert!(rx.recv().await.is_none());
         // Without a stream, steps are only kept.
         let mut quiet = Steps::default();
-        quiet.push(crate::agent_install::step("connect", false, "refused"));
+        quiet.push(steward_services::agent_install::step(
+            "connect", false, "refused",
+        ));
         assert!(!quiet[0].ok);
     }
 }

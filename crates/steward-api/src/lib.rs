@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
-pub mod agent_install;
 pub mod agent_progress;
 pub mod auth;
 pub mod checks;
@@ -16,7 +15,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 mod router;
-pub mod runner;
 mod security;
 pub mod sockets;
 mod state;

@@ -19,8 +19,6 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The domain services' shared foundation.
     pub services: Services,
-    /// Script runs in progress on this instance.
-    pub executions: crate::runner::Registry,
     /// The web terminal sessions running on this instance.
     pub terminals: crate::terminal::Registry,
     /// The latest values of every server and the live-update hub (`/api/v1/live`).
@@ -64,7 +62,6 @@ impl AppState {
         let state = Self(Arc::new(Inner {
             services,
             live: crate::metrics::live::Hub::default(),
-            executions: crate::runner::Registry::default(),
             terminals: Default::default(),
             agents: Default::default(),
             sockets: Default::default(),

@@ -156,7 +156,7 @@ mod tests {
     fn details_attach_only_where_the_caller_can_use_them() {
         let e = ServiceError::not_found("server").with_details(json!({ "x": 1 }));
         assert_eq!(e.to_string(), "server not found");
-        let e = ServiceError::invalid("bad_cron", "not a cron expression")
+        let e = ServiceError::invalid("invalid_body", "not a cron expression")
             .with_details(json!({ "field": "cron" }));
         assert!(
             matches!(e, ServiceError::Invalid { ref details, .. } if details["field"] == "cron")

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod agent_install;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod fleet;
 pub mod metrics;
 pub mod principal;
+pub mod runner;
 mod services;
 
 pub use error::{ServiceError, ServiceResult};

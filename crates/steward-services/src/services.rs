@@ -33,6 +33,8 @@ pub struct Inner {
     pub metrics: Store,
     /// The addresses this instance is known by, which health checks may not reach by default.
     pub hub_addresses: steward_checks::HubAddresses,
+    /// Script runs in progress on this instance.
+    pub executions: crate::runner::Registry,
 }
 
 impl std::ops::Deref for Services {
@@ -73,6 +75,7 @@ impl Services {
             ssh,
             metrics,
             hub_addresses: Default::default(),
+            executions: Default::default(),
         }))
     }
 

@@ -32,6 +32,14 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+function rustFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return rustFiles(path);
+    return name.endsWith('.rs') ? [path] : [];
+  });
+}
+
 describe('every language', () => {
   for (const { code } of LANGUAGES) {
     test(`${code} has every key, with the same placeholders`, () => {
@@ -91,13 +99,15 @@ describe('the UI source', () => {
   });
 
   test('every error code the server sends has a translation', () => {
-    const rust = resolve(SRC, '../../crates/steward-api/src');
+    // The HTTP layer's own codes, and those of the domain services it passes on.
+    const crates = ['steward-api', 'steward-services'].map((c) => resolve(SRC, `../../crates/${c}/src`));
     const codes = new Set<string>();
-    for (const file of sourceFiles(rust).concat(readdirSync(join(rust, 'handlers')).map((f) => join(rust, 'handlers', f)))) {
-      if (!file.endsWith('.rs')) continue;
+    for (const file of crates.flatMap((dir) => rustFiles(dir))) {
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/(?:unauthorized|conflict|bad_request|with_code)\(\s*"([a-z_]+)"/g)) codes.add(m[1]!);
+      for (const m of text.matchAll(/(?:unauthorized|conflict|bad_request|with_code|ServiceError::invalid|ServiceError::unreachable)\(\s*"([a-z_]+)"/g)) codes.add(m[1]!);
       for (const m of text.matchAll(/StatusCode::[A-Z_]+,\s*"([a-z_]+)"/g)) codes.add(m[1]!);
+      // `ServiceError::Busy { code: "busy", … }` and the like.
+      for (const m of text.matchAll(/ServiceError::[A-Za-z]+\s*\{\s*code:\s*"([a-z_]+)"/g)) codes.add(m[1]!);
     }
     expect(codes.size).toBeGreaterThan(15);
     const missing = [...codes].filter((c) => !english.has(`errors.${c}`));

@@ -23,12 +23,12 @@ use zeroize::Zeroizing;
 
 use super::servers::visible;
 use super::{opt_time, tags};
-use crate::agent_install::{self, Busy, Probe, step};
 use crate::agent_progress::{self, Steps};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, OptionalJson};
 use crate::state::AppState;
+use steward_services::agent_install::{self, Busy, Probe, step};
 use steward_services::audit::{Event, Outcome};
 use steward_services::auth::tokens::{hash_token, random_token};
 use steward_services::fleet::{self, Actor, ReachError};
@@ -541,7 +541,7 @@ async fn run_install(
     let result = install_on(st, p, server, &conn, &probe, &bins, steps).await;
     // The temporary directory (binary, token copy, unit) goes whatever happened.
     if let Some(tmp) = tmp {
-        let rm = format!("rm -rf {}", crate::runner::shell_quote(&tmp));
+        let rm = format!("rm -rf {}", steward_services::runner::shell_quote(&tmp));
         match conn.exec(&rm, std::time::Duration::from_secs(30)).await {
             Ok(o) if o.exit_code == Some(0) => {
                 steps.push(step("cleanup", true, format!("removed {tmp}")))

@@ -27,10 +27,10 @@ use super::{opt_time, tags, time};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath};
-use crate::runner::{self, Plan, host_view, seq_of, shell_quote, summarize};
 use crate::state::AppState;
 use steward_services::audit::{Event, Outcome};
 use steward_services::fleet::Actor;
+use steward_services::runner::{self, Plan, host_view, seq_of, shell_quote, summarize};
 
 /// Runs on more servers than this need a step-up.
 pub const STEP_UP_ABOVE: usize = 10;

@@ -864,7 +864,7 @@ async fn a_wrong_architecture_or_an_unreachable_server_changes_nothing() {
 /// verified rather than started.)
 #[test]
 fn the_generated_systemd_units_pass_systemd_analyze_verify() {
-    use steward_api::agent_install::{SYSTEM_BINARY, USER_BINARY, system_unit, user_unit};
+    use steward_services::agent_install::{SYSTEM_BINARY, USER_BINARY, system_unit, user_unit};
     let agent = agent_binary().display().to_string();
     let dir = tempfile::tempdir().unwrap();
     let runtime = tempfile::tempdir().unwrap();
@@ -948,7 +948,7 @@ async fn the_manual_install_refuses_a_binary_that_is_not_the_hubs() {
         std::fs::write(&header, format!("Authorization: Bearer {token}\n")).unwrap();
         let script = format!(
             "set -e\n{}echo verified",
-            steward_api::agent_install::download_and_verify(
+            steward_services::agent_install::download_and_verify(
                 &app.base,
                 &dest.display().to_string(),
                 &header.display().to_string(),
@@ -961,7 +961,7 @@ async fn the_manual_install_refuses_a_binary_that_is_not_the_hubs() {
             .arg(script)
             .output()
     };
-    let arch = steward_api::agent_install::binary_arch(&std::fs::read(&served).unwrap());
+    let arch = steward_services::agent_install::binary_arch(&std::fs::read(&served).unwrap());
     let ok = run(vec![(arch, sum.clone())]).await.unwrap();
     assert!(
         ok.status.success(),
