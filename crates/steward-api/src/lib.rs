@@ -5,7 +5,6 @@
 
 pub mod agent_progress;
 pub mod auth;
-pub mod checks;
 
 pub mod edge;
 pub mod error;

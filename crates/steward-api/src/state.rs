@@ -21,8 +21,6 @@ pub struct Inner {
     pub services: Services,
     /// The web terminal sessions running on this instance.
     pub terminals: crate::terminal::Registry,
-    /// The latest values of every server and the live-update hub (`/api/v1/live`).
-    pub live: crate::metrics::live::Hub,
     /// Agents connected to this instance.
     pub agents: crate::metrics::agent::Registry,
     /// Long-lived sockets each user holds on this instance.
@@ -59,21 +57,12 @@ impl AppState {
     ) -> Self {
         let max_connections = config.max_connections;
         let services = Services::new(db, vault, clock, config, jwt, metrics);
-        let state = Self(Arc::new(Inner {
+        Self(Arc::new(Inner {
             services,
-            live: crate::metrics::live::Hub::default(),
             terminals: Default::default(),
             agents: Default::default(),
             sockets: Default::default(),
             connections: crate::edge::Connections::new(max_connections),
-        }));
-        state.live.spawn_ticker(Arc::downgrade(&state.0));
-        state
-    }
-
-    /// The state behind a weak reference, if it still exists (for background tasks that must
-    /// not keep it alive).
-    pub(crate) fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
-        weak.upgrade().map(Self)
+        }))
     }
 }

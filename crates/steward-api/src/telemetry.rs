@@ -357,7 +357,7 @@ pub fn render_fleet(st: &AppState, out: &mut String) {
         ),
     ];
     // `tags` goes last: some simple parsers split label pairs at every comma.
-    let labels = |h: &crate::metrics::live::HostLatest, extra: Option<(&str, &str)>| {
+    let labels = |h: &steward_services::live::HostLatest, extra: Option<(&str, &str)>| {
         let extra = extra
             .map(|(k, v)| format!("{k}=\"{}\",", label_value(v)))
             .unwrap_or_default();
@@ -383,7 +383,7 @@ pub fn render_fleet(st: &AppState, out: &mut String) {
         "1 when the server reported within three intervals, else 0.",
         &up,
     );
-    let live: Vec<&crate::metrics::live::HostLatest> = hosts
+    let live: Vec<&steward_services::live::HostLatest> = hosts
         .iter()
         .filter(|h| matches!(h.status, HostStatus::Online | HostStatus::Degraded))
         .collect();

@@ -10,7 +10,6 @@
 //! [`FrameHeader`]; this module assembles messages, inflates and deflates them, and does the
 //! handshake (server side for the API, client side for tests and benchmarks).
 use std::io::Cursor;
-use std::sync::OnceLock;
 
 use bytes::{Buf, Bytes, BytesMut};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -80,47 +79,21 @@ impl WsError {
     }
 }
 
-/// A text message encoded once, with its compressed form made the first time a connection
-/// that agreed to permessage-deflate sends it, then shared by all of them.
-#[derive(Debug)]
-pub struct Shared {
-    text: Bytes,
-    deflated: OnceLock<Option<Bytes>>,
-}
+/// A text message encoded once ([`steward_services::live::Frame`]), with its compressed form
+/// made the first time a connection that agreed to permessage-deflate sends it, then shared by
+/// all of them.
+pub use steward_services::live::Frame as Shared;
 
-impl Shared {
-    pub fn new(text: String) -> Self {
-        Shared {
-            text: Bytes::from(text),
-            deflated: OnceLock::new(),
-        }
-    }
-
-    /// The message's text.
-    pub fn as_str(&self) -> &str {
-        // Built from a `String`, so always UTF-8.
-        std::str::from_utf8(&self.text).unwrap_or_default()
-    }
-
-    /// Its length in bytes, uncompressed.
-    pub fn len(&self) -> usize {
-        self.text.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
-    }
-
+/// The compressed form of a shared message.
+pub trait Deflated {
     /// The compressed payload (made once); `None` if the compressor failed, and then the
     /// message goes out uncompressed (RFC 7692 allows either, message by message).
-    pub fn deflated(&self) -> Option<&Bytes> {
-        self.deflated.get_or_init(|| deflate(&self.text)).as_ref()
-    }
+    fn deflated(&self) -> Option<&Bytes>;
 }
 
-impl From<String> for Shared {
-    fn from(text: String) -> Self {
-        Shared::new(text)
+impl Deflated for Shared {
+    fn deflated(&self) -> Option<&Bytes> {
+        self.encoded_with(deflate)
     }
 }
 
@@ -402,7 +375,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Socket<S> {
     pub async fn send_shared(&mut self, message: &Shared) -> std::io::Result<()> {
         let (compressed, payload) = match message.deflated().filter(|_| self.deflate) {
             Some(z) => (true, z.clone()),
-            None => (false, message.text.clone()),
+            None => (false, message.bytes().clone()),
         };
         self.write_frame(OpCode::Data(Data::Text), compressed, payload)
             .await

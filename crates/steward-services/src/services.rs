@@ -35,6 +35,8 @@ pub struct Inner {
     pub hub_addresses: steward_checks::HubAddresses,
     /// Script runs in progress on this instance.
     pub executions: crate::runner::Registry,
+    /// The latest values of every server and the live-update hub.
+    pub live: crate::live::Hub,
 }
 
 impl std::ops::Deref for Services {
@@ -64,7 +66,7 @@ impl Services {
             idle_timeout: config.ssh_idle_timeout,
             ..Default::default()
         });
-        Self(Arc::new(Inner {
+        let services = Self(Arc::new(Inner {
             db,
             vault,
             clock,
@@ -76,7 +78,16 @@ impl Services {
             metrics,
             hub_addresses: Default::default(),
             executions: Default::default(),
-        }))
+            live: Default::default(),
+        }));
+        services.live.spawn_ticker(Arc::downgrade(&services.0));
+        services
+    }
+
+    /// The services behind a weak reference, if they still exist (for background tasks that
+    /// must not keep them alive).
+    pub fn upgrade(weak: &std::sync::Weak<Inner>) -> Option<Self> {
+        weak.upgrade().map(Self)
     }
 
     /// Now, in stored form (Unix ms).

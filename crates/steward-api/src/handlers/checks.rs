@@ -5,7 +5,7 @@
 //! changed with `checks.write` on the server's tags; a standalone check concerns no server, so
 //! it is seen with `servers.read` on every server and changed with `checks.write` on every
 //! server. Checks make requests from the hub, so every change and every manual run is audited,
-//! a definition naming an address checks may not reach is refused (`crate::checks::admit`),
+//! a definition naming an address checks may not reach is refused (`steward_services::checks::admit`),
 //! and manual runs are rate-limited per user and per check.
 use axum::Json;
 use axum::extract::State;
@@ -25,12 +25,12 @@ use steward_proto::{
 use super::servers::visible;
 use super::{tags, time};
 use crate::auth::Principal;
-use crate::checks::{admit, run_and_store, spec_of};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::rate_limit::Limit;
 use crate::state::AppState;
 use steward_services::audit::{Event, Outcome};
+use steward_services::checks::{admit, run_and_store, spec_of};
 
 /// Most results returned for the chart.
 const MAX_RESULTS: i64 = 5000;

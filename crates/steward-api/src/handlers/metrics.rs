@@ -22,9 +22,9 @@ use super::{tags, time};
 use crate::auth::{Principal, revalidate};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
-use crate::metrics::live::{Scope, Subscription};
 use crate::state::AppState;
 use crate::ws_deflate::{self, Incoming};
+use steward_services::live::{Scope, Subscription};
 
 /// Most servers one live subscription may name.
 pub const MAX_LIVE_SERVERS: usize = 100;

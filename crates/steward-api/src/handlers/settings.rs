@@ -9,11 +9,11 @@ use steward_proto::{ErrorBody, Settings, SettingsUpdate};
 use super::tags;
 use crate::auth::Principal;
 use crate::auth::principal::org_requires_totp;
-use crate::checks::allowed_networks;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 use steward_services::audit::Event;
+use steward_services::checks::allowed_networks;
 
 /// Most networks in the health checks' allow-list.
 const MAX_ALLOWED_NETWORKS: usize = 100;

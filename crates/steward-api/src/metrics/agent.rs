@@ -185,7 +185,7 @@ async fn store_batch(
             continue;
         }
         let points = steward_metrics::derive(prev.as_ref(), &snap);
-        match super::record(st, server_id, snap.ts_ms, &points).await {
+        match steward_services::metrics::record(st, server_id, snap.ts_ms, &points).await {
             Ok(()) => {}
             Err(StoreError::Invalid(why)) => {
                 tracing::warn!(server = %server_id, error = %why, "agent snapshot refused by the metric store; skipped");

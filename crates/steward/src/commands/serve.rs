@@ -86,11 +86,11 @@ pub async fn run(r: &Resolved, opts: &ServeOpts, file: &FileConfig) -> anyhow::R
     let state = AppState::new(db.clone(), vault, clock, config, jwt, metrics);
     // Secret parameter values sealed for runs that a stopped process left behind.
     for id in steward_db::executions::with_leftover_secrets(&db.pool).await? {
-        steward_api::runner::forget_secrets(&state, &id).await?;
+        steward_services::runner::forget_secrets(&state, &id).await?;
     }
     let scans = steward_services::discovery::spawn_scheduler(state.services.clone());
-    let collection = steward_api::metrics::collect::spawn(state.clone());
-    let checks = steward_api::checks::spawn_scheduler(state.clone());
+    let collection = steward_services::metrics::collect::spawn(state.services.clone());
+    let checks = steward_services::checks::spawn_scheduler(state.services.clone());
     steward_api::serve(listener, state.clone(), shutdown_signal()).await?;
     housekeeping.abort();
     if let Some(scans) = scans {

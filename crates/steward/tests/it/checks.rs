@@ -344,7 +344,7 @@ async fn the_scheduler_runs_enabled_checks_on_their_interval() {
     .await;
     // A second Steward instance on the same database runs the scheduler.
     let state = app.second_instance(Default::default()).await;
-    let scheduler = steward_api::checks::spawn_scheduler(state).unwrap();
+    let scheduler = steward_services::checks::spawn_scheduler(state.services.clone()).unwrap();
     let mut last = Value::Null;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;

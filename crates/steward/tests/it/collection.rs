@@ -60,7 +60,7 @@ async fn agentless_collection_reads_the_servers_proc_over_ssh() {
         .await
         .unwrap()
         .unwrap();
-    let snap = steward_api::metrics::collect::poll(&app.state, &row)
+    let snap = steward_services::metrics::collect::poll(&app.state, &row)
         .await
         .expect("poll");
     let mem = snap.mem.as_ref().expect("memory figures");
@@ -77,7 +77,8 @@ async fn agentless_collection_reads_the_servers_proc_over_ssh() {
     );
 
     // The scheduler: two polls (the second gives rates), stored and queryable.
-    let collector = steward_api::metrics::collect::spawn(app.state.clone()).expect("collection on");
+    let collector = steward_services::metrics::collect::spawn(app.state.services.clone())
+        .expect("collection on");
     let got = eventually(20, || async {
         value(&latest(&app, &id).await, "cpu.usage", "").is_some()
     })

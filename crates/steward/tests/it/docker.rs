@@ -160,7 +160,8 @@ async fn a_container_is_measured_agentless_and_by_the_agent_and_found_by_a_scan(
     // may read the containers' names).
     let id = admin.create_server(json!({ "name": "docker-host", "host": sshd.host, "port": sshd.port, "ssh_user": sshd.user, "metrics_interval_secs": 1 })).await;
     admin.set_private_key(&id, &private).await;
-    let collector = steward_api::metrics::collect::spawn(app.state.clone()).expect("collection on");
+    let collector = steward_services::metrics::collect::spawn(app.state.services.clone())
+        .expect("collection on");
     let (cpu, mem) = container_figures(&app, &id, &spinner.name).await;
     collector.abort();
     assert_plausible(cpu, mem, "agentless");

@@ -33,7 +33,7 @@ fn pt(name: &'static str, label: &str, value: f64) -> Point {
 }
 
 async fn record(app: &TestApp, id: &str, ts: i64, points: &[Point]) {
-    steward_api::metrics::record(&app.state, id, ts, points)
+    steward_services::metrics::record(&app.state, id, ts, points)
         .await
         .expect("record");
 }
@@ -357,7 +357,7 @@ async fn live_updates_are_batched_and_never_show_invisible_servers() {
             while started.elapsed() < Duration::from_millis(2500) {
                 let ts = now_ms();
                 for id in [&a, &b] {
-                    steward_api::metrics::record(&state, id, ts, &[pt("cpu.usage", "", i)])
+                    steward_services::metrics::record(&state, id, ts, &[pt("cpu.usage", "", i)])
                         .await
                         .unwrap();
                 }

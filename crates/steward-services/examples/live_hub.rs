@@ -2,11 +2,11 @@
 //! 1,000 servers, `update` throughput, and hub ticks with 1,000 fleet subscribers while every
 //! server reports each second. Results go to docs/PERFORMANCE.md.
 //!
-//! `cargo run --release -p steward-api --example live_hub`
+//! `cargo run --release -p steward-services --example live_hub`
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use steward_api::metrics::live::{Hub, Meta, Scope, Subscription};
+use steward_services::live::{Hub, Meta, Scope, Subscription};
 use steward_metrics::Point;
 
 const SERVERS: usize = 1_000;

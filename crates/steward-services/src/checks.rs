@@ -9,15 +9,15 @@ use steward_checks::{CheckResult, CheckSpec, CheckStatus, TargetPolicy};
 use steward_db::checks::{self, CheckRow, ResultRow};
 use steward_db::settings::{self, CHECK_ALLOWED_NETWORKS};
 
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::Services;
+use crate::error::{ServiceError, ServiceResult};
 
 /// How often the scheduler looks for due checks.
 const TICK: Duration = Duration::from_secs(1);
 
 /// The stored definition of a check.
-pub fn spec_of(row: &CheckRow) -> ApiResult<CheckSpec> {
-    serde_json::from_str(&row.spec).map_err(ApiError::internal)
+pub fn spec_of(row: &CheckRow) -> ServiceResult<CheckSpec> {
+    serde_json::from_str(&row.spec).map_err(ServiceError::internal)
 }
 
 /// The stored form of a run that started at `at`.
@@ -35,7 +35,7 @@ pub fn result_row(at: i64, r: &CheckResult) -> ResultRow {
 
 /// The networks an organization's settings allow checks to reach (beyond the defaults), as
 /// stored: canonical CIDR strings.
-pub async fn allowed_networks(st: &AppState, org_id: &str) -> ApiResult<Vec<String>> {
+pub async fn allowed_networks(st: &Services, org_id: &str) -> ServiceResult<Vec<String>> {
     let stored = settings::get(&st.db.pool, org_id, CHECK_ALLOWED_NETWORKS).await?;
     Ok(stored
         .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
@@ -45,7 +45,7 @@ pub async fn allowed_networks(st: &AppState, org_id: &str) -> ApiResult<Vec<Stri
 /// What an organization's checks may reach now: everything but loopback, link-local, the
 /// hub's own addresses and the like, unless the organization's settings or the hub's
 /// configuration (`--check-allow`) allow them.
-pub async fn policy(st: &AppState, org_id: &str) -> ApiResult<TargetPolicy> {
+pub async fn policy(st: &Services, org_id: &str) -> ServiceResult<TargetPolicy> {
     let mut allow: Vec<IpNet> = st.config.check_allow.clone();
     allow.extend(
         allowed_networks(st, org_id)
@@ -58,7 +58,7 @@ pub async fn policy(st: &AppState, org_id: &str) -> ApiResult<TargetPolicy> {
 
 /// Refuses (422, naming the field) a definition whose URL, host or name server is an address
 /// the organization's checks may not reach. Names are judged when a run resolves them.
-pub async fn admit(st: &AppState, org_id: &str, spec: &CheckSpec) -> ApiResult<()> {
+pub async fn admit(st: &Services, org_id: &str, spec: &CheckSpec) -> ServiceResult<()> {
     policy(st, org_id)
         .await?
         .check_spec(spec)
@@ -66,7 +66,7 @@ pub async fn admit(st: &AppState, org_id: &str, spec: &CheckSpec) -> ApiResult<(
 }
 
 /// Runs a check once now and stores the result; returns it.
-pub async fn run_and_store(st: &AppState, row: &CheckRow) -> ApiResult<CheckResult> {
+pub async fn run_and_store(st: &Services, row: &CheckRow) -> ServiceResult<CheckResult> {
     let spec = spec_of(row)?;
     let timeout = Duration::from_secs(u64::try_from(row.timeout_secs).unwrap_or(10).max(1));
     let policy = policy(st, &row.org_id).await?;
@@ -84,7 +84,7 @@ pub async fn run_and_store(st: &AppState, row: &CheckRow) -> ApiResult<CheckResu
 }
 
 /// Starts the scheduler (none when `check_concurrency` is 0).
-pub fn spawn_scheduler(st: AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn_scheduler(st: Services) -> Option<tokio::task::JoinHandle<()>> {
     let concurrency = st.config.check_concurrency;
     if concurrency == 0 {
         return None;
@@ -104,7 +104,7 @@ pub fn spawn_scheduler(st: AppState) -> Option<tokio::task::JoinHandle<()>> {
 
 /// Starts the due checks there is room for; returns how many were started.
 pub async fn start_due(
-    st: &AppState,
+    st: &Services,
     limit: &Arc<tokio::sync::Semaphore>,
     running: &mut tokio::task::JoinSet<()>,
 ) -> usize {

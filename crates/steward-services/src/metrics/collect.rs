@@ -19,8 +19,8 @@ use steward_ssh::client::Output;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use crate::state::AppState;
-use steward_services::fleet::{self, Actor};
+use crate::Services;
+use crate::fleet::{self, Actor};
 
 /// How often the list of servers to poll is read again.
 const REFRESH: Duration = Duration::from_secs(5);
@@ -48,7 +48,7 @@ pub enum PollError {
 
 /// Runs the collection script once on a server and parses what it printed, stamped with the
 /// hub's clock when the output arrived.
-pub async fn poll(st: &AppState, server: &ServerRow) -> Result<RawSnapshot, PollError> {
+pub async fn poll(st: &Services, server: &ServerRow) -> Result<RawSnapshot, PollError> {
     let conn = fleet::connect(st, server, &Actor::system())
         .await
         .map_err(|e| PollError::Reach(e.to_string()))?;
@@ -105,7 +105,7 @@ fn interval_of(server: &ServerRow) -> Duration {
 }
 
 /// Starts agentless collection (none when `metrics_collect_concurrency` is 0).
-pub fn spawn(st: AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn spawn(st: Services) -> Option<tokio::task::JoinHandle<()>> {
     let concurrency = st.config.metrics_collect_concurrency;
     if concurrency == 0 {
         return None;
@@ -186,7 +186,7 @@ fn refresh(targets: &mut HashMap<String, Target>, rows: Vec<ServerRow>, now: Ins
 }
 
 async fn finish(
-    st: &AppState,
+    st: &Services,
     targets: &mut HashMap<String, Target>,
     id: &str,
     result: Result<RawSnapshot, PollError>,
