@@ -6,11 +6,14 @@
 //! (`[http]`, `[auth]` …). The global options are top-level keys. Clap reads the flag or the
 //! environment variable, serde the file; [`overlay`] lays the first over the second for every
 //! section alike, and each section's `resolve` checks its values into the runtime
-//! [`Config`]. The README's configuration table lists every setting.
+//! [`Config`]. The README's configuration table lists every setting; a test (`readme.rs`)
+//! checks it against these structs.
 mod file;
 mod fleet;
 mod http;
 mod monitoring;
+#[cfg(test)]
+mod readme;
 mod secret;
 #[cfg(test)]
 mod tests;
