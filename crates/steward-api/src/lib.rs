@@ -18,7 +18,6 @@ mod security;
 pub mod sockets;
 mod state;
 pub mod telemetry;
-pub mod terminal;
 mod web;
 pub mod ws_deflate;
 

@@ -19,8 +19,6 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The domain services' shared foundation.
     pub services: Services,
-    /// The web terminal sessions running on this instance.
-    pub terminals: crate::terminal::Registry,
     /// Agents connected to this instance.
     pub agents: crate::metrics::agent::Registry,
     /// Long-lived sockets each user holds on this instance.
@@ -59,7 +57,6 @@ impl AppState {
         let services = Services::new(db, vault, clock, config, jwt, metrics);
         Self(Arc::new(Inner {
             services,
-            terminals: Default::default(),
             agents: Default::default(),
             sockets: Default::default(),
             connections: crate::edge::Connections::new(max_connections),

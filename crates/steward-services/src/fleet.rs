@@ -342,3 +342,16 @@ async fn connect_direct(
         })
         .await
 }
+
+/// A server the caller may see, by id: `NotFound` when it does not exist or is out of their
+/// sight (so its existence is not revealed).
+pub async fn visible_server(
+    st: &Services,
+    p: &Principal,
+    id: &str,
+) -> Result<ServerRow, ServiceError> {
+    match servers::get(&st.db.pool, &p.user.org_id, id).await? {
+        Some(s) if p.can_see_server(&s.tags) => Ok(s),
+        _ => Err(ServiceError::not_found("server")),
+    }
+}

@@ -24,6 +24,7 @@ pub mod live;
 pub mod metrics;
 pub mod principal;
 pub mod runner;
+pub mod terminal;
 mod services;
 
 pub use error::{ServiceError, ServiceResult};

@@ -37,6 +37,8 @@ pub struct Inner {
     pub executions: crate::runner::Registry,
     /// The latest values of every server and the live-update hub.
     pub live: crate::live::Hub,
+    /// The web terminal sessions running on this instance.
+    pub terminals: crate::terminal::Registry,
 }
 
 impl std::ops::Deref for Services {
@@ -79,6 +81,7 @@ impl Services {
             hub_addresses: Default::default(),
             executions: Default::default(),
             live: Default::default(),
+            terminals: Default::default(),
         }));
         services.live.spawn_ticker(Arc::downgrade(&services.0));
         services

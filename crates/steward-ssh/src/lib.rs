@@ -7,4 +7,5 @@
 pub mod client;
 pub mod keys;
 pub mod pool;
+pub mod pty;
 pub mod runner;

@@ -184,10 +184,7 @@ fn check_scope_tags(p: &Principal, changed: &BTreeSet<String>) -> ApiResult<()> 
 
 /// Loads a server the caller may see, or 404.
 pub(crate) async fn visible(st: &AppState, p: &Principal, id: &str) -> ApiResult<ServerRow> {
-    match servers::get(&st.db.pool, &p.user.org_id, id).await? {
-        Some(s) if p.can_see_server(&s.tags) => Ok(s),
-        _ => Err(ApiError::not_found("server")),
-    }
+    Ok(steward_services::fleet::visible_server(st, p, id).await?)
 }
 
 /// Servers the caller may see, filtered, sorted and paged.

@@ -6,29 +6,31 @@
 //! (through an API token, only one with `terminal.open`) and by holders of `audit.read`; a
 //! running session can be ended by holders of `users.manage` who cover every role of its user
 //! (the administrators who manage what that user may do), and ends by itself once its user may
-//! no longer open it (see [`crate::terminal::run`]).
+//! no longer open it (see `steward_services::terminal::run`). [`bridge`] adapts the WebSocket
+//! to the session's typed events.
 use axum::extract::State;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, http::Uri};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use steward_core::Permission;
 use steward_db::servers::ServerRow;
 use steward_db::terminal_sessions::{self, TerminalFilter, TerminalSessionRow};
 use steward_proto::{
-    ErrorBody, TerminalOpenQuery, TerminalSession, TerminalSessionPage, TerminalSessionQuery,
+    ErrorBody, TerminalClientMessage, TerminalOpenQuery, TerminalSession, TerminalSessionPage,
+    TerminalSessionQuery,
 };
 
-use super::servers::visible;
 use super::{opt_time, tags, time};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
-use crate::terminal::{self, MAX_SIZE};
 use steward_services::audit::{Event, Outcome};
+use steward_services::terminal::{self, ClientEvent, MAX_SIZE, ServerEvent};
 
 fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
     TerminalSession {
@@ -50,12 +52,10 @@ fn view(st: &AppState, r: TerminalSessionRow) -> TerminalSession {
 }
 
 /// The server, if the caller may have a terminal on it: 404 if they cannot see it, 403 without
-/// `terminal.open` there. Asked when a terminal opens, and again while it runs (with the
-/// caller re-read), so a role or tag change ends a session it no longer allows.
-pub(crate) async fn may_open(st: &AppState, p: &Principal, id: &str) -> ApiResult<ServerRow> {
-    let server = visible(st, p, id).await?;
-    p.require_on_server(Permission::TerminalOpen, &server.tags)?;
-    Ok(server)
+/// `terminal.open` there (`steward_services::terminal::may_open`, asked again while a session
+/// runs).
+async fn may_open(st: &AppState, p: &Principal, id: &str) -> ApiResult<ServerRow> {
+    Ok(terminal::may_open(st, p, id).await?)
 }
 
 /// Opens a terminal: upgrade to a WebSocket. Binary frames carry keystrokes in and output
@@ -118,7 +118,7 @@ pub async fn open(
         .max_message_size(1024 * 1024)
         .read_buffer_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            terminal::run(st, p, server, cols, rows, socket).await;
+            bridge(st, p, server, cols, rows, socket).await;
             drop(slot);
         }))
 }
@@ -285,4 +285,40 @@ pub async fn terminate(
         .await?;
     st.terminals.terminate(&r.id);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Runs a terminal session on an upgraded socket: binary frames are keystrokes in and output
+/// out, text frames JSON control messages (`TerminalClientMessage` in,
+/// `TerminalServerMessage` out).
+async fn bridge(
+    st: AppState,
+    p: Principal,
+    server: ServerRow,
+    cols: u32,
+    rows: u32,
+    socket: WebSocket,
+) {
+    let (mut tx, rx) = socket.split();
+    let input = Box::pin(rx.filter_map(|m| {
+        futures_util::future::ready(match m {
+            Ok(Message::Binary(data)) => Some(ClientEvent::Input(data)),
+            Ok(Message::Text(t)) => Some(match serde_json::from_str::<TerminalClientMessage>(&t) {
+                Ok(m) => ClientEvent::Message(m),
+                Err(e) => ClientEvent::BadMessage(e.to_string()),
+            }),
+            Ok(Message::Close(_)) | Err(_) => Some(ClientEvent::Closed),
+            Ok(_) => None,
+        })
+    }));
+    let output = (&mut tx).with(|event: ServerEvent| {
+        futures_util::future::ready(Ok::<_, axum::Error>(match event {
+            ServerEvent::Output(data) => Message::Binary(data),
+            ServerEvent::Message(m) => Message::Text(Utf8Bytes::from(
+                serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()),
+            )),
+            ServerEvent::Close => Message::Close(None),
+        }))
+    });
+    terminal::run(st.services.clone(), p, server, cols, rows, input, output).await;
+    let _ = tx.close().await;
 }

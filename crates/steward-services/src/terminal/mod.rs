@@ -1,5 +1,8 @@
-//! Web terminals: a WebSocket bridged to an SSH PTY on the server's pooled connection, every
-//! session recorded ([`recorder`]).
+//! Web terminals: a browser's terminal bridged to an SSH PTY on the server's pooled
+//! connection, every session recorded ([`recorder`]). The session speaks typed events: it
+//! reads [`ClientEvent`]s from a stream and writes [`ServerEvent`]s to a sink, which
+//! steward-api adapts to a WebSocket (binary frames for keystrokes and output, JSON text
+//! frames for control messages).
 //!
 //! The [`Registry`] knows the sessions running on this instance: who owns each one, and how to
 //! end it (an administrator's terminate). A running session also re-checks its user every
@@ -8,9 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::{FutureExt, SinkExt, StreamExt};
-use russh::ChannelMsg;
+use bytes::Bytes;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use steward_core::Permission;
@@ -19,12 +21,13 @@ use steward_db::terminal_sessions::{self, TerminalSessionRow};
 use steward_proto::{TerminalClientMessage, TerminalServerMessage};
 use tokio::sync::{mpsc, watch};
 
-use crate::auth::{self, Principal};
-use crate::error::ApiResult;
-use crate::handlers::terminal::may_open;
-use crate::state::AppState;
-use steward_services::audit::{Event, Outcome};
-use steward_services::fleet::{self, Actor};
+use steward_ssh::pty::{PtyEvent, PtyReader, PtyWriter};
+
+use crate::Services;
+use crate::audit::{Event, Outcome};
+use crate::error::{ServiceError, ServiceResult};
+use crate::fleet::{self, Actor};
+use crate::principal::{Principal, revalidate};
 
 mod recorder;
 pub use recorder::{Recorder, decompress};
@@ -110,26 +113,44 @@ impl Registry {
     }
 }
 
-fn text(msg: &TerminalServerMessage) -> Message {
-    Message::Text(Utf8Bytes::from(
-        serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
-    ))
+/// What the browser's side sends a session.
+#[derive(Debug)]
+pub enum ClientEvent {
+    /// Keystrokes.
+    Input(Bytes),
+    /// A control message (a resize).
+    Message(TerminalClientMessage),
+    /// A control message that could not be read, with why.
+    BadMessage(String),
+    /// The browser went.
+    Closed,
 }
 
-/// Sends a failure and closes the socket.
-async fn fail(socket: &mut WebSocket, code: &str, message: &str) {
-    let _ = socket
-        .send(text(&TerminalServerMessage::Error {
+/// What a session sends the browser's side.
+#[derive(Debug)]
+pub enum ServerEvent {
+    /// What the shell printed.
+    Output(Bytes),
+    /// A control message.
+    Message(TerminalServerMessage),
+    /// The session is over: close the connection.
+    Close,
+}
+
+/// Sends a failure and the end.
+async fn fail<O: Sink<ServerEvent> + Unpin>(out: &mut O, code: &str, message: &str) {
+    let _ = out
+        .send(ServerEvent::Message(TerminalServerMessage::Error {
             code: code.into(),
             message: message.into(),
         }))
         .await;
-    let _ = socket
-        .send(text(&TerminalServerMessage::Closed {
+    let _ = out
+        .send(ServerEvent::Message(TerminalServerMessage::Closed {
             reason: "error".into(),
         }))
         .await;
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = out.send(ServerEvent::Close).await;
 }
 
 /// What the input side tells the session loop.
@@ -165,66 +186,71 @@ impl Activity {
 }
 
 /// Forwards the browser's keystrokes and resizes to the channel.
-async fn pump_input(
-    mut rx: futures_util::stream::SplitStream<WebSocket>,
-    write: Arc<russh::ChannelWriteHalf<russh::client::Msg>>,
+async fn pump_input<I: Stream<Item = ClientEvent> + Unpin>(
+    mut rx: I,
+    write: PtyWriter,
     events: mpsc::UnboundedSender<Input>,
     activity: Arc<Activity>,
 ) {
     while let Some(msg) = rx.next().await {
         match msg {
-            Ok(Message::Binary(data)) => {
+            ClientEvent::Input(data) => {
                 // A keystroke only marks the time: no wake-up of the session loop.
                 activity.touch();
-                if write.data_bytes(data).await.is_err() {
+                if write.input(data).await.is_err() {
                     let _ = events.send(Input::Failed);
                     return;
                 }
             }
-            Ok(Message::Text(t)) => match serde_json::from_str::<TerminalClientMessage>(&t) {
-                Ok(TerminalClientMessage::Resize { cols, rows })
-                    if (1..=MAX_SIZE).contains(&cols) && (1..=MAX_SIZE).contains(&rows) =>
-                {
-                    activity.touch();
-                    if write.window_change(cols, rows, 0, 0).await.is_err() {
-                        let _ = events.send(Input::Failed);
-                        return;
-                    }
-                    let _ = events.send(Input::Resize(cols, rows));
+            ClientEvent::Message(TerminalClientMessage::Resize { cols, rows })
+                if (1..=MAX_SIZE).contains(&cols) && (1..=MAX_SIZE).contains(&rows) =>
+            {
+                activity.touch();
+                if write.resize(cols, rows).await.is_err() {
+                    let _ = events.send(Input::Failed);
+                    return;
                 }
-                Ok(TerminalClientMessage::Resize { .. }) => {
-                    let _ = events.send(Input::BadMessage(format!(
-                        "cols and rows must be 1–{MAX_SIZE}"
-                    )));
-                }
-                Err(e) => {
-                    let _ = events.send(Input::BadMessage(e.to_string()));
-                }
-            },
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => {}
+                let _ = events.send(Input::Resize(cols, rows));
+            }
+            ClientEvent::Message(TerminalClientMessage::Resize { .. }) => {
+                let _ = events.send(Input::BadMessage(format!(
+                    "cols and rows must be 1–{MAX_SIZE}"
+                )));
+            }
+            ClientEvent::BadMessage(e) => {
+                let _ = events.send(Input::BadMessage(e));
+            }
+            ClientEvent::Closed => break,
         }
     }
     let _ = events.send(Input::Closed);
 }
 
+/// Opens a terminal on a server, as at the upgrade and at every re-check: 404 when the caller
+/// cannot see it, 403 without `terminal.open` on it.
+pub async fn may_open(st: &Services, p: &Principal, id: &str) -> ServiceResult<ServerRow> {
+    let server = fleet::visible_server(st, p, id).await?;
+    p.require_on_server(Permission::TerminalOpen, &server.tags)?;
+    Ok(server)
+}
+
 /// Whether the session's user may still have it, asked again as at opening: `Ok(false)` when
 /// the session or account has ended, or the fresh roles no longer give `terminal.open` on the
 /// server (or it is gone, or out of their sight). An error means it could not be told.
-async fn still_allowed(st: &AppState, p: &Principal, server_id: &str) -> ApiResult<bool> {
-    let Some(fresh) = auth::revalidate(st, p).await? else {
+async fn still_allowed(st: &Services, p: &Principal, server_id: &str) -> ServiceResult<bool> {
+    let Some(fresh) = revalidate(st, p).await? else {
         return Ok(false);
     };
     match may_open(st, &fresh, server_id).await {
         Ok(_) => Ok(true),
-        // 404 or 403: the answer is no.
-        Err(e) if e.status.is_client_error() => Ok(false),
+        // Not found or forbidden: the answer is no.
+        Err(ServiceError::NotFound { .. } | ServiceError::Forbidden { .. }) => Ok(false),
         Err(e) => Err(e),
     }
 }
 
 /// The recording reached its size cap: stored with the session and audited (the shell goes on).
-async fn recording_capped(st: &AppState, p: &Principal, server: &ServerRow, session_id: &str) {
+async fn recording_capped(st: &Services, p: &Principal, server: &ServerRow, session_id: &str) {
     let now = st.now_ms();
     let done = async {
         let mut tx = st.db.begin().await?;
@@ -235,7 +261,7 @@ async fn recording_capped(st: &AppState, p: &Principal, server: &ServerRow, sess
             .write(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok::<_, crate::error::ApiError>(())
+        Ok::<_, ServiceError>(())
     }
     .await;
     if let Err(e) = done {
@@ -244,16 +270,21 @@ async fn recording_capped(st: &AppState, p: &Principal, server: &ServerRow, sess
     tracing::warn!(session = %session_id, user = %p.user.username, server = %server.name, "terminal recording reached its size limit and stopped; the session goes on");
 }
 
-/// Runs one terminal session on an upgraded socket, until the shell exits, the browser goes,
-/// the session idles out, its user loses access, or an administrator ends it.
-pub async fn run(
-    st: AppState,
+/// Runs one terminal session, until the shell exits, the browser goes, the session idles out,
+/// its user loses access, or an administrator ends it. `input` is what the browser sends,
+/// `output` where the session's output and control messages go.
+pub async fn run<I, O>(
+    st: Services,
     p: Principal,
     server: ServerRow,
     cols: u32,
     rows: u32,
-    mut socket: WebSocket,
-) {
+    input: I,
+    mut output: O,
+) where
+    I: Stream<Item = ClientEvent> + Unpin + Send + 'static,
+    O: Sink<ServerEvent> + Unpin,
+{
     let actor = Actor::user(&p, Permission::TerminalOpen);
     let opened = st.now_ms();
     let conn = match fleet::connect(&st, &server, &actor).await {
@@ -265,36 +296,24 @@ pub async fn run(
                 .details(json!({ "error": e.code() }))
                 .write(&st.db.pool)
                 .await;
-            fail(&mut socket, e.code(), &e.to_string()).await;
+            fail(&mut output, e.code(), &e.to_string()).await;
             return;
         }
     };
-    let channel = async {
-        let channel = conn.open_session().await.map_err(|e| e.to_string())?;
-        channel
-            .request_pty(true, TERM, cols, rows, 0, 0, &[])
-            .await
-            .map_err(|e| e.to_string())?;
-        channel
-            .request_shell(true)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(channel)
-    }
-    .await;
-    let channel = match channel {
-        Ok(c) => c,
-        Err(message) => {
+    let pty = match conn.open_pty(TERM, cols, rows).await {
+        Ok(p) => p,
+        Err(e) => {
             let _ = Event::by(&p, "terminal.open", opened)
                 .target("server", &server.id, &server.name)
                 .outcome(Outcome::Failure)
                 .details(json!({ "error": "ssh_error" }))
                 .write(&st.db.pool)
                 .await;
-            fail(&mut socket, "ssh_error", &message).await;
+            fail(&mut output, "ssh_error", &e.to_string()).await;
             return;
         }
     };
+    let (mut read, write) = pty;
 
     let id = steward_db::new_id();
     let started = st.now_ms();
@@ -323,13 +342,13 @@ pub async fn run(
             .write(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok::<_, crate::error::ApiError>(())
+        Ok::<_, ServiceError>(())
     }
     .await;
     if let Err(e) = begun {
         tracing::error!(error = ?e, "terminal: cannot record the session");
-        let _ = channel.close().await;
-        fail(&mut socket, "internal_error", "internal server error").await;
+        write.close().await;
+        fail(&mut output, "internal_error", "internal server error").await;
         return;
     }
     let mut stop = st.terminals.insert(&id, &p.user.id);
@@ -341,8 +360,8 @@ pub async fn run(
         started,
         &format!("{}@{}", p.user.username, server.name),
     );
-    if socket
-        .send(text(&TerminalServerMessage::Ready {
+    if output
+        .send(ServerEvent::Message(TerminalServerMessage::Ready {
             session_id: id.clone(),
         }))
         .await
@@ -351,13 +370,10 @@ pub async fn run(
         tracing::debug!("terminal: the browser left before the shell started");
     }
 
-    let (mut ws_tx, ws_rx) = socket.split();
-    let (mut read, write) = channel.split();
-    let write = Arc::new(write);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let activity = Arc::new(Activity::new());
     let input = tokio::spawn(pump_input(
-        ws_rx,
+        input,
         write.clone(),
         events_tx,
         activity.clone(),
@@ -365,7 +381,7 @@ pub async fn run(
     let idle = st.config.terminal_idle_timeout;
     let mut idle_at = tokio::time::Instant::now() + idle;
     // A message read while gathering output into one frame, handled on the next turn.
-    let mut held: Option<Option<ChannelMsg>> = None;
+    let mut held: Option<PtyEvent> = None;
     // `interval` panics on a zero period; a few milliseconds is as good as "always".
     let every = st.config.live_recheck.max(Duration::from_millis(10));
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -373,44 +389,28 @@ pub async fn run(
 
     let reason: &'static str = loop {
         tokio::select! {
-            msg = async { match held.take() { Some(m) => m, None => read.wait().await } } => match msg {
-                Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
-                    let mut frame = bytes::BytesMut::from(&data[..]);
-                    // Output that is already here goes out in the same frame: fewer frames
-                    // and writes when a program prints a lot, no waiting when it does not.
-                    while frame.len() < FRAME_BYTES {
-                        match read.wait().now_or_never() {
-                            Some(Some(ChannelMsg::Data { data }))
-                            | Some(Some(ChannelMsg::ExtendedData { data, .. })) => {
-                                frame.extend_from_slice(&data);
-                            }
-                            Some(other) => {
-                                held = Some(other);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    let frame = frame.freeze();
+            msg = async { match held.take() { Some(m) => m, None => read.next().await } } => match msg {
+                PtyEvent::Output(first) => {
+                    let frame = gather(&mut read, first, &mut held);
                     if rec.output(frame.clone()).await {
                         recording_capped(&st, &p, &server, &id).await;
-                        let _ = ws_tx
-                            .send(text(&TerminalServerMessage::RecordingStopped {
+                        let _ = output
+                            .send(ServerEvent::Message(TerminalServerMessage::RecordingStopped {
                                 limit_bytes: st.config.terminal_recording_cap,
                             }))
                             .await;
                     }
-                    if ws_tx.send(Message::Binary(frame)).await.is_err() {
+                    if output.send(ServerEvent::Output(frame)).await.is_err() {
                         break "closed";
                     }
                 }
-                Some(ChannelMsg::Eof) | Some(ChannelMsg::Close) | None => break "exited",
-                Some(_) => {}
+                PtyEvent::Ended => break "exited",
+                PtyEvent::Other => {}
             },
             ev = events.recv() => match ev {
                 Some(Input::Resize(c, r)) => rec.resize(c, r).await,
                 Some(Input::BadMessage(m)) => {
-                    let _ = ws_tx.send(text(&TerminalServerMessage::Error { code: "bad_message".into(), message: m })).await;
+                    let _ = output.send(ServerEvent::Message(TerminalServerMessage::Error { code: "bad_message".into(), message: m })).await;
                 }
                 Some(Input::Failed) => break "error",
                 Some(Input::Closed) | None => break "closed",
@@ -444,29 +444,27 @@ pub async fn run(
     };
 
     input.abort();
-    let _ = write.close().await;
+    write.close().await;
     // Whatever the shell printed last.
-    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(50), read.wait()).await {
-        if let ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } = msg {
-            let data = bytes::Bytes::copy_from_slice(&data);
-            if rec.output(data.clone()).await {
-                recording_capped(&st, &p, &server, &id).await;
-            }
-            if reason != "closed" {
-                let _ = ws_tx.send(Message::Binary(data)).await;
-            }
+    while let Ok(PtyEvent::Output(data)) =
+        tokio::time::timeout(Duration::from_millis(50), read.next()).await
+    {
+        if rec.output(data.clone()).await {
+            recording_capped(&st, &p, &server, &id).await;
+        }
+        if reason != "closed" {
+            let _ = output.send(ServerEvent::Output(data)).await;
         }
     }
     rec.finish().await;
     if reason != "closed" {
-        let _ = ws_tx
-            .send(text(&TerminalServerMessage::Closed {
+        let _ = output
+            .send(ServerEvent::Message(TerminalServerMessage::Closed {
                 reason: reason.into(),
             }))
             .await;
-        let _ = ws_tx.send(Message::Close(None)).await;
     }
-    let _ = ws_tx.close().await;
+    let _ = output.send(ServerEvent::Close).await;
     let ended = st.now_ms();
     let finished = async {
         let mut tx = st.db.begin().await?;
@@ -482,7 +480,7 @@ pub async fn run(
             .write(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok::<_, crate::error::ApiError>(())
+        Ok::<_, ServiceError>(())
     }
     .await;
     if let Err(e) = finished {
@@ -490,4 +488,26 @@ pub async fn run(
     }
     st.terminals.remove(&id);
     drop(conn);
+}
+
+/// One frame of output: `first` and whatever else the shell has already printed, up to
+/// [`FRAME_BYTES`] (fewer frames and writes when a program prints a lot, no waiting when it
+/// does not). Something other than output is kept in `held` for the next turn.
+fn gather(read: &mut PtyReader, first: Bytes, held: &mut Option<PtyEvent>) -> Bytes {
+    let mut frame: Option<bytes::BytesMut> = None;
+    while frame.as_ref().map_or(first.len(), bytes::BytesMut::len) < FRAME_BYTES {
+        match read.next_now() {
+            Some(PtyEvent::Output(more)) => {
+                frame
+                    .get_or_insert_with(|| bytes::BytesMut::from(&first[..]))
+                    .extend_from_slice(&more);
+            }
+            Some(other) => {
+                *held = Some(other);
+                break;
+            }
+            None => break,
+        }
+    }
+    frame.map_or(first, bytes::BytesMut::freeze)
 }

@@ -16,7 +16,7 @@ use steward_db::terminal_sessions;
 use tokio::sync::mpsc;
 
 use super::TERM;
-use crate::state::AppState;
+use crate::Services;
 
 /// How often the recording is written.
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -136,7 +136,7 @@ pub struct Recorder {
 impl Recorder {
     /// Starts a recording with its header line.
     pub fn new(
-        st: &AppState,
+        st: &Services,
         session_id: &str,
         cols: u32,
         rows: u32,
