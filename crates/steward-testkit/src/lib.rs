@@ -189,13 +189,6 @@ impl TestApp {
         let (vault, _) =
             steward_vault::Vault::open_or_create(&dir.path().join("master.key")).expect("vault");
         let vault = Arc::new(vault);
-        let jwt = steward_services::bootstrap::prepare(&db, &vault, clock.as_ref())
-            .await
-            .expect("prepare");
-        let setup_token = steward_services::bootstrap::setup_token(&db, clock.as_ref(), dir.path())
-            .await
-            .expect("setup token")
-            .expect("fresh instance has a setup token");
         let mut config = steward_api::ApiConfig {
             data_dir: Some(dir.path().to_path_buf()),
             ..Default::default()
@@ -204,21 +197,16 @@ impl TestApp {
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("addr");
         configure(&mut config, &format!("http://{addr}"));
-        let metrics_stop = tokio_util::sync::CancellationToken::new();
-        let metrics = steward_services::metrics::store::Store::open(
-            db.clone(),
-            steward_services::metrics::store::StoreConfig {
-                retention: config.metrics_retention,
-                ..Default::default()
-            },
-            clock.clone(),
-        )
-        .await
-        .expect("metric store");
-        // Runs until the token is cancelled (on drop); the handle is not needed.
-        drop(metrics.spawn_background(metrics_stop.clone()));
-        let state =
-            steward_api::AppState::new(db.clone(), vault.clone(), clock, config, jwt, metrics);
+        // Wired as `serve` wires it; the metric store's background work runs until the token
+        // is cancelled (on drop).
+        let app = steward::app::build(db.clone(), vault.clone(), clock, config)
+            .await
+            .expect("build the app");
+        let setup_token = app
+            .setup_token
+            .clone()
+            .expect("fresh instance has a setup token");
+        let (state, metrics_stop) = app.detach();
         let app_state = state.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = async move {
@@ -260,24 +248,13 @@ impl TestApp {
     /// for tests of work several instances share.
     pub async fn second_instance(&self, config: steward_api::ApiConfig) -> steward_api::AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let jwt = steward_services::bootstrap::prepare(&self.db, &self.vault, clock.as_ref())
+        let app = steward::app::build(self.db.clone(), self.vault.clone(), clock, config)
             .await
-            .expect("prepare");
-        let metrics = steward_services::metrics::store::Store::open(
-            self.db.clone(),
-            Default::default(),
-            clock.clone(),
-        )
-        .await
-        .expect("metric store");
-        steward_api::AppState::new(
-            self.db.clone(),
-            self.vault.clone(),
-            clock,
-            config,
-            jwt,
-            metrics,
-        )
+            .expect("build the second instance");
+        // Its metric store's background work is not needed: the tests drive it.
+        let (state, metrics_stop) = app.detach();
+        metrics_stop.cancel();
+        state
     }
 
     pub fn data_dir(&self) -> PathBuf {
