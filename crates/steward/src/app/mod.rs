@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use steward_api::{AppState, ApiConfig};
+use steward_api::{ApiConfig, AppState};
 use steward_core::Clock;
 use steward_db::Db;
 use steward_vault::Vault;
@@ -73,13 +73,20 @@ impl App {
         let now = st.now_ms();
         let interrupted = steward_db::executions::interrupt_running(&st.db.pool, now).await?;
         if interrupted > 0 {
-            tracing::warn!(runs = interrupted, "marked runs left over from the last process as interrupted");
+            tracing::warn!(
+                runs = interrupted,
+                "marked runs left over from the last process as interrupted"
+            );
         }
         let ended = steward_db::terminal_sessions::end_interrupted(&st.db.pool, now).await?;
         if ended > 0 {
-            tracing::info!(sessions = ended, "terminal sessions interrupted by the restart marked ended");
+            tracing::info!(
+                sessions = ended,
+                "terminal sessions interrupted by the restart marked ended"
+            );
         }
-        let silent = i64::try_from(steward_api::metrics::agent::SILENT_FOR.as_millis()).unwrap_or(i64::MAX);
+        let silent =
+            i64::try_from(steward_api::metrics::agent::SILENT_FOR.as_millis()).unwrap_or(i64::MAX);
         steward_db::agents::reset_connected(&st.db.pool, now.saturating_sub(silent)).await?;
         for id in steward_db::executions::with_leftover_secrets(&st.db.pool).await? {
             steward_services::runner::forget_secrets(st, &id).await?;
@@ -101,9 +108,14 @@ impl App {
             },
         )));
         let services = st.services.clone();
-        self.background.extend(steward_services::discovery::spawn_scheduler(services.clone()));
-        self.background.extend(steward_services::metrics::collect::spawn(services.clone()));
-        self.background.extend(steward_services::checks::spawn_scheduler(services));
+        self.background
+            .extend(steward_services::discovery::spawn_scheduler(
+                services.clone(),
+            ));
+        self.background
+            .extend(steward_services::metrics::collect::spawn(services.clone()));
+        self.background
+            .extend(steward_services::checks::spawn_scheduler(services));
     }
 
     /// Serves the API on `listener` until `shutdown` completes, then [`stop`](Self::stop)s.
