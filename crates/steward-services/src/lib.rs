@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used)]
 
+pub mod accounts;
 pub mod agent_install;
 pub mod audit;
 pub mod auth;

@@ -2,9 +2,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use steward_core::DEFAULT_ORG_ID;
 use steward_core::rbac::builtin;
-use steward_core::validate::{Email, Username};
-use steward_core::{DEFAULT_ORG_ID, password};
 use steward_db::{roles, state as instance, users};
 use steward_proto::{ErrorBody, RoleRef, SetupRequest, SetupStatus, User};
 use subtle::ConstantTimeEq;
@@ -13,6 +12,7 @@ use super::tags;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::state::AppState;
+use steward_services::accounts::{self, NewAccount};
 use steward_services::audit::{Event, Outcome};
 use steward_services::auth::tokens;
 
@@ -59,44 +59,31 @@ pub async fn create(
             "the setup token is not valid",
         ));
     }
-    let username = Username::parse(&req.username)?;
-    let email = req
-        .email
-        .as_deref()
-        .filter(|e| !e.trim().is_empty())
-        .map(Email::parse)
-        .transpose()?;
-    password::check_policy("password", req.password.expose(), &[username.as_str()])?;
-    let hash = st.passwords.hash(req.password).await?;
-
+    let account = NewAccount::check(
+        &st.passwords,
+        &req.username,
+        req.email.as_deref(),
+        req.password,
+    )
+    .await?;
+    let username = account.username.clone();
     let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("built-in admin role is missing")))?;
-    let id = steward_db::new_id();
     let mut tx = st.db.begin().await?;
     // Deleting the token hash is the lock: of two concurrent setups only one deletes it.
     if !instance::delete(&mut *tx, instance::SETUP_TOKEN_HASH).await? {
         return Err(closed());
     }
-    users::insert(
-        &mut *tx,
-        &users::NewUser {
-            id: &id,
-            org_id: DEFAULT_ORG_ID,
-            username: username.as_str(),
-            email: email.as_ref().map(Email::as_str),
-            password_hash: &hash,
-            must_change_password: false,
-        },
+    let id = accounts::create(
+        &mut tx,
+        DEFAULT_ORG_ID,
+        &account,
+        std::slice::from_ref(&admin),
+        |id| Event::new("setup.complete", &client, now).actor(Some(id), username.as_str()),
         now,
     )
     .await?;
-    roles::set_for_user(&mut tx, &id, std::slice::from_ref(&admin.id)).await?;
-    Event::new("setup.complete", &client, now)
-        .actor(Some(&id), username.as_str())
-        .target("user", &id, username.as_str())
-        .write(&mut *tx)
-        .await?;
     tx.commit().await?;
 
     if let Some(dir) = &st.config.data_dir {

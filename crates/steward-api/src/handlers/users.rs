@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
 use steward_core::rbac::builtin;
-use steward_core::validate::{Email, Username};
+use steward_core::validate::Email;
 use steward_core::{Permission, password};
 use steward_db::roles::RoleRow;
 use steward_db::users::UserRow;
@@ -22,6 +22,7 @@ use crate::auth::principal::grant_of;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
+use steward_services::accounts::{self, NewAccount};
 use steward_services::audit::Event;
 
 /// The API view of an account.
@@ -166,42 +167,27 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<User>)> {
     p.require(Permission::UsersManage)?;
     let now = st.now_ms();
-    let username = Username::parse(&req.username)?;
-    let email = req
-        .email
-        .as_deref()
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(Email::parse)
-        .transpose()?;
-    password::check_policy("password", req.password.expose(), &[username.as_str()])?;
+    let mut account = NewAccount::check(
+        &st.passwords,
+        &req.username,
+        req.email.as_deref(),
+        req.password,
+    )
+    .await?;
+    account.must_change_password = req.password_change_required.unwrap_or(true);
+    account.require_totp = req.require_totp;
     let assigned = resolve_roles(&st, &p, &req.roles, &[]).await?;
-    let hash = st.passwords.hash(req.password).await?;
-    let id = steward_db::new_id();
     let mut tx = st.db.begin().await?;
-    users::insert(
-        &mut *tx,
-        &users::NewUser {
-            id: &id,
-            org_id: &p.user.org_id,
-            username: username.as_str(),
-            email: email.as_ref().map(Email::as_str),
-            password_hash: &hash,
-            must_change_password: req.password_change_required.unwrap_or(true),
-        },
+    let details = json!({ "roles": assigned.iter().map(|r| &r.name).collect::<Vec<_>>(), "require_totp": req.require_totp });
+    let id = accounts::create(
+        &mut tx,
+        &p.user.org_id,
+        &account,
+        &assigned,
+        |_| Event::by(&p, "user.create", now).details(details),
         now,
     )
     .await?;
-    if req.require_totp {
-        users::set_require_totp(&mut *tx, &id, true, now).await?;
-    }
-    let role_ids: Vec<String> = assigned.iter().map(|r| r.id.clone()).collect();
-    roles::set_for_user(&mut tx, &id, &role_ids).await?;
-    Event::by(&p, "user.create", now)
-        .target("user", &id, username.as_str())
-        .details(json!({ "roles": assigned.iter().map(|r| &r.name).collect::<Vec<_>>(), "require_totp": req.require_totp }))
-        .write(&mut *tx)
-        .await?;
     tx.commit().await?;
     let (user, roles) = load(&st, &p, &id).await?;
     Ok((StatusCode::CREATED, Json(view(user, refs(&roles)))))

@@ -1,11 +1,14 @@
 //! `steward admin …`: account repairs from the console, audited as the CLI.
 use serde_json::json;
 use steward_api::extract::ClientInfo;
-use steward_core::validate::{Email, Username};
+use steward_core::validate::Username;
 use steward_core::{Clock, DEFAULT_ORG_ID, SystemClock};
 use steward_db::{roles, sessions, users};
+use steward_proto::Sensitive;
+use steward_services::accounts::{self, NewAccount};
 use steward_services::audit::Event;
 use steward_services::auth::password;
+use steward_services::auth::password::Hasher;
 
 use crate::config::{AdminCommand, Resolved};
 
@@ -25,41 +28,36 @@ pub async fn run(r: &Resolved, cmd: AdminCommand) -> anyhow::Result<()> {
             email,
             roles: role_names,
         } => {
-            let username = Username::parse(&username)?;
-            let email = email.as_deref().map(Email::parse).transpose()?;
-            let mut role_ids = Vec::new();
+            let mut assigned = Vec::new();
             for name in &role_names {
                 let role = roles::get_by_name(&db.pool, DEFAULT_ORG_ID, name)
                     .await?
                     .ok_or_else(|| anyhow::anyhow!("no role named {name}"))?;
-                role_ids.push(role.id);
+                assigned.push(role);
             }
             let pw = super::read_secret_line("Password")?;
-            steward_core::password::check_policy("password", &pw, &[username.as_str()])?;
-            let hash = password::hash(&pw).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-            let id = steward_db::new_id();
+            let account = NewAccount::check(
+                &Hasher::new(1),
+                &username,
+                email.as_deref(),
+                Sensitive::new(pw.to_string()),
+            )
+            .await?;
+            let username = account.username.clone();
             let mut tx = db.begin().await?;
-            users::insert(
-                &mut *tx,
-                &users::NewUser {
-                    id: &id,
-                    org_id: DEFAULT_ORG_ID,
-                    username: username.as_str(),
-                    email: email.as_ref().map(Email::as_str),
-                    password_hash: &hash,
-                    must_change_password: false,
+            accounts::create(
+                &mut tx,
+                DEFAULT_ORG_ID,
+                &account,
+                &assigned,
+                |_| {
+                    Event::new("user.create", &client, now)
+                        .actor(None, ACTOR)
+                        .details(json!({ "roles": role_names }))
                 },
                 now,
             )
             .await?;
-            roles::set_for_user(&mut tx, &id, &role_ids).await?;
-            Event::new("user.create", &client, now)
-                .actor(None, ACTOR)
-                .target("user", &id, username.as_str())
-                .details(json!({ "roles": role_names }))
-                .write(&mut *tx)
-                .await
-                .map_err(anyhow::Error::from)?;
             tx.commit().await?;
             // Creating a user closes first-run setup, so the setup token must go.
             steward_services::bootstrap::setup_token(&db, &clock, &r.data_dir).await?;
