@@ -42,7 +42,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            crate::edge::MaxBody(max_body as u64),
             crate::edge::refuse_oversized,
         ))
         .layer(axum::middleware::from_fn(crate::telemetry::track))
@@ -81,7 +81,12 @@ pub async fn serve(
     // Health checks may not reach the address the API listens on.
     state.hub_addresses.add_listen(listener.local_addr()?.ip());
     let app = router(state.clone());
-    crate::edge::serve(listener, state.clone(), app, shutdown).await?;
+    let edge = crate::edge::Edge {
+        connections: state.connections.clone(),
+        header_timeout: state.config.http_header_timeout,
+        idle_timeout: state.config.http_idle_timeout,
+    };
+    crate::edge::serve(listener, edge, app, shutdown).await?;
     // Upgraded connections (web terminals) are not drained: end them, recorded.
     state
         .terminals

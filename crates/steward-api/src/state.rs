@@ -24,7 +24,7 @@ pub struct Inner {
     /// Long-lived sockets each user holds on this instance.
     pub sockets: crate::sockets::PerUser,
     /// The HTTP connection cap and what the edge refused or closed.
-    pub connections: crate::edge::Connections,
+    pub connections: Arc<crate::edge::Connections>,
 }
 
 impl std::ops::Deref for AppState {
@@ -59,7 +59,7 @@ impl AppState {
             services,
             agents: Default::default(),
             sockets: Default::default(),
-            connections: crate::edge::Connections::new(max_connections),
+            connections: Arc::new(crate::edge::Connections::new(max_connections)),
         }))
     }
 }

@@ -25,6 +25,7 @@ pub mod live;
 pub mod metrics;
 pub mod principal;
 pub mod runner;
+pub mod second_factor;
 pub mod terminal;
 mod services;
 

@@ -189,7 +189,7 @@ pub(crate) async fn confirm(
                     .await?
             }
             Proof::TotpCode(code) => {
-                crate::handlers::totp::check_code(st, &p.user, code, st.now_ms()).await?
+                steward_services::second_factor::check_code(st, &p.user, code, st.now_ms()).await?
             }
         };
         Ok(ok.then_some(()))

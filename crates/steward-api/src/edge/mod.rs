@@ -37,7 +37,6 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub mod conn;
 
@@ -139,8 +138,11 @@ impl Warner {
 /// 413 `payload_too_large` as soon as the headers declare a body over `max_body_bytes`,
 /// before any of it is read (a body without a declared length is cut at the same limit as it
 /// is read); the connection is closed after the answer.
-pub async fn refuse_oversized(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let limit = st.config.max_body_bytes as u64;
+pub async fn refuse_oversized(
+    State(MaxBody(limit)): State<MaxBody>,
+    req: Request,
+    next: Next,
+) -> Response {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -162,10 +164,24 @@ pub async fn refuse_oversized(State(st): State<AppState>, req: Request, next: Ne
     }
 }
 
+/// The largest request body, in bytes (the state of [`refuse_oversized`]).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxBody(pub u64);
+
+/// What the accept loop needs: the connection cap and the timeouts.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub connections: Arc<Connections>,
+    /// The request line and headers must arrive within this.
+    pub header_timeout: Duration,
+    /// A connection with nothing moving and no request being answered closes after this.
+    pub idle_timeout: Duration,
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then drains connections.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    state: Edge,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -211,7 +227,7 @@ pub async fn serve(
 
 /// Out of file descriptors or memory: say so (now and then) and pause, so the loop does not
 /// spin on a listener that keeps failing. A client that gave up before its accept is nothing.
-async fn accept_failed(state: &AppState, e: std::io::Error) {
+async fn accept_failed(state: &Edge, e: std::io::Error) {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(
         e.kind(),
@@ -231,7 +247,7 @@ async fn connection(
     activity: Arc<Activity>,
     peer: SocketAddr,
     app: Router,
-    state: AppState,
+    state: Edge,
     stop: CancellationToken,
 ) {
     let service = {
@@ -252,10 +268,7 @@ async fn connection(
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades()
     );
-    let (header, idle) = (
-        state.config.http_header_timeout,
-        state.config.http_idle_timeout,
-    );
+    let (header, idle) = (state.header_timeout, state.idle_timeout);
     let mut stalled = pin!(conn::watchdog(&activity, header, idle));
     let mut stopping = false;
     loop {

@@ -21,23 +21,15 @@ use steward_services::bootstrap::{load_secret, store_secret};
 const RECOVERY_CODE_COUNT: usize = 10;
 const ISSUER: &str = "Steward";
 
-/// Checks a TOTP code for a user with 2FA on, refusing a replayed code.
+/// Checks a TOTP code for a user with 2FA on, refusing a replayed code
+/// (`steward_services::second_factor::check_code`).
 pub(crate) async fn check_code(
     st: &AppState,
     user: &UserRow,
     code: &str,
     now_ms: i64,
 ) -> ApiResult<bool> {
-    let Some(secret_id) = &user.totp_secret_id else {
-        return Ok(false);
-    };
-    let secret = load_secret(&st.db, &st.vault, secret_id)
-        .await
-        .map_err(ApiError::internal)?;
-    match totp::verify(&secret, code, now_ms / 1000) {
-        Some(step) => Ok(users::claim_totp_step(&st.db.pool, &user.id, step).await?),
-        None => Ok(false),
-    }
+    Ok(steward_services::second_factor::check_code(st, user, code, now_ms).await?)
 }
 
 async fn new_recovery_codes(

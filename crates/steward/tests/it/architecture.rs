@@ -3,7 +3,7 @@
 //! services ← api ← steward; the agent uses metrics only), the domain never depends on the HTTP
 //! stack, the HTTP layer never speaks SQL or SSH itself, and no crate declares a dependency its
 //! code does not use (the check `cargo machete` makes: the dependency's name appears in the
-//! code).
+//! code), and the modules of the services and the API import each other in no circle.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -282,5 +282,139 @@ fn every_declared_dependency_is_used() {
         unused.is_empty(),
         "unused dependencies (remove them from Cargo.toml):\n{}",
         unused.join("\n")
+    );
+}
+
+/// The top-level modules of a crate's `src` and the sibling modules each one names
+/// (`crate::x`), test code left out.
+fn module_graph(src: &Path) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut files = Vec::new();
+    sources(src, &mut files);
+    let top = |p: &Path| -> Option<String> {
+        let rel = p.strip_prefix(src).ok()?;
+        let first = rel.components().next()?.as_os_str().to_str()?;
+        let name = first.trim_end_matches(".rs").to_string();
+        (name != "lib" && name != "main").then_some(name)
+    };
+    let mut graph: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for f in &files {
+        if let Some(m) = top(f) {
+            graph.entry(m).or_default();
+        }
+    }
+    for f in &files {
+        let Some(m) = top(f) else { continue };
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, _) in code.match_indices("crate::") {
+            let name: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name != m && graph.contains_key(&name) {
+                graph.get_mut(&m).expect("module").insert(name);
+            }
+        }
+    }
+    graph
+}
+
+/// The groups of modules that import each other in a circle (strongly connected components
+/// of more than one module).
+fn cycles(graph: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Kosaraju: order by finish time, then walk the reversed graph.
+    fn finish(
+        v: &str,
+        g: &BTreeMap<String, std::collections::BTreeSet<String>>,
+        seen: &mut std::collections::BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) {
+        if !seen.insert(v.to_string()) {
+            return;
+        }
+        for w in &g[v] {
+            finish(w, g, seen, order);
+        }
+        order.push(v.to_string());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut order = Vec::new();
+    for v in graph.keys() {
+        finish(v, graph, &mut seen, &mut order);
+    }
+    let mut reversed: BTreeMap<String, std::collections::BTreeSet<String>> = graph
+        .keys()
+        .map(|k| (k.clone(), Default::default()))
+        .collect();
+    for (v, ws) in graph {
+        for w in ws {
+            reversed.get_mut(w).expect("module").insert(v.clone());
+        }
+    }
+    let mut assigned = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for v in order.iter().rev() {
+        let mut group = Vec::new();
+        finish(v, &reversed, &mut assigned, &mut group);
+        if group.len() > 1 {
+            group.sort();
+            out.push(group);
+        }
+    }
+    out
+}
+
+/// Import cycles that remain while the agent hub moves out of steward-api (its registry is
+/// held by `AppState` and takes the state back). The list may only shrink.
+const CYCLES_MOVING_OUT: &[&[&str]] = &[&["metrics", "state"]];
+
+#[test]
+fn no_import_cycles_between_the_modules_of_the_services_and_the_api() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut wrong = Vec::new();
+    for krate in ["steward-services", "steward-api"] {
+        let found = cycles(&module_graph(&root.join("crates").join(krate).join("src")));
+        for c in &found {
+            if !CYCLES_MOVING_OUT
+                .iter()
+                .any(|k| k.iter().copied().eq(c.iter().map(String::as_str)))
+            {
+                wrong.push(format!(
+                    "{krate}: {} import each other in a circle",
+                    c.join(", ")
+                ));
+            }
+        }
+        if krate == "steward-api" {
+            for k in CYCLES_MOVING_OUT {
+                if !found
+                    .iter()
+                    .any(|c| k.iter().copied().eq(c.iter().map(String::as_str)))
+                {
+                    wrong.push(format!(
+                        "steward-api: {} no longer form a cycle: take it off CYCLES_MOVING_OUT",
+                        k.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_cycle_finder_finds_a_planted_cycle() {
+    let g: BTreeMap<String, std::collections::BTreeSet<String>> = [
+        ("a", vec!["b"]),
+        ("b", vec!["c"]),
+        ("c", vec!["a"]),
+        ("d", vec!["a"]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.into_iter().map(str::to_string).collect()))
+    .collect();
+    assert_eq!(
+        cycles(&g),
+        vec![vec!["a".to_string(), "b".into(), "c".into()]]
     );
 }
