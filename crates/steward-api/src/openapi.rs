@@ -18,7 +18,15 @@ use crate::state::AppState;
 #[openapi(
     info(title = "Steward API", description = "Run a fleet of Linux servers: inventory, access, audit.", license(name = "AGPL-3.0-only")),
     modifiers(&Security),
-    components(schemas(steward_proto::TerminalClientMessage, steward_proto::TerminalServerMessage)),
+    // The WebSocket messages (live view, run stream, terminal): not operations, but the UI's
+    // types are generated from these components like the rest.
+    components(schemas(
+        steward_proto::LiveClientMessage,
+        steward_proto::LiveServerMessage,
+        steward_proto::ExecutionEvent,
+        steward_proto::TerminalClientMessage,
+        steward_proto::TerminalServerMessage
+    )),
     security(("bearer" = []), ("cookie" = [])),
     tags(
         (name = "setup", description = "First-run setup"),

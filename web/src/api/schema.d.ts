@@ -2016,6 +2016,39 @@ export interface components {
              */
             secret_parameters?: string[];
         };
+        /**
+         * @description A message of the live stream (`/executions/{id}/stream`), sent as a JSON text frame.
+         *     `seq` grows with each message; a `snapshot` covers every message up to its `seq`.
+         */
+        ExecutionEvent: {
+            /** Format: int64 */
+            seq: number;
+            execution: components["schemas"]["ExecutionDetail"];
+            /** @enum {string} */
+            type: "snapshot";
+        } | {
+            /** Format: int64 */
+            seq: number;
+            server_id: string;
+            /** @description `stdout` or `stderr`. */
+            stream: string;
+            data: string;
+            /** @enum {string} */
+            type: "output";
+        } | {
+            /** Format: int64 */
+            seq: number;
+            host: components["schemas"]["ExecutionHost"];
+            /** @enum {string} */
+            type: "host";
+        } | {
+            /** Format: int64 */
+            seq: number;
+            status: string;
+            summary: components["schemas"]["ExecutionSummary"];
+            /** @enum {string} */
+            type: "finished";
+        };
         /** @description One host of a run. */
         ExecutionHost: {
             server_id: string;
@@ -2189,12 +2222,49 @@ export interface components {
             /** Format: int32 */
             pid?: number | null;
         };
+        /** @description What a live client sends. */
+        LiveClientMessage: {
+            fleet?: boolean;
+            servers?: string[];
+            /** @enum {string} */
+            type: "subscribe";
+        };
         /** @description The latest value of one series (live updates of a server subscribed to by id). */
         LivePoint: {
             name: string;
             label: string;
             /** Format: double */
             value: number;
+        };
+        /** @description What the hub sends on `/api/v1/live` (text frames, at most four per second). */
+        LiveServerMessage: {
+            /**
+             * Format: int32
+             * @description This message's index, from 0.
+             */
+            part: number;
+            /**
+             * Format: int32
+             * @description How many messages the snapshot has.
+             */
+            parts: number;
+            /** Format: date-time */
+            at: string;
+            servers: components["schemas"]["ServerMetrics"][];
+            /** @enum {string} */
+            type: "snapshot";
+        } | {
+            /** Format: date-time */
+            at: string;
+            servers: components["schemas"]["ServerMetrics"][];
+            removed?: string[];
+            /** @enum {string} */
+            type: "update";
+        } | {
+            code: string;
+            message: string;
+            /** @enum {string} */
+            type: "error";
         };
         /**
          * @description Logs in.

@@ -9,10 +9,10 @@ export type ServerMetrics = Schemas['ServerMetrics'];
 export type HostStatus = Schemas['HostStatus'];
 export type Subscription = { fleet: true } | { servers: string[] };
 
-type Message =
-  | { type: 'snapshot'; part: number; parts: number; at: string; servers: ServerMetrics[] }
-  | { type: 'update'; at: string; servers: ServerMetrics[]; removed?: string[] }
-  | { type: 'error'; code: string; message: string };
+/** What the hub sends (steward_proto::LiveServerMessage). */
+type Message = Schemas['LiveServerMessage'];
+/** What the client sends (steward_proto::LiveClientMessage). */
+type ClientMessage = Schemas['LiveClientMessage'];
 
 export const SPARK_LEN = 60;
 
@@ -93,7 +93,8 @@ export function useLive(sub: Subscription | null, key: string): LiveState {
       ws.onopen = () => {
         opened = true;
         attempt = 0;
-        ws?.send(JSON.stringify({ type: 'subscribe', ...subRef.current }));
+        const subscribe: ClientMessage = { type: 'subscribe', ...subRef.current };
+        ws?.send(JSON.stringify(subscribe));
       };
       ws.onmessage = (ev) => {
         let msg: Message;

@@ -7,7 +7,7 @@ import '@xterm/xterm/css/xterm.css';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { useTranslation } from 'react-i18next';
 import { useParams } from 'react-router';
-import { ApiError, api, call } from '../api/client';
+import { ApiError, api, call, type Schemas } from '../api/client';
 import { useApi } from '../api/useApi';
 import { Breadcrumbs, PageHeader } from '../components/Layout';
 import { Button, ErrorAlert, Loading } from '../components/ui';
@@ -16,6 +16,11 @@ import { installStyleShim } from '../terminal/csp';
 import { StepUpDialog } from '../components/StepUpDialog';
 
 installStyleShim();
+
+/** A control message from Steward (steward_proto::TerminalServerMessage); output comes as binary frames. */
+type ServerMessage = Schemas['TerminalServerMessage'];
+/** A control message to Steward (steward_proto::TerminalClientMessage); keystrokes go as binary frames. */
+type ClientMessage = Schemas['TerminalClientMessage'];
 
 const MIN_FONT = 8;
 const MAX_FONT = 32;
@@ -95,7 +100,7 @@ function TerminalPane({
         t.write(new Uint8Array(e.data));
         return;
       }
-      const m = JSON.parse(e.data) as { type: string; session_id?: string; reason?: string; code?: string; message?: string; limit_bytes?: number };
+      const m = JSON.parse(e.data) as ServerMessage;
       if (m.type === 'ready' && m.session_id) {
         sessionId = m.session_id;
         report.current({ kind: 'ready', sessionId });
@@ -115,7 +120,10 @@ function TerminalPane({
     };
     const onData = t.onData((d) => send(encoder.encode(d)));
     const onBinary = t.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
-    const onResize = t.onResize(({ cols, rows }) => send(JSON.stringify({ type: 'resize', cols, rows })));
+    const onResize = t.onResize(({ cols, rows }) => {
+      const resize: ClientMessage = { type: 'resize', cols, rows };
+      send(JSON.stringify(resize));
+    });
     t.attachCustomKeyEventHandler((e) => {
       if (e.type !== 'keydown' || !e.ctrlKey || !e.shiftKey) return true;
       if (e.code === 'KeyC') {

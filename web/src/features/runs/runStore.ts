@@ -5,14 +5,8 @@ import type { Schemas } from '../../api/client';
 
 export type Host = Schemas['ExecutionHost'];
 export type Detail = Schemas['ExecutionDetail'];
-type Summary = Schemas['ExecutionSummary'];
-/** A message of the live stream: steward_proto::ExecutionEvent (not in the OpenAPI document,
- *  which cannot describe WebSocket frames). */
-export type RunEvent =
-  | { type: 'snapshot'; seq: number; execution: Detail }
-  | { type: 'output'; seq: number; server_id: string; stream: string; data: string }
-  | { type: 'host'; seq: number; host: Host }
-  | { type: 'finished'; seq: number; status: string; summary: Summary };
+/** A message of the live stream (steward_proto::ExecutionEvent). */
+export type RunEvent = Schemas['ExecutionEvent'];
 type Stream = 'stdout' | 'stderr';
 
 interface Output {
