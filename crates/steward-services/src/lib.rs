@@ -13,19 +13,24 @@
 
 pub mod accounts;
 pub mod agent_install;
+pub mod api_tokens;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod checks;
 pub mod config;
+pub mod credentials;
 pub mod discovery;
 pub mod error;
 pub mod fleet;
 pub mod live;
 pub mod metrics;
 pub mod principal;
+pub mod roles;
 pub mod runner;
 pub mod second_factor;
+pub mod servers;
+pub mod sessions;
 pub mod terminal;
 mod services;
 
