@@ -1,12 +1,12 @@
-//! Progress of an agent install as it happens: the steps are collected for the answer and,
-//! when the client asked for `application/x-ndjson`, also streamed one JSON line each
+//! The streamed answer of an agent install: when the client asked for
+//! `application/x-ndjson`, the steps the install reports on its progress channel
+//! (`steward_services::agent_install::Progress`) are streamed one JSON line each
 //! ([`AgentInstallProgress`]), ending with the result or the error.
 //!
 //! The streamed install runs in a task of its own, so a browser that goes away midway does not
 //! leave a half-installed agent: the install finishes, is audited, and only the lines are lost.
 use std::convert::Infallible;
 use std::future::Future;
-use std::ops::Deref;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -20,49 +20,6 @@ use crate::extract::header_list;
 
 /// The media type of a streamed install.
 pub const NDJSON: &str = "application/x-ndjson";
-
-/// The steps of an install or uninstall so far, sent on to a progress stream if there is one.
-#[derive(Debug, Default)]
-pub struct Steps {
-    done: Vec<AgentInstallStep>,
-    live: Option<mpsc::UnboundedSender<AgentInstallStep>>,
-}
-
-impl Steps {
-    /// Steps that are also sent to the returned receiver as they are pushed.
-    pub fn live() -> (Self, mpsc::UnboundedReceiver<AgentInstallStep>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Steps {
-                done: Vec::new(),
-                live: Some(tx),
-            },
-            rx,
-        )
-    }
-
-    pub fn push(&mut self, step: AgentInstallStep) {
-        if let Some(tx) = &self.live {
-            // Nobody listening any more (the client went): the install goes on regardless.
-            let _ = tx.send(step.clone());
-        }
-        self.done.push(step);
-    }
-
-    pub fn extend(&mut self, steps: impl IntoIterator<Item = AgentInstallStep>) {
-        for s in steps {
-            self.push(s);
-        }
-    }
-}
-
-impl Deref for Steps {
-    type Target = [AgentInstallStep];
-
-    fn deref(&self) -> &[AgentInstallStep] {
-        &self.done
-    }
-}
 
 /// Whether the request asks for the streamed answer.
 pub fn wants_stream(headers: &HeaderMap) -> bool {
@@ -112,7 +69,7 @@ where
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     tokio::spawn(async move {
         let work = tokio::spawn(work);
-        // Ends when the work is done and its `Steps` (the sender) dropped.
+        // Ends when the work is done and its progress sender (in its `Steps`) dropped.
         while let Some(step) = steps.recv().await {
             let _ = tx
                 .send(Ok(line(&AgentInstallProgress::Step { step })))
@@ -160,29 +117,5 @@ mod tests {
                 .expect("header"),
         );
         assert!(wants_stream(&h));
-    }
-
-    #[tokio::test]
-    async fn steps_go_to_the_stream_and_stay_for_the_answer() {
-        let (mut steps, mut rx) = Steps::live();
-        steps.push(steward_services::agent_install::step(
-            "connect",
-            true,
-            "127.0.0.2:22",
-        ));
-        steps.extend([steward_services::agent_install::step(
-            "probe", true, "x86_64",
-        )]);
-        assert_eq!(steps.len(), 2);
-        assert_eq!(rx.recv().await.expect("step").name, "connect");
-        assert_eq!(rx.recv().await.expect("step").name, "probe");
-        drop(steps);
-        assert!(rx.recv().await.is_none());
-        // Without a stream, steps are only kept.
-        let mut quiet = Steps::default();
-        quiet.push(steward_services::agent_install::step(
-            "connect", false, "refused",
-        ));
-        assert!(!quiet[0].ok);
     }
 }

@@ -17,6 +17,13 @@
 //! Without systemd (`/run/systemd/system` absent: containers, minimal hosts) the agent is
 //! started detached (`setsid`, pid file, log file) and the result warns that it will not start
 //! again after a reboot.
+//!
+//! The flows ([`install()`], [`uninstall()`]) take the caller's
+//! [`Principal`](crate::principal::Principal) and the server, hold its claim ([`claim`]: one
+//! install or uninstall per server at a time), report each step on an optional [`Progress`]
+//! channel as it ends, audit the outcome (`agent.install`, `agent.uninstall`) and fail with a
+//! [`Failure`] that carries the steps so far. Enrollment and revocation (tokens,
+//! [`AgentConnections`]) are in `enrollment.rs`.
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -27,10 +34,20 @@ use steward_ssh::client::{Connection, Output};
 use crate::runner::shell_quote;
 
 mod binary;
+mod enrollment;
+mod flow;
+mod install;
+mod progress;
 mod scripts;
+mod uninstall;
 
 pub use binary::*;
+pub use enrollment::{AgentConnections, TOKEN_PREFIX, by_token, enroll, info, revoke, status};
+pub use flow::{Failure, claim};
+pub use install::install;
+pub use progress::{Progress, Steps};
 pub use scripts::*;
+pub use uninstall::uninstall;
 
 /// Where a system install puts things.
 pub const SYSTEM_BINARY: &str = "/usr/local/bin/steward-agent";
