@@ -5,19 +5,16 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
-use steward_core::Permission;
+use steward_db::api_tokens;
 use steward_db::sessions::{self, SessionRow};
 use steward_db::users::UserRow;
-use steward_db::{api_tokens, roles, users};
 use steward_proto::{ApiToken, ErrorBody, RevokedCount, SessionInfo};
 
 use super::{tags, time};
 use crate::auth::SessionPrincipal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{IdPair, IdPath};
 use crate::state::AppState;
-use steward_services::audit::Event;
 
 fn view(p: &SessionPrincipal, r: SessionRow) -> SessionInfo {
     SessionInfo {
@@ -50,17 +47,7 @@ pub async fn revoke_own(
     p: SessionPrincipal,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    if !sessions::revoke_for_user(&mut *tx, &p.user.id, &id, "revoked by the user", now).await? {
-        return Err(ApiError::not_found("session"));
-    }
-    Event::by(&p, "session.revoke", now)
-        .target("user", &p.user.id, &p.user.username)
-        .details(json!({ "session_id": id }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    steward_services::sessions::revoke_own(&st, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -71,35 +58,14 @@ pub async fn revoke_others(
     State(st): State<AppState>,
     p: SessionPrincipal,
 ) -> ApiResult<Json<RevokedCount>> {
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    let revoked = sessions::revoke_all_for_user(
-        &mut *tx,
-        &p.user.id,
-        p.session_id(),
-        "revoked by the user",
-        now,
-    )
-    .await?;
-    Event::by(&p, "session.revoke_all", now)
-        .target("user", &p.user.id, &p.user.username)
-        .details(json!({ "revoked": revoked, "kept_current": true }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let revoked = steward_services::sessions::revoke_others(&st, &p).await?;
     Ok(Json(RevokedCount { revoked }))
 }
 
-/// The user `id`, if the caller may manage their sessions and tokens: `users.manage` and
-/// every role of theirs covered (as for editing them). 404 for an unknown user.
+/// The user `id`, if the caller may manage their sessions and tokens
+/// (`steward_services::sessions::managed`).
 async fn managed(st: &AppState, p: &SessionPrincipal, id: &str) -> ApiResult<UserRow> {
-    p.require(Permission::UsersManage)?;
-    let user = users::get(&st.db.pool, &p.user.org_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let held = roles::for_user(&st.db.pool, &user.id).await?;
-    p.require_covers(&user.username, &held)?;
-    Ok(user)
+    Ok(steward_services::sessions::managed(st, p, id).await?)
 }
 
 /// A user's live sessions (needs `users.manage` covering the user).
@@ -123,19 +89,7 @@ pub async fn revoke_for_user(
     p: SessionPrincipal,
     IdPair(id, session_id): IdPair,
 ) -> ApiResult<StatusCode> {
-    let user = managed(&st, &p, &id).await?;
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    let reason = format!("revoked by {}", p.user.username);
-    if !sessions::revoke_for_user(&mut *tx, &user.id, &session_id, &reason, now).await? {
-        return Err(ApiError::not_found("session"));
-    }
-    Event::by(&p, "session.revoke", now)
-        .target("user", &user.id, &user.username)
-        .details(json!({ "session_id": session_id }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    steward_services::sessions::revoke_for_user(&st, &p, &id, &session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,22 +102,7 @@ pub async fn revoke_all_for_user(
     p: SessionPrincipal,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<RevokedCount>> {
-    let user = managed(&st, &p, &id).await?;
-    let now = st.now_ms();
-    let keep = if user.id == p.user.id {
-        p.session_id()
-    } else {
-        None
-    };
-    let mut tx = st.db.begin().await?;
-    let reason = format!("revoked by {}", p.user.username);
-    let revoked = sessions::revoke_all_for_user(&mut *tx, &user.id, keep, &reason, now).await?;
-    Event::by(&p, "session.revoke_all", now)
-        .target("user", &user.id, &user.username)
-        .details(json!({ "revoked": revoked, "kept_current": keep.is_some() }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let revoked = steward_services::sessions::revoke_all_for_user(&st, &p, &id).await?;
     Ok(Json(RevokedCount { revoked }))
 }
 
@@ -193,18 +132,6 @@ pub async fn revoke_token_for_user(
     p: SessionPrincipal,
     IdPair(id, token_id): IdPair,
 ) -> ApiResult<StatusCode> {
-    let user = managed(&st, &p, &id).await?;
-    let row = api_tokens::get_for_user(&st.db.pool, &user.id, &token_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("API token"))?;
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    let was_live = api_tokens::revoke(&mut *tx, &row.id, now).await?;
-    Event::by(&p, "api_token.revoke", now)
-        .target("api_token", &row.id, &row.name)
-        .details(json!({ "user": user.username, "user_id": user.id, "was_live": was_live }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    steward_services::sessions::revoke_token_for_user(&st, &p, &id, &token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
