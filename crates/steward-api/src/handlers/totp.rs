@@ -143,32 +143,10 @@ pub async fn disable(
             "two-factor authentication is required for this account",
         ));
     }
-    remove_totp(
-        &st,
-        &p.user,
-        now,
-        Event::by(&p, "auth.totp_disable", now).target("user", &p.user.id, &p.user.username),
-    )
-    .await?;
+    let event =
+        Event::by(&p, "auth.totp_disable", now).target("user", &p.user.id, &p.user.username);
+    steward_services::second_factor::remove(&st, &p.user, now, event).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Removes a user's second factor and recovery codes, recording `event`.
-pub(crate) async fn remove_totp(
-    st: &AppState,
-    user: &UserRow,
-    now: i64,
-    event: Event,
-) -> ApiResult<()> {
-    let mut tx = st.db.begin().await?;
-    users::clear_totp(&mut *tx, &user.id, now).await?;
-    users::delete_recovery_codes(&mut *tx, &user.id).await?;
-    if let Some(secret_id) = &user.totp_secret_id {
-        secrets::delete(&mut *tx, secret_id).await?;
-    }
-    event.write(&mut *tx).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 /// Replaces the recovery codes (the password is asked again).

@@ -1,29 +1,21 @@
 //! User management (needs `users.manage`). Guards: nobody can hand out more than they hold,
 //! lock themselves out, or leave the organization without an active administrator.
-use std::collections::BTreeSet;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::json;
-use steward_core::rbac::builtin;
-use steward_core::validate::Email;
-use steward_core::{Permission, password};
-use steward_db::roles::RoleRow;
-use steward_db::users::UserRow;
-use steward_db::{roles, sessions, users};
+use steward_core::Permission;
+use steward_db::roles::{self, RoleRow};
+use steward_db::users::{self, UserRow};
 use steward_proto::{
     CreateUserRequest, ErrorBody, ResetPasswordRequest, RoleRef, UpdateUserRequest, User,
 };
 
 use super::{opt_time, tags, time};
 use crate::auth::Principal;
-use crate::auth::principal::grant_of;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
-use steward_services::accounts::{self, NewAccount};
-use steward_services::audit::Event;
+use steward_services::accounts::manage;
 
 /// The API view of an account.
 pub(crate) fn view(u: UserRow, roles: Vec<RoleRef>) -> User {
@@ -41,14 +33,6 @@ pub(crate) fn view(u: UserRow, roles: Vec<RoleRef>) -> User {
     }
 }
 
-async fn load(st: &AppState, p: &Principal, id: &str) -> ApiResult<(UserRow, Vec<RoleRow>)> {
-    let user = users::get(&st.db.pool, &p.user.org_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let roles = roles::for_user(&st.db.pool, &user.id).await?;
-    Ok((user, roles))
-}
-
 fn refs(roles: &[RoleRow]) -> Vec<RoleRef> {
     roles
         .iter()
@@ -57,66 +41,6 @@ fn refs(roles: &[RoleRow]) -> Vec<RoleRef> {
             name: r.name.clone(),
         })
         .collect()
-}
-
-/// Resolves role ids or names, refusing unknown ones and any that would give the target more
-/// than the caller holds.
-async fn resolve_roles(
-    st: &AppState,
-    p: &Principal,
-    wanted: &[String],
-    already: &[RoleRow],
-) -> ApiResult<Vec<RoleRow>> {
-    let all = roles::list(&st.db.pool, &p.user.org_id).await?;
-    let mut out: Vec<RoleRow> = Vec::new();
-    for (i, w) in wanted.iter().enumerate() {
-        let role = all
-            .iter()
-            .find(|r| r.id == *w || r.name == *w)
-            .ok_or_else(|| {
-                steward_core::ValidationError::new(format!("roles[{i}]"), "is not a known role")
-            })?;
-        if out.iter().any(|r| r.id == role.id) {
-            continue;
-        }
-        let newly_given = !already.iter().any(|r| r.id == role.id);
-        if newly_given && !p.authz.covers(&grant_of(role)?) {
-            return Err(ApiError::forbidden(format!(
-                "you cannot assign the role {}: it grants more than you hold",
-                role.name
-            )));
-        }
-        out.push(role.clone());
-    }
-    Ok(out)
-}
-
-/// Starts the transaction of a change that may remove an administrator (demoting,
-/// disabling or deleting an account): takes the administrators' lock first (see
-/// `roles::lock_admins`) and returns how many active administrators there are.
-async fn begin_admin_change(
-    st: &AppState,
-    org_id: &str,
-) -> ApiResult<(steward_db::Transaction<'static, steward_db::Any>, i64)> {
-    let mut tx = st.db.begin().await?;
-    let before = roles::lock_admins(&mut tx, org_id, builtin::ADMIN).await?;
-    Ok((tx, before))
-}
-
-/// Refuses (rolling the transaction back) a change that left no active administrator where
-/// there was one. Checked after the change, inside its transaction, under the lock.
-async fn keep_an_admin(
-    tx: &mut steward_db::AnyConnection,
-    org_id: &str,
-    before: i64,
-) -> ApiResult<()> {
-    if before > 0 && roles::count_active_holders(&mut *tx, org_id, builtin::ADMIN).await? == 0 {
-        return Err(ApiError::conflict(
-            "last_admin",
-            "this is the last active administrator; make someone else admin first",
-        ));
-    }
-    Ok(())
 }
 
 /// Every account.
@@ -153,7 +77,7 @@ pub async fn get(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<User>> {
     p.require(Permission::UsersManage)?;
-    let (user, roles) = load(&st, &p, &id).await?;
+    let (user, roles) = manage::load(&st, &p, &id).await?;
     Ok(Json(view(user, refs(&roles))))
 }
 
@@ -165,31 +89,8 @@ pub async fn create(
     p: Principal,
     ApiJson(req): ApiJson<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
-    p.require(Permission::UsersManage)?;
-    let now = st.now_ms();
-    let mut account = NewAccount::check(
-        &st.passwords,
-        &req.username,
-        req.email.as_deref(),
-        req.password,
-    )
-    .await?;
-    account.must_change_password = req.password_change_required.unwrap_or(true);
-    account.require_totp = req.require_totp;
-    let assigned = resolve_roles(&st, &p, &req.roles, &[]).await?;
-    let mut tx = st.db.begin().await?;
-    let details = json!({ "roles": assigned.iter().map(|r| &r.name).collect::<Vec<_>>(), "require_totp": req.require_totp });
-    let id = accounts::create(
-        &mut tx,
-        &p.user.org_id,
-        &account,
-        &assigned,
-        |_| Event::by(&p, "user.create", now).details(details),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    let (user, roles) = load(&st, &p, &id).await?;
+    let id = manage::create(&st, &p, req).await?;
+    let (user, roles) = manage::load(&st, &p, &id).await?;
     Ok((StatusCode::CREATED, Json(view(user, refs(&roles)))))
 }
 
@@ -203,79 +104,8 @@ pub async fn update(
     IdPath(id): IdPath,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<User>> {
-    p.require(Permission::UsersManage)?;
-    let now = st.now_ms();
-    let (user, current) = load(&st, &p, &id).await?;
-    p.require_covers(&user.username, &current)?;
-    let is_self = user.id == p.user.id;
-    let email = match req.email.as_deref().map(str::trim) {
-        None => user.email.clone(),
-        Some("") => None,
-        Some(e) => Some(Email::parse(e)?.into_inner()),
-    };
-    let new_roles = match &req.roles {
-        Some(wanted) => Some(resolve_roles(&st, &p, wanted, &current).await?),
-        None => None,
-    };
-    let disable = req.disabled.unwrap_or(user.disabled_at.is_some());
-    if is_self && disable {
-        return Err(ApiError::conflict(
-            "self_lockout",
-            "you cannot disable your own account",
-        ));
-    }
-
-    let mut changes = serde_json::Map::new();
-    let (mut tx, admins_before) = begin_admin_change(&st, &p.user.org_id).await?;
-    if email != user.email {
-        users::update_profile(
-            &mut *tx,
-            &user.id,
-            email.as_deref(),
-            user.locale.as_deref(),
-            now,
-        )
-        .await?;
-        changes.insert("email_changed".into(), json!(true));
-    }
-    if let Some(new_roles) = &new_roles {
-        let before: BTreeSet<&str> = current.iter().map(|r| r.name.as_str()).collect();
-        let after: BTreeSet<&str> = new_roles.iter().map(|r| r.name.as_str()).collect();
-        if before != after {
-            let ids: Vec<String> = new_roles.iter().map(|r| r.id.clone()).collect();
-            roles::set_for_user(&mut tx, &user.id, &ids).await?;
-            changes.insert("roles".into(), json!({ "from": before, "to": after }));
-        }
-    }
-    if disable != user.disabled_at.is_some() {
-        users::set_disabled(&mut *tx, &user.id, disable.then_some(now), now).await?;
-        if disable {
-            sessions::revoke_all_for_user(&mut *tx, &user.id, None, "account disabled", now)
-                .await?;
-        }
-        changes.insert("disabled".into(), json!(disable));
-    }
-    if let Some(require) = req.require_totp
-        && require != (user.require_totp != 0)
-    {
-        users::set_require_totp(&mut *tx, &user.id, require, now).await?;
-        changes.insert("require_totp".into(), json!(require));
-    }
-    keep_an_admin(&mut tx, &p.user.org_id, admins_before).await?;
-    if !changes.is_empty() {
-        let action = match req.disabled {
-            Some(true) if user.disabled_at.is_none() => "user.disable",
-            Some(false) if user.disabled_at.is_some() => "user.enable",
-            _ => "user.update",
-        };
-        Event::by(&p, action, now)
-            .target("user", &user.id, &user.username)
-            .details(serde_json::Value::Object(changes))
-            .write(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    let (user, roles) = load(&st, &p, &id).await?;
+    manage::update(&st, &p, &id, &req).await?;
+    let (user, roles) = manage::load(&st, &p, &id).await?;
     Ok(Json(view(user, refs(&roles))))
 }
 
@@ -288,25 +118,7 @@ pub async fn reset_password(
     IdPath(id): IdPath,
     ApiJson(req): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    p.require(Permission::UsersManage)?;
-    let now = st.now_ms();
-    let (user, roles) = load(&st, &p, &id).await?;
-    p.require_covers(&user.username, &roles)?;
-    password::check_policy("new_password", req.new_password.expose(), &[&user.username])?;
-    let hash = st.passwords.hash(req.new_password).await?;
-    let must_change = req.password_change_required.unwrap_or(true);
-    let mut tx = st.db.begin().await?;
-    users::set_password(&mut *tx, &user.id, &hash, must_change, now).await?;
-    sessions::revoke_all_for_user(&mut *tx, &user.id, None, "password reset", now).await?;
-    // A reset usually means the account was lost or taken: its automation tokens go too.
-    let tokens_revoked =
-        steward_db::api_tokens::revoke_all_for_user(&mut *tx, &user.id, now).await?;
-    Event::by(&p, "user.password_reset", now)
-        .target("user", &user.id, &user.username)
-        .details(json!({ "password_change_required": must_change, "api_tokens_revoked": tokens_revoked }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    manage::reset_password(&st, &p, &id, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -318,12 +130,7 @@ pub async fn reset_totp(
     p: Principal,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    p.require(Permission::UsersManage)?;
-    let now = st.now_ms();
-    let (user, roles) = load(&st, &p, &id).await?;
-    p.require_covers(&user.username, &roles)?;
-    let event = Event::by(&p, "user.totp_reset", now).target("user", &user.id, &user.username);
-    super::totp::remove_totp(&st, &user, now, event).await?;
+    manage::reset_totp(&st, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -335,26 +142,6 @@ pub async fn delete(
     p: Principal,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    p.require(Permission::UsersManage)?;
-    let now = st.now_ms();
-    let (user, current) = load(&st, &p, &id).await?;
-    if user.id == p.user.id {
-        return Err(ApiError::conflict(
-            "self_lockout",
-            "you cannot delete your own account",
-        ));
-    }
-    p.require_covers(&user.username, &current)?;
-    let (mut tx, admins_before) = begin_admin_change(&st, &p.user.org_id).await?;
-    users::delete(&mut *tx, &user.id).await?;
-    keep_an_admin(&mut tx, &p.user.org_id, admins_before).await?;
-    if let Some(secret_id) = &user.totp_secret_id {
-        steward_db::secrets::delete(&mut *tx, secret_id).await?;
-    }
-    Event::by(&p, "user.delete", now)
-        .target("user", &user.id, &user.username)
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    manage::delete(&st, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

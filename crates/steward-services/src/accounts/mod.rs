@@ -87,3 +87,5 @@ pub async fn create(
         .await?;
     Ok(id)
 }
+
+pub mod manage;
