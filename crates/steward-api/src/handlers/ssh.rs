@@ -9,13 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::json;
-use steward_core::{Permission, ValidationError};
+use steward_core::Permission;
 use steward_db::host_keys::{self, HostKeyRow};
 use steward_proto::{
     AcceptHostKeyRequest, ConnectionProblem, ConnectionTest, ErrorBody, HostKeyCheck, HostKeyInfo,
     HostKeyMismatch, PinHostKeyRequest,
 };
-use steward_ssh::client::{self, HostKey, SshError};
+use steward_ssh::client::{self, SshError};
 
 use super::servers::visible;
 use super::{opt_time, tags, time};
@@ -24,8 +24,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath};
 use crate::state::AppState;
 use steward_services::audit::{Event, Outcome};
+use steward_services::credentials as service;
 use steward_services::fleet::{
-    self, Actor, ReachError, host_key_row, load_auth, record_first_use, record_mismatch, target_of,
+    self, Actor, ReachError, load_auth, record_first_use, record_mismatch, target_of,
 };
 
 fn view(r: HostKeyRow) -> HostKeyInfo {
@@ -203,14 +204,6 @@ async fn write_test_event(
     Ok(())
 }
 
-/// Changing which key Steward trusts decides where the server's credential may be sent: it
-/// needs `servers.write` and `credentials.write` on the server.
-fn require_key_trust(p: &Principal, server: &steward_db::servers::ServerRow) -> ApiResult<()> {
-    p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    p.require_on_server(Permission::CredentialsWrite, &server.tags)
-        .map_err(ApiError::from)
-}
-
 /// The host key trusted for the server (404 before first contact).
 #[utoipa::path(get, operation_id = "ssh_get_host_key", path = "/api/v1/servers/{id}/host-key", tag = tags::SERVERS, params(("id" = String, Path)),
     responses((status = 200, body = HostKeyInfo), (status = 404, body = ErrorBody)))]
@@ -235,24 +228,7 @@ pub async fn pin_host_key(
     IdPath(id): IdPath,
     ApiJson(req): ApiJson<PinHostKeyRequest>,
 ) -> ApiResult<Json<HostKeyInfo>> {
-    let server = visible(&st, &p, &id).await?;
-    require_key_trust(&p, &server)?;
-    if req.public_key.len() > 16 * 1024 {
-        return Err(ValidationError::new("public_key", "is too long").into());
-    }
-    let key = HostKey::parse(&req.public_key)
-        .map_err(|e| ValidationError::new("public_key", e.to_string()))?;
-    let now = st.now_ms();
-    let r = host_key_row(&server, &key, "pinned", Some(&p.user.id), now);
-    let mut tx = st.db.begin().await?;
-    host_keys::trust(&mut *tx, &r).await?;
-    Event::by(&p, "host_key.pin", now)
-        .target("server", &server.id, &server.name)
-        .details(json!({ "fingerprint": key.fingerprint }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    st.ssh.invalidate(&server.id);
+    let r = service::pin_host_key(&st, &p, &id, &req).await?;
     Ok(Json(view(r)))
 }
 
@@ -265,38 +241,7 @@ pub async fn accept_host_key(
     IdPath(id): IdPath,
     ApiJson(req): ApiJson<AcceptHostKeyRequest>,
 ) -> ApiResult<Json<HostKeyInfo>> {
-    let server = visible(&st, &p, &id).await?;
-    require_key_trust(&p, &server)?;
-    let current = host_keys::get(&st.db.pool, &server.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("host key"))?;
-    let (Some(pending_fp), Some(pending_key)) = (
-        current.mismatch_fingerprint.clone(),
-        current.mismatch_public_key.clone(),
-    ) else {
-        return Err(ApiError::conflict(
-            "no_pending_host_key",
-            "the server has not presented a different host key",
-        ));
-    };
-    if req.fingerprint.trim() != pending_fp {
-        return Err(ApiError::conflict(
-            "fingerprint_mismatch",
-            "that is not the fingerprint of the key the server presented",
-        ));
-    }
-    let key = HostKey::parse(&pending_key).map_err(ApiError::internal)?;
-    let now = st.now_ms();
-    let r = host_key_row(&server, &key, "accepted", Some(&p.user.id), now);
-    let mut tx = st.db.begin().await?;
-    host_keys::trust(&mut *tx, &r).await?;
-    Event::by(&p, "host_key.accept", now)
-        .target("server", &server.id, &server.name)
-        .details(json!({ "old": current.fingerprint, "new": key.fingerprint }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    st.ssh.invalidate(&server.id);
+    let r = service::accept_host_key(&st, &p, &id, &req).await?;
     Ok(Json(view(r)))
 }
 
@@ -308,20 +253,6 @@ pub async fn forget_host_key(
     p: Principal,
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let server = visible(&st, &p, &id).await?;
-    require_key_trust(&p, &server)?;
-    let current = host_keys::get(&st.db.pool, &server.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("host key"))?;
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    host_keys::delete(&mut *tx, &server.id).await?;
-    Event::by(&p, "host_key.forget", now)
-        .target("server", &server.id, &server.name)
-        .details(json!({ "fingerprint": current.fingerprint }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    st.ssh.invalidate(&server.id);
+    service::forget_host_key(&st, &p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
