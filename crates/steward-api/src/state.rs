@@ -19,8 +19,6 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     /// The domain services' shared foundation.
     pub services: Services,
-    /// Agents connected to this instance.
-    pub agents: crate::metrics::agent::Registry,
     /// Long-lived sockets each user holds on this instance.
     pub sockets: crate::sockets::PerUser,
     /// The HTTP connection cap and what the edge refused or closed.
@@ -57,7 +55,6 @@ impl AppState {
         let services = Services::new(db, vault, clock, config, jwt, metrics);
         Self(Arc::new(Inner {
             services,
-            agents: Default::default(),
             sockets: Default::default(),
             connections: Arc::new(crate::edge::Connections::new(max_connections)),
         }))

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod agent_install;
+pub mod agents;
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;

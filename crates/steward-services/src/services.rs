@@ -39,6 +39,8 @@ pub struct Inner {
     pub live: crate::live::Hub,
     /// The web terminal sessions running on this instance.
     pub terminals: crate::terminal::Registry,
+    /// Agents connected to this instance.
+    pub agents: crate::agents::Registry,
 }
 
 impl std::ops::Deref for Services {
@@ -82,6 +84,7 @@ impl Services {
             executions: Default::default(),
             live: Default::default(),
             terminals: Default::default(),
+            agents: Default::default(),
         }));
         services.live.spawn_ticker(Arc::downgrade(&services.0));
         services

@@ -86,7 +86,7 @@ impl App {
             );
         }
         let silent =
-            i64::try_from(steward_api::metrics::agent::SILENT_FOR.as_millis()).unwrap_or(i64::MAX);
+            i64::try_from(steward_services::agents::SILENT_FOR.as_millis()).unwrap_or(i64::MAX);
         steward_db::agents::reset_connected(&st.db.pool, now.saturating_sub(silent)).await?;
         for id in steward_db::executions::with_leftover_secrets(&st.db.pool).await? {
             steward_services::runner::forget_secrets(st, &id).await?;

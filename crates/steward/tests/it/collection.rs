@@ -558,7 +558,7 @@ async fn connection_state_left_by_another_instance_is_believed_only_while_fresh(
         json!({ "name": "web-9", "host": "127.0.0.9", "ssh_user": "root" }),
     )
     .await;
-    let silent = steward_api::metrics::agent::SILENT_FOR.as_millis() as i64;
+    let silent = steward_services::agents::SILENT_FOR.as_millis() as i64;
     let mark = |last_seen: i64| {
         sqlx::query("UPDATE agents SET connected = 1, last_seen_at = $1 WHERE server_id = $2")
             .bind(last_seen)

@@ -10,19 +10,16 @@ mod download;
 mod enroll;
 mod install;
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use steward_db::agents::AgentRow;
 use steward_proto::ErrorBody;
-use steward_services::agent_install::{self, AgentConnections};
+use steward_services::agent_install;
 
 use super::tags;
 use crate::error::{ApiError, ApiResult};
-use crate::metrics::agent::{Registry, SILENT_FOR};
 use crate::state::AppState;
 
 // Each handler with the `__path_` type its `#[utoipa::path]` generates: `routes!` in
@@ -30,21 +27,6 @@ use crate::state::AppState;
 pub use download::{__path_download, download};
 pub use enroll::{__path_enroll, __path_get, __path_revoke, enroll, get, revoke};
 pub use install::{__path_install, __path_uninstall, install, uninstall};
-
-/// The agents connected to this instance, for enrollment and the install flows.
-impl AgentConnections for Registry {
-    fn is_connected(&self, server_id: &str) -> bool {
-        Registry::is_connected(self, server_id)
-    }
-
-    fn disconnect(&self, server_id: &str) {
-        Registry::disconnect(self, server_id);
-    }
-
-    fn silent_for(&self) -> Duration {
-        SILENT_FOR
-    }
-}
 
 /// The agent holding the enrollment token in `Authorization: Bearer stwa_…`; 401 otherwise.
 async fn agent_of(st: &AppState, headers: &HeaderMap) -> ApiResult<AgentRow> {
