@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod principal;
 pub mod roles;
 pub mod runner;
+pub mod scripts;
 pub mod second_factor;
 pub mod servers;
 pub mod sessions;
