@@ -32,9 +32,10 @@ pub mod runner;
 pub mod scripts;
 pub mod second_factor;
 pub mod servers;
-pub mod sessions;
-pub mod terminal;
 mod services;
+pub mod sessions;
+pub mod settings;
+pub mod terminal;
 
 pub use error::{ServiceError, ServiceResult};
 pub use services::{Inner, Services};

@@ -4,8 +4,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use steward_core::DEFAULT_ORG_ID;
 use steward_core::validate::Email;
-use steward_core::{DEFAULT_ORG_ID, password};
 use steward_db::users::UserRow;
 use steward_db::{sessions, users};
 use steward_proto::{
@@ -403,29 +403,8 @@ pub async fn change_password(
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
     let p = principal.0;
-    let now = st.now_ms();
     confirm_password(&st, &p, req.current_password, "user.change_password").await?;
-    password::check_policy(
-        "new_password",
-        req.new_password.expose(),
-        &[&p.user.username, p.user.email.as_deref().unwrap_or("")],
-    )?;
-    let hash = st.passwords.hash(req.new_password).await?;
-    let mut tx = st.db.begin().await?;
-    users::set_password(&mut *tx, &p.user.id, &hash, false, now).await?;
-    sessions::revoke_all_for_user(
-        &mut *tx,
-        &p.user.id,
-        p.session_id(),
-        "password changed",
-        now,
-    )
-    .await?;
-    Event::by(&p, "user.change_password", now)
-        .target("user", &p.user.id, &p.user.username)
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    steward_services::accounts::change_own_password(&st, &p, req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use serde_json::json;
 use steward_core::Permission;
 use steward_db::proposals::{self, ProposalRow};
 use steward_db::scans::{self, ScanRow};
@@ -19,7 +18,6 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiQuery, IdPath};
 use crate::state::AppState;
-use steward_services::audit::Event;
 use steward_services::discovery;
 use steward_services::discovery::diff;
 use steward_services::fleet::Actor;
@@ -214,30 +212,6 @@ pub async fn proposal_dismiss(
     p: Principal,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<Proposal>> {
-    let row = proposals::get(&st.db.pool, &p.user.org_id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("proposal"))?;
-    let server = visible(&st, &p, &row.server_id)
-        .await
-        .map_err(|_| ApiError::not_found("proposal"))?;
-    p.require_on_server(Permission::ServersWrite, &server.tags)?;
-    if row.status == "dismissed" {
-        return Ok(Json(proposal_view(row)));
-    }
-    let now = st.now_ms();
-    let mut tx = st.db.begin().await?;
-    proposals::decide(&mut *tx, &row.id, "dismissed", now, Some(&p.user.id)).await?;
-    Event::by(&p, "proposal.dismiss", now)
-        .target("server", &server.id, &server.name)
-        .details(json!({ "proposal_id": row.id, "kind": row.kind, "service": row.service }))
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let row = ProposalRow {
-        status: "dismissed".into(),
-        decided_at: Some(now),
-        decided_by: Some(p.user.id.clone()),
-        ..row
-    };
+    let row = discovery::dismiss_proposal(&st, &p, &id).await?;
     Ok(Json(proposal_view(row)))
 }

@@ -1,18 +1,15 @@
 //! Organization settings (needs `settings.manage`).
 use axum::Json;
 use axum::extract::State;
-use serde_json::json;
 use steward_core::{Permission, ValidationError};
-use steward_db::settings::{self, CHECK_ALLOWED_NETWORKS, REQUIRE_TOTP};
 use steward_proto::{ErrorBody, Settings, SettingsUpdate};
 
 use super::tags;
 use crate::auth::Principal;
 use crate::auth::principal::org_requires_totp;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-use steward_services::audit::Event;
 use steward_services::checks::allowed_networks;
 
 /// Most networks in the health checks' allow-list.
@@ -69,43 +66,10 @@ pub async fn put(
         .as_deref()
         .map(parse_networks)
         .transpose()?;
-    let now = st.now_ms();
     let org = &p.user.org_id;
     let before = current(&st, org).await?;
-    let mut tx = st.db.begin().await?;
-    settings::set(
-        &mut *tx,
-        org,
-        REQUIRE_TOTP,
-        if req.require_totp { "true" } else { "false" },
-        &p.user.id,
-        now,
-    )
-    .await?;
-    let mut changes =
-        json!({ "require_totp": { "from": before.require_totp, "to": req.require_totp } });
-    if let Some(networks) = &networks {
-        let text = serde_json::to_string(networks).map_err(ApiError::internal)?;
-        settings::set(
-            &mut *tx,
-            org,
-            CHECK_ALLOWED_NETWORKS,
-            &text,
-            &p.user.id,
-            now,
-        )
+    steward_services::settings::update(&st, &p, &before, req.require_totp, networks.as_deref())
         .await?;
-        if *networks != before.check_allowed_networks {
-            changes["check_allowed_networks"] =
-                json!({ "from": before.check_allowed_networks, "to": networks });
-        }
-    }
-    Event::by(&p, "settings.update", now)
-        .target("settings", org, "organization")
-        .details(changes)
-        .write(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(Json(Settings {
         require_totp: req.require_totp,
         check_allowed_networks: networks.unwrap_or(before.check_allowed_networks),

@@ -3,8 +3,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use steward_core::DEFAULT_ORG_ID;
-use steward_core::rbac::builtin;
-use steward_db::{roles, state as instance, users};
+use steward_db::{state as instance, users};
 use steward_proto::{ErrorBody, RoleRef, SetupRequest, SetupStatus, User};
 use subtle::ConstantTimeEq;
 
@@ -67,24 +66,11 @@ pub async fn create(
     )
     .await?;
     let username = account.username.clone();
-    let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("built-in admin role is missing")))?;
-    let mut tx = st.db.begin().await?;
-    // Deleting the token hash is the lock: of two concurrent setups only one deletes it.
-    if !instance::delete(&mut *tx, instance::SETUP_TOKEN_HASH).await? {
-        return Err(closed());
-    }
-    let id = accounts::create(
-        &mut tx,
-        DEFAULT_ORG_ID,
-        &account,
-        std::slice::from_ref(&admin),
-        |id| Event::new("setup.complete", &client, now).actor(Some(id), username.as_str()),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let (id, admin) =
+        match accounts::create_first_administrator(&st, &account, &client, now).await? {
+            Some(created) => created,
+            None => return Err(closed()),
+        };
 
     if let Some(dir) = &st.config.data_dir {
         let path = dir.join(steward_services::bootstrap::SETUP_TOKEN_FILE);

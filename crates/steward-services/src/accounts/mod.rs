@@ -89,3 +89,71 @@ pub async fn create(
 }
 
 pub mod manage;
+
+/// Creates the first administrator (the built-in `admin` role) and closes set-up, audited as
+/// `setup.complete` by the new user; `None` when set-up was closed meanwhile. Deleting the
+/// setup token's hash is the lock: of two concurrent set-ups only one deletes it.
+pub async fn create_first_administrator(
+    st: &crate::Services,
+    account: &NewAccount,
+    client: &crate::principal::ClientInfo,
+    now: i64,
+) -> ServiceResult<Option<(String, RoleRow)>> {
+    use steward_core::DEFAULT_ORG_ID;
+    use steward_core::rbac::builtin;
+    use steward_db::state as instance;
+    let admin = roles::get_by_name(&st.db.pool, DEFAULT_ORG_ID, builtin::ADMIN)
+        .await?
+        .ok_or_else(|| {
+            crate::ServiceError::internal(anyhow::anyhow!("built-in admin role is missing"))
+        })?;
+    let mut tx = st.db.begin().await?;
+    if !instance::delete(&mut *tx, instance::SETUP_TOKEN_HASH).await? {
+        return Ok(None);
+    }
+    let username = account.username.as_str().to_string();
+    let id = create(
+        &mut tx,
+        DEFAULT_ORG_ID,
+        account,
+        std::slice::from_ref(&admin),
+        |id| Event::new("setup.complete", client, now).actor(Some(id), &username),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some((id, admin)))
+}
+
+/// Changes the caller's own password (checked against the policy, hashed under the bounded
+/// hasher) and ends their other sessions, audited as `user.change_password`. The current
+/// password is confirmed by the caller before (the API's throttled check).
+pub async fn change_own_password(
+    st: &crate::Services,
+    p: &crate::principal::Principal,
+    new_password: Sensitive,
+) -> ServiceResult<()> {
+    let now = st.now_ms();
+    steward_core::password::check_policy(
+        "new_password",
+        new_password.expose(),
+        &[&p.user.username, p.user.email.as_deref().unwrap_or("")],
+    )?;
+    let hash = st.passwords.hash(new_password).await?;
+    let mut tx = st.db.begin().await?;
+    users::set_password(&mut *tx, &p.user.id, &hash, false, now).await?;
+    steward_db::sessions::revoke_all_for_user(
+        &mut *tx,
+        &p.user.id,
+        p.session_id(),
+        "password changed",
+        now,
+    )
+    .await?;
+    Event::by(p, "user.change_password", now)
+        .target("user", &p.user.id, &p.user.username)
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -269,3 +269,38 @@ pub async fn run_due(st: &Services, interval: Duration) -> usize {
     }
     done
 }
+
+/// Dismisses a proposal: it is kept (so a re-scan does not propose it again) but set aside.
+/// Needs `servers.write` on its server; a proposal of a server the caller cannot see is not
+/// found. Dismissing a dismissed one changes nothing.
+pub async fn dismiss_proposal(
+    st: &Services,
+    p: &crate::principal::Principal,
+    id: &str,
+) -> Result<ProposalRow, ServiceError> {
+    let row = proposals::get(&st.db.pool, &p.user.org_id, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("proposal"))?;
+    let server = crate::fleet::visible_server(st, p, &row.server_id)
+        .await
+        .map_err(|_| ServiceError::not_found("proposal"))?;
+    p.require_on_server(steward_core::Permission::ServersWrite, &server.tags)?;
+    if row.status == "dismissed" {
+        return Ok(row);
+    }
+    let now = st.now_ms();
+    let mut tx = st.db.begin().await?;
+    proposals::decide(&mut *tx, &row.id, "dismissed", now, Some(&p.user.id)).await?;
+    crate::audit::Event::by(p, "proposal.dismiss", now)
+        .target("server", &server.id, &server.name)
+        .details(json!({ "proposal_id": row.id, "kind": row.kind, "service": row.service }))
+        .write(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(ProposalRow {
+        status: "dismissed".into(),
+        decided_at: Some(now),
+        decided_by: Some(p.user.id.clone()),
+        ..row
+    })
+}

@@ -26,6 +26,9 @@ use steward_core::clock::from_ms as time;
 
 mod host;
 mod output;
+mod record;
+
+pub use record::{NewRun, record_start};
 
 use host::HostJob;
 

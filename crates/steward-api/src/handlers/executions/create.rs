@@ -194,36 +194,6 @@ pub async fn create(
         .iter()
         .map(|s| (s.id.clone(), s.name.clone()))
         .collect();
-    let mut tx = st.db.begin().await?;
-    executions::insert(&mut tx, &row, &host_list).await?;
-    // Secret values are sealed in the vault for as long as the run goes (the runner holds
-    // them in memory and forgets the sealed copies when it ends).
-    let mut sealed = BTreeMap::new();
-    for name in &secret_names {
-        if let Some(value) = values.get(name).filter(|v| !v.is_empty()) {
-            let id = steward_services::bootstrap::store_secret(
-                &mut *tx,
-                &st.vault,
-                "script_parameter",
-                value.as_bytes(),
-                now,
-            )
-            .await
-            .map_err(ApiError::internal)?;
-            sealed.insert(name.to_string(), id);
-        }
-    }
-    if !sealed.is_empty() {
-        executions::set_secret_parameters(
-            &mut *tx,
-            &row.id,
-            &serde_json::to_string(&sealed).map_err(ApiError::internal)?,
-        )
-        .await?;
-    }
-    if let Some(s) = &script {
-        steward_db::scripts::record_review(&mut *tx, &p.user.id, &s.id, s.version, now).await?;
-    }
     let names: Vec<&str> = servers.iter().take(100).map(|s| s.name.as_str()).collect();
     let mut event = Event::by(&p, "execution.start", now).details(json!({
         "execution_id": row.id,
@@ -243,8 +213,22 @@ pub async fn create(
     } else {
         event = event.target("execution", &row.id, "ad-hoc command");
     }
-    event.write(&mut *tx).await?;
-    tx.commit().await?;
+    let secrets: Vec<(&str, &str)> = secret_names
+        .iter()
+        .filter_map(|n| values.get(n).map(|v| (n.as_str(), v.as_str())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    runner::record_start(
+        &st,
+        runner::NewRun {
+            row: &row,
+            hosts: &host_list,
+            secrets: &secrets,
+            reviewed: script.as_ref().map(|s| (s.id.as_str(), s.version)),
+        },
+        event,
+    )
+    .await?;
 
     let hosts = executions::hosts(&st.db.pool, &row.id).await?;
     let mut detail = ExecutionDetail {
