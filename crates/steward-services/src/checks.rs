@@ -1,6 +1,8 @@
 //! Running health checks from the hub: which addresses they may reach ([`policy`]), one run
 //! stored with its roll-up ([`run_and_store`]), and the scheduler that runs every enabled check
-//! on its own interval, a bounded number at a time ([`spawn_scheduler`]).
+//! on its own interval, a bounded number at a time ([`spawn_scheduler`]); and the writes
+//! (create, accept a proposal, replace, delete) with their audit events ([`write`]).
+mod write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use steward_db::settings::{self, CHECK_ALLOWED_NETWORKS};
 
 use crate::Services;
 use crate::error::{ServiceError, ServiceResult};
+
+pub use write::{Definition, accepted_already, delete, insert, parse_input, spec_json, update};
 
 /// How often the scheduler looks for due checks.
 const TICK: Duration = Duration::from_secs(1);

@@ -10,19 +10,19 @@
 //!
 //! Split by route: `read` lists and shows checks and their results, `create` adds one,
 //! `change` replaces or deletes one, `run` runs one now and `proposals` accepts a scan's
-//! proposal as a check; the views, access rules and definition checks they share are here.
+//! proposal as a check; the views and access rules they share are here. The writes, with
+//! their audit events, are `steward_services::checks`.
 mod change;
 mod create;
 mod proposals;
 mod read;
 mod run;
 
+use steward_core::Permission;
 use steward_core::rbac::Scope;
-use steward_core::validate::Name;
-use steward_core::{Permission, ValidationError};
 use steward_db::checks::{self, CheckRow, UptimeRow};
 use steward_db::servers::ServerRow;
-use steward_proto::{Check, CheckInput, CheckLast, CheckSpec, CheckStatus, Uptime};
+use steward_proto::{Check, CheckLast, CheckStatus, Uptime};
 
 use super::servers::visible;
 use super::time;
@@ -30,6 +30,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use steward_services::checks::spec_of;
+use steward_services::checks::{Definition, parse_input};
 
 // Each handler with the `__path_` type its `#[utoipa::path]` generates: `routes!` in
 // `openapi.rs` names both as `checks::<handler>`.
@@ -38,11 +39,6 @@ pub use create::{__path_create, create};
 pub use proposals::{__path_proposal_accept, proposal_accept};
 pub use read::{__path_get, __path_list, __path_results, get, list, results};
 pub use run::{__path_run, run};
-
-/// Interval bounds (seconds).
-const INTERVAL: (u32, u32) = (10, 86_400);
-/// Timeout bounds (seconds).
-const TIMEOUT: (u32, u32) = (1, 60);
 
 fn view(r: CheckRow, uptime: UptimeRow) -> ApiResult<Check> {
     let spec = spec_of(&r)?;
@@ -131,58 +127,6 @@ fn require_write(p: &Principal, server: Option<&ServerRow>) -> ApiResult<()> {
     }
 }
 
-fn invalid(field: impl Into<String>, why: impl Into<String>) -> ApiError {
-    ValidationError::new(field, why).into()
-}
-
-/// A validated definition.
-struct Definition {
-    name: String,
-    spec: CheckSpec,
-    interval_secs: i64,
-    timeout_secs: i64,
-    enabled: bool,
-}
-
-fn parse_input(req: &CheckInput) -> ApiResult<Definition> {
-    let name = Name::parse(&req.name)?.into_inner();
-    steward_checks::validate(&req.spec).map_err(|e| invalid(e.field, e.message))?;
-    let interval = req.interval_secs.unwrap_or(60);
-    if !(INTERVAL.0..=INTERVAL.1).contains(&interval) {
-        return Err(invalid(
-            "interval_secs",
-            format!("must be {} to {} seconds", INTERVAL.0, INTERVAL.1),
-        ));
-    }
-    let timeout = req.timeout_secs.unwrap_or(10.min(interval - 1));
-    if !(TIMEOUT.0..=TIMEOUT.1).contains(&timeout) || timeout >= interval {
-        return Err(invalid(
-            "timeout_secs",
-            format!(
-                "must be {} to {} seconds and shorter than the interval",
-                TIMEOUT.0, TIMEOUT.1
-            ),
-        ));
-    }
-    let mut spec = req.spec.clone();
-    // Stored trimmed, as checked.
-    match &mut spec {
-        CheckSpec::Http(h) => h.url = h.url.trim().to_string(),
-        CheckSpec::Tcp(t) => t.host = t.host.trim().to_string(),
-        CheckSpec::Dns(d) => {
-            d.name = d.name.trim().to_string();
-            d.resolver = d.resolver.as_ref().map(|r| r.trim().to_string());
-        }
-    }
-    Ok(Definition {
-        name,
-        spec,
-        interval_secs: i64::from(interval),
-        timeout_secs: i64::from(timeout),
-        enabled: req.enabled.unwrap_or(true),
-    })
-}
-
 /// The server a check is to belong to: visible to the caller (404 otherwise).
 async fn target_server(
     st: &AppState,
@@ -198,8 +142,4 @@ async fn target_server(
             Ok(Some(visible(st, p, id).await?))
         }
     }
-}
-
-fn spec_json(spec: &CheckSpec) -> ApiResult<String> {
-    serde_json::to_string(spec).map_err(ApiError::internal)
 }

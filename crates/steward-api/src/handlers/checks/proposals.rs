@@ -7,13 +7,13 @@ use steward_db::proposals::{self, ProposalRow};
 use steward_db::servers::ServerRow;
 use steward_proto::{Check, CheckSpec, ErrorBody, TcpCheck};
 
-use super::create::insert;
 use super::{Definition, full_view, require_write, visible};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::IdPath;
 use crate::handlers::tags;
 use crate::state::AppState;
+use steward_services::checks::{accepted_already, insert};
 
 /// Whether the address only means "this machine", seen from the server a scan ran on.
 fn is_local(host: &str) -> bool {
@@ -68,10 +68,6 @@ fn proposal_definition(pr: &ProposalRow, server: &ServerRow) -> ApiResult<Defini
     })
 }
 
-pub(super) fn accepted_already() -> ApiError {
-    ApiError::conflict("proposal_accepted", "this proposal was already accepted")
-}
-
 /// Accepts a scan's health-check proposal: creates a TCP check of the service's port on the
 /// server (every 60 s) and marks the proposal accepted. A dismissed proposal can still be
 /// accepted.
@@ -90,7 +86,7 @@ pub async fn proposal_accept(
         .map_err(|_| ApiError::not_found("proposal"))?;
     require_write(&p, Some(&server))?;
     if pr.status == "accepted" {
-        return Err(accepted_already());
+        return Err(accepted_already().into());
     }
     let def = proposal_definition(&pr, &server)?;
     let row = insert(&st, &p, def, Some(&server), Some(&pr)).await?;
