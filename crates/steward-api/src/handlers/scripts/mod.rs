@@ -7,12 +7,14 @@
 //! writer cannot change what another group runs. Saving a new body (or shell, parameters or
 //! owner) needs a step-up, and whoever saved it has reviewed it; anyone else must step up
 //! before running that version (see `handlers::executions`).
+//!
+//! The handlers check the definition, the owner and the caller's rights; the writes, with
+//! their audit events, are `steward_services::scripts`.
 use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::json;
 use steward_core::validate::{Name, Tag};
 use steward_core::{Permission, Scope, ValidationError};
 use steward_db::scripts::{self, ScriptRow, ScriptVersionRow};
@@ -26,7 +28,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiQuery, IdPath, clean_query_text};
 use crate::state::AppState;
-use steward_services::audit::Event;
+use steward_services::scripts as service;
 
 mod read;
 mod versions;
@@ -80,8 +82,7 @@ fn version_view(r: ScriptVersionRow) -> ApiResult<ScriptVersion> {
 }
 
 fn owner_tags_of(json: Option<&str>) -> ApiResult<Option<Vec<String>>> {
-    json.map(|j| serde_json::from_str(j).map_err(ApiError::internal))
-        .transpose()
+    Ok(service::owner_tags_of(json)?)
 }
 
 /// The servers a script may run on, from its stored owner.
@@ -326,5 +327,5 @@ pub(crate) async fn load(st: &AppState, p: &Principal, id: &str) -> ApiResult<Sc
 
 /// Whether the caller wrote or ran this version of the script.
 async fn reviewed(st: &AppState, p: &Principal, r: &ScriptRow) -> ApiResult<bool> {
-    Ok(scripts::reviewed(&st.db.pool, &p.user.id, &r.id, r.version).await?)
+    Ok(service::reviewed(st, p, r).await?)
 }
