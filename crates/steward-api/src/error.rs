@@ -170,12 +170,6 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        DbError::from(e).into()
-    }
-}
-
 impl From<steward_vault::VaultError> for ApiError {
     fn from(e: steward_vault::VaultError) -> Self {
         Self::internal(e)
