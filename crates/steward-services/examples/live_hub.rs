@@ -6,8 +6,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use steward_services::live::{Hub, Meta, Scope, Subscription};
 use steward_metrics::Point;
+use steward_services::live::{Hub, Meta, Scope, Subscription};
 
 const SERVERS: usize = 1_000;
 const CLIENTS: usize = 1_000;
