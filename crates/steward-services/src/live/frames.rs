@@ -45,7 +45,7 @@ pub(super) fn snapshot_frames(
         .into_iter()
         .enumerate()
         .map(|(i, servers)| {
-            Shared::new(format!(
+            Frame::new(format!(
                 r#"{{"type":"snapshot","part":{i},"parts":{n},"at":{at},"servers":[{servers}]}}"#
             ))
         })
@@ -95,7 +95,7 @@ pub(super) fn update_frame(
     if servers.is_empty() && removed.is_empty() {
         return None;
     }
-    Some(Arc::from([Shared::new(format!(
+    Some(Arc::from([Frame::new(format!(
         r#"{{"type":"update","at":{at},"servers":[{servers}],"removed":[{removed}]}}"#
     ))]))
 }

@@ -42,8 +42,6 @@ pub use frame::Frame;
 use frames::{snapshot_frames, update_frame};
 use meta::load_meta;
 use view::{Main, View};
-/// The name the frames had when steward-api built them.
-type Shared = Frame;
 
 /// Values of `cpu.usage` kept per server for sparklines.
 pub const SPARK_LEN: usize = 60;
@@ -57,7 +55,7 @@ pub const SNAPSHOT_PART_BYTES: usize = 64 * 1024;
 /// What one tick sends a client: one frame, or a snapshot's parts in order. Shared by every
 /// client that gets the same frames, and compressed once for all that agreed to
 /// permessage-deflate.
-pub type Batch = Arc<[Shared]>;
+pub type Batch = Arc<[Frame]>;
 /// Server metadata older than this is reloaded.
 pub const META_MAX_AGE_MS: i64 = 10_000;
 /// A filesystem this full (percent) makes an online server degraded.

@@ -17,8 +17,9 @@ pub struct NewRun<'a> {
     pub hosts: &'a [(String, String)],
     /// The secret parameters' names and (non-empty) values.
     pub secrets: &'a [(&'a str, &'a str)],
-    /// The script and version its user runs (and so has reviewed), if it is a stored script.
-    pub reviewed: Option<(&'a str, i64)>,
+    /// Who reviewed which script version by running it: the user, the script and its
+    /// version, for a stored script.
+    pub reviewed: Option<(&'a str, &'a str, i64)>,
 }
 
 /// Stores `run` and writes `event`, together.
@@ -47,15 +48,8 @@ pub async fn record_start(st: &Services, run: NewRun<'_>, event: Event) -> Servi
         )
         .await?;
     }
-    if let Some((script_id, version)) = run.reviewed {
-        steward_db::scripts::record_review(
-            &mut *tx,
-            &run.row.created_by.clone().unwrap_or_default(),
-            script_id,
-            version,
-            now,
-        )
-        .await?;
+    if let Some((user_id, script_id, version)) = run.reviewed {
+        steward_db::scripts::record_review(&mut *tx, user_id, script_id, version, now).await?;
     }
     event.write(&mut *tx).await?;
     tx.commit().await?;

@@ -224,7 +224,9 @@ pub async fn create(
             row: &row,
             hosts: &host_list,
             secrets: &secrets,
-            reviewed: script.as_ref().map(|s| (s.id.as_str(), s.version)),
+            reviewed: script
+                .as_ref()
+                .map(|s| (p.user.id.as_str(), s.id.as_str(), s.version)),
         },
         event,
     )
